@@ -1,0 +1,259 @@
+//! Revocation: the [`Denylist`] trait and the default in-process [`MemoryDenylist`].
+//!
+//! Guards check every access and refresh token's `jti` against the manager's denylist
+//! (Flask-JWT-Extended's "blocklist"). Entries live until the token would have expired
+//! (plus leeway) and are never evicted earlier: the moka cache behind [`MemoryDenylist`]
+//! has no size bound, because an eviction would silently un-revoke a token.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use tower_jwt_auth::{ErrorKind, JwtManager};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//! let token = manager.create_access_token("alice").unwrap();
+//!
+//! // Accepted before logout.
+//! let verified = manager.verify_token(&token).await.unwrap();
+//!
+//! // Rejected after it.
+//! manager.revoke(&verified).await.unwrap();
+//! let err = manager.verify_token(&token).await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Revoked);
+//! assert_eq!(err.message(), "Token has been revoked");
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant, SystemTime};
+
+use moka::sync::Cache;
+use moka::Expiry;
+
+/// A boxed, sendable future, as returned by [`Denylist`] methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The revocation store could not answer or record a revocation.
+#[derive(Debug)]
+pub struct DenylistError {
+    message: String,
+}
+
+impl DenylistError {
+    /// A store failure described by `message` (shown in logs, never to clients).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for DenylistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "revocation store error: {}", self.message)
+    }
+}
+
+impl std::error::Error for DenylistError {}
+
+/// A store of revoked token ids.
+///
+/// Implement it to share revocations between instances (a database, Redis, ...). Guards
+/// first call [`is_revoked_now`](Self::is_revoked_now), which a store with a local view
+/// answers without waiting; only when it returns `None` do they await
+/// [`is_revoked`](Self::is_revoked). An `Err` makes the guard fail closed (503).
+pub trait Denylist: Send + Sync + 'static {
+    /// Records `jti` as revoked. The entry may be forgotten after `until` (the token's
+    /// expiry plus leeway); `None` means the token never expires.
+    fn revoke<'a>(
+        &'a self,
+        jti: &'a str,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>>;
+
+    /// Whether `jti` has been revoked.
+    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, DenylistError>>;
+
+    /// Answers without waiting when the store knows locally; `None` to be asked through
+    /// [`is_revoked`](Self::is_revoked).
+    fn is_revoked_now(&self, jti: &str) -> Option<Result<bool, DenylistError>> {
+        let _ = jti;
+        None
+    }
+}
+
+/// The key of a revoked token: a uuid `jti` packed into 16 bytes, any other string as is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Uuid(u128),
+    Other(Box<str>),
+}
+
+impl Key {
+    fn new(jti: &str) -> Self {
+        // Only the canonical lowercase hyphenated form maps to the packed key, so that
+        // two different strings never share one.
+        let canonical = jti.len() == 36 && !jti.bytes().any(|b| b.is_ascii_uppercase());
+        match uuid::Uuid::try_parse(jti) {
+            Ok(id) if canonical => Key::Uuid(id.as_u128()),
+            _ => Key::Other(jti.into()),
+        }
+    }
+}
+
+/// Expires each entry at its own deadline (an epoch time in seconds; `u64::MAX` = never).
+struct UntilDeadline;
+
+impl Expiry<Key, u64> for UntilDeadline {
+    fn expire_after_create(&self, _: &Key, until: &u64, _: Instant) -> Option<Duration> {
+        remaining(*until)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &Key,
+        until: &u64,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        remaining(*until)
+    }
+}
+
+fn remaining(until: u64) -> Option<Duration> {
+    if until == u64::MAX {
+        return None;
+    }
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    Some(Duration::from_secs(until.saturating_sub(now)))
+}
+
+/// The default denylist: an unbounded moka cache whose entries expire with their tokens.
+///
+/// Cheap to clone (clones share the entries).
+#[derive(Clone)]
+pub struct MemoryDenylist {
+    cache: Cache<Key, u64>,
+}
+
+impl MemoryDenylist {
+    /// An empty denylist.
+    pub fn new() -> Self {
+        Self {
+            cache: Cache::builder().expire_after(UntilDeadline).build(),
+        }
+    }
+
+    /// Records `jti` as revoked until `until` (`None`: forever). Synchronous form of
+    /// [`Denylist::revoke`].
+    pub fn insert(&self, jti: &str, until: Option<SystemTime>) {
+        let until = until.map_or(u64::MAX, |t| {
+            t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| {
+                d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
+            })
+        });
+        self.cache.insert(Key::new(jti), until);
+    }
+
+    /// Whether `jti` is revoked. Synchronous form of [`Denylist::is_revoked`].
+    pub fn contains(&self, jti: &str) -> bool {
+        self.cache.contains_key(&Key::new(jti))
+    }
+
+    /// The number of revoked tokens held (approximate until pending maintenance has run).
+    pub fn len(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+
+    /// Whether no revoked token is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for MemoryDenylist {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryDenylist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryDenylist")
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl Denylist for MemoryDenylist {
+    fn revoke<'a>(
+        &'a self,
+        jti: &'a str,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        self.insert(jti, until);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, DenylistError>> {
+        Box::pin(std::future::ready(Ok(self.contains(jti))))
+    }
+
+    fn is_revoked_now(&self, jti: &str) -> Option<Result<bool, DenylistError>> {
+        Some(Ok(self.contains(jti)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_and_other_keys() {
+        let list = MemoryDenylist::new();
+        let id = "0b5e6a8e-5e8f-4b39-9c3e-1f2a3b4c5d6e";
+        list.insert(id, None);
+        list.insert("not-a-uuid", None);
+        assert!(list.contains(id));
+        assert!(list.contains("not-a-uuid"));
+        // A differently spelled uuid is a different jti.
+        assert!(!list.contains(&id.to_uppercase()));
+        assert!(!list.contains("0b5e6a8e5e8f4b399c3e1f2a3b4c5d6e"));
+        assert_eq!(list.len(), 2);
+    }
+
+    #[test]
+    fn entries_expire_with_their_token_and_not_before() {
+        let list = MemoryDenylist::new();
+        list.insert("past", Some(SystemTime::now() - Duration::from_secs(5)));
+        list.insert(
+            "future",
+            Some(SystemTime::now() + Duration::from_secs(3600)),
+        );
+        list.insert("forever", None);
+        assert!(!list.contains("past"));
+        assert!(list.contains("future"));
+        assert!(list.contains("forever"));
+    }
+
+    #[test]
+    fn never_evicted_by_size() {
+        let list = MemoryDenylist::new();
+        for i in 0..20_000 {
+            list.insert(&format!("jti-{i}"), None);
+        }
+        assert_eq!(list.len(), 20_000);
+        assert!((0..20_000).all(|i| list.contains(&format!("jti-{i}"))));
+    }
+}

@@ -1,0 +1,358 @@
+//! Authentication errors and the responses the guards answer them with.
+//!
+//! Every failure of a guard is an [`AuthError`] with an [`ErrorKind`] and the message
+//! Flask-JWT-Extended would give. How it becomes a response is decided by the
+//! [`StatusPolicy`] (401 for every token problem by default, or Flask-JWT-Extended's exact
+//! codes) and an [`ErrorResponder`] that can replace any response.
+//!
+//! # Example
+//!
+//! ```
+//! use tower_jwt_auth::{AuthError, ErrorKind, JwtManager, StatusPolicy};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//!
+//! // A rejected token: 401 by default, 422 under the Flask-compatible policy.
+//! let err = manager.decode_token("not-a-jwt").unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Malformed);
+//! assert_eq!(err.message(), "Not enough segments");
+//! assert_eq!(err.status(StatusPolicy::Default), 401);
+//! assert_eq!(err.status(StatusPolicy::FlaskCompatible), 422);
+//!
+//! // An accepted token.
+//! let token = manager.create_access_token("alice").unwrap();
+//! assert_eq!(manager.decode_token(&token).unwrap().identity(), "alice");
+//! # let _: Option<AuthError> = None;
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+/// What went wrong while authenticating a request.
+///
+/// The kinds follow Flask-JWT-Extended's exceptions, so that a response policy can tell them
+/// apart; the message of an [`AuthError`] carries the detail.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No token was found in any configured location (`NoAuthorizationError`).
+    MissingToken,
+    /// The header holding the token is not in the expected form (`InvalidHeaderError`).
+    BadHeader,
+    /// The token is larger than the configured cap.
+    TooLarge,
+    /// The token is not a well-formed compact JWS (segments, base64, JSON, header fields).
+    Malformed,
+    /// The token's `alg` is not the one pinned by the manager.
+    AlgorithmNotAllowed,
+    /// The signature does not verify.
+    InvalidSignature,
+    /// The token's `exp` has passed.
+    Expired,
+    /// `nbf` or `iat` lies in the future.
+    NotYetValid,
+    /// A required claim is absent or a claim has the wrong type.
+    InvalidClaim,
+    /// `aud` does not match the configured audience.
+    InvalidAudience,
+    /// `iss` does not match the configured issuer.
+    InvalidIssuer,
+    /// The identity claim is not a string.
+    InvalidSubject,
+    /// A refresh token on an access route, or the reverse.
+    WrongTokenType,
+    /// A fresh token is required and this one is not fresh.
+    FreshTokenRequired,
+    /// The token has been revoked.
+    Revoked,
+    /// The user-claims verification hook refused the token.
+    UserClaimsVerification,
+    /// The user-lookup hook found no user for the token's identity.
+    UserLookup,
+    /// The revocation store could not be consulted (the guard fails closed).
+    RevocationStoreUnavailable,
+}
+
+impl ErrorKind {
+    /// Whether a token was presented and found wanting (as opposed to being absent).
+    fn token_presented(self) -> bool {
+        !matches!(
+            self,
+            ErrorKind::MissingToken | ErrorKind::RevocationStoreUnavailable
+        )
+    }
+
+    /// Whether this kind is a problem with the token itself, which an anonymous-tolerant
+    /// optional guard may ignore.
+    pub(crate) fn is_token_problem(self) -> bool {
+        !matches!(self, ErrorKind::RevocationStoreUnavailable)
+    }
+}
+
+/// How error kinds map to HTTP status codes.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusPolicy {
+    /// 401 with an RFC 6750 `WWW-Authenticate: Bearer` header for every token problem;
+    /// 400 when the user-claims hook refuses; 503 when the revocation store is down.
+    #[default]
+    Default,
+    /// Flask-JWT-Extended's exact codes: 422 for malformed, invalid and wrong-type tokens,
+    /// 401 for missing, expired, non-fresh and revoked ones, and no `WWW-Authenticate` header.
+    FlaskCompatible,
+}
+
+/// A failure to authenticate a request.
+///
+/// Its [`message`](Self::message) never contains the token, a secret or a header value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthError {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+}
+
+impl AuthError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message shown to the client, Flask-JWT-Extended's wording.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The HTTP status this error answers with under `policy`.
+    pub fn status(&self, policy: StatusPolicy) -> StatusCode {
+        use ErrorKind::*;
+        match (self.kind, policy) {
+            (UserClaimsVerification, _) => StatusCode::BAD_REQUEST,
+            (RevocationStoreUnavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
+            (_, StatusPolicy::Default) => StatusCode::UNAUTHORIZED,
+            (
+                MissingToken | Expired | FreshTokenRequired | Revoked | UserLookup,
+                StatusPolicy::FlaskCompatible,
+            ) => StatusCode::UNAUTHORIZED,
+            (_, StatusPolicy::FlaskCompatible) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    /// The gRPC status code for this error: 14 (UNAVAILABLE) when the revocation store is
+    /// down, 16 (UNAUTHENTICATED) otherwise.
+    pub fn grpc_code(&self) -> u16 {
+        match self.kind {
+            ErrorKind::RevocationStoreUnavailable => 14,
+            _ => 16,
+        }
+    }
+
+    pub(crate) fn missing(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::MissingToken, message)
+    }
+
+    pub(crate) fn malformed(message: &'static str) -> Self {
+        Self::new(ErrorKind::Malformed, message)
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// What a responder knows about the request being rejected.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorContext<'a> {
+    pub(crate) message_key: &'a str,
+    pub(crate) policy: StatusPolicy,
+    pub(crate) grpc: bool,
+}
+
+impl ErrorContext<'_> {
+    /// The JSON key the message goes under (`msg` by default).
+    pub fn message_key(&self) -> &str {
+        self.message_key
+    }
+
+    /// The status policy in force for this route.
+    pub fn status_policy(&self) -> StatusPolicy {
+        self.policy
+    }
+
+    /// Whether the request is a gRPC call (`content-type: application/grpc...`).
+    pub fn is_grpc(&self) -> bool {
+        self.grpc
+    }
+
+    /// The response the crate gives by default: a trailers-only gRPC answer for gRPC
+    /// requests, a JSON body `{"<message key>": "<message>"}` otherwise.
+    pub fn default_response(&self, error: &AuthError) -> Response<Bytes> {
+        if self.grpc {
+            grpc_response(error)
+        } else {
+            self.json_response(error)
+        }
+    }
+
+    fn json_response(&self, error: &AuthError) -> Response<Bytes> {
+        let mut body = serde_json::Map::with_capacity(1);
+        body.insert(
+            self.message_key.to_owned(),
+            serde_json::Value::String(error.message().to_owned()),
+        );
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = Response::new(Bytes::from(body));
+        *response.status_mut() = error.status(self.policy);
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.policy == StatusPolicy::Default && response.status() == StatusCode::UNAUTHORIZED {
+            let challenge = if error.kind.token_presented() {
+                r#"Bearer error="invalid_token""#
+            } else {
+                "Bearer"
+            };
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+/// Characters gRPC requires percent-encoded in `grpc-message` (besides non-ASCII bytes).
+const GRPC_MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
+
+fn grpc_response(error: &AuthError) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from(error.grpc_code()));
+    let message = utf8_percent_encode(error.message(), GRPC_MESSAGE).to_string();
+    if let Ok(value) = HeaderValue::try_from(message) {
+        headers.insert("grpc-message", value);
+    }
+    response
+}
+
+/// Turns an [`AuthError`] into the response a guard answers with.
+///
+/// Implemented by [`DefaultErrorResponder`] and by every closure
+/// `Fn(&AuthError, &ErrorContext<'_>) -> Response<Bytes>`; a closure can fall back to
+/// [`ErrorContext::default_response`] for the cases it does not handle. Whatever the
+/// responder returns, the guard inserts the [`AuthError`] into the response's extensions.
+pub trait ErrorResponder: Send + Sync + 'static {
+    /// The response for `error`.
+    fn respond(&self, error: &AuthError, cx: &ErrorContext<'_>) -> Response<Bytes>;
+}
+
+/// The default responder: JSON for HTTP, a trailers-only status for gRPC.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultErrorResponder;
+
+impl ErrorResponder for DefaultErrorResponder {
+    fn respond(&self, error: &AuthError, cx: &ErrorContext<'_>) -> Response<Bytes> {
+        cx.default_response(error)
+    }
+}
+
+impl<F> ErrorResponder for F
+where
+    F: Fn(&AuthError, &ErrorContext<'_>) -> Response<Bytes> + Send + Sync + 'static,
+{
+    fn respond(&self, error: &AuthError, cx: &ErrorContext<'_>) -> Response<Bytes> {
+        self(error, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx(policy: StatusPolicy, grpc: bool) -> ErrorContext<'static> {
+        ErrorContext {
+            message_key: "msg",
+            policy,
+            grpc,
+        }
+    }
+
+    #[test]
+    fn default_policy_is_401_with_challenge() {
+        let err = AuthError::malformed("Not enough segments");
+        let res = cx(StatusPolicy::Default, false).default_response(&err);
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            res.headers()[WWW_AUTHENTICATE],
+            r#"Bearer error="invalid_token""#
+        );
+        assert_eq!(&res.body()[..], br#"{"msg":"Not enough segments"}"#);
+
+        let missing = AuthError::missing("Missing Authorization Header");
+        let res = cx(StatusPolicy::Default, false).default_response(&missing);
+        assert_eq!(res.headers()[WWW_AUTHENTICATE], "Bearer");
+    }
+
+    #[test]
+    fn flask_policy_has_no_challenge() {
+        let err = AuthError::new(ErrorKind::WrongTokenType, "Only refresh tokens are allowed");
+        let res = cx(StatusPolicy::FlaskCompatible, false).default_response(&err);
+        assert_eq!(res.status(), 422);
+        assert!(res.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn claims_verification_is_400_and_store_down_503() {
+        let err = AuthError::new(
+            ErrorKind::UserClaimsVerification,
+            "User claims verification failed",
+        );
+        assert_eq!(err.status(StatusPolicy::Default), 400);
+        assert_eq!(err.status(StatusPolicy::FlaskCompatible), 400);
+        let down = AuthError::new(
+            ErrorKind::RevocationStoreUnavailable,
+            "Token revocation store unavailable",
+        );
+        assert_eq!(down.status(StatusPolicy::Default), 503);
+        assert_eq!(down.grpc_code(), 14);
+    }
+
+    #[test]
+    fn grpc_is_trailers_only_and_percent_encoded() {
+        let err = AuthError::missing("Missing 100% Header\n");
+        let res = cx(StatusPolicy::Default, true).default_response(&err);
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/grpc");
+        assert_eq!(res.headers()["grpc-status"], "16");
+        assert_eq!(res.headers()["grpc-message"], "Missing 100%25 Header%0A");
+        assert!(res.body().is_empty());
+    }
+}

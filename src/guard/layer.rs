@@ -1,0 +1,156 @@
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::kind;
+use super::service::Guard;
+use crate::error::{ErrorResponder, StatusPolicy};
+use crate::manager::JwtManager;
+use crate::token::TokenLocation;
+use crate::verify::{Requirement, Route, TokenKind};
+
+/// A layer that guards a service; see the [module docs](crate::guard) and the aliases
+/// [`JwtRequiredLayer`](crate::JwtRequiredLayer), [`JwtOptionalLayer`](crate::JwtOptionalLayer),
+/// [`RefreshRequiredLayer`](crate::RefreshRequiredLayer) and
+/// [`FreshRequiredLayer`](crate::FreshRequiredLayer).
+///
+/// Each layer starts from its manager's settings; the setters override them for the
+/// routes this layer guards only.
+pub struct GuardLayer<K> {
+    route: Arc<Route>,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for GuardLayer<K> {
+    fn clone(&self) -> Self {
+        Self {
+            route: self.route.clone(),
+            _kind: PhantomData,
+        }
+    }
+}
+
+impl<K> fmt::Debug for GuardLayer<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardLayer")
+            .field("requirement", &self.route.requirement)
+            .field("locations", &self.route.locations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> GuardLayer<K> {
+    fn with(manager: &JwtManager, requirement: Requirement) -> Self {
+        Self {
+            route: Arc::new(Route::new(manager.clone(), requirement)),
+            _kind: PhantomData,
+        }
+    }
+
+    fn route_mut(&mut self) -> &mut Route {
+        Arc::make_mut(&mut self.route)
+    }
+
+    /// Looks for the token in these locations, in this order, on these routes.
+    pub fn locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
+        let locations: Vec<_> = locations.into_iter().collect();
+        if !locations.is_empty() {
+            self.route_mut().locations = locations.into();
+        }
+        self
+    }
+
+    /// Whether to check revocation on these routes (Flask-JWT-Extended's
+    /// `skip_revocation_check` inverted).
+    pub fn check_revocation(mut self, yes: bool) -> Self {
+        self.route_mut().check_revocation = yes;
+        self
+    }
+
+    /// Whether to check the token type (`verify_type`); `false` accepts access and
+    /// refresh tokens alike.
+    pub fn verify_type(mut self, yes: bool) -> Self {
+        let route = self.route_mut();
+        route.requirement.kind = match (yes, route.requirement.kind) {
+            (false, _) => TokenKind::Any,
+            (true, TokenKind::Any) => TokenKind::Access,
+            (true, kind) => kind,
+        };
+        self
+    }
+
+    /// The status policy on these routes.
+    pub fn status_policy(mut self, policy: StatusPolicy) -> Self {
+        self.route_mut().policy = policy;
+        self
+    }
+
+    /// The error responder on these routes.
+    pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
+        self.route_mut().responder = Arc::new(responder);
+        self
+    }
+}
+
+impl GuardLayer<kind::Required> {
+    /// Requires a valid access token.
+    pub fn new(manager: &JwtManager) -> Self {
+        Self::with(manager, Requirement::ACCESS)
+    }
+}
+
+impl GuardLayer<kind::Optional> {
+    /// Accepts a valid access token or none; an invalid, expired or revoked token is still
+    /// rejected unless [`invalid_as_anonymous`](Self::invalid_as_anonymous) is set.
+    pub fn new(manager: &JwtManager) -> Self {
+        Self::with(
+            manager,
+            Requirement {
+                optional: true,
+                ..Requirement::ACCESS
+            },
+        )
+    }
+
+    /// Treat an invalid, expired, revoked or wrong-type token as no token at all.
+    pub fn invalid_as_anonymous(mut self, yes: bool) -> Self {
+        self.route_mut().invalid_as_anonymous = yes;
+        self
+    }
+}
+
+impl GuardLayer<kind::Refresh> {
+    /// Requires a valid refresh token.
+    pub fn new(manager: &JwtManager) -> Self {
+        Self::with(
+            manager,
+            Requirement {
+                kind: TokenKind::Refresh,
+                ..Requirement::ACCESS
+            },
+        )
+    }
+}
+
+impl GuardLayer<kind::Fresh> {
+    /// Requires a valid, fresh access token.
+    pub fn new(manager: &JwtManager) -> Self {
+        Self::with(
+            manager,
+            Requirement {
+                fresh: true,
+                ..Requirement::ACCESS
+            },
+        )
+    }
+}
+
+impl<S, K> Layer<S> for GuardLayer<K> {
+    type Service = Guard<S, K>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard::new(inner, self.route.clone())
+    }
+}

@@ -1,0 +1,96 @@
+//! The four guard layers: [`JwtRequired`], [`JwtOptional`], [`RefreshRequired`] and
+//! [`FreshRequired`] (each with its `...Layer`).
+//!
+//! They differ only in what they require of the token, and share one verification core.
+//! On success the request carries a [`VerifiedToken`] in its extensions; on failure the
+//! inner service is not called and the client gets the configured error response (JSON,
+//! or a trailers-only status for gRPC), with the [`AuthError`] in the response's
+//! extensions. A guard never returns `Err` for an authentication failure, so it fits
+//! axum, tonic and bare hyper alike.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use bytes::Bytes;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::{BodyExt, Full};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//! use tower_jwt_auth::{JwtManager, JwtRequiredLayer, VerifiedToken};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//!
+//! let service = ServiceBuilder::new()
+//!     .layer(JwtRequiredLayer::new(&manager))
+//!     .service(service_fn(|req: Request<Full<Bytes>>| async move {
+//!         let who = req.extensions().get::<VerifiedToken>().unwrap().identity().to_owned();
+//!         Ok::<_, std::convert::Infallible>(Response::new(Full::from(who)))
+//!     }));
+//!
+//! // Accepted: a valid access token.
+//! let token = manager.create_access_token("alice").unwrap();
+//! let req = Request::get("/")
+//!     .header("Authorization", format!("Bearer {token}"))
+//!     .body(Full::default())
+//!     .unwrap();
+//! let res = service.clone().oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::OK);
+//! assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "alice");
+//!
+//! // Rejected: no token.
+//! let res = service.oneshot(Request::get("/").body(Full::default()).unwrap()).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! let body = res.into_body().collect().await.unwrap().to_bytes();
+//! assert_eq!(body, r#"{"msg":"Missing Authorization Header"}"#);
+//! # }
+//! ```
+//!
+//! [`VerifiedToken`]: crate::VerifiedToken
+//! [`AuthError`]: crate::AuthError
+
+mod body;
+mod future;
+mod layer;
+mod service;
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use layer::GuardLayer;
+pub use service::Guard;
+
+/// Marker types naming what each guard requires.
+pub mod kind {
+    /// A valid access token (anything but `type: "refresh"`).
+    #[derive(Clone, Copy, Debug)]
+    pub struct Required;
+    /// A valid access token, or none at all.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Optional;
+    /// A valid refresh token.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Refresh;
+    /// A valid, fresh access token.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Fresh;
+}
+
+/// Requires a valid access token: Flask-JWT-Extended's `@jwt_required()`.
+pub type JwtRequired<S> = Guard<S, kind::Required>;
+/// Layer producing [`JwtRequired`].
+pub type JwtRequiredLayer = GuardLayer<kind::Required>;
+/// Lets requests without a token through: `@jwt_required(optional=True)`.
+pub type JwtOptional<S> = Guard<S, kind::Optional>;
+/// Layer producing [`JwtOptional`].
+pub type JwtOptionalLayer = GuardLayer<kind::Optional>;
+/// Requires a valid refresh token: `@jwt_required(refresh=True)`.
+pub type RefreshRequired<S> = Guard<S, kind::Refresh>;
+/// Layer producing [`RefreshRequired`].
+pub type RefreshRequiredLayer = GuardLayer<kind::Refresh>;
+/// Requires a valid fresh access token: `@jwt_required(fresh=True)`.
+pub type FreshRequired<S> = Guard<S, kind::Fresh>;
+/// Layer producing [`FreshRequired`].
+pub type FreshRequiredLayer = GuardLayer<kind::Fresh>;

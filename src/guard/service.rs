@@ -1,0 +1,91 @@
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::body::ResponseBody;
+use super::future::ResponseFuture;
+use crate::verify::{Route, Verdict};
+
+/// A service guarded by a JWT requirement; built by a [`GuardLayer`](super::GuardLayer).
+/// See the [module docs](crate::guard).
+pub struct Guard<S, K> {
+    inner: S,
+    route: Arc<Route>,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<S, K> Guard<S, K> {
+    pub(super) fn new(inner: S, route: Arc<Route>) -> Self {
+        Self {
+            inner,
+            route,
+            _kind: PhantomData,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes the guard, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, K> Clone for Guard<S, K> {
+    fn clone(&self) -> Self {
+        Self::new(self.inner.clone(), self.route.clone())
+    }
+}
+
+impl<S: fmt::Debug, K> fmt::Debug for Guard<S, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("inner", &self.inner)
+            .field("requirement", &self.route.requirement)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, ReqBody, ResBody> Service<Request<ReqBody>> for Guard<S, K>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        match self.route.verify(&req) {
+            Verdict::Ready(Ok(token)) => {
+                if let Some(token) = token {
+                    req.extensions_mut().insert(token);
+                }
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Verdict::Ready(Err(err)) => ResponseFuture::rejected(self.route.reject(&req, err)),
+            Verdict::Pending(check) => {
+                // The service that was driven to readiness goes with the request; a clone
+                // stays behind for the next call.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::checking(check, inner, req, self.route.clone())
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! # tower-jwt-auth
+//!
+//! Flask-JWT-Extended's authentication model for [Tower]: issue access and refresh tokens
+//! with a [`JwtManager`], and guard routes of any axum, hyper or tonic service with
+//! [`JwtRequiredLayer`], [`JwtOptionalLayer`], [`RefreshRequiredLayer`] and
+//! [`FreshRequiredLayer`]. Verified tokens land in request extensions as
+//! [`VerifiedToken`]; revoked tokens are refused through a [`Denylist`].
+//!
+//! Tokens use Flask-JWT-Extended's claim layout and messages, so Python services and this
+//! crate accept each other's tokens.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use axum::{routing::get, Extension, Router};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//! use tower_jwt_auth::{JwtManager, JwtRequiredLayer, VerifiedToken};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//!
+//! async fn me(Extension(token): Extension<VerifiedToken>) -> String {
+//!     format!("hello {}", token.identity())
+//! }
+//! let app = Router::new()
+//!     .route("/me", get(me))
+//!     .layer(JwtRequiredLayer::new(&manager));
+//!
+//! // Accepted.
+//! let token = manager.create_access_token("alice").unwrap();
+//! let req = Request::get("/me")
+//!     .header("Authorization", format!("Bearer {token}"))
+//!     .body(axum::body::Body::empty())
+//!     .unwrap();
+//! assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+//!
+//! // Rejected: a refresh token cannot reach an access route.
+//! let refresh = manager.create_refresh_token("alice").unwrap();
+//! let req = Request::get("/me")
+//!     .header("Authorization", format!("Bearer {refresh}"))
+//!     .body(axum::body::Body::empty())
+//!     .unwrap();
+//! assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+//! # }
+//! ```
+//!
+//! [Tower]: https://docs.rs/tower
+
+#![deny(unsafe_code)]
+#![warn(missing_docs, rust_2018_idioms)]
+#![deny(unreachable_pub)]
+
+pub mod claims;
+pub mod denylist;
+pub mod error;
+pub mod guard;
+pub mod manager;
+pub mod token;
+mod verify;
+
+pub use claims::{Freshness, TokenType, VerifiedToken};
+pub use denylist::{Denylist, DenylistError, MemoryDenylist};
+pub use error::{
+    AuthError, DefaultErrorResponder, ErrorContext, ErrorKind, ErrorResponder, StatusPolicy,
+};
+pub use guard::{
+    FreshRequired, FreshRequiredLayer, JwtOptional, JwtOptionalLayer, JwtRequired,
+    JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer,
+};
+pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+pub use manager::{
+    BuildError, Fresh, IssueError, JwtManager, JwtManagerBuilder, Lifetime, TokenOptions,
+};
+pub use token::TokenLocation;

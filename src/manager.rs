@@ -1,0 +1,1023 @@
+//! The [`JwtManager`]: keys, settings, issuing, and the hooks every guard shares.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jwt_auth::{JwtManager, Lifetime, TokenOptions};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .access_token_lifetime(Duration::from_secs(600))
+//!     .refresh_token_lifetime(Lifetime::Never)
+//!     .issuer("my-service")
+//!     .build()
+//!     .unwrap();
+//!
+//! let access = manager
+//!     .create_access_token_with(42, TokenOptions::new().fresh(true))
+//!     .unwrap();
+//! let claims = manager.decode_token(&access).unwrap().claims_json();
+//! assert_eq!(claims["sub"], "42");
+//! assert_eq!(claims["fresh"], true);
+//! assert_eq!(claims["iss"], "my-service");
+//! assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 600);
+//!
+//! // Weak secrets are refused when the manager is built.
+//! assert!(JwtManager::builder().secret("secret").build().is_err());
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use http::header::{HeaderName, AUTHORIZATION};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use crate::claims::VerifiedToken;
+use crate::denylist::{BoxFuture, Denylist, DenylistError, MemoryDenylist};
+use crate::error::{AuthError, DefaultErrorResponder, ErrorResponder, StatusPolicy};
+use crate::token::TokenLocation;
+use crate::verify::{self, Route};
+
+/// How long a kind of token lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// The token expires this long after it is issued.
+    After(Duration),
+    /// The token has no `exp` claim and never expires.
+    Never,
+}
+
+impl From<Duration> for Lifetime {
+    fn from(d: Duration) -> Self {
+        Lifetime::After(d)
+    }
+}
+
+/// Freshness of a token being issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Fresh {
+    /// `"fresh": false`.
+    #[default]
+    No,
+    /// `"fresh": true`.
+    Yes,
+    /// `"fresh": <epoch>`: fresh for this long after issue.
+    For(Duration),
+}
+
+impl From<bool> for Fresh {
+    fn from(fresh: bool) -> Self {
+        if fresh {
+            Fresh::Yes
+        } else {
+            Fresh::No
+        }
+    }
+}
+
+impl From<Duration> for Fresh {
+    fn from(d: Duration) -> Self {
+        Fresh::For(d)
+    }
+}
+
+/// Options for one token being issued.
+#[derive(Clone, Debug, Default)]
+pub struct TokenOptions {
+    fresh: Fresh,
+    lifetime: Option<Lifetime>,
+    claims: Map<String, Value>,
+    headers: Map<String, Value>,
+}
+
+impl TokenOptions {
+    /// Default options: not fresh, the manager's lifetime, no extra claims or headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the token fresh (`true`), not fresh (`false`), or fresh for a [`Duration`].
+    pub fn fresh(mut self, fresh: impl Into<Fresh>) -> Self {
+        self.fresh = fresh.into();
+        self
+    }
+
+    /// Overrides the manager's lifetime for this token.
+    pub fn lifetime(mut self, lifetime: impl Into<Lifetime>) -> Self {
+        self.lifetime = Some(lifetime.into());
+        self
+    }
+
+    /// Adds a claim; it overrides the standard claims and the claims loader's.
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds several claims at once.
+    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims.extend(claims);
+        self
+    }
+
+    /// Adds a JOSE header field (`alg` cannot be overridden).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// The manager could not be built: a setting is missing or unsafe.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// No key was configured.
+    MissingKey,
+    /// The HMAC secret is too short or a well-known value.
+    WeakSecret(String),
+    /// The algorithm does not fit the key.
+    UnsupportedAlgorithm(String),
+    /// Another setting is invalid; the message says which.
+    Invalid(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::MissingKey => f.write_str("no secret or key configured"),
+            BuildError::WeakSecret(m)
+            | BuildError::UnsupportedAlgorithm(m)
+            | BuildError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// A token could not be issued.
+#[derive(Debug)]
+pub struct IssueError(jsonwebtoken::errors::Error);
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not sign the token: {}", self.0)
+    }
+}
+
+impl std::error::Error for IssueError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+type ClaimsLoader = Arc<dyn Fn(&str) -> Map<String, Value> + Send + Sync>;
+type ClaimsVerifier = Arc<dyn Fn(&VerifiedToken) -> bool + Send + Sync>;
+type AnyUser = Arc<dyn std::any::Any + Send + Sync>;
+pub(crate) type UserLookup =
+    Arc<dyn Fn(&VerifiedToken) -> BoxFuture<'static, Option<AnyUser>> + Send + Sync>;
+
+/// Everything a manager holds, built and validated once.
+pub(crate) struct Settings {
+    pub(crate) algorithm: Algorithm,
+    encoding_key: EncodingKey,
+    pub(crate) decoding_key: DecodingKey,
+    /// `{"alg":"HS256","typ":"JWT"}` for the pinned algorithm, and its base64url form.
+    pub(crate) default_header: &'static str,
+    pub(crate) default_header_b64: String,
+    access_lifetime: Lifetime,
+    refresh_lifetime: Lifetime,
+    pub(crate) leeway: u64,
+    pub(crate) identity_claim: String,
+    encode_issuer: Option<String>,
+    encode_audience: Option<Value>,
+    pub(crate) decode_issuer: Option<String>,
+    pub(crate) decode_audience: Vec<String>,
+    encode_nbf: bool,
+    pub(crate) message_key: String,
+    pub(crate) header_name: HeaderName,
+    pub(crate) header_type: String,
+    pub(crate) max_token_size: usize,
+    pub(crate) locations: Arc<[TokenLocation]>,
+    pub(crate) status_policy: StatusPolicy,
+    pub(crate) responder: Arc<dyn ErrorResponder>,
+    pub(crate) denylist: Arc<dyn Denylist>,
+    pub(crate) check_revocation: bool,
+    pub(crate) claims_verifier: Option<ClaimsVerifier>,
+    pub(crate) user_lookup: Option<UserLookup>,
+    claims_loader: Option<ClaimsLoader>,
+    headers_loader: Option<ClaimsLoader>,
+}
+
+impl Settings {
+    /// Whether a token of this type may lack `exp` (its lifetime is configured as never).
+    pub(crate) fn may_not_expire(&self, refresh: bool) -> bool {
+        let lifetime = if refresh {
+            self.refresh_lifetime
+        } else {
+            self.access_lifetime
+        };
+        lifetime == Lifetime::Never
+    }
+}
+
+/// Issues and verifies tokens; shared by every guard layer and the auth service.
+///
+/// Cheap to clone (an `Arc` inside), `Send + Sync`. Its `Debug` output never shows keys.
+/// See the [module example](crate::manager).
+#[derive(Clone)]
+pub struct JwtManager {
+    pub(crate) settings: Arc<Settings>,
+}
+
+impl fmt::Debug for JwtManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.settings;
+        f.debug_struct("JwtManager")
+            .field("algorithm", &s.algorithm)
+            .field("key", &"<redacted>")
+            .field("access_lifetime", &s.access_lifetime)
+            .field("refresh_lifetime", &s.refresh_lifetime)
+            .field("leeway", &s.leeway)
+            .field("identity_claim", &s.identity_claim)
+            .field("header_name", &s.header_name)
+            .field("header_type", &s.header_type)
+            .field("locations", &s.locations)
+            .field("status_policy", &s.status_policy)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+impl JwtManager {
+    /// Starts building a manager.
+    pub fn builder() -> JwtManagerBuilder {
+        JwtManagerBuilder::default()
+    }
+
+    /// Issues an access token for `identity` (not fresh, the configured lifetime):
+    /// Flask-JWT-Extended's `create_access_token`.
+    pub fn create_access_token(&self, identity: impl fmt::Display) -> Result<String, IssueError> {
+        self.create_access_token_with(identity, TokenOptions::default())
+    }
+
+    /// Issues an access token with per-call options.
+    pub fn create_access_token_with(
+        &self,
+        identity: impl fmt::Display,
+        options: TokenOptions,
+    ) -> Result<String, IssueError> {
+        self.issue(&identity.to_string(), false, options)
+    }
+
+    /// Issues a refresh token for `identity`: Flask-JWT-Extended's `create_refresh_token`.
+    pub fn create_refresh_token(&self, identity: impl fmt::Display) -> Result<String, IssueError> {
+        self.create_refresh_token_with(identity, TokenOptions::default())
+    }
+
+    /// Issues a refresh token with per-call options.
+    pub fn create_refresh_token_with(
+        &self,
+        identity: impl fmt::Display,
+        options: TokenOptions,
+    ) -> Result<String, IssueError> {
+        self.issue(&identity.to_string(), true, options)
+    }
+
+    fn issue(
+        &self,
+        identity: &str,
+        refresh: bool,
+        options: TokenOptions,
+    ) -> Result<String, IssueError> {
+        let s = &*self.settings;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let iat = now.as_secs();
+        let lifetime = options.lifetime.unwrap_or(if refresh {
+            s.refresh_lifetime
+        } else {
+            s.access_lifetime
+        });
+        let fresh = match options.fresh {
+            Fresh::No => Value::Bool(false),
+            Fresh::Yes => Value::Bool(true),
+            Fresh::For(d) => Value::from((now + d).as_secs_f64()),
+        };
+        let mut extra = s
+            .claims_loader
+            .as_ref()
+            .map(|l| l(identity))
+            .unwrap_or_default();
+        extra.extend(options.claims);
+        let jti = uuid::Uuid::new_v4().to_string();
+        let claims = IssuedClaims {
+            standard: [
+                ("fresh", Some(fresh)),
+                ("iat", Some(iat.into())),
+                ("jti", Some(jti.into())),
+                (
+                    "type",
+                    Some(if refresh { "refresh" } else { "access" }.into()),
+                ),
+                (&s.identity_claim, Some(identity.into())),
+                ("nbf", s.encode_nbf.then(|| iat.into())),
+                ("aud", s.encode_audience.clone()),
+                ("iss", s.encode_issuer.clone().map(Value::from)),
+                (
+                    "exp",
+                    match lifetime {
+                        Lifetime::After(d) => Some((iat + d.as_secs()).into()),
+                        Lifetime::Never => None,
+                    },
+                ),
+            ],
+            extra: &extra,
+        };
+
+        let mut extra_headers = s
+            .headers_loader
+            .as_ref()
+            .map(|l| l(identity))
+            .unwrap_or_default();
+        extra_headers.extend(options.headers);
+        let header = if extra_headers.is_empty() {
+            s.default_header_b64.clone()
+        } else {
+            // PyJWT's layout: {"typ": "JWT", "alg": ...} updated with the extra fields,
+            // written with sorted keys. `alg` always stays the pinned one.
+            let mut header: Map<String, Value> =
+                serde_json::from_str(s.default_header).expect("the default header is valid JSON");
+            extra_headers.remove("alg");
+            header.extend(extra_headers);
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|e| IssueError(e.into()))?)
+        };
+        let payload = serde_json::to_vec(&claims).map_err(|e| IssueError(e.into()))?;
+        let mut token = header;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), &s.encoding_key, s.algorithm)
+            .map_err(IssueError)?;
+        token.push('.');
+        token.push_str(&signature);
+        Ok(token)
+    }
+
+    /// Decodes and validates a token the way a guard does (shape, signature, time claims,
+    /// audience, issuer, identity), without the route checks (type, freshness) or the
+    /// revocation and hook checks: Flask-JWT-Extended's `decode_token`.
+    pub fn decode_token(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        verify::decode(&self.settings, token, TokenLocation::Headers, now_secs())
+    }
+
+    /// Verifies a request as a `JwtRequired` guard with the manager's settings would,
+    /// without the async steps (revocation store round trips, user lookup): the token's
+    /// revocation is checked only when the denylist can answer locally.
+    pub fn verify_request<B>(&self, req: &http::Request<B>) -> Result<VerifiedToken, AuthError> {
+        let route = Route::new(self.clone(), verify::Requirement::ACCESS);
+        route.verify_now(req)
+    }
+
+    /// Fully verifies an encoded access or refresh token: decoding, revocation, the
+    /// claims hook and the user lookup (no type or freshness requirement).
+    pub async fn verify_token(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        let route = Route::new(self.clone(), verify::Requirement::ANY);
+        let verified = self.decode_token(token)?;
+        route.finish(verified).await
+    }
+
+    /// Revokes a verified token until it would have expired (plus leeway).
+    pub async fn revoke(&self, token: &VerifiedToken) -> Result<(), DenylistError> {
+        let jti = token
+            .jti()
+            .ok_or_else(|| DenylistError::new("the token has no jti to revoke"))?;
+        let until = token.expires_at().map(|exp| {
+            UNIX_EPOCH + Duration::from_secs_f64(exp) + Duration::from_secs(self.settings.leeway)
+        });
+        self.settings.denylist.revoke(jti, until).await
+    }
+
+    /// The denylist guards consult.
+    pub fn denylist(&self) -> &Arc<dyn Denylist> {
+        &self.settings.denylist
+    }
+}
+
+/// Serializes claims in Flask-JWT-Extended's order; extra claims override in place.
+struct IssuedClaims<'a, const N: usize> {
+    standard: [(&'a str, Option<Value>); N],
+    extra: &'a Map<String, Value>,
+}
+
+impl<const N: usize> Serialize for IssuedClaims<'_, N> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in &self.standard {
+            match (self.extra.get(*name), value) {
+                (Some(overridden), _) => map.serialize_entry(name, overridden)?,
+                (None, Some(value)) => map.serialize_entry(name, value)?,
+                (None, None) => {}
+            }
+        }
+        for (name, value) in self.extra {
+            if !self.standard.iter().any(|(std, _)| std == name) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Builds a [`JwtManager`]; every setting is validated by [`build`](Self::build).
+pub struct JwtManagerBuilder {
+    secret: Option<Vec<u8>>,
+    key_pair: Option<(EncodingKey, DecodingKey)>,
+    algorithm: Algorithm,
+    access_lifetime: Lifetime,
+    refresh_lifetime: Lifetime,
+    leeway: Duration,
+    identity_claim: String,
+    encode_issuer: Option<String>,
+    encode_audience: Option<Value>,
+    decode_issuer: Option<String>,
+    decode_audience: Vec<String>,
+    encode_nbf: bool,
+    message_key: String,
+    header_name: String,
+    header_type: String,
+    max_token_size: usize,
+    locations: Vec<TokenLocation>,
+    status_policy: StatusPolicy,
+    responder: Arc<dyn ErrorResponder>,
+    denylist: Arc<dyn Denylist>,
+    check_revocation: bool,
+    claims_verifier: Option<ClaimsVerifier>,
+    user_lookup: Option<UserLookup>,
+    claims_loader: Option<ClaimsLoader>,
+    headers_loader: Option<ClaimsLoader>,
+}
+
+impl Default for JwtManagerBuilder {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            key_pair: None,
+            algorithm: Algorithm::HS256,
+            access_lifetime: Lifetime::After(Duration::from_secs(15 * 60)),
+            refresh_lifetime: Lifetime::After(Duration::from_secs(30 * 24 * 3600)),
+            leeway: Duration::ZERO,
+            identity_claim: "sub".into(),
+            encode_issuer: None,
+            encode_audience: None,
+            decode_issuer: None,
+            decode_audience: Vec::new(),
+            encode_nbf: true,
+            message_key: "msg".into(),
+            header_name: AUTHORIZATION.as_str().into(),
+            header_type: "Bearer".into(),
+            max_token_size: 8 * 1024,
+            locations: vec![TokenLocation::Headers],
+            status_policy: StatusPolicy::Default,
+            responder: Arc::new(DefaultErrorResponder),
+            denylist: Arc::new(MemoryDenylist::new()),
+            check_revocation: true,
+            claims_verifier: None,
+            user_lookup: None,
+            claims_loader: None,
+            headers_loader: None,
+        }
+    }
+}
+
+impl fmt::Debug for JwtManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtManagerBuilder")
+            .field("algorithm", &self.algorithm)
+            .field("key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Secrets that are published in tutorials and must never sign real tokens.
+const WELL_KNOWN_SECRETS: &[&str] = &[
+    "secret",
+    "secret-key",
+    "secret_key",
+    "secretkey",
+    "your-256-bit-secret",
+    "your-384-bit-secret",
+    "your-512-bit-secret",
+    "change_me",
+    "changeme",
+    "change-me",
+    "super-secret",
+    "supersecret",
+    "super-secret-key",
+    "jwt-secret",
+    "jwt_secret_key",
+    "my-secret-key",
+    "password",
+    "foobarbaz",
+];
+
+impl JwtManagerBuilder {
+    /// The HMAC secret (HS256 by default). At least as long as the hash output
+    /// (32 bytes for HS256, 48 for HS384, 64 for HS512) and not a well-known value.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(secret.as_ref().to_vec());
+        self.key_pair = None;
+        self
+    }
+
+    /// An asymmetric key pair (RS*, PS*, ES256/384, EdDSA) instead of a secret, e.g. from
+    /// `EncodingKey::from_ed_pem` and `DecodingKey::from_ed_pem`. Set the matching
+    /// [`algorithm`](Self::algorithm).
+    pub fn key_pair(mut self, encoding: EncodingKey, decoding: DecodingKey) -> Self {
+        self.key_pair = Some((encoding, decoding));
+        self.secret = None;
+        self
+    }
+
+    /// The signing algorithm, and the only one accepted when verifying (default HS256).
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// Access token lifetime (default 15 minutes); [`Lifetime::Never`] for no `exp`.
+    pub fn access_token_lifetime(mut self, lifetime: impl Into<Lifetime>) -> Self {
+        self.access_lifetime = lifetime.into();
+        self
+    }
+
+    /// Refresh token lifetime (default 30 days); [`Lifetime::Never`] for no `exp`.
+    pub fn refresh_token_lifetime(mut self, lifetime: impl Into<Lifetime>) -> Self {
+        self.refresh_lifetime = lifetime.into();
+        self
+    }
+
+    /// Clock leeway for `exp`, `nbf` and `iat` (default 0 s, as Flask-JWT-Extended).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The claim that holds the identity (default `sub`).
+    pub fn identity_claim(mut self, name: impl Into<String>) -> Self {
+        self.identity_claim = name.into();
+        self
+    }
+
+    /// Issuer written into issued tokens (`iss`) and required of verified ones.
+    pub fn issuer(self, issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        self.encode_issuer(issuer.clone()).decode_issuer(issuer)
+    }
+
+    /// Issuer written into issued tokens only.
+    pub fn encode_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.encode_issuer = Some(issuer.into());
+        self
+    }
+
+    /// Issuer required of verified tokens only.
+    pub fn decode_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.decode_issuer = Some(issuer.into());
+        self
+    }
+
+    /// Audience written into issued tokens (`aud`) and required of verified ones.
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        let audience = audience.into();
+        self.encode_audience(audience.clone())
+            .decode_audience([audience])
+    }
+
+    /// Audience written into issued tokens only (a string, or an array of strings).
+    pub fn encode_audience(mut self, audience: impl Into<Value>) -> Self {
+        self.encode_audience = Some(audience.into());
+        self
+    }
+
+    /// Audiences accepted when verifying: a token's `aud` must name at least one.
+    pub fn decode_audience<I, A>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.decode_audience = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether issued tokens carry `nbf` (default true).
+    pub fn encode_nbf(mut self, yes: bool) -> Self {
+        self.encode_nbf = yes;
+        self
+    }
+
+    /// The JSON key of error messages (default `msg`).
+    pub fn error_message_key(mut self, key: impl Into<String>) -> Self {
+        self.message_key = key.into();
+        self
+    }
+
+    /// The header holding the token (default `Authorization`).
+    pub fn header_name(mut self, name: impl Into<String>) -> Self {
+        self.header_name = name.into();
+        self
+    }
+
+    /// The scheme before the token (default `Bearer`; empty for a bare token).
+    pub fn header_type(mut self, scheme: impl Into<String>) -> Self {
+        self.header_type = scheme.into();
+        self
+    }
+
+    /// Tokens longer than this are refused before any decoding (default 8 KiB).
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// Where to look for tokens, in order of precedence (default: headers only).
+    pub fn token_locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
+        self.locations = locations.into_iter().collect();
+        self
+    }
+
+    /// How error kinds map to status codes (default [`StatusPolicy::Default`]).
+    pub fn status_policy(mut self, policy: StatusPolicy) -> Self {
+        self.status_policy = policy;
+        self
+    }
+
+    /// Replaces the default error responses.
+    pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
+        self.responder = Arc::new(responder);
+        self
+    }
+
+    /// The revocation store (default an in-process [`MemoryDenylist`]).
+    pub fn denylist(mut self, denylist: impl Denylist) -> Self {
+        self.denylist = Arc::new(denylist);
+        self
+    }
+
+    /// A shared revocation store.
+    pub fn denylist_arc(mut self, denylist: Arc<dyn Denylist>) -> Self {
+        self.denylist = denylist;
+        self
+    }
+
+    /// Whether guards check revocation (default true; tokens then need a `jti`).
+    pub fn check_revocation(mut self, yes: bool) -> Self {
+        self.check_revocation = yes;
+        self
+    }
+
+    /// A hook that checks a verified token's claims; `false` answers 400
+    /// "User claims verification failed" (Flask-JWT-Extended's `token_verification_loader`).
+    pub fn verify_claims<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&VerifiedToken) -> bool + Send + Sync + 'static,
+    {
+        self.claims_verifier = Some(Arc::new(hook));
+        self
+    }
+
+    /// An async hook that loads the user a token names; `None` answers 401
+    /// "Error loading the user <identity>". Handlers read the user with
+    /// [`VerifiedToken::user`] (Flask-JWT-Extended's `user_lookup_loader`).
+    pub fn user_lookup<F, Fut, U>(mut self, hook: F) -> Self
+    where
+        F: Fn(&VerifiedToken) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Option<U>> + Send + 'static,
+        U: Send + Sync + 'static,
+    {
+        self.user_lookup = Some(Arc::new(move |token: &VerifiedToken| {
+            let fut = hook(token);
+            Box::pin(async move { fut.await.map(|user| Arc::new(user) as AnyUser) })
+        }));
+        self
+    }
+
+    /// Claims added to every token issued for an identity; per-call claims win
+    /// (Flask-JWT-Extended's `additional_claims_loader`).
+    pub fn additional_claims<F>(mut self, loader: F) -> Self
+    where
+        F: Fn(&str) -> Map<String, Value> + Send + Sync + 'static,
+    {
+        self.claims_loader = Some(Arc::new(loader));
+        self
+    }
+
+    /// Header fields added to every token issued for an identity; per-call headers win
+    /// (Flask-JWT-Extended's `additional_headers_loader`).
+    pub fn additional_headers<F>(mut self, loader: F) -> Self
+    where
+        F: Fn(&str) -> Map<String, Value> + Send + Sync + 'static,
+    {
+        self.headers_loader = Some(Arc::new(loader));
+        self
+    }
+
+    /// Validates the settings and builds the manager.
+    pub fn build(self) -> Result<JwtManager, BuildError> {
+        let alg = self.algorithm;
+        let (encoding_key, decoding_key) = match (self.secret, self.key_pair) {
+            (Some(secret), _) => {
+                check_secret(&secret, alg)?;
+                let invalid =
+                    |e: jsonwebtoken::errors::Error| BuildError::Invalid(format!("secret: {e}"));
+                (
+                    EncodingKey::from_secret(&secret).map_err(invalid)?,
+                    DecodingKey::from_secret(&secret).map_err(invalid)?,
+                )
+            }
+            (None, Some((encoding, decoding))) => {
+                if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                    return Err(BuildError::UnsupportedAlgorithm(format!(
+                        "{alg:?} needs a secret, not a key pair"
+                    )));
+                }
+                (encoding, decoding)
+            }
+            (None, None) => return Err(BuildError::MissingKey),
+        };
+        if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
+            return Err(BuildError::Invalid(
+                "no jsonwebtoken crypto backend: enable exactly one of the `rust_crypto` and \
+                 `aws_lc_rs` features"
+                    .into(),
+            ));
+        }
+        let default_header = default_header(alg);
+        // Prove the key and algorithm fit together now rather than on the first request.
+        let probe = jsonwebtoken::crypto::sign(b"probe", &encoding_key, alg)
+            .map_err(|e| BuildError::UnsupportedAlgorithm(format!("{alg:?}: {e}")))?;
+        match jsonwebtoken::crypto::verify(&probe, b"probe", &decoding_key, alg) {
+            Ok(true) => {}
+            _ => {
+                return Err(BuildError::Invalid(
+                    "the decoding key does not verify what the encoding key signs".into(),
+                ))
+            }
+        }
+
+        for (name, lifetime) in [
+            ("access", self.access_lifetime),
+            ("refresh", self.refresh_lifetime),
+        ] {
+            if lifetime == Lifetime::After(Duration::ZERO) {
+                return Err(BuildError::Invalid(format!(
+                    "the {name} token lifetime must be positive (or Lifetime::Never)"
+                )));
+            }
+        }
+        if self.leeway > Duration::from_secs(24 * 3600) {
+            return Err(BuildError::Invalid("leeway over one day".into()));
+        }
+        const RESERVED: &[&str] = &[
+            "exp", "iat", "nbf", "jti", "type", "fresh", "iss", "aud", "csrf",
+        ];
+        if self.identity_claim.is_empty() || RESERVED.contains(&self.identity_claim.as_str()) {
+            return Err(BuildError::Invalid(format!(
+                "identity claim {:?} is empty or reserved",
+                self.identity_claim
+            )));
+        }
+        if self.message_key.is_empty() {
+            return Err(BuildError::Invalid("error message key is empty".into()));
+        }
+        let header_name = HeaderName::try_from(self.header_name.as_str()).map_err(|_| {
+            BuildError::Invalid(format!("invalid header name {:?}", self.header_name))
+        })?;
+        if self
+            .header_type
+            .bytes()
+            .any(|b| !b.is_ascii_graphic() || b == b',')
+        {
+            return Err(BuildError::Invalid(format!(
+                "header type {:?} must be a single token",
+                self.header_type
+            )));
+        }
+        if self.max_token_size < 16 {
+            return Err(BuildError::Invalid("max token size below 16 bytes".into()));
+        }
+        if self.locations.is_empty() {
+            return Err(BuildError::Invalid("no token location configured".into()));
+        }
+        let mut seen = Vec::new();
+        for location in &self.locations {
+            if seen.contains(location) {
+                return Err(BuildError::Invalid(format!(
+                    "token location {location} listed twice"
+                )));
+            }
+            seen.push(*location);
+        }
+
+        Ok(JwtManager {
+            settings: Arc::new(Settings {
+                algorithm: alg,
+                encoding_key,
+                decoding_key,
+                default_header,
+                default_header_b64: URL_SAFE_NO_PAD.encode(default_header),
+                access_lifetime: self.access_lifetime,
+                refresh_lifetime: self.refresh_lifetime,
+                leeway: self.leeway.as_secs(),
+                identity_claim: self.identity_claim,
+                encode_issuer: self.encode_issuer,
+                encode_audience: self.encode_audience,
+                decode_issuer: self.decode_issuer,
+                decode_audience: self.decode_audience,
+                encode_nbf: self.encode_nbf,
+                message_key: self.message_key,
+                header_name,
+                header_type: self.header_type,
+                max_token_size: self.max_token_size,
+                locations: self.locations.into(),
+                status_policy: self.status_policy,
+                responder: self.responder,
+                denylist: self.denylist,
+                check_revocation: self.check_revocation,
+                claims_verifier: self.claims_verifier,
+                user_lookup: self.user_lookup,
+                claims_loader: self.claims_loader,
+                headers_loader: self.headers_loader,
+            }),
+        })
+    }
+}
+
+fn check_secret(secret: &[u8], alg: Algorithm) -> Result<(), BuildError> {
+    let min = match alg {
+        Algorithm::HS256 => 32,
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        other => {
+            return Err(BuildError::UnsupportedAlgorithm(format!(
+                "{other:?} needs a key pair, not a secret"
+            )))
+        }
+    };
+    let lowered = String::from_utf8_lossy(secret).trim().to_ascii_lowercase();
+    if WELL_KNOWN_SECRETS.contains(&lowered.as_str()) {
+        return Err(BuildError::WeakSecret(
+            "the secret is a well-known example value; use a random one".into(),
+        ));
+    }
+    if secret.len() < min {
+        return Err(BuildError::WeakSecret(format!(
+            "the secret is {} bytes; {alg:?} needs at least {min} random bytes",
+            secret.len()
+        )));
+    }
+    if secret.iter().all(|&b| b == secret[0]) {
+        return Err(BuildError::WeakSecret(
+            "the secret repeats a single byte; use a random one".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// PyJWT's header for `alg`, keys sorted: `{"alg":"HS256","typ":"JWT"}`.
+fn default_header(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => r#"{"alg":"HS256","typ":"JWT"}"#,
+        Algorithm::HS384 => r#"{"alg":"HS384","typ":"JWT"}"#,
+        Algorithm::HS512 => r#"{"alg":"HS512","typ":"JWT"}"#,
+        Algorithm::ES256 => r#"{"alg":"ES256","typ":"JWT"}"#,
+        Algorithm::ES384 => r#"{"alg":"ES384","typ":"JWT"}"#,
+        Algorithm::RS256 => r#"{"alg":"RS256","typ":"JWT"}"#,
+        Algorithm::RS384 => r#"{"alg":"RS384","typ":"JWT"}"#,
+        Algorithm::RS512 => r#"{"alg":"RS512","typ":"JWT"}"#,
+        Algorithm::PS256 => r#"{"alg":"PS256","typ":"JWT"}"#,
+        Algorithm::PS384 => r#"{"alg":"PS384","typ":"JWT"}"#,
+        Algorithm::PS512 => r#"{"alg":"PS512","typ":"JWT"}"#,
+        Algorithm::EdDSA => r#"{"alg":"EdDSA","typ":"JWT"}"#,
+        // Future algorithms: name them through serde, once, at build time.
+        #[allow(unreachable_patterns)]
+        other => Box::leak(
+            format!(
+                r#"{{"alg":{},"typ":"JWT"}}"#,
+                serde_json::to_string(&other).unwrap_or_default()
+            )
+            .into_boxed_str(),
+        ),
+    }
+}
+
+/// The `alg` name of the pinned algorithm, as it appears in headers.
+pub(crate) fn algorithm_name(settings: &Settings) -> &str {
+    // `{"alg":"` is 8 bytes; the name runs to the next quote.
+    let rest = &settings.default_header[8..];
+    &rest[..rest.find('"').unwrap_or(rest.len())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn secrets_are_checked() {
+        for weak in [
+            "",
+            "secret",
+            "your-256-bit-secret",
+            "short",
+            &"a".repeat(40),
+        ] {
+            assert!(
+                matches!(
+                    JwtManager::builder().secret(weak).build(),
+                    Err(BuildError::WeakSecret(_))
+                ),
+                "{weak:?} accepted"
+            );
+        }
+        assert!(JwtManager::builder().secret(SECRET).build().is_ok());
+        assert!(JwtManager::builder()
+            .secret(SECRET)
+            .algorithm(Algorithm::HS512)
+            .build()
+            .is_err());
+        assert_eq!(
+            JwtManager::builder().build().unwrap_err(),
+            BuildError::MissingKey
+        );
+    }
+
+    #[test]
+    fn settings_are_validated() {
+        let b = || JwtManager::builder().secret(SECRET);
+        assert!(b().header_name("bad header").build().is_err());
+        assert!(b().header_type("Bear er").build().is_err());
+        assert!(b().identity_claim("exp").build().is_err());
+        assert!(b().token_locations([]).build().is_err());
+        assert!(b()
+            .token_locations([TokenLocation::Headers, TokenLocation::Headers])
+            .build()
+            .is_err());
+        assert!(b().access_token_lifetime(Duration::ZERO).build().is_err());
+        assert!(b().error_message_key("").build().is_err());
+    }
+
+    #[test]
+    fn claims_in_flask_order_with_overrides_in_place() {
+        let m = JwtManager::builder().secret(SECRET).build().unwrap();
+        let token = m
+            .create_access_token_with("u", TokenOptions::new().claim("type", "app").claim("z", 1))
+            .unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let keys: Vec<&str> = json
+            .split(['{', ',', '}'])
+            .filter_map(|kv| kv.split(':').next())
+            .filter(|k| !k.is_empty())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                r#""fresh""#,
+                r#""iat""#,
+                r#""jti""#,
+                r#""type""#,
+                r#""sub""#,
+                r#""nbf""#,
+                r#""exp""#,
+                r#""z""#
+            ]
+        );
+        assert!(json.contains(r#""type":"app""#));
+        assert_eq!(
+            token.split('.').next().unwrap(),
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+        );
+    }
+
+    #[test]
+    fn debug_redacts_the_key() {
+        let m = JwtManager::builder().secret(SECRET).build().unwrap();
+        let shown = format!("{m:?} {:?}", JwtManager::builder().secret(SECRET));
+        assert!(!shown.contains(SECRET));
+        assert!(!shown.contains("48, 49")); // no byte dump either
+        assert!(shown.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,175 @@
+//! Finding the token in a request.
+//!
+//! Locations are tried in the configured order; only "token missing" moves on to the
+//! next one, any other problem stops the search (Flask-JWT-Extended's rule). Headers are
+//! supported today; the [`TokenLocation`] enum is `#[non_exhaustive]` so cookies, the query
+//! string and the JSON body can join it.
+//!
+//! # Example
+//!
+//! ```
+//! use http::Request;
+//! use tower_jwt_auth::{JwtManager, TokenLocation};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .header_name("X-Api-Token")
+//!     .header_type("")
+//!     .build()
+//!     .unwrap();
+//! let token = manager.create_access_token("alice").unwrap();
+//!
+//! // Accepted: a bare token in the configured header.
+//! let req = Request::get("/").header("X-Api-Token", &token).body(()).unwrap();
+//! let verified = manager.verify_request(&req).unwrap();
+//! assert_eq!(verified.location(), TokenLocation::Headers);
+//!
+//! // Rejected: the default header is no longer looked at.
+//! let req = Request::get("/")
+//!     .header("Authorization", format!("Bearer {token}"))
+//!     .body(())
+//!     .unwrap();
+//! assert_eq!(
+//!     manager.verify_request(&req).unwrap_err().message(),
+//!     "Missing X-Api-Token Header"
+//! );
+//! ```
+
+use std::fmt;
+
+use http::HeaderMap;
+
+use crate::error::{AuthError, ErrorKind};
+use crate::manager::Settings;
+
+/// A place in a request where a token may be found.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenLocation {
+    /// A request header (`Authorization: Bearer <JWT>` by default).
+    Headers,
+}
+
+impl TokenLocation {
+    /// Flask-JWT-Extended's name for the location (`"headers"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenLocation::Headers => "headers",
+        }
+    }
+}
+
+impl fmt::Display for TokenLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The parts of a request the locator reads.
+pub(crate) struct RequestParts<'a> {
+    pub(crate) headers: &'a HeaderMap,
+}
+
+/// Finds the encoded token in the first location that has one.
+pub(crate) fn locate<'a>(
+    settings: &Settings,
+    locations: &[TokenLocation],
+    req: &RequestParts<'a>,
+) -> Result<(&'a str, TokenLocation), AuthError> {
+    let mut missing: Vec<String> = Vec::new();
+    for &location in locations {
+        let found = match location {
+            TokenLocation::Headers => from_headers(settings, req.headers),
+        };
+        match found {
+            Ok(token) => return Ok((token, location)),
+            Err(err) if err.kind() == ErrorKind::MissingToken => {
+                missing.push(err.message().to_owned())
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Err(missing_everywhere(locations, missing))
+}
+
+/// Flask-JWT-Extended's message when no location holds a token.
+fn missing_everywhere(locations: &[TokenLocation], mut missing: Vec<String>) -> AuthError {
+    if let [_] = locations {
+        return AuthError::missing(missing.pop().unwrap_or_default());
+    }
+    let (last, first) = match locations.split_last() {
+        Some(split) => split,
+        None => return AuthError::missing("Missing JWT"),
+    };
+    let first: Vec<&str> = first.iter().map(|l| l.as_str()).collect();
+    AuthError::missing(format!(
+        "Missing JWT in {} or {} ({})",
+        first.join(", "),
+        last.as_str(),
+        missing.join("; ")
+    ))
+}
+
+/// `Authorization: Bearer <JWT>`, parsed as Flask-JWT-Extended does: the value may hold
+/// several comma-separated credentials, exactly one of which must use the header type.
+/// The type is matched case-insensitively (RFC 9110 §11.1). Several header lines are refused.
+fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a str, AuthError> {
+    let name = &settings.header_name;
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthError::missing(format!("Missing {name} Header")));
+    };
+    if values.next().is_some() {
+        return Err(AuthError::new(
+            ErrorKind::BadHeader,
+            format!("Bad {name} header. Expected a single '{name}' header"),
+        ));
+    }
+    let value = value.to_str().map_err(|_| bad_header(settings))?;
+    let value = value.trim().trim_matches(',');
+    if value.is_empty() {
+        return Err(AuthError::missing(format!("Missing {name} Header")));
+    }
+
+    let header_type = &*settings.header_type;
+    if header_type.is_empty() {
+        let mut parts = value.split_ascii_whitespace();
+        return match (parts.next(), parts.next()) {
+            (Some(token), None) => Ok(token),
+            _ => Err(bad_header(settings)),
+        };
+    }
+
+    let mut matching = value
+        .split(',')
+        .map(|item| item.trim_start())
+        .filter(|item| {
+            item.split_ascii_whitespace()
+                .next()
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case(header_type))
+        });
+    let (Some(item), None) = (matching.next(), matching.next()) else {
+        return Err(AuthError::missing(format!(
+            "Missing '{header_type}' type in '{name}' header. \
+             Expected '{name}: {header_type} <JWT>'"
+        )));
+    };
+    let mut parts = item.split_ascii_whitespace().skip(1);
+    match (parts.next(), parts.next()) {
+        (Some(token), None) => Ok(token),
+        _ => Err(bad_header(settings)),
+    }
+}
+
+fn bad_header(settings: &Settings) -> AuthError {
+    let name = &settings.header_name;
+    let expected = if settings.header_type.is_empty() {
+        "<JWT>".to_owned()
+    } else {
+        format!("{} <JWT>", settings.header_type)
+    };
+    AuthError::new(
+        ErrorKind::BadHeader,
+        format!("Bad {name} header. Expected '{name}: {expected}'"),
+    )
+}

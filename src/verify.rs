@@ -1,0 +1,575 @@
+//! The one verification core behind all four guards.
+//!
+//! Checks run in Flask-JWT-Extended's order: OPTIONS passes; the token is located; size
+//! and shape are checked before any decoding; then the signature with the pinned
+//! algorithm; `iat`, `nbf`, `exp` with the leeway; `iss` and `aud` when configured; the
+//! identity claim; the token type; freshness; revocation; the claims hook; the user lookup.
+//! Everything up to revocation is synchronous; the guard only allocates a future when the
+//! denylist cannot answer locally or a user lookup is configured.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use bytes::Bytes;
+use http::{Method, Request};
+use serde::de::DeserializeSeed;
+
+use crate::claims::{ClaimsSeed, Found, RawHeader, TokenType, VerifiedToken};
+use crate::denylist::{BoxFuture, DenylistError};
+use crate::error::{AuthError, ErrorContext, ErrorKind, ErrorResponder, StatusPolicy};
+use crate::manager::{algorithm_name, JwtManager, Settings};
+use crate::token::{locate, RequestParts, TokenLocation};
+
+/// Which token type a route accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    /// Anything but `type: "refresh"`.
+    Access,
+    /// Exactly `type: "refresh"`.
+    Refresh,
+    /// No type check.
+    Any,
+}
+
+/// What a guard requires of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Requirement {
+    pub(crate) kind: TokenKind,
+    pub(crate) fresh: bool,
+    pub(crate) optional: bool,
+}
+
+impl Requirement {
+    pub(crate) const ACCESS: Self = Self {
+        kind: TokenKind::Access,
+        fresh: false,
+        optional: false,
+    };
+    pub(crate) const ANY: Self = Self {
+        kind: TokenKind::Any,
+        fresh: false,
+        optional: false,
+    };
+}
+
+/// A guard's resolved configuration: the manager's settings with the route's overrides.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) manager: JwtManager,
+    pub(crate) requirement: Requirement,
+    pub(crate) locations: Arc<[TokenLocation]>,
+    pub(crate) check_revocation: bool,
+    pub(crate) invalid_as_anonymous: bool,
+    pub(crate) policy: StatusPolicy,
+    pub(crate) responder: Arc<dyn ErrorResponder>,
+}
+
+/// The result of the synchronous part of verification.
+pub(crate) enum Verdict {
+    /// Decided: a verified token, `None` for a request that passes without one, or a
+    /// rejection.
+    Ready(Result<Option<VerifiedToken>, AuthError>),
+    /// The revocation store or the user lookup must be awaited.
+    Pending(BoxFuture<'static, Result<Option<VerifiedToken>, AuthError>>),
+}
+
+impl Route {
+    pub(crate) fn new(manager: JwtManager, requirement: Requirement) -> Self {
+        let s = &manager.settings;
+        Self {
+            requirement,
+            locations: s.locations.clone(),
+            check_revocation: s.check_revocation,
+            invalid_as_anonymous: false,
+            policy: s.status_policy,
+            responder: s.responder.clone(),
+            manager,
+        }
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.manager.settings
+    }
+
+    /// Runs every check that needs no waiting, and says what is left.
+    pub(crate) fn verify<B>(self: &Arc<Self>, req: &Request<B>) -> Verdict {
+        let token = match self.verify_sync(req) {
+            Ok(Some(token)) => token,
+            other => return Verdict::Ready(other.or_else(|e| self.tolerate(e))),
+        };
+        let revoked_now = match self.revocation_now(&token) {
+            Ok(known) => known,
+            Err(e) => return Verdict::Ready(self.tolerate(e)),
+        };
+        if revoked_now.is_some() && self.settings().user_lookup.is_none() {
+            return Verdict::Ready(
+                self.after_revocation(token)
+                    .map(Some)
+                    .or_else(|e| self.tolerate(e)),
+            );
+        }
+        let route = Arc::clone(self);
+        Verdict::Pending(Box::pin(async move {
+            let result = match revoked_now {
+                Some(_) => route.after_revocation(token),
+                None => route.finish_revocation(token).await,
+            };
+            let result = match result {
+                Ok(token) => route.lookup_user(token).await,
+                Err(e) => Err(e),
+            };
+            result.map(Some).or_else(|e| route.tolerate(e))
+        }))
+    }
+
+    /// Verifies without waiting: the denylist must answer locally, user lookup is skipped.
+    pub(crate) fn verify_now<B>(&self, req: &Request<B>) -> Result<VerifiedToken, AuthError> {
+        let token = self
+            .verify_sync(req)?
+            .ok_or_else(|| AuthError::missing("Missing JWT"))?;
+        self.revocation_now(&token)?;
+        self.after_revocation(token)
+    }
+
+    /// The async tail for a decoded token: revocation, claims hook, user lookup.
+    pub(crate) async fn finish(&self, token: VerifiedToken) -> Result<VerifiedToken, AuthError> {
+        let token = match self.revocation_now(&token)? {
+            Some(_) => self.after_revocation(token)?,
+            None => self.finish_revocation(token).await?,
+        };
+        self.lookup_user(token).await
+    }
+
+    /// An optional route that treats invalid tokens as anonymous turns token problems
+    /// into "no token".
+    fn tolerate(&self, err: AuthError) -> Result<Option<VerifiedToken>, AuthError> {
+        if self.requirement.optional && self.invalid_as_anonymous && err.kind().is_token_problem() {
+            Ok(None)
+        } else {
+            Err(err)
+        }
+    }
+
+    /// Locate, decode, type and freshness: `Ok(None)` when the request passes without a
+    /// token (OPTIONS, or no token on an optional route).
+    fn verify_sync<B>(&self, req: &Request<B>) -> Result<Option<VerifiedToken>, AuthError> {
+        if req.method() == Method::OPTIONS {
+            return Ok(None);
+        }
+        let parts = RequestParts {
+            headers: req.headers(),
+        };
+        let (encoded, location) = match locate(self.settings(), &self.locations, &parts) {
+            Ok(found) => found,
+            Err(err) if err.kind() == ErrorKind::MissingToken && self.requirement.optional => {
+                return Ok(None)
+            }
+            Err(err) => return Err(err),
+        };
+        let now = now_secs();
+        let token = decode(self.settings(), encoded, location, now)?;
+        self.check_type_and_freshness(&token, now)?;
+        Ok(Some(token))
+    }
+
+    fn check_type_and_freshness(&self, token: &VerifiedToken, now: f64) -> Result<(), AuthError> {
+        match (self.requirement.kind, &token.token_type) {
+            (TokenKind::Access, TokenType::Refresh) => {
+                return Err(AuthError::new(
+                    ErrorKind::WrongTokenType,
+                    "Only non-refresh tokens are allowed",
+                ))
+            }
+            (TokenKind::Refresh, t) if *t != TokenType::Refresh => {
+                return Err(AuthError::new(
+                    ErrorKind::WrongTokenType,
+                    "Only refresh tokens are allowed",
+                ))
+            }
+            _ => {}
+        }
+        if self.requirement.fresh && !token.fresh.is_fresh_at(now) {
+            return Err(AuthError::new(
+                ErrorKind::FreshTokenRequired,
+                "Fresh token required",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `Ok(Some(false))` when not revoked (or not checked), `Ok(None)` when the store must
+    /// be awaited; a revoked token or a failing store is an error.
+    fn revocation_now(&self, token: &VerifiedToken) -> Result<Option<bool>, AuthError> {
+        if !self.check_revocation {
+            return Ok(Some(false));
+        }
+        let jti = token.jti().ok_or_else(missing_jti)?;
+        match self.settings().denylist.is_revoked_now(jti) {
+            Some(result) => revoked(result).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn finish_revocation(&self, token: VerifiedToken) -> Result<VerifiedToken, AuthError> {
+        let jti = token.jti().ok_or_else(missing_jti)?;
+        revoked(self.settings().denylist.is_revoked(jti).await)?;
+        self.after_revocation(token)
+    }
+
+    /// The claims hook, which runs once revocation is settled.
+    fn after_revocation(&self, token: VerifiedToken) -> Result<VerifiedToken, AuthError> {
+        match &self.settings().claims_verifier {
+            Some(hook) if !hook(&token) => Err(AuthError::new(
+                ErrorKind::UserClaimsVerification,
+                "User claims verification failed",
+            )),
+            _ => Ok(token),
+        }
+    }
+
+    async fn lookup_user(&self, mut token: VerifiedToken) -> Result<VerifiedToken, AuthError> {
+        if let Some(lookup) = &self.settings().user_lookup {
+            match lookup(&token).await {
+                Some(user) => token.user = Some(user),
+                None => {
+                    return Err(AuthError::new(
+                        ErrorKind::UserLookup,
+                        format!("Error loading the user {}", token.identity),
+                    ))
+                }
+            }
+        }
+        Ok(token)
+    }
+
+    /// The rejection response for `err`, with the error in its extensions.
+    pub(crate) fn reject<B>(&self, req: &Request<B>, err: AuthError) -> http::Response<Bytes> {
+        let grpc = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+        let cx = ErrorContext {
+            message_key: &self.settings().message_key,
+            policy: self.policy,
+            grpc,
+        };
+        let mut response = self.responder.respond(&err, &cx);
+        response.extensions_mut().insert(err);
+        response
+    }
+}
+
+fn missing_jti() -> AuthError {
+    AuthError::new(
+        ErrorKind::InvalidClaim,
+        r#"Token is missing the "jti" claim"#,
+    )
+}
+
+fn revoked(answer: Result<bool, DenylistError>) -> Result<bool, AuthError> {
+    match answer {
+        Ok(false) => Ok(false),
+        Ok(true) => Err(AuthError::new(ErrorKind::Revoked, "Token has been revoked")),
+        Err(_) => Err(AuthError::new(
+            ErrorKind::RevocationStoreUnavailable,
+            "Token revocation store unavailable",
+        )),
+    }
+}
+
+pub(crate) fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// Decodes and validates an encoded token: shape, algorithm, signature, payload, time
+/// claims, issuer, audience and identity. `now` is epoch seconds.
+pub(crate) fn decode(
+    s: &Settings,
+    encoded: &str,
+    location: TokenLocation,
+    now: f64,
+) -> Result<VerifiedToken, AuthError> {
+    // Size and shape, before any decoding.
+    if encoded.len() > s.max_token_size {
+        return Err(AuthError::new(ErrorKind::TooLarge, "Token is too large"));
+    }
+    let (header_b64, payload_b64, signature_b64) = split_segments(encoded)?;
+
+    // Header: the default one is recognised without parsing.
+    let header = if header_b64 == s.default_header_b64 {
+        None
+    } else {
+        let json = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| AuthError::malformed("Invalid header padding"))?;
+        let raw: RawHeader = serde_json::from_slice(&json)
+            .map_err(|_| AuthError::malformed("Invalid header string"))?;
+        if let Some(field) = raw.forbidden {
+            return Err(AuthError::new(
+                ErrorKind::Malformed,
+                format!("Unsupported header field \"{field}\""),
+            ));
+        }
+        if raw.alg.as_deref() != Some(algorithm_name(s)) {
+            return Err(AuthError::new(
+                ErrorKind::AlgorithmNotAllowed,
+                "The specified alg value is not allowed",
+            ));
+        }
+        Some(Bytes::from(json))
+    };
+
+    // Signature over `header.payload` with the pinned algorithm.
+    let signing_input = &encoded[..header_b64.len() + 1 + payload_b64.len()];
+    match jsonwebtoken::crypto::verify(
+        signature_b64,
+        signing_input.as_bytes(),
+        &s.decoding_key,
+        s.algorithm,
+    ) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(AuthError::new(
+                ErrorKind::InvalidSignature,
+                "Signature verification failed",
+            ))
+        }
+        Err(_) => return Err(AuthError::malformed("Invalid crypto padding")),
+    }
+
+    // Claims, parsed once.
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload_b64)
+        .map_err(|_| AuthError::malformed("Invalid payload padding"))?;
+    let claims = {
+        let mut de = serde_json::Deserializer::from_slice(&payload);
+        let claims = ClaimsSeed {
+            identity_claim: &s.identity_claim,
+        }
+        .deserialize(&mut de)
+        .and_then(|claims| de.end().map(|()| claims))
+        .map_err(|_| {
+            AuthError::malformed(
+                "Invalid payload string: must be a json object without duplicate claims",
+            )
+        })?;
+        claims
+    };
+
+    // Time claims, in PyJWT's order: iat, nbf, exp.
+    let leeway = s.leeway as f64;
+    let iat = numeric(claims.iat, "Issued At claim (iat) must be an integer.")?;
+    if iat.is_some_and(|iat| iat > now + leeway) {
+        return Err(AuthError::new(
+            ErrorKind::NotYetValid,
+            "The token is not yet valid (iat)",
+        ));
+    }
+    let nbf = numeric(claims.nbf, "Not Before claim (nbf) must be an integer.")?;
+    if nbf.is_some_and(|nbf| nbf > now + leeway) {
+        return Err(AuthError::new(
+            ErrorKind::NotYetValid,
+            "The token is not yet valid (nbf)",
+        ));
+    }
+    let exp = numeric(
+        claims.exp,
+        "Expiration Time claim (exp) must be an integer.",
+    )?;
+    match exp {
+        Some(exp) if exp <= now - leeway => {
+            return Err(AuthError::new(ErrorKind::Expired, "Token has expired"))
+        }
+        Some(_) => {}
+        None => {
+            let refresh = matches!(claims.token_type, Found::Valid(TokenType::Refresh));
+            if !s.may_not_expire(refresh) {
+                return Err(AuthError::new(
+                    ErrorKind::InvalidClaim,
+                    r#"Token is missing the "exp" claim"#,
+                ));
+            }
+        }
+    }
+
+    // Issuer, then audience, when configured.
+    if let Some(expected) = &s.decode_issuer {
+        match &claims.iss {
+            Found::Absent => {
+                return Err(AuthError::new(
+                    ErrorKind::InvalidIssuer,
+                    r#"Token is missing the "iss" claim"#,
+                ))
+            }
+            Found::Valid(iss) if iss == expected => {}
+            _ => return Err(AuthError::new(ErrorKind::InvalidIssuer, "Invalid issuer")),
+        }
+    }
+    if !s.decode_audience.is_empty() {
+        match &claims.aud {
+            Found::Absent => {
+                return Err(AuthError::new(
+                    ErrorKind::InvalidAudience,
+                    r#"Token is missing the "aud" claim"#,
+                ))
+            }
+            Found::Invalid => {
+                return Err(AuthError::new(
+                    ErrorKind::InvalidAudience,
+                    "Invalid audience",
+                ))
+            }
+            Found::Valid(aud) => {
+                if !aud.iter().any(|a| s.decode_audience.contains(a)) {
+                    return Err(AuthError::new(
+                        ErrorKind::InvalidAudience,
+                        "Audience doesn't match",
+                    ));
+                }
+            }
+        }
+    }
+
+    // The identity: present, and a string.
+    let identity = match claims.identity {
+        Found::Valid(identity) => identity,
+        Found::Absent => {
+            return Err(AuthError::new(
+                ErrorKind::InvalidClaim,
+                format!("Missing claim: {}", s.identity_claim),
+            ))
+        }
+        Found::Invalid => {
+            return Err(AuthError::new(
+                ErrorKind::InvalidSubject,
+                "Subject must be a string",
+            ))
+        }
+    };
+    let jti = match claims.jti {
+        Found::Valid(jti) => Some(jti),
+        Found::Absent => None,
+        Found::Invalid => {
+            return Err(AuthError::new(
+                ErrorKind::InvalidClaim,
+                r#"Invalid "jti" claim"#,
+            ))
+        }
+    };
+    let token_type = match claims.token_type {
+        Found::Valid(t) => t,
+        Found::Absent => TokenType::Access,
+        Found::Invalid => {
+            return Err(AuthError::new(
+                ErrorKind::InvalidClaim,
+                r#"Invalid "type" claim"#,
+            ))
+        }
+    };
+
+    Ok(VerifiedToken {
+        identity,
+        jti,
+        token_type,
+        fresh: claims.fresh,
+        iat,
+        nbf,
+        exp,
+        location,
+        header,
+        default_header: s.default_header,
+        payload: Bytes::from(payload),
+        user: None,
+    })
+}
+
+fn numeric(found: Found<f64>, invalid: &'static str) -> Result<Option<f64>, AuthError> {
+    match found {
+        Found::Absent => Ok(None),
+        Found::Valid(v) => Ok(Some(v)),
+        Found::Invalid => Err(AuthError::new(ErrorKind::InvalidClaim, invalid)),
+    }
+}
+
+/// Splits a compact JWS after checking its characters and dots in one pass; a bad
+/// character is reported against the segment that holds it, as PyJWT would.
+fn split_segments(encoded: &str) -> Result<(&str, &str, &str), AuthError> {
+    let bytes = encoded.as_bytes();
+    let mut dots = [0usize; 2];
+    let mut count = 0;
+    let mut bad_segment = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'.' => {
+                if count < 2 {
+                    dots[count] = i;
+                }
+                count += 1;
+            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
+            _ => {
+                bad_segment.get_or_insert(count);
+            }
+        }
+    }
+    match count {
+        0 | 1 => return Err(AuthError::malformed("Not enough segments")),
+        2 => {}
+        _ => return Err(AuthError::malformed("Too many segments")),
+    }
+    match bad_segment {
+        Some(0) => return Err(AuthError::malformed("Invalid header padding")),
+        Some(1) => return Err(AuthError::malformed("Invalid payload padding")),
+        Some(_) => return Err(AuthError::malformed("Invalid crypto padding")),
+        None => {}
+    }
+    Ok((
+        &encoded[..dots[0]],
+        &encoded[dots[0] + 1..dots[1]],
+        &encoded[dots[1] + 1..],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments() {
+        assert_eq!(split_segments("a.b.c").unwrap(), ("a", "b", "c"));
+        assert_eq!(
+            split_segments("a.b").unwrap_err().message(),
+            "Not enough segments"
+        );
+        assert_eq!(
+            split_segments("").unwrap_err().message(),
+            "Not enough segments"
+        );
+        assert_eq!(
+            split_segments("a.b.c.d").unwrap_err().message(),
+            "Too many segments"
+        );
+        assert_eq!(
+            split_segments("a=.b.c").unwrap_err().message(),
+            "Invalid header padding"
+        );
+        assert_eq!(
+            split_segments("a.b+.c").unwrap_err().message(),
+            "Invalid payload padding"
+        );
+        assert_eq!(
+            split_segments("a.b.c/").unwrap_err().message(),
+            "Invalid crypto padding"
+        );
+        assert_eq!(
+            split_segments(&".".repeat(2_000_000))
+                .unwrap_err()
+                .message(),
+            "Too many segments"
+        );
+    }
+}
