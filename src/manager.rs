@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use http::header::{HeaderName, AUTHORIZATION};
+use http::header::HeaderName;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -182,6 +182,32 @@ type AnyUser = Arc<dyn std::any::Any + Send + Sync>;
 pub(crate) type UserLookup =
     Arc<dyn Fn(&VerifiedToken) -> BoxFuture<'static, Option<AnyUser>> + Send + Sync>;
 
+/// Flask-JWT-Extended's header messages, built once.
+pub(crate) struct HeaderMessages {
+    pub(crate) missing: String,
+    pub(crate) missing_type: String,
+    pub(crate) bad: String,
+    pub(crate) several: String,
+}
+
+impl HeaderMessages {
+    fn new(name: &str, scheme: &str) -> Self {
+        let expected = if scheme.is_empty() {
+            "<JWT>".to_owned()
+        } else {
+            format!("{scheme} <JWT>")
+        };
+        Self {
+            missing: format!("Missing {name} Header"),
+            missing_type: format!(
+                "Missing '{scheme}' type in '{name}' header. Expected '{name}: {scheme} <JWT>'"
+            ),
+            bad: format!("Bad {name} header. Expected '{name}: {expected}'"),
+            several: format!("Bad {name} header. Expected a single '{name}' header"),
+        }
+    }
+}
+
 /// Everything a manager holds, built and validated once.
 pub(crate) struct Settings {
     pub(crate) algorithm: Algorithm,
@@ -202,6 +228,8 @@ pub(crate) struct Settings {
     pub(crate) message_key: String,
     pub(crate) header_name: HeaderName,
     pub(crate) header_type: String,
+    /// Messages naming the header as configured (`HeaderName` lowercases it).
+    pub(crate) header_messages: HeaderMessages,
     pub(crate) max_token_size: usize,
     pub(crate) locations: Arc<[TokenLocation]>,
     pub(crate) status_policy: StatusPolicy,
@@ -485,7 +513,7 @@ impl Default for JwtManagerBuilder {
             decode_audience: Vec::new(),
             encode_nbf: true,
             message_key: "msg".into(),
-            header_name: AUTHORIZATION.as_str().into(),
+            header_name: "Authorization".into(),
             header_type: "Bearer".into(),
             max_token_size: 8 * 1024,
             locations: vec![TokenLocation::Headers],
@@ -756,6 +784,7 @@ impl JwtManagerBuilder {
             }
             (None, None) => return Err(BuildError::MissingKey),
         };
+        ensure_crypto_provider();
         if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
             return Err(BuildError::Invalid(
                 "no jsonwebtoken crypto backend: enable exactly one of the `rust_crypto` and \
@@ -847,6 +876,7 @@ impl JwtManagerBuilder {
                 decode_audience: self.decode_audience,
                 encode_nbf: self.encode_nbf,
                 message_key: self.message_key,
+                header_messages: HeaderMessages::new(&self.header_name, &self.header_type),
                 header_name,
                 header_type: self.header_type,
                 max_token_size: self.max_token_size,
@@ -862,6 +892,19 @@ impl JwtManagerBuilder {
             }),
         })
     }
+}
+
+/// With both backend features enabled (e.g. `--all-features`), jsonwebtoken cannot pick
+/// one by itself; the opt-in `aws_lc_rs` then wins.
+fn ensure_crypto_provider() {
+    use jsonwebtoken::crypto::CryptoProvider;
+    if CryptoProvider::try_get_default().is_some() {
+        return;
+    }
+    #[cfg(feature = "aws_lc_rs")]
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
 }
 
 fn check_secret(secret: &[u8], alg: Algorithm) -> Result<(), BuildError> {

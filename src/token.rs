@@ -114,21 +114,22 @@ fn missing_everywhere(locations: &[TokenLocation], mut missing: Vec<String>) -> 
 /// several comma-separated credentials, exactly one of which must use the header type.
 /// The type is matched case-insensitively (RFC 9110 §11.1). Several header lines are refused.
 fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a str, AuthError> {
-    let name = &settings.header_name;
-    let mut values = headers.get_all(name).iter();
+    let messages = &settings.header_messages;
+    let mut values = headers.get_all(&settings.header_name).iter();
     let Some(value) = values.next() else {
-        return Err(AuthError::missing(format!("Missing {name} Header")));
+        return Err(AuthError::missing(messages.missing.clone()));
     };
     if values.next().is_some() {
         return Err(AuthError::new(
             ErrorKind::BadHeader,
-            format!("Bad {name} header. Expected a single '{name}' header"),
+            messages.several.clone(),
         ));
     }
-    let value = value.to_str().map_err(|_| bad_header(settings))?;
+    let bad_header = || AuthError::new(ErrorKind::BadHeader, messages.bad.clone());
+    let value = value.to_str().map_err(|_| bad_header())?;
     let value = value.trim().trim_matches(',');
     if value.is_empty() {
-        return Err(AuthError::missing(format!("Missing {name} Header")));
+        return Err(AuthError::missing(messages.missing.clone()));
     }
 
     let header_type = &*settings.header_type;
@@ -136,7 +137,7 @@ fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a s
         let mut parts = value.split_ascii_whitespace();
         return match (parts.next(), parts.next()) {
             (Some(token), None) => Ok(token),
-            _ => Err(bad_header(settings)),
+            _ => Err(bad_header()),
         };
     }
 
@@ -149,27 +150,11 @@ fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a s
                 .is_some_and(|scheme| scheme.eq_ignore_ascii_case(header_type))
         });
     let (Some(item), None) = (matching.next(), matching.next()) else {
-        return Err(AuthError::missing(format!(
-            "Missing '{header_type}' type in '{name}' header. \
-             Expected '{name}: {header_type} <JWT>'"
-        )));
+        return Err(AuthError::missing(messages.missing_type.clone()));
     };
     let mut parts = item.split_ascii_whitespace().skip(1);
     match (parts.next(), parts.next()) {
         (Some(token), None) => Ok(token),
-        _ => Err(bad_header(settings)),
+        _ => Err(bad_header()),
     }
-}
-
-fn bad_header(settings: &Settings) -> AuthError {
-    let name = &settings.header_name;
-    let expected = if settings.header_type.is_empty() {
-        "<JWT>".to_owned()
-    } else {
-        format!("{} <JWT>", settings.header_type)
-    };
-    AuthError::new(
-        ErrorKind::BadHeader,
-        format!("Bad {name} header. Expected '{name}: {expected}'"),
-    )
 }

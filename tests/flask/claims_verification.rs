@@ -1,0 +1,103 @@
+//! Port of `tests/test_claims_verification.py`.
+
+use serde_json::json;
+use tower::Layer;
+use tower_jwt_auth::{
+    ErrorContext, ErrorKind, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer,
+    StatusPolicy, TokenOptions, VerifiedToken,
+};
+
+use crate::common::*;
+
+fn app(policy: StatusPolicy, verdict: bool) -> JwtManager {
+    builder(policy)
+        .additional_claims(|_| serde_json::from_value(json!({"foo": "bar"})).unwrap())
+        .verify_claims(move |token: &VerifiedToken| {
+            assert_eq!(token.header()["alg"], "HS256");
+            assert_eq!(token.identity(), "username");
+            assert_eq!(token.claims_json()["foo"], "bar");
+            verdict
+        })
+        .build()
+        .unwrap()
+}
+
+async fn each_route<F, Fut>(m: &JwtManager, check: F)
+where
+    F: Fn(Reply) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let token = m
+        .create_access_token_with("username", TokenOptions::new().fresh(true))
+        .unwrap();
+    let auth = bearer(&token);
+    check(send(&JwtRequiredLayer::new(m), Some(&auth)).await).await;
+    check(send(&FreshRequiredLayer::new(m), Some(&auth)).await).await;
+    check(send(&JwtOptionalLayer::new(m), Some(&auth)).await).await;
+}
+
+#[tokio::test]
+async fn successful_claims_validation() {
+    let m = app(StatusPolicy::Default, true);
+    each_route(&m, |r| async move {
+        assert_eq!((r.status.as_u16(), r.json), (200, json!({"foo": "baz"})))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unsuccessful_claims_validation() {
+    for policy in POLICIES {
+        let m = app(policy, false);
+        each_route(&m, |r| async move {
+            assert_eq!(
+                (r.status.as_u16(), r.json),
+                (400, json!({"msg": "User claims verification failed"}))
+            );
+            assert!(r.headers.get("www-authenticate").is_none());
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn claims_validation_custom_error() {
+    let m = app(StatusPolicy::Default, false);
+    let responder = |err: &tower_jwt_auth::AuthError, cx: &ErrorContext<'_>| {
+        if err.kind() == ErrorKind::UserClaimsVerification {
+            let mut res = http::Response::new(bytes::Bytes::from(
+                r#"{"msg":"claims failed for username"}"#,
+            ));
+            *res.status_mut() = http::StatusCode::NOT_FOUND;
+            res
+        } else {
+            cx.default_response(err)
+        }
+    };
+    let token = m
+        .create_access_token_with("username", TokenOptions::new().fresh(true))
+        .unwrap();
+    let r = send(
+        &JwtRequiredLayer::new(&m).error_responder(responder),
+        Some(&bearer(&token)),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json),
+        (404, json!({"msg": "claims failed for username"}))
+    );
+    // The error travels in the response's extensions whatever the responder returns.
+    let res = tower::ServiceExt::oneshot(
+        JwtRequiredLayer::new(&m)
+            .error_responder(responder)
+            .layer(view()),
+        http::Request::get("/")
+            .header("Authorization", bearer(&token))
+            .body(Default::default())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let err = res.extensions().get::<tower_jwt_auth::AuthError>().unwrap();
+    assert_eq!(err.kind(), ErrorKind::UserClaimsVerification);
+}
