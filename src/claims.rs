@@ -66,11 +66,12 @@ impl TokenType {
 }
 
 /// The `fresh` claim of a token.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Freshness {
     /// `true`.
     Fresh,
     /// `false`, absent, or not a boolean or number.
+    #[default]
     NotFresh,
     /// A float epoch: fresh until that time.
     Until(f64),
@@ -228,12 +229,6 @@ pub(crate) struct RawClaims {
     pub(crate) exp: Found<f64>,
     pub(crate) iss: Found<String>,
     pub(crate) aud: Found<Vec<String>>,
-}
-
-impl Default for Freshness {
-    fn default() -> Self {
-        Freshness::NotFresh
-    }
 }
 
 /// Parses a payload, reading the identity from the claim named `identity_claim`.

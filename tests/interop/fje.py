@@ -1,0 +1,46 @@
+"""Flask-JWT-Extended side of the interop test (driven by tests/interop/main.rs).
+
+Reads {"secret": ..., "tokens": [...]} on stdin; decodes each token with
+flask_jwt_extended.decode_token, creates tokens of its own, and prints one JSON object.
+"""
+import json
+import sys
+from datetime import timedelta
+
+from flask import Flask
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    create_refresh_token,
+    decode_token,
+    get_unverified_jwt_headers,
+)
+
+request = json.load(sys.stdin)
+app = Flask(__name__)
+app.config["JWT_SECRET_KEY"] = request["secret"]
+JWTManager(app)
+
+with app.app_context():
+    decoded = []
+    for token in request["tokens"]:
+        try:
+            decoded.append(
+                {"claims": decode_token(token), "header": get_unverified_jwt_headers(token)}
+            )
+        except Exception as e:  # reported to the Rust side, which fails the test
+            decoded.append({"error": f"{type(e).__name__}: {e}"})
+    created = {
+        "access": create_access_token(identity="7"),
+        "fresh": create_access_token(identity="7", fresh=True),
+        "fresh_for": create_access_token(identity="7", fresh=timedelta(minutes=5)),
+        "refresh": create_refresh_token(identity="7"),
+        "extra": create_access_token(
+            identity="7",
+            additional_claims={"role": "admin", "perms": [1, 2]},
+            additional_headers={"kid": "k1"},
+        ),
+        "expired": create_access_token(identity="7", expires_delta=timedelta(seconds=-5)),
+    }
+
+print(json.dumps({"decoded": decoded, "created": created}))
