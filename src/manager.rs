@@ -1056,6 +1056,22 @@ mod tests {
     }
 
     #[test]
+    fn a_crypto_backend_is_selected() {
+        JwtManager::builder().secret(SECRET).build().unwrap();
+        let chosen = jsonwebtoken::crypto::CryptoProvider::try_get_default().unwrap();
+        #[cfg(feature = "aws_lc_rs")]
+        assert!(std::ptr::eq(
+            chosen,
+            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+        ));
+        #[cfg(not(feature = "aws_lc_rs"))]
+        assert!(std::ptr::eq(
+            chosen,
+            &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
+        ));
+    }
+
+    #[test]
     fn debug_redacts_the_key() {
         let m = JwtManager::builder().secret(SECRET).build().unwrap();
         let shown = format!("{m:?} {:?}", JwtManager::builder().secret(SECRET));
