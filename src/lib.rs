@@ -60,6 +60,8 @@ pub mod denylist;
 pub mod error;
 pub mod guard;
 pub mod manager;
+pub mod password;
+pub mod service;
 pub mod token;
 mod verify;
 
@@ -76,4 +78,5 @@ pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 pub use manager::{
     BuildError, Fresh, IssueError, JwtManager, JwtManagerBuilder, Lifetime, TokenOptions,
 };
+pub use service::{AuthService, StoredUser, UserStore};
 pub use token::TokenLocation;

@@ -247,9 +247,12 @@ impl Route {
     }
 
     /// The rejection response for `err`, with the error in its extensions.
-    pub(crate) fn reject<B>(&self, req: &Request<B>, err: AuthError) -> http::Response<Bytes> {
-        let grpc = req
-            .headers()
+    pub(crate) fn reject(
+        &self,
+        headers: &http::HeaderMap,
+        err: AuthError,
+    ) -> http::Response<Bytes> {
+        let grpc = headers
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
         let cx = ErrorContext {

@@ -117,7 +117,7 @@ where
                             inner.call(req)
                         }
                         Err(err) => {
-                            let response = route.reject(&req, err);
+                            let response = route.reject(req.headers(), err);
                             return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
                         }
                     }

@@ -78,7 +78,9 @@ where
                 }
                 ResponseFuture::inner(self.inner.call(req))
             }
-            Verdict::Ready(Err(err)) => ResponseFuture::rejected(self.route.reject(&req, err)),
+            Verdict::Ready(Err(err)) => {
+                ResponseFuture::rejected(self.route.reject(req.headers(), err))
+            }
             Verdict::Pending(check) => {
                 // The service that was driven to readiness goes with the request; a clone
                 // stays behind for the next call.

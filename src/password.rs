@@ -1,0 +1,253 @@
+//! Password hashing with Argon2id at OWASP's parameters (m = 19456 KiB, t = 2, p = 1,
+//! 16-byte random salt), stored as PHC strings.
+//!
+//! [`PasswordHasher`] runs the work on Tokio's blocking threads with a bounded number at
+//! once, so a burst of logins can neither starve the async runtime nor exhaust memory
+//! (each hash holds 19 MiB); a caller that waits longer than the configured bound gets
+//! [`PasswordError::Busy`] instead of queueing forever.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use tower_jwt_auth::password::{self, PasswordHasher};
+//!
+//! let hasher = PasswordHasher::new();
+//! let phc = hasher.hash("correct horse battery staple").await.unwrap();
+//! assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+//!
+//! // Accepted: the right password.
+//! assert!(hasher.verify("correct horse battery staple", &phc).await.unwrap());
+//! // Rejected: a wrong one.
+//! assert!(!hasher.verify("Tr0ub4dor&3", &phc).await.unwrap());
+//! assert!(!password::needs_rehash(&phc));
+//! # }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::{Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _};
+use tokio::sync::Semaphore;
+
+/// Why a password could not be hashed or checked.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordError {
+    /// Every hashing slot stayed busy for longer than the configured wait.
+    Busy,
+    /// The stored hash is not a PHC string this crate can verify.
+    InvalidHash,
+    /// Hashing failed (e.g. no randomness for the salt) or its thread was lost.
+    Failed(String),
+}
+
+impl fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PasswordError::Busy => f.write_str("too many password checks in progress"),
+            PasswordError::InvalidHash => f.write_str("the stored password hash is invalid"),
+            PasswordError::Failed(why) => write!(f, "password hashing failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for PasswordError {}
+
+/// Hashes `password` with Argon2id at the default parameters, on the calling thread.
+pub fn hash(password: &str) -> Result<String, PasswordError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| PasswordError::Failed(e.to_string()))
+}
+
+/// A hash at today's parameters that no password is expected to match: unknown users are
+/// checked against it so that they cost as much as known ones. Its salt is fixed, so it
+/// needs no randomness.
+pub(crate) fn dummy_hash() -> String {
+    Argon2::default()
+        .hash_password_with_salt(b"tower-jwt-auth: no such user", b"tower-jwt-auth-d")
+        .map(|hash| hash.to_string())
+        .unwrap_or_default()
+}
+
+/// Checks `password` against a stored PHC string, on the calling thread. The parameters
+/// come from the PHC string, so older, weaker hashes still verify.
+pub fn verify(password: &str, phc: &str) -> Result<bool, PasswordError> {
+    let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::InvalidHash)?;
+    match Argon2::default().verify_password(password.as_bytes(), &parsed) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+        Err(_) => Err(PasswordError::InvalidHash),
+    }
+}
+
+/// Whether a stored hash is weaker than the current parameters (another algorithm or
+/// variant, or lower memory, time or parallelism cost) and should be replaced.
+pub fn needs_rehash(phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return true;
+    };
+    if parsed.algorithm != argon2::ARGON2ID_IDENT || parsed.version != Some(0x13) {
+        return true;
+    }
+    match Params::try_from(&parsed) {
+        Ok(params) => {
+            params.m_cost() < Params::DEFAULT_M_COST
+                || params.t_cost() < Params::DEFAULT_T_COST
+                || params.p_cost() < Params::DEFAULT_P_COST
+        }
+        Err(_) => true,
+    }
+}
+
+/// Runs hashing and verification on blocking threads, a bounded number at once.
+///
+/// Cheap to clone; clones share the bound.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    max_concurrent: usize,
+    max_wait: Duration,
+}
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("max_concurrent", &self.max_concurrent)
+            .field("max_wait", &self.max_wait)
+            .finish()
+    }
+}
+
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PasswordHasher {
+    /// As many hashes at once as the machine has cores; callers wait at most 1 s for one.
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_limits(cores, Duration::from_secs(1))
+    }
+
+    /// At most `max_concurrent` hashes at once (at least 1); callers wait at most `max_wait`
+    /// for a slot before getting [`PasswordError::Busy`].
+    pub fn with_limits(max_concurrent: usize, max_wait: Duration) -> Self {
+        let max_concurrent = max_concurrent.max(1);
+        Self {
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            max_concurrent,
+            max_wait,
+        }
+    }
+
+    /// Hashes `password` (see [`hash`]).
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let password = password.to_owned();
+        self.run(move || hash(&password)).await
+    }
+
+    /// Checks `password` against a stored PHC string (see [`verify`]).
+    pub async fn verify(&self, password: &str, phc: &str) -> Result<bool, PasswordError> {
+        let (password, phc) = (password.to_owned(), phc.to_owned());
+        self.run(move || verify(&password, &phc)).await
+    }
+
+    async fn run<T, F>(&self, work: F) -> Result<T, PasswordError>
+    where
+        F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| PasswordError::Busy)?
+            .map_err(|_| PasswordError::Busy)?;
+        // The permit moves into the blocking task: it is held until the hash is done even
+        // if the caller gives up, so abandoned requests cannot pile up hashes.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|e| PasswordError::Failed(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weaker_hashes_need_rehash() {
+        let weak = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            Params::new(4096, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        assert!(needs_rehash(&weak));
+        assert!(verify("pw", &weak).unwrap());
+        let argon2i = Argon2::new(
+            argon2::Algorithm::Argon2i,
+            argon2::Version::V0x13,
+            Params::default(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        assert!(needs_rehash(&argon2i));
+        assert!(needs_rehash("not a phc string"));
+        assert!(!needs_rehash(&hash("pw").unwrap()));
+    }
+
+    #[test]
+    fn invalid_stored_hash() {
+        assert_eq!(
+            verify("pw", "$argon2id$garbage"),
+            Err(PasswordError::InvalidHash)
+        );
+        assert_eq!(verify("pw", ""), Err(PasswordError::InvalidHash));
+    }
+
+    #[test]
+    fn salts_are_16_random_bytes() {
+        let (a, b) = (hash("pw").unwrap(), hash("pw").unwrap());
+        assert_ne!(a, b);
+        let salt = PasswordHash::new(&a).unwrap().salt.unwrap();
+        assert_eq!(salt.len(), 16);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn excess_callers_get_busy() {
+        let hasher = PasswordHasher::with_limits(1, Duration::from_millis(1));
+        let phc = hash("pw").unwrap();
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let (hasher, phc) = (hasher.clone(), phc.clone());
+                tokio::spawn(async move { hasher.verify("pw", &phc).await })
+            })
+            .collect();
+        let mut busy = 0;
+        let mut ok = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(true) => ok += 1,
+                Err(PasswordError::Busy) => busy += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(ok >= 1, "one slot always serves");
+        assert!(
+            busy >= 1,
+            "a 1 ms wait cannot cover six hashes of milliseconds each on one slot"
+        );
+    }
+}

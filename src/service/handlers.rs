@@ -1,0 +1,304 @@
+//! The three endpoints of the auth service.
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use serde_json::{json, Map, Value};
+
+use super::{BoxError, Inner, UserStore};
+use crate::claims::{TokenType, VerifiedToken};
+use crate::error::{AuthError, ErrorKind};
+use crate::manager::TokenOptions;
+use crate::password::PasswordError;
+use crate::verify::{Route, Verdict};
+
+type Reply = Response<Full<Bytes>>;
+
+impl<U: UserStore> Inner<U> {
+    pub(super) async fn login<B>(&self, req: Request<B>) -> Reply
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let body = match self.read_json(req, true).await {
+            Ok(Some(body)) => body,
+            Ok(None) => return self.bad_login_body(),
+            Err(reply) => return reply,
+        };
+        let field = |name: &str| match body.get(name) {
+            Some(Value::String(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        let (Some(login), Some(password)) = (field(&self.login_field), field("password")) else {
+            return self.bad_login_body();
+        };
+        if password.len() > self.max_password_size {
+            return self.message(
+                StatusCode::BAD_REQUEST,
+                &format!("password is longer than {} bytes", self.max_password_size),
+            );
+        }
+
+        // Every failure below costs one Argon2 verification and answers the same.
+        let user = if login.is_empty() || password.is_empty() {
+            None
+        } else {
+            match self.store.find_user(login).await {
+                Ok(user) => user,
+                Err(_) => {
+                    return self.message(StatusCode::SERVICE_UNAVAILABLE, "User store unavailable")
+                }
+            }
+        };
+        let hash = user
+            .as_ref()
+            .map_or(&*self.dummy_hash, |u| &u.password_hash);
+        let matches = match self.hasher.verify(password, hash).await {
+            Ok(matches) => matches,
+            Err(PasswordError::InvalidHash) => false,
+            Err(err) => return self.password_error(err),
+        };
+        let user = match user {
+            Some(user) if matches && !password.is_empty() => user,
+            _ => return self.message(StatusCode::UNAUTHORIZED, &self.login_failed),
+        };
+
+        if crate::password::needs_rehash(&user.password_hash) {
+            // Upgrading is best effort: the login succeeds either way.
+            if let Ok(upgraded) = self.hasher.hash(password).await {
+                let _ = self.store.update_password_hash(&user.id, &upgraded).await;
+            }
+        }
+
+        let tokens = self
+            .manager
+            .create_access_token_with(&user.id, TokenOptions::new().fresh(true))
+            .and_then(|access| Ok((access, self.manager.create_refresh_token(&user.id)?)));
+        match tokens {
+            Ok((access, refresh)) => json_reply(
+                StatusCode::OK,
+                &json!({"access_token": access, "refresh_token": refresh}),
+            ),
+            Err(_) => self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens"),
+        }
+    }
+
+    pub(super) async fn refresh<B>(&self, req: Request<B>) -> Reply {
+        let verdict = self.refresh_route.verify(&req);
+        let token = match verified(&self.refresh_route, verdict, req.headers()).await {
+            Ok(token) => token,
+            Err(reply) => return reply,
+        };
+        match self.manager.create_access_token(token.identity()) {
+            Ok(access) => json_reply(StatusCode::OK, &json!({"access_token": access})),
+            Err(_) => self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens"),
+        }
+    }
+
+    pub(super) async fn revoke<B>(&self, req: Request<B>) -> Reply
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let verdict = self.revoke_route.verify(&req);
+        let presented = match verified(&self.revoke_route, verdict, req.headers()).await {
+            Ok(token) => token,
+            Err(reply) => return reply,
+        };
+        let body = match self.read_json(req, false).await {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
+        let refresh = match body.as_ref().map(|b| b.get("refresh_token")) {
+            None | Some(None) | Some(Some(Value::Null)) => None,
+            Some(Some(Value::String(token))) => {
+                match self.companion_refresh(&presented, token).await {
+                    Ok(token) => token,
+                    Err(reply) => return reply,
+                }
+            }
+            Some(Some(_)) => {
+                return self.message(
+                    StatusCode::BAD_REQUEST,
+                    "\"refresh_token\" must be a string",
+                )
+            }
+        };
+        for token in std::iter::once(&presented).chain(refresh.as_ref()) {
+            if self.manager.revoke(token).await.is_err() {
+                return self.message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Token revocation store unavailable",
+                );
+            }
+        }
+        self.message(StatusCode::OK, "Successfully logged out")
+    }
+
+    /// The refresh token named in a revoke body: `None` when it is already unusable
+    /// (expired or revoked), an error reply when it is not a refresh token of the same
+    /// identity.
+    async fn companion_refresh(
+        &self,
+        presented: &VerifiedToken,
+        encoded: &str,
+    ) -> Result<Option<VerifiedToken>, Reply> {
+        match self.manager.verify_token(encoded).await {
+            Ok(token) if token.token_type() != &TokenType::Refresh => Err(self.message(
+                StatusCode::BAD_REQUEST,
+                "\"refresh_token\" is not a refresh token",
+            )),
+            Ok(token) if token.identity() != presented.identity() => Err(self.message(
+                StatusCode::BAD_REQUEST,
+                "\"refresh_token\" belongs to another identity",
+            )),
+            Ok(token) => Ok(Some(token)),
+            Err(err) if matches!(err.kind(), ErrorKind::Expired | ErrorKind::Revoked) => Ok(None),
+            Err(err) if err.kind() == ErrorKind::RevocationStoreUnavailable => Err(self.message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Token revocation store unavailable",
+            )),
+            Err(err) => Err(self.message(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid \"refresh_token\": {}", err.message()),
+            )),
+        }
+    }
+
+    /// Reads a JSON object body within the size cap. `Ok(None)` for an empty body when it
+    /// is optional, or for JSON that is not an object.
+    async fn read_json<B>(
+        &self,
+        req: Request<B>,
+        required: bool,
+    ) -> Result<Option<Map<String, Value>>, Reply>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = req.into_parts();
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared == Some(0) && !required {
+            return Ok(None);
+        }
+        if declared.is_some_and(|len| len > self.max_body_size as u64) {
+            return Err(self.too_large());
+        }
+        let bytes = match Limited::new(body, self.max_body_size).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+                return Err(self.too_large())
+            }
+            Err(_) => {
+                return Err(self.message(StatusCode::BAD_REQUEST, "Could not read the request body"))
+            }
+        };
+        if bytes.is_empty() && !required {
+            return Ok(None);
+        }
+        if !is_json(parts.headers.get(CONTENT_TYPE)) {
+            return Err(self.message(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+            ));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(Some(map)),
+            Ok(_) if required => Ok(None),
+            Ok(_) | Err(_) => Err(self.message(
+                StatusCode::BAD_REQUEST,
+                "The request body must be a JSON object",
+            )),
+        }
+    }
+
+    fn bad_login_body(&self) -> Reply {
+        self.message(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "The request body must be a JSON object with \"{}\" and \"password\" strings",
+                self.login_field
+            ),
+        )
+    }
+
+    fn too_large(&self) -> Reply {
+        self.message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "The request body is larger than {} bytes",
+                self.max_body_size
+            ),
+        )
+    }
+
+    fn password_error(&self, err: PasswordError) -> Reply {
+        let mut reply = self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many logins in progress, try again shortly",
+        );
+        if err == PasswordError::Busy {
+            reply
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        reply
+    }
+
+    /// `{"<message key>": message}` with `status`.
+    pub(super) fn message(&self, status: StatusCode, message: &str) -> Reply {
+        let key = &self.manager.settings.message_key;
+        let mut body = Map::with_capacity(1);
+        body.insert(key.clone(), Value::String(message.to_owned()));
+        json_reply(status, &Value::Object(body))
+    }
+}
+
+/// Completes a guard's checks on a request; the guard's own rejection otherwise.
+async fn verified(
+    route: &Route,
+    verdict: Verdict,
+    headers: &HeaderMap,
+) -> Result<VerifiedToken, Reply> {
+    let result = match verdict {
+        Verdict::Ready(result) => result,
+        Verdict::Pending(check) => check.await,
+    };
+    let reject = |err: AuthError| route.reject(headers, err).map(Full::new);
+    match result {
+        Ok(Some(token)) => Ok(token),
+        // Only OPTIONS passes a non-optional guard without a token; the caller allows POST.
+        Ok(None) => Err(reject(AuthError::missing("Missing JWT"))),
+        Err(err) => Err(reject(err)),
+    }
+}
+
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    let Some(essence) = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+    else {
+        return false;
+    };
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > 5
+            && essence[..12.min(essence.len())].eq_ignore_ascii_case("application/")
+            && essence.to_ascii_lowercase().ends_with("+json"))
+}
+
+fn json_reply(status: StatusCode, body: &Value) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from(body.to_string())));
+    *reply.status_mut() = status;
+    reply
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    reply
+}

@@ -1,0 +1,308 @@
+//! The mountable auth service: `POST /token` (login), `POST /refresh` and `POST /revoke`.
+//!
+//! [`AuthService`] is a leaf Tower service (error type `Infallible`) that routes relative
+//! to where it is mounted. Mount it in axum with `Router::nest_service("/auth", svc)` or
+//! `route_service("/token", svc)` (one per route), or serve it directly with hyper. The
+//! application supplies the users through a [`UserStore`].
+//!
+//! - **Login** reads `{"email": ..., "password": ...}` (the login field is configurable),
+//!   verifies the Argon2id password and answers `200 {"access_token", "refresh_token"}`
+//!   with a fresh access token. Every failure answers the same
+//!   `401 {"msg": "email or password is incorrect"}`, and an unknown user still costs one
+//!   Argon2 verification. Bad requests get 400/413/415 without any hashing; when every
+//!   hashing slot stays busy the answer is 503.
+//! - **Refresh** is guarded like `RefreshRequired` and answers `200 {"access_token"}` (not
+//!   fresh).
+//! - **Revoke** revokes the access or refresh token presented in the `Authorization`
+//!   header, and the refresh token in an optional body `{"refresh_token": ...}` when it
+//!   belongs to the same identity: `200 {"msg": "Successfully logged out"}`.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use http::{Request, StatusCode};
+//! use http_body_util::{BodyExt, Full};
+//! use tower::ServiceExt;
+//! use tower_jwt_auth::service::{AuthService, StoredUser, UserStore, UserStoreError};
+//! use tower_jwt_auth::{password, JwtManager};
+//!
+//! struct OneUser(String);
+//!
+//! impl UserStore for OneUser {
+//!     async fn find_user(&self, login: &str) -> Result<Option<StoredUser>, UserStoreError> {
+//!         Ok((login == "ada@example.com").then(|| StoredUser {
+//!             id: "1".into(),
+//!             password_hash: self.0.clone(),
+//!         }))
+//!     }
+//! }
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//! let auth = AuthService::new(&manager, OneUser(password::hash("s3cret pass").unwrap()));
+//!
+//! let login = |password: &str| {
+//!     Request::post("/token")
+//!         .header("content-type", "application/json")
+//!         .body(Full::from(format!(
+//!             r#"{{"email":"ada@example.com","password":"{password}"}}"#
+//!         )))
+//!         .unwrap()
+//! };
+//!
+//! // Accepted: the right password gets a fresh access token and a refresh token.
+//! let res = auth.clone().oneshot(login("s3cret pass")).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::OK);
+//! let body: serde_json::Value =
+//!     serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+//! let access = manager.decode_token(body["access_token"].as_str().unwrap()).unwrap();
+//! assert_eq!(access.identity(), "1");
+//!
+//! // Rejected: a wrong password.
+//! let res = auth.oneshot(login("wrong")).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! let body = res.into_body().collect().await.unwrap().to_bytes();
+//! assert_eq!(body, r#"{"msg":"email or password is incorrect"}"#);
+//! # }
+//! ```
+
+mod handlers;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use tower_service::Service;
+
+use crate::denylist::BoxFuture;
+use crate::manager::JwtManager;
+use crate::password::PasswordHasher;
+use crate::verify::{Requirement, Route, TokenKind};
+
+/// A user as the login handler needs it.
+#[derive(Clone)]
+pub struct StoredUser {
+    /// The identity put into tokens (`sub`).
+    pub id: String,
+    /// The Argon2 PHC string of the user's password.
+    pub password_hash: String,
+}
+
+impl fmt::Debug for StoredUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredUser")
+            .field("id", &self.id)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The user store could not answer.
+#[derive(Debug)]
+pub struct UserStoreError(pub String);
+
+impl fmt::Display for UserStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "user store error: {}", self.0)
+    }
+}
+
+impl std::error::Error for UserStoreError {}
+
+/// Where the login handler finds users; implemented by the application.
+pub trait UserStore: Send + Sync + 'static {
+    /// The user whose login field (e.g. email) is `login`, if any.
+    fn find_user(
+        &self,
+        login: &str,
+    ) -> impl Future<Output = Result<Option<StoredUser>, UserStoreError>> + Send;
+
+    /// Replaces a user's stored hash after a successful login with a hash made with
+    /// weaker parameters than today's. The default keeps the old hash.
+    fn update_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<(), UserStoreError>> + Send {
+        let _ = (user_id, password_hash);
+        std::future::ready(Ok(()))
+    }
+}
+
+/// Builds an [`AuthService`].
+pub struct AuthServiceBuilder<U> {
+    manager: JwtManager,
+    store: U,
+    hasher: PasswordHasher,
+    login_field: String,
+    max_body_size: usize,
+    max_password_size: usize,
+}
+
+impl<U: UserStore> AuthServiceBuilder<U> {
+    /// The JSON field holding the login (default `email`, e.g. `username`). The failure
+    /// message names it: `"<field> or password is incorrect"`.
+    pub fn login_field(mut self, field: impl Into<String>) -> Self {
+        self.login_field = field.into();
+        self
+    }
+
+    /// Request bodies over this many bytes answer 413 (default 16 KiB).
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// Passwords over this many bytes answer 400 without hashing (default 1 KiB).
+    pub fn max_password_size(mut self, bytes: usize) -> Self {
+        self.max_password_size = bytes;
+        self
+    }
+
+    /// The bounded hasher shared with the rest of the application (default
+    /// [`PasswordHasher::new`]).
+    pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// Builds the service. Computes the dummy hash that unknown users are checked against.
+    pub fn build(self) -> AuthService<U> {
+        let route = |kind| {
+            Arc::new(Route::new(
+                self.manager.clone(),
+                Requirement {
+                    kind,
+                    ..Requirement::ACCESS
+                },
+            ))
+        };
+        let dummy_hash = crate::password::dummy_hash();
+        AuthService {
+            inner: Arc::new(Inner {
+                refresh_route: route(TokenKind::Refresh),
+                revoke_route: route(TokenKind::Any),
+                login_failed: format!("{} or password is incorrect", self.login_field),
+                manager: self.manager,
+                store: self.store,
+                hasher: self.hasher,
+                login_field: self.login_field,
+                max_body_size: self.max_body_size,
+                max_password_size: self.max_password_size,
+                dummy_hash,
+            }),
+        }
+    }
+}
+
+pub(crate) struct Inner<U> {
+    manager: JwtManager,
+    store: U,
+    hasher: PasswordHasher,
+    login_field: String,
+    login_failed: String,
+    max_body_size: usize,
+    max_password_size: usize,
+    refresh_route: Arc<Route>,
+    revoke_route: Arc<Route>,
+    dummy_hash: String,
+}
+
+/// The login / refresh / revoke service; see the [module docs](crate::service).
+pub struct AuthService<U> {
+    inner: Arc<Inner<U>>,
+}
+
+impl<U> Clone for AuthService<U> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<U> fmt::Debug for AuthService<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("login_field", &self.inner.login_field)
+            .field("max_body_size", &self.inner.max_body_size)
+            .field("max_password_size", &self.inner.max_password_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: UserStore> AuthService<U> {
+    /// A service with default settings.
+    pub fn new(manager: &JwtManager, store: U) -> Self {
+        Self::builder(manager, store).build()
+    }
+
+    /// Starts building a service.
+    pub fn builder(manager: &JwtManager, store: U) -> AuthServiceBuilder<U> {
+        AuthServiceBuilder {
+            manager: manager.clone(),
+            store,
+            hasher: PasswordHasher::new(),
+            login_field: "email".into(),
+            max_body_size: 16 * 1024,
+            max_password_size: 1024,
+        }
+    }
+}
+
+/// Boxed error of a request body.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<U, B> Service<Request<B>> for AuthService<U>
+where
+    U: UserStore,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let endpoint = match req.uri().path() {
+                "/token" => Endpoint::Login,
+                "/refresh" => Endpoint::Refresh,
+                "/revoke" => Endpoint::Revoke,
+                _ => return Ok(inner.message(StatusCode::NOT_FOUND, "Not found")),
+            };
+            if req.method() != Method::POST {
+                let mut res = inner.message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+                res.headers_mut()
+                    .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+                return Ok(res);
+            }
+            Ok(match endpoint {
+                Endpoint::Login => inner.login(req).await,
+                Endpoint::Refresh => inner.refresh(req).await,
+                Endpoint::Revoke => inner.revoke(req).await,
+            })
+        })
+    }
+}
+
+enum Endpoint {
+    Login,
+    Refresh,
+    Revoke,
+}
