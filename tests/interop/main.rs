@@ -2,65 +2,24 @@
 //! and the reverse, with the same secret.
 //!
 //! Needs `python3` with `flask-jwt-extended==4.7.4` (`.ci/run` installs it). Without it the
-//! test fails under `CI=true` and prints why it was skipped otherwise.
+//! test fails under `CI=true` and prints why it was skipped otherwise. The example server's
+//! interop test is in `tests/example_server`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tower_jwt_auth::{ErrorKind, Freshness, JwtManager, TokenOptions, TokenType};
+
+#[path = "../support/flask.rs"]
+mod flask;
 
 const SECRET: &str = "interop-secret-shared-with-flask-0123456789";
 
-fn python() -> Option<String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import flask_jwt_extended"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(python);
-    }
-    let reason = format!(
-        "{python} with flask-jwt-extended is not available (pip install flask-jwt-extended==4.7.4)"
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{reason}");
-    }
-    eprintln!("SKIPPED interop test: {reason}");
-    None
-}
-
-fn run_flask(python: &str, tokens: &[&str]) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/fje.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let input = json!({"secret": SECRET, "tokens": tokens}).to_string();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "fje.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn tokens_cross_between_rust_and_flask_jwt_extended() {
-    let Some(python) = python() else { return };
+    let Some(python) = flask::python() else {
+        return;
+    };
     let m = JwtManager::builder().secret(SECRET).build().unwrap();
 
     // Rust → Flask.
@@ -77,7 +36,7 @@ async fn tokens_cross_between_rust_and_flask_jwt_extended() {
                 .header("kid", "k1"),
         )
         .unwrap();
-    let out = run_flask(&python, &[&access, &refresh, &fresh_for]);
+    let out = flask::run(&python, SECRET, "7", &[&access, &refresh, &fresh_for]);
     let decoded = out["decoded"].as_array().unwrap();
     for (d, (token, kind, fresh)) in decoded.iter().zip([
         (&access, "access", json!(true)),

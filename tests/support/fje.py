@@ -1,7 +1,8 @@
-"""Flask-JWT-Extended side of the interop test (driven by tests/interop/main.rs).
+"""Flask-JWT-Extended side of the interop tests (driven by tests/support/flask.rs).
 
-Reads {"secret": ..., "tokens": [...]} on stdin; decodes each token with
-flask_jwt_extended.decode_token, creates tokens of its own, and prints one JSON object.
+Reads {"secret": ..., "identity": ..., "tokens": [...]} on stdin; decodes each token with
+flask_jwt_extended.decode_token, creates tokens of its own for the identity, and prints one
+JSON object.
 """
 import json
 import sys
@@ -30,17 +31,18 @@ with app.app_context():
             )
         except Exception as e:  # reported to the Rust side, which fails the test
             decoded.append({"error": f"{type(e).__name__}: {e}"})
+    identity = request.get("identity", "7")
     created = {
-        "access": create_access_token(identity="7"),
-        "fresh": create_access_token(identity="7", fresh=True),
-        "fresh_for": create_access_token(identity="7", fresh=timedelta(minutes=5)),
-        "refresh": create_refresh_token(identity="7"),
+        "access": create_access_token(identity=identity),
+        "fresh": create_access_token(identity=identity, fresh=True),
+        "fresh_for": create_access_token(identity=identity, fresh=timedelta(minutes=5)),
+        "refresh": create_refresh_token(identity=identity),
         "extra": create_access_token(
-            identity="7",
+            identity=identity,
             additional_claims={"role": "admin", "perms": [1, 2]},
             additional_headers={"kid": "k1"},
         ),
-        "expired": create_access_token(identity="7", expires_delta=timedelta(seconds=-5)),
+        "expired": create_access_token(identity=identity, expires_delta=timedelta(seconds=-5)),
     }
 
 print(json.dumps({"decoded": decoded, "created": created}))

@@ -1,0 +1,155 @@
+//! Starts the example server binary on a free loopback port and talks HTTP to it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+
+pub const SECRET: &str = "example-server-test-secret-0123456789abcdef";
+
+/// The example binary, built by `cargo test` next to the test binaries.
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug = exe.parent().and_then(Path::parent).unwrap();
+    let binary = debug.join("examples").join("server");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the whole suite with `cargo test` (it builds the examples), \
+         or `cargo build --example server` first",
+        binary.display()
+    );
+    binary
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts the server on `db` with the test secret and `env`; waits for it to listen.
+    pub fn start(db: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(server_binary());
+        cmd.env("APP_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("JWT_SECRET_KEY", SECRET)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let addr = line[at + "listening on http://".len()..].trim().to_owned();
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server listens within 30 s")
+            .parse()
+            .unwrap();
+        Self { child, addr }
+    }
+
+    /// Sends a request; returns the status and the JSON body (`Null` when not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                req = req.header("content-type", "application/json");
+                Full::from(json.to_string())
+            }
+            None => Full::default(),
+        };
+        let res = tokio::time::timeout(
+            Duration::from_secs(30),
+            send.send_request(req.body(body).unwrap()),
+        )
+        .await
+        .expect("answered within 30 s")
+        .unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, body).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh database path in a temporary directory, removed on drop.
+pub struct TempDb(PathBuf);
+
+impl TempDb {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "tower-jwt-auth-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.0.join("app.db")
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,360 @@
+//! Black-box tests of `examples/server.rs` over real HTTP on loopback: every route, the
+//! login failure paths, revocation surviving a restart, the login storm, and interop with
+//! the real Flask-JWT-Extended.
+
+#[path = "../support/flask.rs"]
+mod flask;
+mod harness;
+
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+use tower_jwt_auth::{Freshness, JwtManager, TokenType};
+
+use harness::{Server, TempDb, SECRET};
+
+fn manager() -> JwtManager {
+    JwtManager::builder().secret(SECRET).build().unwrap()
+}
+
+async fn register(s: &Server, username: &str, email: &str, password: &str) -> Value {
+    let (status, body) = s
+        .post(
+            "/users",
+            None,
+            Some(json!({"username": username, "email": email, "password": password})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn login(s: &Server, email: &str, password: &str) -> (String, String) {
+    let (status, body) = s
+        .post(
+            "/token",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn full_login_flow() {
+    let db = TempDb::new("flow");
+    let s = Server::start(&db.path(), &[]);
+    let m = manager();
+
+    assert_eq!(s.get("/health", None).await.0, StatusCode::OK);
+
+    // Registration.
+    let ada = register(&s, "ada", "ada@example.com", "first password").await;
+    assert_eq!(
+        ada,
+        json!({"id": 1, "username": "ada", "email": "ada@example.com"})
+    );
+    register(&s, "bob", "bob@example.com", "bob's password").await;
+    for (body, status) in [
+        (
+            json!({"username": "ada", "email": "other@example.com", "password": "x"}),
+            409,
+        ),
+        (
+            json!({"username": "other", "email": "ADA@example.com", "password": "x"}),
+            409,
+        ),
+        (json!({"username": "carl", "password": "x"}), 400),
+        (
+            json!({"username": "carl", "email": "not-an-email", "password": "x"}),
+            400,
+        ),
+        (
+            json!({"username": "carl", "email": "carl@example.com", "password": ""}),
+            400,
+        ),
+        (
+            json!({"username": "", "email": "carl@example.com", "password": "x"}),
+            400,
+        ),
+    ] {
+        let (got, reply) = s.post("/users", None, Some(body.clone())).await;
+        assert_eq!(got.as_u16(), status, "{body} -> {reply}");
+        assert!(reply["msg"].is_string(), "{reply}");
+    }
+
+    // Login, and identical failures.
+    let (access, refresh) = login(&s, "ada@example.com", "first password").await;
+    let decoded = m.decode_token(&access).unwrap();
+    assert_eq!(
+        (decoded.identity(), decoded.freshness()),
+        ("1", Freshness::Fresh)
+    );
+    let failure = json!({"msg": "email or password is incorrect"});
+    for body in [
+        json!({"email": "nobody@example.com", "password": "first password"}),
+        json!({"email": "ada@example.com", "password": "wrong password"}),
+        json!({"email": "ada@example.com", "password": ""}),
+    ] {
+        assert_eq!(
+            s.post("/token", None, Some(body)).await,
+            (StatusCode::UNAUTHORIZED, failure.clone())
+        );
+    }
+
+    // The optional view: anonymous, as the owner, as someone else.
+    assert_eq!(
+        s.get("/users/ada", None).await,
+        (StatusCode::OK, json!({"id": 1, "username": "ada"}))
+    );
+    assert_eq!(
+        s.get("/users/ada", Some(&access)).await,
+        (
+            StatusCode::OK,
+            json!({"id": 1, "username": "ada", "email": "ada@example.com"})
+        )
+    );
+    let (bob_access, _) = login(&s, "bob@example.com", "bob's password").await;
+    assert_eq!(
+        s.get("/users/ada", Some(&bob_access)).await.1,
+        json!({"id": 1, "username": "ada"})
+    );
+    assert_eq!(
+        s.get("/users/nobody", None).await,
+        (StatusCode::NOT_FOUND, json!({"msg": "user not found"}))
+    );
+
+    // /me.
+    let me = json!({"id": 1, "username": "ada", "email": "ada@example.com"});
+    assert_eq!(
+        s.get("/me", Some(&access)).await,
+        (StatusCode::OK, me.clone())
+    );
+    assert_eq!(
+        s.get("/me", None).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Missing Authorization Header"})
+        )
+    );
+    assert_eq!(s.get("/whoami", Some(&access)).await.1, json!({"sub": "1"}));
+
+    // Refresh: a non-fresh access token that works on /me but not on the fresh route.
+    let (status, body) = s.post("/refresh", Some(&refresh), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let refreshed = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        m.decode_token(&refreshed).unwrap().freshness(),
+        Freshness::NotFresh
+    );
+    assert_eq!(s.get("/me", Some(&refreshed)).await.1, me);
+    assert_eq!(
+        s.post("/refresh", Some(&access), None).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Only refresh tokens are allowed"})
+        )
+    );
+
+    // Password change needs a fresh token and the old password.
+    let change = json!({"old_password": "first password", "new_password": "second password"});
+    assert_eq!(
+        s.call(
+            Method::PUT,
+            "/me/password",
+            Some(&refreshed),
+            Some(change.clone())
+        )
+        .await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Fresh token required"})
+        )
+    );
+    let wrong = json!({"old_password": "nope", "new_password": "second password"});
+    assert_eq!(
+        s.call(Method::PUT, "/me/password", Some(&access), Some(wrong))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.call(Method::PUT, "/me/password", Some(&access), Some(change))
+            .await,
+        (StatusCode::OK, json!({"msg": "Password updated"}))
+    );
+    assert_eq!(
+        s.post(
+            "/token",
+            None,
+            Some(json!({"email": "ada@example.com", "password": "first password"}))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (access, refresh) = login(&s, "ada@example.com", "second password").await;
+
+    // Revoke the access token, then the refresh token, then both at once.
+    let logged_out = (StatusCode::OK, json!({"msg": "Successfully logged out"}));
+    let revoked = (
+        StatusCode::UNAUTHORIZED,
+        json!({"msg": "Token has been revoked"}),
+    );
+    assert_eq!(s.post("/revoke", Some(&access), None).await, logged_out);
+    assert_eq!(s.get("/me", Some(&access)).await, revoked);
+    assert_eq!(
+        s.post("/refresh", Some(&refresh), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(s.post("/revoke", Some(&refresh), None).await, logged_out);
+    assert_eq!(s.post("/refresh", Some(&refresh), None).await, revoked);
+    let (access2, refresh2) = login(&s, "ada@example.com", "second password").await;
+    assert_eq!(
+        s.post(
+            "/revoke",
+            Some(&access2),
+            Some(json!({"refresh_token": refresh2}))
+        )
+        .await,
+        logged_out
+    );
+    assert_eq!(s.get("/me", Some(&access2)).await, revoked);
+    assert_eq!(s.post("/refresh", Some(&refresh2), None).await, revoked);
+    let (still_valid, _) = login(&s, "ada@example.com", "second password").await;
+
+    // Restart on the same database: revocations and accounts survive.
+    drop(s);
+    let s = Server::start(&db.path(), &[]);
+    for token in [&access, &access2] {
+        assert_eq!(s.get("/me", Some(token)).await, revoked);
+    }
+    for token in [&refresh, &refresh2] {
+        assert_eq!(s.post("/refresh", Some(token), None).await, revoked);
+    }
+    assert_eq!(s.get("/me", Some(&still_valid)).await, (StatusCode::OK, me));
+    login(&s, "ada@example.com", "second password").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_storm_gets_503_while_me_keeps_answering() {
+    let db = TempDb::new("storm");
+    let s = std::sync::Arc::new(Server::start(
+        &db.path(),
+        &[
+            ("PASSWORD_HASH_CONCURRENCY", "1"),
+            ("PASSWORD_HASH_MAX_WAIT_MS", "20"),
+        ],
+    ));
+    register(&s, "ada", "ada@example.com", "pw").await;
+    let (access, _) = login(&s, "ada@example.com", "pw").await;
+
+    let logins: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.post(
+                    "/token",
+                    None,
+                    Some(json!({"email": "ada@example.com", "password": "pw"})),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mes: Vec<_> = (0..16)
+        .map(|_| {
+            let (s, access) = (s.clone(), access.clone());
+            tokio::spawn(async move { s.get("/me", Some(&access)).await.0 })
+        })
+        .collect();
+
+    let mut busy = 0;
+    let mut ok = 0;
+    for task in logins {
+        let (status, body) = task.await.unwrap();
+        match status.as_u16() {
+            200 => ok += 1,
+            503 => {
+                assert_eq!(
+                    body,
+                    json!({"msg": "Too many logins in progress, try again shortly"})
+                );
+                busy += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    for task in mes {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    assert!(ok >= 1 && busy >= 1, "ok={ok} busy={busy}");
+}
+
+#[tokio::test]
+async fn interop_with_flask_jwt_extended() {
+    let Some(python) = flask::python() else {
+        return;
+    };
+    let db = TempDb::new("interop");
+    let s = Server::start(&db.path(), &[]);
+    register(&s, "ada", "ada@example.com", "pw").await;
+    let (access, refresh) = login(&s, "ada@example.com", "pw").await;
+
+    let out = flask::run(&python, SECRET, "1", &[&access, &refresh]);
+    let m = manager();
+    for (decoded, (token, kind, fresh)) in out["decoded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([(&access, "access", true), (&refresh, "refresh", false)])
+    {
+        assert!(decoded.get("error").is_none(), "{decoded}");
+        let c = &decoded["claims"];
+        let ours = m.decode_token(token).unwrap();
+        assert_eq!(c["type"], kind);
+        assert_eq!(c["fresh"], fresh);
+        assert_eq!(c["sub"], "1");
+        assert_eq!(c["jti"].as_str(), ours.jti());
+        assert_eq!(c["exp"].as_f64(), ours.expires_at());
+    }
+
+    // Tokens made by Flask-JWT-Extended for the registered user's id.
+    let created = &out["created"];
+    let token = |name: &str| created[name].as_str().unwrap().to_owned();
+    let me = json!({"id": 1, "username": "ada", "email": "ada@example.com"});
+    assert_eq!(
+        s.get("/me", Some(&token("access"))).await,
+        (StatusCode::OK, me.clone())
+    );
+    assert_eq!(s.get("/me", Some(&token("extra"))).await.0, StatusCode::OK);
+    let (status, body) = s.post("/refresh", Some(&token("refresh")), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let refreshed = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        m.decode_token(refreshed).unwrap().token_type(),
+        &TokenType::Access
+    );
+    assert_eq!(
+        s.get("/me", Some(&token("expired"))).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Token has expired"})
+        )
+    );
+    let change = json!({"old_password": "pw", "new_password": "pw2"});
+    assert_eq!(
+        s.call(
+            Method::PUT,
+            "/me/password",
+            Some(&token("fresh")),
+            Some(change)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}
