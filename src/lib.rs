@@ -65,6 +65,11 @@ pub mod service;
 pub mod token;
 mod verify;
 
+/// The README's code blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use claims::{Freshness, TokenType, VerifiedToken};
 pub use denylist::{Denylist, DenylistError, MemoryDenylist};
 pub use error::{

@@ -48,7 +48,7 @@
 //! let login = |password: &str| {
 //!     Request::post("/token")
 //!         .header("content-type", "application/json")
-//!         .body(Full::from(format!(
+//!         .body(Full::<bytes::Bytes>::from(format!(
 //!             r#"{{"email":"ada@example.com","password":"{password}"}}"#
 //!         )))
 //!         .unwrap()
