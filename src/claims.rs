@@ -180,6 +180,11 @@ impl VerifiedToken {
     pub fn user<U: Send + Sync + 'static>(&self) -> Option<&U> {
         self.user.as_deref()?.downcast_ref()
     }
+
+    /// The looked-up user as a shared pointer (see [`user`](Self::user)).
+    pub fn user_arc<U: Send + Sync + 'static>(&self) -> Option<Arc<U>> {
+        self.user.clone()?.downcast().ok()
+    }
 }
 
 impl fmt::Debug for VerifiedToken {

@@ -55,6 +55,8 @@
 #![warn(missing_docs, rust_2018_idioms)]
 #![deny(unreachable_pub)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod claims;
 pub mod denylist;
 pub mod error;
@@ -63,6 +65,8 @@ pub mod manager;
 pub mod password;
 pub mod service;
 pub mod token;
+#[cfg(feature = "tonic")]
+pub mod tonic;
 mod verify;
 
 /// The README's code blocks, compiled as doctests.
@@ -83,5 +87,5 @@ pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 pub use manager::{
     BuildError, Fresh, IssueError, JwtManager, JwtManagerBuilder, Lifetime, TokenOptions,
 };
-pub use service::{AuthService, StoredUser, UserStore};
+pub use service::{AuthService, MemoryUserStore, StoredUser, UserStore};
 pub use token::TokenLocation;

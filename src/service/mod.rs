@@ -138,6 +138,67 @@ pub trait UserStore: Send + Sync + 'static {
     }
 }
 
+/// An in-memory [`UserStore`] for examples, tests and prototypes. Cheap to clone; clones
+/// share the users.
+#[derive(Clone, Default)]
+pub struct MemoryUserStore {
+    users: Arc<std::sync::RwLock<std::collections::HashMap<String, StoredUser>>>,
+}
+
+impl fmt::Debug for MemoryUserStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.users.read().map_or(0, |u| u.len());
+        f.debug_struct("MemoryUserStore")
+            .field("users", &count)
+            .finish()
+    }
+}
+
+impl MemoryUserStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a user logging in as `login`, hashing `password` with Argon2id.
+    pub fn add_user(
+        &self,
+        login: impl Into<String>,
+        id: impl Into<String>,
+        password: &str,
+    ) -> Result<(), crate::password::PasswordError> {
+        let user = StoredUser {
+            id: id.into(),
+            password_hash: crate::password::hash(password)?,
+        };
+        if let Ok(mut users) = self.users.write() {
+            users.insert(login.into(), user);
+        }
+        Ok(())
+    }
+}
+
+impl UserStore for MemoryUserStore {
+    async fn find_user(&self, login: &str) -> Result<Option<StoredUser>, UserStoreError> {
+        let users = self
+            .users
+            .read()
+            .map_err(|_| UserStoreError("poisoned".into()))?;
+        Ok(users.get(login).cloned())
+    }
+
+    async fn update_password_hash(&self, id: &str, hash: &str) -> Result<(), UserStoreError> {
+        let mut users = self
+            .users
+            .write()
+            .map_err(|_| UserStoreError("poisoned".into()))?;
+        for user in users.values_mut().filter(|u| u.id == id) {
+            user.password_hash = hash.to_owned();
+        }
+        Ok(())
+    }
+}
+
 /// Builds an [`AuthService`].
 pub struct AuthServiceBuilder<U> {
     manager: JwtManager,

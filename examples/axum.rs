@@ -1,0 +1,90 @@
+//! A minimal axum app with public, optional, required and fresh-only routes and the auth
+//! service mounted under `/auth`.
+//!
+//! Run it with `cargo run --example axum --features axum`, then:
+//!
+//! ```sh
+//! curl -s localhost:3000/auth/token -H 'content-type: application/json' \
+//!      -d '{"email":"demo@example.com","password":"demo password"}'
+//! curl -s localhost:3000/me -H "Authorization: Bearer <access_token>"
+//! ```
+//!
+//! Environment: `APP_ADDR` (default `127.0.0.1:3000`), `JWT_SECRET_KEY` (default: random).
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower_jwt_auth::axum::{Claims, Identity};
+use tower_jwt_auth::{
+    AuthService, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer,
+    MemoryUserStore, VerifiedToken,
+};
+
+/// The routes, given a manager and the users who can log in.
+pub fn app(jwt: &JwtManager, users: MemoryUserStore) -> Router {
+    Router::new()
+        .route("/", get(|| async { Json(json!({"msg": "public"})) }))
+        .route("/hello", get(hello).route_layer(JwtOptionalLayer::new(jwt)))
+        .route("/me", get(me).route_layer(JwtRequiredLayer::new(jwt)))
+        .route(
+            "/sensitive",
+            post(sensitive).route_layer(FreshRequiredLayer::new(jwt)),
+        )
+        .nest_service("/auth", AuthService::new(jwt, users))
+}
+
+/// Anyone; greets by name when a valid token comes along.
+async fn hello(who: Option<Identity>) -> Json<Value> {
+    match who {
+        Some(Identity(id)) => Json(json!({"msg": format!("hello user {id}")})),
+        None => Json(json!({"msg": "hello stranger"})),
+    }
+}
+
+#[derive(Deserialize)]
+struct Standard {
+    sub: String,
+    exp: u64,
+    fresh: Value,
+}
+
+/// A valid access token: typed claims and the whole verified token.
+async fn me(Claims(claims): Claims<Standard>, token: VerifiedToken) -> Json<Value> {
+    Json(json!({
+        "sub": claims.sub,
+        "exp": claims.exp,
+        "fresh": claims.fresh,
+        "jti": token.jti(),
+        "location": token.location().as_str(),
+    }))
+}
+
+/// Only with a fresh token (straight from `/auth/token`, not from `/auth/refresh`).
+async fn sensitive(Identity(id): Identity) -> Json<Value> {
+    Json(json!({"msg": format!("sensitive action done for user {id}")}))
+}
+
+#[allow(dead_code)] // the tests include this file as a module
+#[tokio::main]
+async fn main() {
+    let secret = std::env::var("JWT_SECRET_KEY").unwrap_or_else(|_| {
+        eprintln!("JWT_SECRET_KEY is not set: using a random key for this run");
+        format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4())
+    });
+    let jwt = JwtManager::builder()
+        .secret(secret)
+        .build()
+        .expect("JWT settings");
+    let users = MemoryUserStore::new();
+    users
+        .add_user("demo@example.com", "1", "demo password")
+        .expect("hash the demo password");
+
+    let addr = std::env::var("APP_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .expect("bind APP_ADDR");
+    println!("listening on http://{addr}; log in as demo@example.com / \"demo password\" at POST /auth/token");
+    axum::serve(listener, app(&jwt, users)).await.unwrap();
+}

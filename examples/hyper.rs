@@ -1,0 +1,103 @@
+//! A bare hyper 1.x server (hyper-util) whose routes are wrapped with the guard layers by
+//! `tower::ServiceBuilder`: no framework.
+//!
+//! Run it with `cargo run --example hyper`, then:
+//!
+//! ```sh
+//! curl -s localhost:3000/token -H 'content-type: application/json' \
+//!      -d '{"email":"demo@example.com","password":"demo password"}'
+//! curl -s localhost:3000/me -H "Authorization: Bearer <access_token>"
+//! ```
+//!
+//! Environment: `APP_ADDR` (default `127.0.0.1:3000`), `JWT_SECRET_KEY` (default: random).
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_jwt_auth::{AuthService, JwtManager, JwtRequiredLayer, MemoryUserStore, VerifiedToken};
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// One service for the whole server: the auth service for `/token`, `/refresh` and
+/// `/revoke`, `/me` behind `JwtRequired`, 404 otherwise.
+pub fn app(
+    jwt: &JwtManager,
+    users: MemoryUserStore,
+) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future = impl Send>
+       + Clone
+       + Send
+       + 'static {
+    let auth = AuthService::new(jwt, users);
+    let me = ServiceBuilder::new()
+        .layer(JwtRequiredLayer::new(jwt))
+        .service(service_fn(|req: Request<Incoming>| async move {
+            let sub = req
+                .extensions()
+                .get::<VerifiedToken>()
+                .map(|t| t.identity());
+            let body = serde_json::json!({ "sub": sub }).to_string();
+            Ok::<_, Infallible>(Response::new(Full::from(body)))
+        }));
+    service_fn(move |req: Request<Incoming>| {
+        let (auth, me) = (auth.clone(), me.clone());
+        async move {
+            let res = match req.uri().path() {
+                "/token" | "/refresh" | "/revoke" => auth.oneshot(req).await?.map(BodyExt::boxed),
+                "/me" => me.oneshot(req).await?.map(BodyExt::boxed),
+                _ => {
+                    let mut res = Response::new(Full::from(r#"{"msg":"Not found"}"#).boxed());
+                    *res.status_mut() = StatusCode::NOT_FOUND;
+                    res
+                }
+            };
+            Ok::<_, Infallible>(res)
+        }
+    })
+}
+
+/// Accepts connections on `listener` and serves `app` on each.
+pub async fn serve(listener: tokio::net::TcpListener, jwt: JwtManager, users: MemoryUserStore) {
+    let app = app(&jwt, users);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[allow(dead_code)] // the tests include this file as a module
+#[tokio::main]
+async fn main() {
+    let secret = std::env::var("JWT_SECRET_KEY").unwrap_or_else(|_| {
+        eprintln!("JWT_SECRET_KEY is not set: using a random key for this run");
+        format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4())
+    });
+    let jwt = JwtManager::builder()
+        .secret(secret)
+        .build()
+        .expect("JWT settings");
+    let users = MemoryUserStore::new();
+    users
+        .add_user("demo@example.com", "1", "demo password")
+        .expect("hash the demo password");
+    let addr = std::env::var("APP_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .expect("bind APP_ADDR");
+    println!(
+        "listening on http://{addr}; log in as demo@example.com / \"demo password\" at POST /token"
+    );
+    serve(listener, jwt, users).await;
+}

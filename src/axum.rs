@@ -1,0 +1,262 @@
+//! axum extractors for what the guard layers put into request extensions (feature `axum`).
+//!
+//! - [`VerifiedToken`]: the whole verified token (claims, header, type, freshness).
+//! - [`Identity`]: the identity (`sub`), Flask-JWT-Extended's `get_jwt_identity()`.
+//! - [`Claims<T>`]: the claims deserialized into a type of your own.
+//! - [`CurrentUser<U>`]: the user found by the manager's user-lookup hook.
+//!
+//! Each also works as `Option<...>`, which is what a handler behind `JwtOptionalLayer`
+//! asks for. Asking for one on a route without a guard is a programming error and answers
+//! 500 with a message naming the missing layer (as axum's `Extension` does), never a panic.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use axum::{routing::get, Router};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//! use tower_jwt_auth::axum::Identity;
+//! use tower_jwt_auth::{JwtManager, JwtOptionalLayer};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//! async fn hello(who: Option<Identity>) -> String {
+//!     match who {
+//!         Some(Identity(id)) => format!("hello {id}"),
+//!         None => "hello stranger".into(),
+//!     }
+//! }
+//! let app = Router::new()
+//!     .route("/", get(hello))
+//!     .layer(JwtOptionalLayer::new(&manager));
+//! let get = |auth: Option<String>| {
+//!     let mut req = Request::get("/");
+//!     if let Some(auth) = auth {
+//!         req = req.header("Authorization", auth);
+//!     }
+//!     req.body(axum::body::Body::empty()).unwrap()
+//! };
+//!
+//! // Accepted, with and without a token.
+//! let token = manager.create_access_token("ada").unwrap();
+//! let res = app.clone().oneshot(get(Some(format!("Bearer {token}")))).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::OK);
+//! let res = app.clone().oneshot(get(None)).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::OK);
+//!
+//! // Rejected: an invalid token still fails on an optional route.
+//! let res = app.oneshot(get(Some("Bearer not.a.jwt".into()))).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::claims::VerifiedToken;
+
+const GUARDS: &str =
+    "JwtRequiredLayer, JwtOptionalLayer, RefreshRequiredLayer or FreshRequiredLayer";
+
+/// Rejection of the extractors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// No guard layer ran for this route (500): a programming error.
+    MissingGuard(&'static str),
+    /// The manager has no user-lookup hook returning this type (500).
+    MissingUser(&'static str),
+    /// The token's claims do not deserialize into the requested type (401).
+    InvalidClaims,
+}
+
+impl fmt::Display for ExtractError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExtractError::MissingGuard(what) => write!(
+                f,
+                "{what} requires a guard layer on this route: add {GUARDS}"
+            ),
+            ExtractError::MissingUser(what) => write!(
+                f,
+                "{what} requires a user-lookup hook returning that type: \
+                 set JwtManagerBuilder::user_lookup"
+            ),
+            ExtractError::InvalidClaims => f.write_str("Token claims are not in the expected form"),
+        }
+    }
+}
+
+impl std::error::Error for ExtractError {}
+
+impl IntoResponse for ExtractError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ExtractError::InvalidClaims => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = serde_json::json!({ "msg": self.to_string() }).to_string();
+        let mut res = (status, body).into_response();
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+            );
+        }
+        res
+    }
+}
+
+fn token<'a>(parts: &'a Parts, what: &'static str) -> Result<&'a VerifiedToken, ExtractError> {
+    parts
+        .extensions
+        .get::<VerifiedToken>()
+        .ok_or(ExtractError::MissingGuard(what))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        token(parts, "VerifiedToken").cloned()
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for VerifiedToken {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<VerifiedToken>().cloned())
+    }
+}
+
+/// The identity of the verified token (`sub`, or the configured identity claim).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity(pub String);
+
+impl Deref for Identity {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Identity {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        token(parts, "Identity").map(|t| Identity(t.identity().to_owned()))
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<VerifiedToken>()
+            .map(|t| Identity(t.identity().to_owned())))
+    }
+}
+
+/// The verified token's claims as a type of your own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims<T>(pub T);
+
+impl<T> Deref for Claims<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Claims<T> {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let token = token(parts, "Claims")?;
+        token
+            .claims()
+            .map(Claims)
+            .map_err(|_| ExtractError::InvalidClaims)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequestParts<S> for Claims<T> {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        match parts.extensions.get::<VerifiedToken>() {
+            Some(token) => token
+                .claims()
+                .map(|c| Some(Claims(c)))
+                .map_err(|_| ExtractError::InvalidClaims),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The user the manager's user-lookup hook loaded for the verified token:
+/// Flask-JWT-Extended's `current_user`.
+pub struct CurrentUser<U>(pub Arc<U>);
+
+impl<U> Clone for CurrentUser<U> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<U: fmt::Debug> fmt::Debug for CurrentUser<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CurrentUser").field(&self.0).finish()
+    }
+}
+
+impl<U> Deref for CurrentUser<U> {
+    type Target = U;
+    fn deref(&self) -> &U {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync, U: Send + Sync + 'static> FromRequestParts<S> for CurrentUser<U> {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let token = token(parts, "CurrentUser")?;
+        token
+            .user_arc::<U>()
+            .map(CurrentUser)
+            .ok_or(ExtractError::MissingUser("CurrentUser"))
+    }
+}
+
+impl<S: Send + Sync, U: Send + Sync + 'static> OptionalFromRequestParts<S> for CurrentUser<U> {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        match parts.extensions.get::<VerifiedToken>() {
+            Some(token) => token
+                .user_arc::<U>()
+                .map(|u| Some(CurrentUser(u)))
+                .ok_or(ExtractError::MissingUser("CurrentUser")),
+            None => Ok(None),
+        }
+    }
+}

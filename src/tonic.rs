@@ -1,0 +1,96 @@
+//! tonic glue (feature `tonic`).
+//!
+//! The guard layers work with tonic as they are: `Server::builder().layer(JwtRequiredLayer::new(&jwt))`
+//! protects every method of every service, and rejections are trailers-only gRPC answers
+//! (`UNAUTHENTICATED` with Flask-JWT-Extended's message) that clients see as a
+//! [`Status`](::tonic::Status). This module adds:
+//!
+//! - [`RequestExt`]: the verified token and identity from a `tonic::Request`, and a
+//!   freshness check for sensitive methods;
+//! - `impl From<AuthError> for Status`;
+//! - [`NamedService`](::tonic::server::NamedService) for guarded services, so one service
+//!   can have its own guard: `.add_service(FreshRequiredLayer::new(&jwt).layer(svc))`.
+//!
+//! # Example
+//!
+//! ```
+//! use tonic::{Code, Request};
+//! use tower_jwt_auth::tonic::RequestExt;
+//! use tower_jwt_auth::{JwtManager, TokenOptions};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//! // What a guard leaves in the request's extensions, as a handler sees it.
+//! let with_token = |token: &str| {
+//!     let mut req = Request::new(());
+//!     req.extensions_mut().insert(manager.decode_token(token).unwrap());
+//!     req
+//! };
+//!
+//! // Accepted: a fresh token passes the freshness check.
+//! let fresh = manager.create_access_token_with("ada", TokenOptions::new().fresh(true)).unwrap();
+//! let req = with_token(&fresh);
+//! assert_eq!(req.identity(), Some("ada"));
+//! assert!(req.require_fresh().is_ok());
+//!
+//! // Rejected: a token that is not fresh.
+//! let stale = manager.create_access_token("ada").unwrap();
+//! let status = with_token(&stale).require_fresh().unwrap_err();
+//! assert_eq!((status.code(), status.message()), (Code::Unauthenticated, "Fresh token required"));
+//! ```
+
+use ::tonic::server::NamedService;
+use ::tonic::{Code, Status};
+
+use crate::claims::VerifiedToken;
+use crate::error::{AuthError, ErrorKind};
+use crate::guard::Guard;
+use crate::verify::now_secs;
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Self {
+        let code = match err.grpc_code() {
+            14 => Code::Unavailable,
+            _ => Code::Unauthenticated,
+        };
+        Status::new(code, err.message())
+    }
+}
+
+impl<S: NamedService, K> NamedService for Guard<S, K> {
+    const NAME: &'static str = S::NAME;
+}
+
+/// What a guard left in a `tonic::Request`.
+pub trait RequestExt {
+    /// The verified token, when a guard accepted one.
+    fn verified_token(&self) -> Option<&VerifiedToken>;
+
+    /// The identity of the verified token.
+    fn identity(&self) -> Option<&str> {
+        self.verified_token().map(VerifiedToken::identity)
+    }
+
+    /// The verified token if it is fresh; `UNAUTHENTICATED` "Fresh token required"
+    /// otherwise, or `INTERNAL` when no guard ran (a programming error).
+    fn require_fresh(&self) -> Result<&VerifiedToken, Status> {
+        let token = self.verified_token().ok_or_else(|| {
+            Status::internal(
+                "no verified token: guard this service with JwtRequiredLayer or FreshRequiredLayer",
+            )
+        })?;
+        if token.freshness().is_fresh_at(now_secs()) {
+            Ok(token)
+        } else {
+            Err(AuthError::new(ErrorKind::FreshTokenRequired, "Fresh token required").into())
+        }
+    }
+}
+
+impl<T> RequestExt for ::tonic::Request<T> {
+    fn verified_token(&self) -> Option<&VerifiedToken> {
+        self.extensions().get::<VerifiedToken>()
+    }
+}

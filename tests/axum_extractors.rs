@@ -1,0 +1,217 @@
+//! The axum extractors (feature `axum`): with and without a token, typed claims,
+//! `Option<...>` behind the optional layer, and the missing-layer message.
+#![cfg(feature = "axum")]
+
+use axum::routing::get;
+use axum::{Json, Router};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use tower_jwt_auth::axum::{Claims, CurrentUser, Identity};
+use tower_jwt_auth::{
+    JwtManager, JwtOptionalLayer, JwtRequiredLayer, TokenOptions, TokenType, VerifiedToken,
+};
+
+const SECRET: &str = "axum-extractor-test-secret-0123456789abcdef";
+
+#[derive(Debug, Deserialize)]
+struct Role {
+    sub: String,
+    role: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct NeedsLevel {
+    level: u32,
+}
+
+#[derive(Debug)]
+struct User {
+    name: String,
+}
+
+fn manager() -> JwtManager {
+    JwtManager::builder()
+        .secret(SECRET)
+        .user_lookup(|t: &VerifiedToken| {
+            let id = t.identity().to_owned();
+            async move {
+                (id != "ghost").then(|| User {
+                    name: format!("user {id}"),
+                })
+            }
+        })
+        .build()
+        .unwrap()
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route("/identity", get(|Identity(id): Identity| async move { id }))
+        .route(
+            "/token",
+            get(|t: VerifiedToken| async move {
+                Json(json!({"sub": t.identity(), "refresh": t.token_type() == &TokenType::Refresh}))
+            }),
+        )
+        .route(
+            "/claims",
+            get(|Claims(c): Claims<Role>| async move { format!("{} is {}", c.sub, c.role) }),
+        )
+        .route(
+            "/level",
+            get(|Claims(c): Claims<NeedsLevel>| async move { c.level.to_string() }),
+        )
+        .route(
+            "/user",
+            get(|u: CurrentUser<User>| async move { u.name.clone() }),
+        )
+        .route(
+            "/optional",
+            get(
+                |id: Option<Identity>,
+                 t: Option<VerifiedToken>,
+                 c: Option<Claims<Role>>,
+                 u: Option<CurrentUser<User>>| async move {
+                    Json(json!({
+                        "identity": id.map(|i| i.0),
+                        "token": t.map(|t| t.identity().to_owned()),
+                        "role": c.map(|c| c.0.role),
+                        "user": u.map(|u| u.name.clone()),
+                    }))
+                },
+            ),
+        )
+}
+
+async fn get_path(app: &Router, path: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut req = Request::get(path);
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn extractors_behind_the_required_layer() {
+    let m = manager();
+    let app = routes().layer(JwtRequiredLayer::new(&m));
+    let token = m
+        .create_access_token_with("7", TokenOptions::new().claim("role", "admin"))
+        .unwrap();
+
+    assert_eq!(
+        get_path(&app, "/identity", Some(&token)).await,
+        (StatusCode::OK, "7".into())
+    );
+    let (status, body) = get_path(&app, "/token", Some(&token)).await;
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (StatusCode::OK, json!({"sub": "7", "refresh": false}))
+    );
+    assert_eq!(
+        get_path(&app, "/claims", Some(&token)).await,
+        (StatusCode::OK, "7 is admin".into())
+    );
+    assert_eq!(
+        get_path(&app, "/user", Some(&token)).await,
+        (StatusCode::OK, "user 7".into())
+    );
+
+    // Typed claims that do not fit: 401, without echoing claim values.
+    let (status, body) = get_path(&app, "/level", Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        r#"{"msg":"Token claims are not in the expected form"}"#
+    );
+
+    // Without a token the guard answers before any extractor runs.
+    for path in ["/identity", "/token", "/claims", "/user"] {
+        let (status, body) = get_path(&app, path, None).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (
+                StatusCode::UNAUTHORIZED,
+                r#"{"msg":"Missing Authorization Header"}"#
+            )
+        );
+    }
+    // The user-lookup hook finding nobody is the guard's 401.
+    let ghost = m.create_access_token("ghost").unwrap();
+    assert_eq!(
+        get_path(&app, "/identity", Some(&ghost)).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"msg":"Error loading the user ghost"}"#.into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn options_behind_the_optional_layer() {
+    let m = manager();
+    let app = routes().layer(JwtOptionalLayer::new(&m));
+    let token = m
+        .create_access_token_with("7", TokenOptions::new().claim("role", "admin"))
+        .unwrap();
+    let (status, body) = get_path(&app, "/optional", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"identity": "7", "token": "7", "role": "admin", "user": "user 7"})
+    );
+    let (status, body) = get_path(&app, "/optional", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"identity": null, "token": null, "role": null, "user": null})
+    );
+    // An invalid token is still refused on the optional route.
+    assert_eq!(
+        get_path(&app, "/optional", Some("a.b.c")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn missing_layer_is_a_clear_500() {
+    let app = routes(); // no guard at all
+    for (path, what) in [
+        ("/identity", "Identity"),
+        ("/token", "VerifiedToken"),
+        ("/claims", "Claims"),
+        ("/user", "CurrentUser"),
+    ] {
+        let (status, body) = get_path(&app, path, None).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        let msg = serde_json::from_str::<Value>(&body).unwrap()["msg"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            msg,
+            format!("{what} requires a guard layer on this route: add JwtRequiredLayer, JwtOptionalLayer, RefreshRequiredLayer or FreshRequiredLayer")
+        );
+    }
+    // Options simply see nothing.
+    assert_eq!(get_path(&app, "/optional", None).await.0, StatusCode::OK);
+
+    // A guard without a user-lookup hook: CurrentUser names the missing hook.
+    let plain = JwtManager::builder().secret(SECRET).build().unwrap();
+    let app = routes().layer(JwtRequiredLayer::new(&plain));
+    let token = plain.create_access_token("7").unwrap();
+    let (status, body) = get_path(&app, "/user", Some(&token)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("user-lookup hook"), "{body}");
+}

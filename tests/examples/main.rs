@@ -1,0 +1,25 @@
+//! The examples, driven over real loopback connections with real clients: the hyper
+//! example with a hyper client, the tonic example with tonic's client and Python's grpcio,
+//! the axum example through its router.
+#![cfg(all(feature = "axum", feature = "tonic"))]
+
+mod axum_app;
+mod hyper_app;
+mod tonic_app;
+
+pub const SECRET: &str = "examples-test-secret-0123456789abcdefgh";
+
+pub fn manager() -> tower_jwt_auth::JwtManager {
+    tower_jwt_auth::JwtManager::builder()
+        .secret(SECRET)
+        .build()
+        .unwrap()
+}
+
+pub fn users() -> tower_jwt_auth::MemoryUserStore {
+    let users = tower_jwt_auth::MemoryUserStore::new();
+    users
+        .add_user("demo@example.com", "1", "demo password")
+        .unwrap();
+    users
+}

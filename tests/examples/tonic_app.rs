@@ -1,0 +1,293 @@
+#[path = "../../examples/tonic.rs"]
+#[allow(dead_code)]
+mod example;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+use serde_json::Value;
+use tonic::transport::{Channel, Server};
+use tonic::{Code, Request, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+use tower::Layer;
+use tower_jwt_auth::{FreshRequiredLayer, JwtManager, JwtRequiredLayer, TokenOptions};
+
+use example::{AccountServer, Empty, WhoAmIReply};
+
+fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
+    let mut req = Request::new(message);
+    if let Some(token) = token {
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    req.set_timeout(Duration::from_secs(10));
+    req
+}
+
+async fn check(channel: &Channel, token: Option<&str>) -> Result<ServingStatus, Status> {
+    let reply = HealthClient::new(channel.clone())
+        .check(with_token(
+            HealthCheckRequest {
+                service: String::new(),
+            },
+            token,
+        ))
+        .await?;
+    Ok(reply.into_inner().status())
+}
+
+/// A hand-written client call of `example.v1.Account/<method>`.
+async fn account(
+    channel: &Channel,
+    method: &str,
+    token: Option<&str>,
+) -> Result<WhoAmIReply, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unknown(e.to_string()))?;
+    let path = PathAndQuery::try_from(format!("/example.v1.Account/{method}")).unwrap();
+    let reply = grpc
+        .unary(
+            with_token(Empty {}, token),
+            path,
+            tonic_prost::ProstCodec::default(),
+        )
+        .await?;
+    Ok(reply.into_inner())
+}
+
+async fn connect(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap()
+}
+
+async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+fn tokens(jwt: &JwtManager) -> (String, String, String) {
+    (
+        jwt.create_access_token("1").unwrap(),
+        jwt.create_access_token_with("1", TokenOptions::new().fresh(true))
+            .unwrap(),
+        jwt.create_refresh_token("1").unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn tonic_server_builder_layer_guards_every_method() {
+    let jwt = super::manager();
+    let (listener, addr) = listener().await;
+    let (_, health) = tonic_health::server::health_reporter();
+    let server = tokio::spawn(
+        Server::builder()
+            .layer(JwtRequiredLayer::new(&jwt))
+            .add_service(health)
+            .add_service(AccountServer)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let channel = connect(addr).await;
+    let (access, fresh, refresh) = tokens(&jwt);
+
+    // No token: UNAUTHENTICATED with Flask-JWT-Extended's message, on every method.
+    let status = check(&channel, None).await.unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::Unauthenticated, "Missing Authorization Header")
+    );
+    let status = account(&channel, "WhoAmI", None).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    // A valid token: OK, and the handler saw the identity.
+    assert_eq!(
+        check(&channel, Some(&access)).await.unwrap(),
+        ServingStatus::Serving
+    );
+    let me = account(&channel, "WhoAmI", Some(&access)).await.unwrap();
+    assert_eq!((me.sub.as_str(), me.fresh), ("1", false));
+
+    // A refresh token is refused.
+    let status = check(&channel, Some(&refresh)).await.unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::Unauthenticated, "Only non-refresh tokens are allowed")
+    );
+
+    // The fresh-required method refuses a non-fresh token, accepts a fresh one.
+    let status = account(&channel, "ChangeSecret", Some(&access))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::Unauthenticated, "Fresh token required")
+    );
+    assert_eq!(
+        account(&channel, "ChangeSecret", Some(&fresh))
+            .await
+            .unwrap()
+            .sub,
+        "1"
+    );
+
+    // A revoked token is refused.
+    jwt.revoke(&jwt.decode_token(&access).unwrap())
+        .await
+        .unwrap();
+    let status = check(&channel, Some(&access)).await.unwrap_err();
+    assert_eq!(status.message(), "Token has been revoked");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_service_can_have_its_own_guard() {
+    let jwt = super::manager();
+    let (listener, addr) = listener().await;
+    let (_, health) = tonic_health::server::health_reporter();
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(FreshRequiredLayer::new(&jwt).layer(health))
+            .add_service(JwtRequiredLayer::new(&jwt).layer(AccountServer))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let channel = connect(addr).await;
+    let (access, fresh, _) = tokens(&jwt);
+    let status = check(&channel, Some(&access)).await.unwrap_err();
+    assert_eq!(status.message(), "Fresh token required");
+    assert_eq!(
+        check(&channel, Some(&fresh)).await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert_eq!(
+        account(&channel, "WhoAmI", Some(&access))
+            .await
+            .unwrap()
+            .sub,
+        "1"
+    );
+    server.abort();
+}
+
+/// The example's one port: HTTP login for gRPC clients, then gRPC with the token.
+async fn serve_example(jwt: &JwtManager) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let (listener, addr) = listener().await;
+    let routes = example::routes(jwt, super::users());
+    let server = tokio::spawn(async move {
+        Server::builder()
+            .accept_http1(true)
+            .add_routes(routes)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    (addr, server)
+}
+
+async fn http_login(addr: SocketAddr) -> String {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Full<bytes::Bytes>>(
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post("/auth/token")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::from(
+            r#"{"email":"demo@example.com","password":"demo password"}"#,
+        ))
+        .unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(10), send.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn one_port_serves_login_and_grpc() {
+    let jwt = super::manager();
+    let (addr, server) = serve_example(&jwt).await;
+    let token = http_login(addr).await;
+    let channel = connect(addr).await;
+    assert_eq!(
+        check(&channel, Some(&token)).await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert_eq!(
+        check(&channel, None).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let me = account(&channel, "WhoAmI", Some(&token)).await.unwrap();
+    assert_eq!((me.sub.as_str(), me.fresh), ("1", true));
+    server.abort();
+}
+
+fn python_grpc() -> Option<String> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import grpc, grpc_health.v1.health_pb2"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    let reason = format!("{python} with grpcio and grpcio-health-checking is not available (pip install grpcio grpcio-health-checking)");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason}");
+    }
+    eprintln!("SKIPPED Python gRPC test: {reason}");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_grpcio_client() {
+    let Some(python) = python_grpc() else { return };
+    let jwt = super::manager();
+    let (addr, server) = serve_example(&jwt).await;
+    let token = http_login(addr).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/health_check_client.py"
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(addr.to_string())
+            .arg(token)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "without": {"code": "UNAUTHENTICATED", "details": "Missing Authorization Header"},
+            "with": {"status": "SERVING"},
+        })
+    );
+    server.abort();
+}
