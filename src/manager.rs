@@ -161,18 +161,35 @@ impl fmt::Display for BuildError {
 impl std::error::Error for BuildError {}
 
 /// A token could not be issued.
+#[non_exhaustive]
 #[derive(Debug)]
-pub struct IssueError(jsonwebtoken::errors::Error);
+pub enum IssueError {
+    /// The manager holds only a public key (see [`JwtManagerBuilder::verification_key`]).
+    VerifyOnly,
+    /// The requested lifetime exceeds the maximum token lifetime.
+    LifetimeTooLong(Duration),
+    /// Serializing or signing failed.
+    Signing(jsonwebtoken::errors::Error),
+}
 
 impl fmt::Display for IssueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "could not sign the token: {}", self.0)
+        match self {
+            IssueError::VerifyOnly => f.write_str("this manager can only verify tokens"),
+            IssueError::LifetimeTooLong(d) => {
+                write!(f, "a lifetime of {d:?} exceeds the maximum token lifetime")
+            }
+            IssueError::Signing(e) => write!(f, "could not sign the token: {e}"),
+        }
     }
 }
 
 impl std::error::Error for IssueError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
+        match self {
+            IssueError::Signing(e) => Some(e),
+            _ => None,
+        }
     }
 }
 
@@ -211,7 +228,8 @@ impl HeaderMessages {
 /// Everything a manager holds, built and validated once.
 pub(crate) struct Settings {
     pub(crate) algorithm: Algorithm,
-    encoding_key: EncodingKey,
+    /// `None` for a verify-only manager.
+    encoding_key: Option<EncodingKey>,
     pub(crate) decoding_key: DecodingKey,
     /// `{"alg":"HS256","typ":"JWT"}` for the pinned algorithm, and its base64url form.
     pub(crate) default_header: &'static str,
@@ -219,6 +237,8 @@ pub(crate) struct Settings {
     access_lifetime: Lifetime,
     refresh_lifetime: Lifetime,
     pub(crate) leeway: u64,
+    /// The longest `exp - iat` accepted, in seconds.
+    pub(crate) max_lifetime: f64,
     pub(crate) identity_claim: String,
     encode_issuer: Option<String>,
     encode_audience: Option<Value>,
@@ -339,6 +359,11 @@ impl JwtManager {
         } else {
             s.access_lifetime
         });
+        if let Lifetime::After(d) = lifetime {
+            if d.as_secs_f64() > s.max_lifetime {
+                return Err(IssueError::LifetimeTooLong(d));
+            }
+        }
         let fresh = match options.fresh {
             Fresh::No => Value::Bool(false),
             Fresh::Yes => Value::Bool(true),
@@ -390,14 +415,16 @@ impl JwtManager {
                 serde_json::from_str(s.default_header).expect("the default header is valid JSON");
             extra_headers.remove("alg");
             header.extend(extra_headers);
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|e| IssueError(e.into()))?)
+            URL_SAFE_NO_PAD
+                .encode(serde_json::to_vec(&header).map_err(|e| IssueError::Signing(e.into()))?)
         };
-        let payload = serde_json::to_vec(&claims).map_err(|e| IssueError(e.into()))?;
+        let payload = serde_json::to_vec(&claims).map_err(|e| IssueError::Signing(e.into()))?;
         let mut token = header;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), &s.encoding_key, s.algorithm)
-            .map_err(IssueError)?;
+        let key = s.encoding_key.as_ref().ok_or(IssueError::VerifyOnly)?;
+        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), key, s.algorithm)
+            .map_err(IssueError::Signing)?;
         token.push('.');
         token.push_str(&signature);
         Ok(token)
@@ -471,7 +498,8 @@ impl<const N: usize> Serialize for IssuedClaims<'_, N> {
 /// Builds a [`JwtManager`]; every setting is validated by [`build`](Self::build).
 pub struct JwtManagerBuilder {
     secret: Option<Vec<u8>>,
-    key_pair: Option<(EncodingKey, DecodingKey)>,
+    key_pair: Option<(Option<EncodingKey>, DecodingKey)>,
+    max_lifetime: Option<Duration>,
     algorithm: Algorithm,
     access_lifetime: Lifetime,
     refresh_lifetime: Lifetime,
@@ -502,6 +530,7 @@ impl Default for JwtManagerBuilder {
         Self {
             secret: None,
             key_pair: None,
+            max_lifetime: None,
             algorithm: Algorithm::HS256,
             access_lifetime: Lifetime::After(Duration::from_secs(15 * 60)),
             refresh_lifetime: Lifetime::After(Duration::from_secs(30 * 24 * 3600)),
@@ -573,8 +602,24 @@ impl JwtManagerBuilder {
     /// `EncodingKey::from_ed_pem` and `DecodingKey::from_ed_pem`. Set the matching
     /// [`algorithm`](Self::algorithm).
     pub fn key_pair(mut self, encoding: EncodingKey, decoding: DecodingKey) -> Self {
-        self.key_pair = Some((encoding, decoding));
+        self.key_pair = Some((Some(encoding), decoding));
         self.secret = None;
+        self
+    }
+
+    /// Only a public key (e.g. `DecodingKey::from_rsa_pem`, `DecodingKey::from_jwk`): the
+    /// manager verifies tokens issued elsewhere and cannot issue any. Set the matching
+    /// [`algorithm`](Self::algorithm).
+    pub fn verification_key(mut self, decoding: DecodingKey) -> Self {
+        self.key_pair = Some((None, decoding));
+        self.secret = None;
+        self
+    }
+
+    /// The longest `exp - iat` accepted (default: the longer of the access and refresh
+    /// lifetimes). Issuing a token with a longer lifetime fails.
+    pub fn max_token_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = Some(max);
         self
     }
 
@@ -770,14 +815,14 @@ impl JwtManagerBuilder {
                 let invalid =
                     |e: jsonwebtoken::errors::Error| BuildError::Invalid(format!("secret: {e}"));
                 (
-                    EncodingKey::from_secret(&secret).map_err(invalid)?,
+                    Some(EncodingKey::from_secret(&secret).map_err(invalid)?),
                     DecodingKey::from_secret(&secret).map_err(invalid)?,
                 )
             }
             (None, Some((encoding, decoding))) => {
                 if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
                     return Err(BuildError::UnsupportedAlgorithm(format!(
-                        "{alg:?} needs a secret, not a key pair"
+                        "{alg:?} needs a secret, not a key pair or public key"
                     )));
                 }
                 (encoding, decoding)
@@ -793,15 +838,23 @@ impl JwtManagerBuilder {
             ));
         }
         let default_header = default_header(alg);
-        // Prove the key and algorithm fit together now rather than on the first request.
-        let probe = jsonwebtoken::crypto::sign(b"probe", &encoding_key, alg)
-            .map_err(|e| BuildError::UnsupportedAlgorithm(format!("{alg:?}: {e}")))?;
-        match jsonwebtoken::crypto::verify(&probe, b"probe", &decoding_key, alg) {
-            Ok(true) => {}
-            _ => {
-                return Err(BuildError::Invalid(
-                    "the decoding key does not verify what the encoding key signs".into(),
-                ))
+        // Prove the keys and algorithm fit together now rather than on the first request.
+        if decoding_key.family() != alg.family() {
+            return Err(BuildError::UnsupportedAlgorithm(format!(
+                "{alg:?} does not fit the {:?} key",
+                decoding_key.family()
+            )));
+        }
+        if let Some(encoding_key) = &encoding_key {
+            let probe = jsonwebtoken::crypto::sign(b"probe", encoding_key, alg)
+                .map_err(|e| BuildError::UnsupportedAlgorithm(format!("{alg:?}: {e}")))?;
+            match jsonwebtoken::crypto::verify(&probe, b"probe", &decoding_key, alg) {
+                Ok(true) => {}
+                _ => {
+                    return Err(BuildError::Invalid(
+                        "the decoding key does not verify what the encoding key signs".into(),
+                    ))
+                }
             }
         }
 
@@ -814,6 +867,21 @@ impl JwtManagerBuilder {
                     "the {name} token lifetime must be positive (or Lifetime::Never)"
                 )));
             }
+        }
+        let max_lifetime = self.max_lifetime.unwrap_or_else(|| {
+            [self.access_lifetime, self.refresh_lifetime]
+                .into_iter()
+                .filter_map(|l| match l {
+                    Lifetime::After(d) => Some(d),
+                    Lifetime::Never => None,
+                })
+                .max()
+                .unwrap_or(Duration::MAX)
+        });
+        if max_lifetime.is_zero() {
+            return Err(BuildError::Invalid(
+                "the maximum token lifetime must be positive".into(),
+            ));
         }
         if self.leeway > Duration::from_secs(24 * 3600) {
             return Err(BuildError::Invalid("leeway over one day".into()));
@@ -869,6 +937,7 @@ impl JwtManagerBuilder {
                 access_lifetime: self.access_lifetime,
                 refresh_lifetime: self.refresh_lifetime,
                 leeway: self.leeway.as_secs(),
+                max_lifetime: max_lifetime.as_secs_f64(),
                 identity_claim: self.identity_claim,
                 encode_issuer: self.encode_issuer,
                 encode_audience: self.encode_audience,

@@ -246,12 +246,30 @@ impl Route {
         Ok(token)
     }
 
+    /// Records a request the guard let through (never the token itself).
+    pub(crate) fn admit(&self, token: Option<&VerifiedToken>) {
+        match token {
+            Some(token) => tracing::debug!(
+                outcome = "accepted",
+                location = token.location().as_str(),
+                token_type = token.token_type().as_str(),
+                "token verified"
+            ),
+            None => tracing::debug!(outcome = "anonymous", "no token required"),
+        }
+    }
+
     /// The rejection response for `err`, with the error in its extensions.
     pub(crate) fn reject(
         &self,
         headers: &http::HeaderMap,
         err: AuthError,
     ) -> http::Response<Bytes> {
+        if err.kind() == ErrorKind::RevocationStoreUnavailable {
+            tracing::warn!(outcome = "rejected", kind = ?err.kind(), "{}", err.message());
+        } else {
+            tracing::debug!(outcome = "rejected", kind = ?err.kind(), "{}", err.message());
+        }
         let grpc = headers
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
@@ -368,8 +386,13 @@ pub(crate) fn decode(
 
     // Time claims, in PyJWT's order: iat, nbf, exp.
     let leeway = s.leeway as f64;
-    let iat = numeric(claims.iat, "Issued At claim (iat) must be an integer.")?;
-    if iat.is_some_and(|iat| iat > now + leeway) {
+    let Some(iat) = numeric(claims.iat, "Issued At claim (iat) must be an integer.")? else {
+        return Err(AuthError::new(
+            ErrorKind::InvalidClaim,
+            r#"Token is missing the "iat" claim"#,
+        ));
+    };
+    if iat > now + leeway {
         return Err(AuthError::new(
             ErrorKind::NotYetValid,
             "The token is not yet valid (iat)",
@@ -389,6 +412,12 @@ pub(crate) fn decode(
     match exp {
         Some(exp) if exp <= now - leeway => {
             return Err(AuthError::new(ErrorKind::Expired, "Token has expired"))
+        }
+        Some(exp) if exp - iat > s.max_lifetime => {
+            return Err(AuthError::new(
+                ErrorKind::InvalidClaim,
+                "Token lifetime (exp - iat) exceeds the maximum",
+            ))
         }
         Some(_) => {}
         None => {
@@ -482,7 +511,7 @@ pub(crate) fn decode(
         jti,
         token_type,
         fresh: claims.fresh,
-        iat,
+        iat: Some(iat),
         nbf,
         exp,
         location,

@@ -111,6 +111,7 @@ where
                     let mut req = request.take().expect("polled after completion");
                     match verdict {
                         Ok(token) => {
+                            route.admit(token.as_ref());
                             if let Some(token) = token {
                                 req.extensions_mut().insert(token);
                             }

@@ -73,6 +73,7 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.route.verify(&req) {
             Verdict::Ready(Ok(token)) => {
+                self.route.admit(token.as_ref());
                 if let Some(token) = token {
                     req.extensions_mut().insert(token);
                 }

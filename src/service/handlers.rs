@@ -47,8 +47,9 @@ impl<U: UserStore> Inner<U> {
         } else {
             match self.store.find_user(login).await {
                 Ok(user) => user,
-                Err(_) => {
-                    return self.message(StatusCode::SERVICE_UNAVAILABLE, "User store unavailable")
+                Err(err) => {
+                    tracing::warn!(outcome = "error", "login: user store failed: {err}");
+                    return self.message(StatusCode::SERVICE_UNAVAILABLE, "User store unavailable");
                 }
             }
         };
@@ -62,13 +63,26 @@ impl<U: UserStore> Inner<U> {
         };
         let user = match user {
             Some(user) if matches && !password.is_empty() => user,
-            _ => return self.message(StatusCode::UNAUTHORIZED, &self.login_failed),
+            user => {
+                let reason = if user.is_some() {
+                    "wrong password"
+                } else {
+                    "unknown login"
+                };
+                tracing::info!(outcome = "rejected", reason, "login failed");
+                return self.message(StatusCode::UNAUTHORIZED, &self.login_failed);
+            }
         };
 
         if crate::password::needs_rehash(&user.password_hash) {
             // Upgrading is best effort: the login succeeds either way.
             if let Ok(upgraded) = self.hasher.hash(password).await {
-                let _ = self.store.update_password_hash(&user.id, &upgraded).await;
+                match self.store.update_password_hash(&user.id, &upgraded).await {
+                    Ok(()) => tracing::info!(user_id = %user.id, "password hash upgraded"),
+                    Err(err) => {
+                        tracing::warn!(user_id = %user.id, "password hash upgrade failed: {err}")
+                    }
+                }
             }
         }
 
@@ -77,10 +91,13 @@ impl<U: UserStore> Inner<U> {
             .create_access_token_with(&user.id, TokenOptions::new().fresh(true))
             .and_then(|access| Ok((access, self.manager.create_refresh_token(&user.id)?)));
         match tokens {
-            Ok((access, refresh)) => json_reply(
-                StatusCode::OK,
-                &json!({"access_token": access, "refresh_token": refresh}),
-            ),
+            Ok((access, refresh)) => {
+                tracing::info!(outcome = "accepted", user_id = %user.id, "login");
+                json_reply(
+                    StatusCode::OK,
+                    &json!({"access_token": access, "refresh_token": refresh}),
+                )
+            }
             Err(_) => self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens"),
         }
     }
@@ -92,7 +109,10 @@ impl<U: UserStore> Inner<U> {
             Err(reply) => return reply,
         };
         match self.manager.create_access_token(token.identity()) {
-            Ok(access) => json_reply(StatusCode::OK, &json!({"access_token": access})),
+            Ok(access) => {
+                tracing::info!(outcome = "accepted", user_id = %token.identity(), "refresh");
+                json_reply(StatusCode::OK, &json!({"access_token": access}))
+            }
             Err(_) => self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens"),
         }
     }
@@ -128,13 +148,20 @@ impl<U: UserStore> Inner<U> {
             }
         };
         for token in std::iter::once(&presented).chain(refresh.as_ref()) {
-            if self.manager.revoke(token).await.is_err() {
+            if let Err(err) = self.manager.revoke(token).await {
+                tracing::warn!(outcome = "error", "revoke: {err}");
                 return self.message(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Token revocation store unavailable",
                 );
             }
         }
+        tracing::info!(
+            outcome = "accepted",
+            user_id = %presented.identity(),
+            tokens = 1 + usize::from(refresh.is_some()),
+            "revoke"
+        );
         self.message(StatusCode::OK, "Successfully logged out")
     }
 
@@ -240,6 +267,7 @@ impl<U: UserStore> Inner<U> {
     }
 
     fn password_error(&self, err: PasswordError) -> Reply {
+        tracing::warn!(outcome = "error", "login: {err}");
         let mut reply = self.message(
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many logins in progress, try again shortly",
@@ -273,7 +301,10 @@ async fn verified(
     };
     let reject = |err: AuthError| route.reject(headers, err).map(Full::new);
     match result {
-        Ok(Some(token)) => Ok(token),
+        Ok(Some(token)) => {
+            route.admit(Some(&token));
+            Ok(token)
+        }
         // Only OPTIONS passes a non-optional guard without a token; the caller allows POST.
         Ok(None) => Err(reject(AuthError::missing("Missing JWT"))),
         Err(err) => Err(reject(err)),
