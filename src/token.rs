@@ -152,9 +152,10 @@ fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a s
     let (Some(item), None) = (matching.next(), matching.next()) else {
         return Err(AuthError::missing(messages.missing_type.clone()));
     };
+    // RFC 6750: `"Bearer" 1*SP b64token`; a tab is never part of the credential.
     let mut parts = item.split_ascii_whitespace().skip(1);
     match (parts.next(), parts.next()) {
-        (Some(token), None) => Ok(token),
+        (Some(token), None) if !item.contains('\t') => Ok(token),
         _ => Err(bad_header()),
     }
 }
