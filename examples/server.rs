@@ -28,7 +28,7 @@ use axum::{Extension, Json, Router};
 use http_body_util::{BodyExt, Limited};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
-use tower_jwt_auth::denylist::BoxFuture;
+use tower_jwt_auth::denylist::{BoxFuture, TokenId};
 use tower_jwt_auth::password::{PasswordError, PasswordHasher};
 use tower_jwt_auth::service::{AuthService, StoredUser, UserStore, UserStoreError};
 use tower_jwt_auth::{
@@ -100,6 +100,7 @@ async fn run() -> Result<(), String> {
 struct AppState {
     db: Db,
     hasher: PasswordHasher,
+    jwt: JwtManager,
 }
 
 fn app(jwt: JwtManager, db: Db, hasher: PasswordHasher) -> Router {
@@ -129,7 +130,7 @@ fn app(jwt: JwtManager, db: Db, hasher: PasswordHasher) -> Router {
         .route_service("/refresh", auth.clone())
         .route_service("/revoke", auth)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found") })
-        .with_state(AppState { db, hasher })
+        .with_state(AppState { db, hasher, jwt })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -272,9 +273,19 @@ async fn change_password(
         Ok(hash) => hash,
         Err(err) => return password_error(err),
     };
-    match state.db.set_password_hash(user.id, hash).await {
+    if let Err(err) = state.db.set_password_hash(user.id, hash).await {
+        return err.into_response();
+    }
+    // Every token issued before the change (on every device) stops working.
+    match state.jwt.revoke_all(token.identity()).await {
         Ok(()) => Json(json!({"msg": "Password updated"})).into_response(),
-        Err(err) => err.into_response(),
+        Err(err) => {
+            tracing::error!("password changed, but revoking older tokens failed: {err}");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Token revocation store unavailable",
+            )
+        }
     }
 }
 
@@ -419,6 +430,11 @@ impl Db {
              CREATE TABLE IF NOT EXISTS revoked_tokens (
                  jti TEXT PRIMARY KEY,
                  expires_at INTEGER
+             );
+             CREATE TABLE IF NOT EXISTS user_cutoffs (
+                 identity TEXT PRIMARY KEY,
+                 issued_before INTEGER NOT NULL,
+                 expires_at INTEGER
              );",
         )
         .map_err(|e| format!("database schema: {e}"))?;
@@ -511,30 +527,47 @@ struct SqliteDenylist {
 impl SqliteDenylist {
     async fn load(db: Db) -> Result<Self, String> {
         let now = epoch(SystemTime::now());
-        let rows = db
+        type Rows = (Vec<(String, Option<i64>)>, Vec<(String, i64, Option<i64>)>);
+        let (tokens, cutoffs): Rows = db
             .call(move |conn| {
-                conn.execute(
-                    "DELETE FROM revoked_tokens WHERE expires_at IS NOT NULL AND expires_at < ?1",
-                    params![now],
-                )?;
-                let mut stmt = conn.prepare("SELECT jti, expires_at FROM revoked_tokens")?;
-                let rows = stmt
-                    .query_map([], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>();
-                rows
+                for table in ["revoked_tokens", "user_cutoffs"] {
+                    conn.execute(
+                        &format!(
+                            "DELETE FROM {table} WHERE expires_at IS NOT NULL AND expires_at < ?1"
+                        ),
+                        params![now],
+                    )?;
+                }
+                let tokens = conn
+                    .prepare("SELECT jti, expires_at FROM revoked_tokens")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let cutoffs = conn
+                    .prepare("SELECT identity, issued_before, expires_at FROM user_cutoffs")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((tokens, cutoffs))
             })
             .await
             .map_err(|e| format!("loading revoked tokens: {e:?}"))?;
         let cache = MemoryDenylist::new();
-        for (jti, until) in &rows {
-            let until = until.map(|secs| UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64));
-            cache.insert(jti, until);
+        for (jti, until) in &tokens {
+            cache.insert(jti, until.map(from_epoch));
         }
-        tracing::info!("loaded {} revoked tokens", rows.len());
+        for (identity, before, until) in &cutoffs {
+            cache.insert_cutoff(identity, from_epoch(*before), until.map(from_epoch));
+        }
+        tracing::info!(
+            "loaded {} revoked tokens and {} per-user cut-offs",
+            tokens.len(),
+            cutoffs.len()
+        );
         Ok(Self { db, cache })
     }
+}
+
+fn from_epoch(secs: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
 }
 
 fn epoch(t: SystemTime) -> i64 {
@@ -565,11 +598,37 @@ impl Denylist for SqliteDenylist {
         })
     }
 
-    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, DenylistError>> {
-        Box::pin(std::future::ready(Ok(self.cache.contains(jti))))
+    fn revoke_all<'a>(
+        &'a self,
+        identity: &'a str,
+        issued_before: SystemTime,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        Box::pin(async move {
+            let (owned, before, expires) =
+                (identity.to_owned(), epoch(issued_before), until.map(epoch));
+            self.db
+                .call(move |conn| {
+                    conn.execute(
+                        "INSERT INTO user_cutoffs (identity, issued_before, expires_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(identity) DO UPDATE SET
+                             issued_before = max(issued_before, excluded.issued_before),
+                             expires_at = excluded.expires_at",
+                        params![owned, before, expires],
+                    )
+                })
+                .await
+                .map_err(|e| DenylistError::new(format!("{e:?}")))?;
+            self.cache.insert_cutoff(identity, issued_before, until);
+            Ok(())
+        })
     }
 
-    fn is_revoked_now(&self, jti: &str) -> Option<Result<bool, DenylistError>> {
-        Some(Ok(self.cache.contains(jti)))
+    fn is_revoked<'a>(&'a self, token: TokenId<'a>) -> BoxFuture<'a, Result<bool, DenylistError>> {
+        Box::pin(std::future::ready(Ok(self.cache.is_token_revoked(token))))
+    }
+
+    fn is_revoked_now(&self, token: TokenId<'_>) -> Option<Result<bool, DenylistError>> {
+        Some(Ok(self.cache.is_token_revoked(token)))
     }
 }

@@ -32,6 +32,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use moka::sync::Cache;
@@ -63,12 +65,25 @@ impl fmt::Display for DenylistError {
 
 impl std::error::Error for DenylistError {}
 
-/// A store of revoked token ids.
+/// What a denylist is asked about a token.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TokenId<'a> {
+    /// The token's unique id.
+    pub jti: &'a str,
+    /// The token's identity.
+    pub identity: &'a str,
+    /// The token's issue time (`iat`), epoch seconds.
+    pub issued_at: f64,
+}
+
+/// A store of revoked tokens: single tokens by `jti`, and every token of an identity
+/// issued before a cut-off.
 ///
 /// Implement it to share revocations between instances (a database, Redis, ...). Guards
 /// first call [`is_revoked_now`](Self::is_revoked_now), which a store with a local view
 /// answers without waiting; only when it returns `None` do they await
-/// [`is_revoked`](Self::is_revoked). An `Err` makes the guard fail closed (503).
+/// [`is_revoked`](Self::is_revoked). An `Err` makes the guard fail closed (503) unless the
+/// route fails open.
 pub trait Denylist: Send + Sync + 'static {
     /// Records `jti` as revoked. The entry may be forgotten after `until` (the token's
     /// expiry plus leeway); `None` means the token never expires.
@@ -78,13 +93,28 @@ pub trait Denylist: Send + Sync + 'static {
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>>;
 
-    /// Whether `jti` has been revoked.
-    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, DenylistError>>;
+    /// Revokes every token of `identity` issued before `issued_before` (whole seconds). The
+    /// cut-off may be forgotten after `until` (when every such token has expired); `None`
+    /// keeps it forever. The default refuses: the store does not support it.
+    fn revoke_all<'a>(
+        &'a self,
+        identity: &'a str,
+        issued_before: SystemTime,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        let _ = (identity, issued_before, until);
+        Box::pin(std::future::ready(Err(DenylistError::new(
+            "this store cannot revoke all tokens of an identity",
+        ))))
+    }
+
+    /// Whether the token has been revoked, by `jti` or by its identity's cut-off.
+    fn is_revoked<'a>(&'a self, token: TokenId<'a>) -> BoxFuture<'a, Result<bool, DenylistError>>;
 
     /// Answers without waiting when the store knows locally; `None` to be asked through
     /// [`is_revoked`](Self::is_revoked).
-    fn is_revoked_now(&self, jti: &str) -> Option<Result<bool, DenylistError>> {
-        let _ = jti;
+    fn is_revoked_now(&self, token: TokenId<'_>) -> Option<Result<bool, DenylistError>> {
+        let _ = token;
         None
     }
 }
@@ -108,22 +138,54 @@ impl Key {
     }
 }
 
-/// Expires each entry at its own deadline (an epoch time in seconds; `u64::MAX` = never).
+/// Epoch seconds, rounded down.
+fn epoch_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A deadline in epoch seconds, rounded up; `u64::MAX` for never.
+fn deadline(until: Option<SystemTime>) -> u64 {
+    until.map_or(u64::MAX, |t| {
+        t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| {
+            d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
+        })
+    })
+}
+
+/// The deadline an entry's value carries.
+trait Deadline {
+    fn deadline(&self) -> u64;
+}
+
+impl Deadline for u64 {
+    fn deadline(&self) -> u64 {
+        *self
+    }
+}
+
+impl Deadline for (u64, u64) {
+    fn deadline(&self) -> u64 {
+        self.1
+    }
+}
+
+/// Expires each entry at its own deadline (epoch seconds; `u64::MAX` = never).
 struct UntilDeadline;
 
-impl Expiry<Key, u64> for UntilDeadline {
-    fn expire_after_create(&self, _: &Key, until: &u64, _: Instant) -> Option<Duration> {
-        remaining(*until)
+impl<K, V: Deadline> Expiry<K, V> for UntilDeadline {
+    fn expire_after_create(&self, _: &K, value: &V, _: Instant) -> Option<Duration> {
+        remaining(value.deadline())
     }
 
     fn expire_after_update(
         &self,
-        _: &Key,
-        until: &u64,
+        _: &K,
+        value: &V,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        remaining(*until)
+        remaining(value.deadline())
     }
 }
 
@@ -144,6 +206,10 @@ fn remaining(until: u64) -> Option<Duration> {
 #[derive(Clone)]
 pub struct MemoryDenylist {
     cache: Cache<Key, u64>,
+    /// Identity → cut-off (epoch seconds) and the deadline after which it may go.
+    cutoffs: Cache<Box<str>, (u64, u64)>,
+    /// Whether any cut-off was ever set: spares the lookup on the hot path until then.
+    any_cutoff: Arc<AtomicBool>,
 }
 
 impl MemoryDenylist {
@@ -151,23 +217,59 @@ impl MemoryDenylist {
     pub fn new() -> Self {
         Self {
             cache: Cache::builder().expire_after(UntilDeadline).build(),
+            cutoffs: Cache::builder().expire_after(UntilDeadline).build(),
+            any_cutoff: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Records `jti` as revoked until `until` (`None`: forever). Synchronous form of
     /// [`Denylist::revoke`].
     pub fn insert(&self, jti: &str, until: Option<SystemTime>) {
-        let until = until.map_or(u64::MAX, |t| {
-            t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| {
-                d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
-            })
-        });
-        self.cache.insert(Key::new(jti), until);
+        self.cache.insert(Key::new(jti), deadline(until));
     }
 
-    /// Whether `jti` is revoked. Synchronous form of [`Denylist::is_revoked`].
+    /// Whether `jti` is revoked.
     pub fn contains(&self, jti: &str) -> bool {
         self.cache.contains_key(&Key::new(jti))
+    }
+
+    /// Revokes every token of `identity` issued before `issued_before` (whole seconds),
+    /// keeping the cut-off until `until`. A later cut-off replaces an earlier one, never
+    /// the reverse. Synchronous form of [`Denylist::revoke_all`].
+    pub fn insert_cutoff(
+        &self,
+        identity: &str,
+        issued_before: SystemTime,
+        until: Option<SystemTime>,
+    ) {
+        let cutoff = epoch_secs(issued_before);
+        let until = deadline(until);
+        self.any_cutoff.store(true, Ordering::Release);
+        self.cutoffs.entry(identity.into()).and_upsert_with(|old| {
+            match old.map(|e| e.into_value()) {
+                Some((old_cutoff, old_until)) if old_cutoff >= cutoff => {
+                    (old_cutoff, old_until.max(until))
+                }
+                _ => (cutoff, until),
+            }
+        });
+    }
+
+    /// The cut-off for `identity`, epoch seconds.
+    pub fn cutoff(&self, identity: &str) -> Option<u64> {
+        if !self.any_cutoff.load(Ordering::Acquire) {
+            return None;
+        }
+        self.cutoffs.get(identity).map(|(cutoff, _)| cutoff)
+    }
+
+    /// Whether the token is revoked, by `jti` or by its identity's cut-off. Synchronous
+    /// form of [`Denylist::is_revoked`].
+    pub fn is_token_revoked(&self, token: TokenId<'_>) -> bool {
+        self.contains(token.jti)
+            || self
+                .cutoff(token.identity)
+                .is_some_and(|cutoff| token.issued_at < cutoff as f64)
     }
 
     /// The number of revoked tokens held (approximate until pending maintenance has run).
@@ -206,12 +308,22 @@ impl Denylist for MemoryDenylist {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, DenylistError>> {
-        Box::pin(std::future::ready(Ok(self.contains(jti))))
+    fn revoke_all<'a>(
+        &'a self,
+        identity: &'a str,
+        issued_before: SystemTime,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        self.insert_cutoff(identity, issued_before, until);
+        Box::pin(std::future::ready(Ok(())))
     }
 
-    fn is_revoked_now(&self, jti: &str) -> Option<Result<bool, DenylistError>> {
-        Some(Ok(self.contains(jti)))
+    fn is_revoked<'a>(&'a self, token: TokenId<'a>) -> BoxFuture<'a, Result<bool, DenylistError>> {
+        Box::pin(std::future::ready(Ok(self.is_token_revoked(token))))
+    }
+
+    fn is_revoked_now(&self, token: TokenId<'_>) -> Option<Result<bool, DenylistError>> {
+        Some(Ok(self.is_token_revoked(token)))
     }
 }
 
@@ -245,6 +357,27 @@ mod tests {
         assert!(!list.contains("past"));
         assert!(list.contains("future"));
         assert!(list.contains("forever"));
+    }
+
+    #[test]
+    fn cutoffs_revoke_older_tokens_of_one_identity() {
+        let list = MemoryDenylist::new();
+        let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        let token = |identity, issued_at| TokenId {
+            jti: "j",
+            identity,
+            issued_at,
+        };
+        assert!(!list.is_token_revoked(token("ada", 100.0)));
+        list.insert_cutoff("ada", at(1_000), None);
+        assert!(list.is_token_revoked(token("ada", 999.0)));
+        assert!(!list.is_token_revoked(token("ada", 1_000.0)));
+        assert!(!list.is_token_revoked(token("bob", 999.0)));
+        // An earlier cut-off never weakens a later one.
+        list.insert_cutoff("ada", at(500), None);
+        assert_eq!(list.cutoff("ada"), Some(1_000));
+        list.insert_cutoff("ada", at(2_000), None);
+        assert!(list.is_token_revoked(token("ada", 1_500.0)));
     }
 
     #[test]

@@ -464,6 +464,20 @@ impl JwtManager {
         self.settings.denylist.revoke(jti, until).await
     }
 
+    /// Revokes every token of `identity` issued until now (e.g. after a password change or
+    /// a compromised account). `iat` has whole-second resolution, so the cut-off covers the
+    /// whole current second: a token issued later in this same second is refused too (log
+    /// in again a second later). The cut-off is kept until every token it covers has expired.
+    pub async fn revoke_all(&self, identity: &str) -> Result<(), DenylistError> {
+        let now = SystemTime::now();
+        let cutoff = UNIX_EPOCH
+            + Duration::from_secs(now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + 1);
+        let s = &self.settings;
+        let until = (s.max_lifetime.is_finite())
+            .then(|| now + Duration::from_secs_f64(s.max_lifetime) + Duration::from_secs(s.leeway));
+        s.denylist.revoke_all(identity, cutoff, until).await
+    }
+
     /// The denylist guards consult.
     pub fn denylist(&self) -> &Arc<dyn Denylist> {
         &self.settings.denylist

@@ -16,7 +16,7 @@ use http::{Method, Request};
 use serde::de::DeserializeSeed;
 
 use crate::claims::{ClaimsSeed, Found, RawHeader, TokenType, VerifiedToken};
-use crate::denylist::{BoxFuture, DenylistError};
+use crate::denylist::{BoxFuture, DenylistError, TokenId};
 use crate::error::{AuthError, ErrorContext, ErrorKind, ErrorResponder, StatusPolicy};
 use crate::manager::{algorithm_name, JwtManager, Settings};
 use crate::token::{locate, RequestParts, TokenLocation};
@@ -60,6 +60,8 @@ pub(crate) struct Route {
     pub(crate) requirement: Requirement,
     pub(crate) locations: Arc<[TokenLocation]>,
     pub(crate) check_revocation: bool,
+    /// Let requests through when the revocation store cannot answer.
+    pub(crate) fail_open: bool,
     pub(crate) invalid_as_anonymous: bool,
     pub(crate) policy: StatusPolicy,
     pub(crate) responder: Arc<dyn ErrorResponder>,
@@ -84,6 +86,7 @@ impl Route {
             requirement,
             locations: s.locations.clone(),
             check_revocation: s.check_revocation,
+            fail_open: false,
             invalid_as_anonymous: false,
             policy: s.status_policy,
             responder: s.responder.clone(),
@@ -207,16 +210,31 @@ impl Route {
         if !self.check_revocation {
             return Ok(Some(false));
         }
-        let jti = token.jti().ok_or_else(missing_jti)?;
-        match self.settings().denylist.is_revoked_now(jti) {
-            Some(result) => revoked(result).map(Some),
+        match self.settings().denylist.is_revoked_now(token_id(token)?) {
+            Some(result) => self.revoked(result).map(Some),
             None => Ok(None),
         }
     }
 
+    /// The denylist's answer as a verdict: a store error fails closed, or open on routes
+    /// configured so.
+    fn revoked(&self, answer: Result<bool, DenylistError>) -> Result<bool, AuthError> {
+        match answer {
+            Ok(false) => Ok(false),
+            Ok(true) => Err(AuthError::new(ErrorKind::Revoked, "Token has been revoked")),
+            Err(err) if self.fail_open => {
+                tracing::warn!(outcome = "fail-open", "revocation not checked: {err}");
+                Ok(false)
+            }
+            Err(_) => Err(AuthError::new(
+                ErrorKind::RevocationStoreUnavailable,
+                "Token revocation store unavailable",
+            )),
+        }
+    }
+
     async fn finish_revocation(&self, token: VerifiedToken) -> Result<VerifiedToken, AuthError> {
-        let jti = token.jti().ok_or_else(missing_jti)?;
-        revoked(self.settings().denylist.is_revoked(jti).await)?;
+        self.revoked(self.settings().denylist.is_revoked(token_id(&token)?).await)?;
         self.after_revocation(token)
     }
 
@@ -284,22 +302,18 @@ impl Route {
     }
 }
 
-fn missing_jti() -> AuthError {
-    AuthError::new(
-        ErrorKind::InvalidClaim,
-        r#"Token is missing the "jti" claim"#,
-    )
-}
-
-fn revoked(answer: Result<bool, DenylistError>) -> Result<bool, AuthError> {
-    match answer {
-        Ok(false) => Ok(false),
-        Ok(true) => Err(AuthError::new(ErrorKind::Revoked, "Token has been revoked")),
-        Err(_) => Err(AuthError::new(
-            ErrorKind::RevocationStoreUnavailable,
-            "Token revocation store unavailable",
-        )),
-    }
+/// What the denylist is asked about a token; a token without `jti` cannot be checked.
+fn token_id(token: &VerifiedToken) -> Result<TokenId<'_>, AuthError> {
+    Ok(TokenId {
+        jti: token.jti().ok_or_else(|| {
+            AuthError::new(
+                ErrorKind::InvalidClaim,
+                r#"Token is missing the "jti" claim"#,
+            )
+        })?,
+        identity: token.identity(),
+        issued_at: token.issued_at().unwrap_or(0.0),
+    })
 }
 
 pub(crate) fn now_secs() -> f64 {

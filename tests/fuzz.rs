@@ -29,7 +29,11 @@ fn manager() -> &'static JwtManager {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().build().unwrap())
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    })
 }
 
 fn valid_token() -> &'static str {
@@ -42,17 +46,25 @@ fn guard_status(value: HeaderValue) -> StatusCode {
     let svc = JwtRequiredLayer::new(manager()).layer(service_fn(|_: Request<Full<Bytes>>| async {
         Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
     }));
-    let req = Request::get("/").header("authorization", value).body(Full::default()).unwrap();
+    let req = Request::get("/")
+        .header("authorization", value)
+        .body(Full::default())
+        .unwrap();
     runtime().block_on(svc.oneshot(req)).unwrap().status()
 }
 
 fn sign(header: &[u8], payload: &[u8]) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
     let _ = manager();
     let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
-    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256).unwrap();
+    let sig =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256).unwrap();
     format!("{input}.{sig}")
 }
 
@@ -67,7 +79,9 @@ enum Mutation {
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     let ch = prop::sample::select(
-        "AZaz09-_.=+/ \t,{}\"\\%\u{0}\u{7f}é".chars().collect::<Vec<_>>(),
+        "AZaz09-_.=+/ \t,{}\"\\%\u{0}\u{7f}é"
+            .chars()
+            .collect::<Vec<_>>(),
     );
     prop_oneof![
         (any::<usize>(), 1u8..=0x7f).prop_map(|(i, b)| Mutation::Flip(i, b)),
@@ -107,7 +121,8 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         "[ -~]{0,12}".prop_map(Value::String),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {

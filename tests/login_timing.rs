@@ -36,7 +36,9 @@ async fn unknown_user_and_wrong_password_look_the_same() {
         .build()
         .unwrap();
     let users = MemoryUserStore::new();
-    users.add_user("ada@example.com", "1", "the real password").unwrap();
+    users
+        .add_user("ada@example.com", "1", "the real password")
+        .unwrap();
     let svc = AuthService::new(&jwt, users);
 
     let mut ratios = Vec::new();
@@ -44,10 +46,22 @@ async fn unknown_user_and_wrong_password_look_the_same() {
         let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
         for _ in 0..50 {
             let (t, status, body) = attempt(&svc, "nobody@example.com").await;
-            assert_eq!((status, &body[..]), (StatusCode::UNAUTHORIZED, &br#"{"msg":"email or password is incorrect"}"#[..]));
+            assert_eq!(
+                (status, &body[..]),
+                (
+                    StatusCode::UNAUTHORIZED,
+                    &br#"{"msg":"email or password is incorrect"}"#[..]
+                )
+            );
             unknown.push(t);
             let (t, status, body) = attempt(&svc, "ada@example.com").await;
-            assert_eq!((status, &body[..]), (StatusCode::UNAUTHORIZED, &br#"{"msg":"email or password is incorrect"}"#[..]));
+            assert_eq!(
+                (status, &body[..]),
+                (
+                    StatusCode::UNAUTHORIZED,
+                    &br#"{"msg":"email or password is incorrect"}"#[..]
+                )
+            );
             wrong.push(t);
         }
         let (u, w) = (median(unknown), median(wrong));

@@ -17,29 +17,41 @@ use serde_json::Value;
 use tower_jwt_auth::JwtManager;
 
 fn testdata(path: &str) -> Value {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(path);
-    let text = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("{}: {e} (the vectors live in ../shared/testdata)", file.display()));
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata")
+        .join(path);
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the vectors live in ../shared/testdata)",
+            file.display()
+        )
+    });
     serde_json::from_str(&text).unwrap()
 }
 
 fn b64url(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
 }
 
 /// A verify-only manager for a JWK, or why none can be built.
 fn manager_for(jwk: &Value) -> Result<JwtManager, String> {
     let alg: Algorithm = match jwk.get("alg").and_then(Value::as_str) {
-        Some(alg) => alg.parse().map_err(|_| format!("algorithm {alg} is not supported by jsonwebtoken"))?,
+        Some(alg) => alg
+            .parse()
+            .map_err(|_| format!("algorithm {alg} is not supported by jsonwebtoken"))?,
         None => return Err("the key has no \"alg\"".into()),
     };
     let builder = JwtManager::builder().algorithm(alg).check_revocation(false);
     let builder = match jwk["kty"].as_str() {
         Some("oct") => builder.secret(b64url(jwk["k"].as_str().unwrap())),
         _ => {
-            let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|e| format!("JWK: {e}"))?;
-            builder.verification_key(DecodingKey::from_jwk(&parsed).map_err(|e| format!("JWK: {e}"))?)
+            let parsed: Jwk =
+                serde_json::from_value(jwk.clone()).map_err(|e| format!("JWK: {e}"))?;
+            builder
+                .verification_key(DecodingKey::from_jwk(&parsed).map_err(|e| format!("JWK: {e}"))?)
         }
     };
     builder.build().map_err(|e| e.to_string())
@@ -65,7 +77,8 @@ const QUARANTINE: &[(u64, &str)] = &[
 #[test]
 fn wycheproof_json_web_signature() {
     let vectors = testdata("wycheproof/json_web_signature_test.json");
-    let (mut valid_ok, mut invalid_ok, mut acceptable, mut quarantined, mut cannot_run) = (0, 0, 0, 0, 0);
+    let (mut valid_ok, mut invalid_ok, mut acceptable, mut quarantined, mut cannot_run) =
+        (0, 0, 0, 0, 0);
     let mut unexpected = Vec::new();
     for group in vectors["testGroups"].as_array().unwrap() {
         let key = group.get("public").unwrap_or(&group["private"]);
@@ -106,12 +119,19 @@ fn wycheproof_json_web_signature() {
          {quarantined} quarantined, {cannot_run} not runnable, {} unexpected",
         unexpected.len()
     );
-    assert!(unexpected.is_empty(), "unexpected results:\n{}", unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "unexpected results:\n{}",
+        unexpected.join("\n")
+    );
     let total = valid_ok + invalid_ok + acceptable + quarantined + cannot_run;
     assert_eq!(total as u64, vectors["numberOfTests"].as_u64().unwrap());
     // Not runnable: ES521 (2), keys without "alg" (4), and the HMAC group of tc357-377 whose
     // key repeats one byte, which the builder refuses as a weak secret (secure default 2).
-    assert_eq!((valid_ok, invalid_ok, quarantined, cannot_run), (35, 337, 6, 23));
+    assert_eq!(
+        (valid_ok, invalid_ok, quarantined, cannot_run),
+        (35, 337, 6, 23)
+    );
 }
 
 #[test]
@@ -135,17 +155,29 @@ fn rfc7520_and_rfc8037_cookbook() {
             }
         };
         let compact = vector["output"]["compact"].as_str().unwrap();
-        assert!(accepted(&manager, compact), "{file}: the compact output is refused");
+        assert!(
+            accepted(&manager, compact),
+            "{file}: the compact output is refused"
+        );
         let mut tampered = compact.to_owned().into_bytes();
         let at = tampered.len() - 5;
         tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
-        assert!(!accepted(&manager, std::str::from_utf8(&tampered).unwrap()), "{file}: tampered accepted");
+        assert!(
+            !accepted(&manager, std::str::from_utf8(&tampered).unwrap()),
+            "{file}: tampered accepted"
+        );
         for serialization in ["json", "json_flat"] {
             let json = vector["output"][serialization].to_string();
-            assert!(!accepted(&manager, &json), "{file}: {serialization} serialization accepted");
+            assert!(
+                !accepted(&manager, &json),
+                "{file}: {serialization} serialization accepted"
+            );
         }
         println!("{file}: compact accepted; tampered and JSON serializations refused");
         checked += 1;
     }
-    assert_eq!(checked, 4, "RS256, PS384, HS256 and EdDSA run; ES512 is not supported");
+    assert_eq!(
+        checked, 4,
+        "RS256, PS384, HS256 and EdDSA run; ES512 is not supported"
+    );
 }

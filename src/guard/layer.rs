@@ -69,6 +69,13 @@ impl<K> GuardLayer<K> {
         self
     }
 
+    /// When the revocation store cannot answer, let requests through (with a warning in the
+    /// logs) instead of answering 503. For routes that prefer availability; off by default.
+    pub fn fail_open(mut self, yes: bool) -> Self {
+        self.route_mut().fail_open = yes;
+        self
+    }
+
     /// Whether to check the token type (`verify_type`); `false` accepts access and
     /// refresh tokens alike.
     pub fn verify_type(mut self, yes: bool) -> Self {

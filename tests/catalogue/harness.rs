@@ -35,10 +35,22 @@ pub fn app(jwt: &JwtManager) -> Router {
 
 pub fn app_with(jwt: &JwtManager, auth: AuthService<MemoryUserStore>) -> Router {
     Router::new()
-        .route("/access", route_get(|| async { "ok" }).route_layer(JwtRequiredLayer::new(jwt)))
-        .route("/optional", route_get(|| async { "ok" }).route_layer(JwtOptionalLayer::new(jwt)))
-        .route("/refresh", route_get(|| async { "ok" }).route_layer(RefreshRequiredLayer::new(jwt)))
-        .route("/fresh", route_get(|| async { "ok" }).route_layer(FreshRequiredLayer::new(jwt)))
+        .route(
+            "/access",
+            route_get(|| async { "ok" }).route_layer(JwtRequiredLayer::new(jwt)),
+        )
+        .route(
+            "/optional",
+            route_get(|| async { "ok" }).route_layer(JwtOptionalLayer::new(jwt)),
+        )
+        .route(
+            "/refresh",
+            route_get(|| async { "ok" }).route_layer(RefreshRequiredLayer::new(jwt)),
+        )
+        .route(
+            "/fresh",
+            route_get(|| async { "ok" }).route_layer(FreshRequiredLayer::new(jwt)),
+        )
         .nest_service("/auth", auth)
 }
 
@@ -118,7 +130,15 @@ impl Group {
 
     /// Runs case `id` and asserts its exact outcome: the status and the `msg` (or, for a
     /// success, the body `ok`).
-    pub async fn case(&self, id: u32, what: &str, app: &Router, req: Request<Body>, status: u16, msg: &str) {
+    pub async fn case(
+        &self,
+        id: u32,
+        what: &str,
+        app: &Router,
+        req: Request<Body>,
+        status: u16,
+        msg: &str,
+    ) {
         let (got, body) = self.send(app, req).await;
         let expected_body = if status == 200 && msg.is_empty() {
             "ok".to_owned()
@@ -138,8 +158,14 @@ impl Group {
         assert!(!logs.is_empty(), "tracing output was captured");
         let bodies = self.bodies.lock().unwrap();
         for value in self.sensitive.lock().unwrap().iter() {
-            assert!(!logs.contains(value.as_str()), "case 42: a sensitive value reached the logs");
-            assert!(!bodies.contains(value.as_str()), "case 42: a sensitive value reached a body");
+            assert!(
+                !logs.contains(value.as_str()),
+                "case 42: a sensitive value reached the logs"
+            );
+            assert!(
+                !bodies.contains(value.as_str()),
+                "case 42: a sensitive value reached a body"
+            );
         }
     }
 }
@@ -178,16 +204,28 @@ pub fn b64(bytes: impl AsRef<[u8]>) -> String {
 
 pub fn unb64(text: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .unwrap()
 }
 
 /// Signs raw header and payload bytes with the HMAC secret: a token whose signature is
 /// valid whatever its content, to reach the checks after the signature.
 pub fn signed_raw(header: &[u8], payload: &[u8]) -> String {
-    signed_segments(&b64(header), &b64(payload), jsonwebtoken::Algorithm::HS256, SECRET.as_bytes())
+    signed_segments(
+        &b64(header),
+        &b64(payload),
+        jsonwebtoken::Algorithm::HS256,
+        SECRET.as_bytes(),
+    )
 }
 
-pub fn signed_segments(header: &str, payload: &str, alg: jsonwebtoken::Algorithm, secret: &[u8]) -> String {
+pub fn signed_segments(
+    header: &str,
+    payload: &str,
+    alg: jsonwebtoken::Algorithm,
+    secret: &[u8],
+) -> String {
     let _ = builder().build(); // selects jsonwebtoken's crypto backend
     let input = format!("{header}.{payload}");
     let key = jsonwebtoken::EncodingKey::from_secret(secret).unwrap();

@@ -18,20 +18,72 @@ async fn login_group() {
     let app = app(&jwt);
 
     let login = |email: &str, password: &str| {
-        post_json("/auth/token", None, json!({"email": email, "password": password}).to_string())
+        post_json(
+            "/auth/token",
+            None,
+            json!({"email": email, "password": password}).to_string(),
+        )
     };
-    g.case(39, "unknown email", &app, login("nobody@example.com", PASSWORD), 401, FAILED).await;
-    g.case(39, "wrong password", &app, login("ada@example.com", "wrong password"), 401, FAILED).await;
+    g.case(
+        39,
+        "unknown email",
+        &app,
+        login("nobody@example.com", PASSWORD),
+        401,
+        FAILED,
+    )
+    .await;
+    g.case(
+        39,
+        "wrong password",
+        &app,
+        login("ada@example.com", "wrong password"),
+        401,
+        FAILED,
+    )
+    .await;
 
     let big_password = "p".repeat(1024 * 1024);
     g.sensitive(&big_password);
-    g.case(40, "1 MB password", &app, login("ada@example.com", &big_password), 413, "The request body is larger than 16384 bytes").await;
-    let roomy = AuthService::builder(&jwt, users()).max_body_size(4 * 1024 * 1024).build();
-    g.case(40, "1 MB password, large body cap", &app_with(&jwt, roomy), login("ada@example.com", &big_password), 400,
-        "password is longer than 1024 bytes").await;
-    g.case(40, "10 MB body", &app, post_json("/auth/token", None, vec![b' '; 10 * 1024 * 1024]), 413,
-        "The request body is larger than 16384 bytes").await;
-    g.case(40, "empty password", &app, login("ada@example.com", ""), 401, FAILED).await;
+    g.case(
+        40,
+        "1 MB password",
+        &app,
+        login("ada@example.com", &big_password),
+        413,
+        "The request body is larger than 16384 bytes",
+    )
+    .await;
+    let roomy = AuthService::builder(&jwt, users())
+        .max_body_size(4 * 1024 * 1024)
+        .build();
+    g.case(
+        40,
+        "1 MB password, large body cap",
+        &app_with(&jwt, roomy),
+        login("ada@example.com", &big_password),
+        400,
+        "password is longer than 1024 bytes",
+    )
+    .await;
+    g.case(
+        40,
+        "10 MB body",
+        &app,
+        post_json("/auth/token", None, vec![b' '; 10 * 1024 * 1024]),
+        413,
+        "The request body is larger than 16384 bytes",
+    )
+    .await;
+    g.case(
+        40,
+        "empty password",
+        &app,
+        login("ada@example.com", ""),
+        401,
+        FAILED,
+    )
+    .await;
 
     // Case 41: 100 concurrent logins against two hashing slots: memory stays bounded (two
     // hashes at once), the excess is answered 503, and a guarded route keeps answering.
@@ -44,8 +96,14 @@ async fn login_group() {
         .map(|_| {
             let app = storm_app.clone();
             tokio::spawn(async move {
-                let req = post_json("/auth/token", None, json!({"email": "ada@example.com", "password": PASSWORD}).to_string());
-                let res = tower::ServiceExt::oneshot((*app).clone(), req).await.unwrap();
+                let req = post_json(
+                    "/auth/token",
+                    None,
+                    json!({"email": "ada@example.com", "password": PASSWORD}).to_string(),
+                );
+                let res = tower::ServiceExt::oneshot((*app).clone(), req)
+                    .await
+                    .unwrap();
                 res.status().as_u16()
             })
         })
@@ -58,7 +116,10 @@ async fn login_group() {
     for task in logins {
         statuses.push(task.await.unwrap());
     }
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "case 41: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "case 41: {statuses:?}"
+    );
     assert!(statuses.contains(&503), "case 41: the excess was refused");
     assert!(statuses.contains(&200), "case 41: some logins went through");
 

@@ -196,14 +196,20 @@ async fn full_login_flow() {
         .0,
         StatusCode::UNAUTHORIZED
     );
-    let (access, refresh) = login(&s, "ada@example.com", "second password").await;
-
-    // Revoke the access token, then the refresh token, then both at once.
-    let logged_out = (StatusCode::OK, json!({"msg": "Successfully logged out"}));
+    // The change revoked every token issued until then (revoke-all), on every device.
     let revoked = (
         StatusCode::UNAUTHORIZED,
         json!({"msg": "Token has been revoked"}),
     );
+    assert_eq!(s.get("/me", Some(&access)).await, revoked);
+    assert_eq!(s.get("/me", Some(&refreshed)).await, revoked);
+    assert_eq!(s.post("/refresh", Some(&refresh), None).await, revoked);
+    // The cut-off covers the whole second of the change; log in again after it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (access, refresh) = login(&s, "ada@example.com", "second password").await;
+
+    // Revoke the access token, then the refresh token, then both at once.
+    let logged_out = (StatusCode::OK, json!({"msg": "Successfully logged out"}));
     assert_eq!(s.post("/revoke", Some(&access), None).await, logged_out);
     assert_eq!(s.get("/me", Some(&access)).await, revoked);
     assert_eq!(

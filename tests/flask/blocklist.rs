@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::json;
-use tower_jwt_auth::denylist::BoxFuture;
+use tower_jwt_auth::denylist::{BoxFuture, TokenId};
 use tower_jwt_auth::{
     Denylist, DenylistError, ErrorContext, ErrorKind, JwtOptionalLayer, JwtRequiredLayer,
     MemoryDenylist, RefreshRequiredLayer, StatusPolicy,
@@ -36,7 +36,7 @@ impl Denylist for Fixed {
     ) -> BoxFuture<'a, Result<(), DenylistError>> {
         Box::pin(async { Ok(()) })
     }
-    fn is_revoked<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<bool, DenylistError>> {
+    fn is_revoked<'a>(&'a self, _: TokenId<'a>) -> BoxFuture<'a, Result<bool, DenylistError>> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let answer = self.revoked;
         Box::pin(async move {
