@@ -11,6 +11,7 @@
 //! | `DATABASE_URL` | `sqlite://tower-jwt-auth-example.db` in the working directory |
 //! | `PASSWORD_HASH_CONCURRENCY` | the number of cores |
 //! | `PASSWORD_HASH_MAX_WAIT_MS` | `1000` |
+//! | `REDIS_URL` | unset: revocations in SQLite; set (with `--features redis`): shared through Redis |
 //!
 //! Users and revoked tokens live in SQLite, so revocations survive a restart; an in-process
 //! moka cache in front of the revoked-token table answers every guard without a query.
@@ -53,7 +54,7 @@ async fn run() -> Result<(), String> {
         .parse()
         .map_err(|e| format!("APP_ADDR: {e}"))?;
     let db = Db::open(&database_path())?;
-    let denylist = SqliteDenylist::load(db.clone()).await?;
+    let denylist = denylist(&db).await?;
 
     let secret = match std::env::var("JWT_SECRET_KEY") {
         Ok(secret) if !secret.is_empty() => secret.into_bytes(),
@@ -71,7 +72,7 @@ async fn run() -> Result<(), String> {
         .secret(secret)
         .access_token_lifetime(lifetime("JWT_ACCESS_TOKEN_EXPIRES", 900)?)
         .refresh_token_lifetime(lifetime("JWT_REFRESH_TOKEN_EXPIRES", 2_592_000)?)
-        .denylist(denylist)
+        .denylist_arc(denylist)
         .build()
         .map_err(|e| format!("JWT settings: {e}"))?;
     let hasher = PasswordHasher::with_limits(
@@ -94,6 +95,35 @@ async fn run() -> Result<(), String> {
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Redis when `REDIS_URL` is set (several instances share revocations), SQLite otherwise.
+async fn denylist(db: &Db) -> Result<Arc<dyn Denylist>, String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => redis_denylist(&url).await,
+        _ => Ok(Arc::new(SqliteDenylist::load(db.clone()).await?)),
+    }
+}
+
+#[cfg(feature = "redis")]
+async fn redis_denylist(url: &str) -> Result<Arc<dyn Denylist>, String> {
+    let denylist = tower_jwt_auth::RedisDenylist::connect(url)
+        .await
+        .map_err(|e| format!("REDIS_URL: {e}"))?;
+    if !denylist.wait_until_trusted(Duration::from_secs(10)).await {
+        tracing::warn!("the Redis revocation view is not loaded yet; guards will ask Redis");
+    }
+    tracing::info!("revocations shared through Redis");
+    Ok(Arc::new(denylist))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_denylist(_: &str) -> Result<Arc<dyn Denylist>, String> {
+    Err(
+        "REDIS_URL is set, but the example was built without the `redis` feature: \
+         cargo run --example server --features redis"
+            .into(),
+    )
 }
 
 #[derive(Clone)]

@@ -75,6 +75,8 @@ mod verify;
 pub struct ReadmeDoctests;
 
 pub use claims::{Freshness, TokenType, VerifiedToken};
+#[cfg(feature = "redis")]
+pub use denylist::RedisDenylist;
 pub use denylist::{Denylist, DenylistError, MemoryDenylist};
 pub use error::{
     AuthError, DefaultErrorResponder, ErrorContext, ErrorKind, ErrorResponder, StatusPolicy,

@@ -364,3 +364,52 @@ async fn interop_with_flask_jwt_extended() {
         StatusCode::OK
     );
 }
+
+#[cfg(feature = "redis")]
+#[path = "../redis/server.rs"]
+#[allow(dead_code)]
+mod redis_server;
+
+/// Two server processes sharing one database and one Redis: a logout on one is honoured by
+/// the other.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn two_instances_share_revocations_through_redis() {
+    if !redis_server::available() {
+        return;
+    }
+    let redis = redis_server::RedisServer::start();
+    let db = TempDb::new("two");
+    let env = [("REDIS_URL", redis.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = Server::start(&db.path(), &env);
+    let b = Server::start(&db.path(), &env);
+    register(&a, "ada", "ada@example.com", "pw").await;
+    let (access, refresh) = login(&a, "ada@example.com", "pw").await;
+    assert_eq!(b.get("/me", Some(&access)).await.0, StatusCode::OK);
+
+    assert_eq!(
+        a.post(
+            "/revoke",
+            Some(&access),
+            Some(json!({"refresh_token": refresh}))
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let revoked = (
+        StatusCode::UNAUTHORIZED,
+        json!({"msg": "Token has been revoked"}),
+    );
+    let start = std::time::Instant::now();
+    while b.get("/me", Some(&access)).await != revoked {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "B hears of the logout"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    println!("logout on A refused by B after {:?}", start.elapsed());
+    assert_eq!(b.post("/refresh", Some(&refresh), None).await, revoked);
+}
