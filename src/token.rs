@@ -152,7 +152,9 @@ fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a s
     let (Some(item), None) = (matching.next(), matching.next()) else {
         return Err(AuthError::missing(messages.missing_type.clone()));
     };
-    // RFC 6750: `"Bearer" 1*SP b64token`; a tab is never part of the credential.
+    // RFC 6750: `"Bearer" 1*SP b64token`: a tab is no separator there. Whitespace after the
+    // credential, before a comma, is the list's optional whitespace.
+    let item = item.trim_end();
     let mut parts = item.split_ascii_whitespace().skip(1);
     match (parts.next(), parts.next()) {
         (Some(token), None) if !item.contains('\t') => Ok(token),
