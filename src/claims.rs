@@ -96,8 +96,8 @@ impl Freshness {
 /// [`JwtManager::decode_token`]: crate::JwtManager::decode_token
 #[derive(Clone)]
 pub struct VerifiedToken {
-    pub(crate) identity: String,
-    pub(crate) jti: Option<String>,
+    pub(crate) identity: Text,
+    pub(crate) jti: Option<Text>,
     pub(crate) token_type: TokenType,
     pub(crate) fresh: Freshness,
     pub(crate) iat: Option<f64>,
@@ -116,12 +116,24 @@ impl VerifiedToken {
     /// The identity (the `sub` claim, or the configured identity claim): Flask-JWT-Extended's
     /// `get_jwt_identity()`.
     pub fn identity(&self) -> &str {
-        &self.identity
+        self.text(&self.identity)
     }
 
     /// The token's unique id (`jti`), when it has one.
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.jti.as_ref().map(|jti| self.text(jti))
+    }
+
+    fn text<'a>(&'a self, text: &'a Text) -> &'a str {
+        match text {
+            // The span was a JSON string serde_json validated; checking again is cheap.
+            Text::Span(at, len) => self
+                .payload
+                .get(*at as usize..*at as usize + *len as usize)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or_default(),
+            Text::Owned(text) => text,
+        }
     }
 
     /// The token's type.
@@ -190,8 +202,8 @@ impl VerifiedToken {
 impl fmt::Debug for VerifiedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifiedToken")
-            .field("identity", &self.identity)
-            .field("jti", &self.jti)
+            .field("identity", &self.identity())
+            .field("jti", &self.jti())
             .field("token_type", &self.token_type)
             .field("fresh", &self.fresh)
             .field("iat", &self.iat)
@@ -225,8 +237,8 @@ impl<T> Found<T> {
 /// The registered claims a guard needs, parsed once.
 #[derive(Debug, Default)]
 pub(crate) struct RawClaims {
-    pub(crate) identity: Found<String>,
-    pub(crate) jti: Found<String>,
+    pub(crate) identity: Found<Text>,
+    pub(crate) jti: Found<Text>,
     pub(crate) token_type: Found<TokenType>,
     pub(crate) fresh: Freshness,
     pub(crate) iat: Found<f64>,
@@ -236,9 +248,72 @@ pub(crate) struct RawClaims {
     pub(crate) aud: Found<Vec<String>>,
 }
 
-/// Parses a payload, reading the identity from the claim named `identity_claim`.
+/// A string claim kept without copying: a span of the decoded payload, or (when JSON
+/// escapes made serde_json unescape it) an owned copy.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Text {
+    Span(u32, u32),
+    Owned(Box<str>),
+}
+
+/// Parses a payload, reading the identity from the claim named `identity_claim`. `payload`
+/// is the buffer being parsed: string claims are recorded as spans of it.
 pub(crate) struct ClaimsSeed<'a> {
     pub(crate) identity_claim: &'a str,
+    pub(crate) payload: &'a [u8],
+}
+
+/// Reads a string claim as a [`Text`]; any other JSON type is recorded as invalid.
+struct TextSeed<'a>(&'a [u8]);
+
+impl<'de> DeserializeSeed<'de> for TextSeed<'_> {
+    type Value = Found<Text>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Found<Text>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextSeed<'_> {
+    type Value = Found<Text>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Found<Text>, E> {
+        let start = self.0.as_ptr() as usize;
+        let at = (v.as_ptr() as usize).wrapping_sub(start);
+        Ok(Found::Valid(
+            match (u32::try_from(at), u32::try_from(v.len())) {
+                (Ok(at), Ok(len)) if at as usize + v.len() <= self.0.len() => Text::Span(at, len),
+                _ => Text::Owned(v.into()),
+            },
+        ))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Found<Text>, E> {
+        Ok(Found::Valid(Text::Owned(v.into())))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Found<Text>, E> {
+        Ok(Found::Invalid)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Found<Text>, E> {
+        Ok(Found::Invalid)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Found<Text>, E> {
+        Ok(Found::Invalid)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Found<Text>, E> {
+        Ok(Found::Invalid)
+    }
+    fn visit_unit<E>(self) -> Result<Found<Text>, E> {
+        Ok(Found::Invalid)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Found<Text>, A::Error> {
+        while a.next_element::<Skip>()?.is_some() {}
+        Ok(Found::Invalid)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Found<Text>, A::Error> {
+        while a.next_entry::<IgnoredAny, Skip>()?.is_some() {}
+        Ok(Found::Invalid)
+    }
 }
 
 enum Field {
@@ -417,6 +492,52 @@ impl Scalar {
     }
 }
 
+/// `type`, classified without allocating for the two usual values.
+struct TypeClaim(Found<TokenType>);
+
+impl<'de> Deserialize<'de> for TypeClaim {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TypeClaim;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<TypeClaim, E> {
+                Ok(TypeClaim(Found::Valid(match v {
+                    "access" => TokenType::Access,
+                    "refresh" => TokenType::Refresh,
+                    other => TokenType::Other(other.to_owned()),
+                })))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<TypeClaim, E> {
+                Ok(TypeClaim(Found::Invalid))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<TypeClaim, E> {
+                Ok(TypeClaim(Found::Invalid))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<TypeClaim, E> {
+                Ok(TypeClaim(Found::Invalid))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<TypeClaim, E> {
+                Ok(TypeClaim(Found::Invalid))
+            }
+            fn visit_unit<E>(self) -> Result<TypeClaim, E> {
+                Ok(TypeClaim(Found::Invalid))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<TypeClaim, A::Error> {
+                while a.next_element::<Skip>()?.is_some() {}
+                Ok(TypeClaim(Found::Invalid))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<TypeClaim, A::Error> {
+                while a.next_entry::<IgnoredAny, Skip>()?.is_some() {}
+                Ok(TypeClaim(Found::Invalid))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `aud`: a string or an array of strings.
 struct AudienceClaim(Found<Vec<String>>);
 
@@ -464,22 +585,15 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
         while let Some(field) = map.next_key_seed(FieldSeed(self.identity_claim))? {
             match field {
                 Field::Identity => {
-                    let v = map.next_value::<Scalar>()?.string();
+                    let v = map.next_value_seed(TextSeed(self.payload))?;
                     set_once(&mut claims.identity, v, self.identity_claim)?;
                 }
                 Field::Jti => {
-                    set_once(&mut claims.jti, map.next_value::<Scalar>()?.string(), "jti")?
+                    let v = map.next_value_seed(TextSeed(self.payload))?;
+                    set_once(&mut claims.jti, v, "jti")?;
                 }
                 Field::Type => {
-                    let v = match map.next_value::<Scalar>()?.string() {
-                        Found::Valid(s) => Found::Valid(match s.as_str() {
-                            "access" => TokenType::Access,
-                            "refresh" => TokenType::Refresh,
-                            _ => TokenType::Other(s),
-                        }),
-                        Found::Invalid => Found::Invalid,
-                        Found::Absent => Found::Absent,
-                    };
+                    let v = map.next_value::<TypeClaim>()?.0;
                     set_once(&mut claims.token_type, v, "type")?;
                 }
                 Field::Fresh => {
@@ -583,6 +697,7 @@ mod tests {
         let mut de = serde_json::Deserializer::from_str(json);
         let claims = ClaimsSeed {
             identity_claim: "sub",
+            payload: json.as_bytes(),
         }
         .deserialize(&mut de)?;
         de.end()?;
@@ -595,7 +710,7 @@ mod tests {
             r#"{"fresh":false,"iat":1,"jti":"j","type":"refresh","sub":"42","nbf":1,"exp":2,"x":[1]}"#,
         )
         .unwrap();
-        assert_eq!(c.identity, Found::Valid("42".into()));
+        assert!(matches!(c.identity, Found::Valid(Text::Span(_, 2))));
         assert_eq!(c.token_type, Found::Valid(TokenType::Refresh));
         assert_eq!(c.exp, Found::Valid(2.0));
         assert_eq!(c.fresh, Freshness::NotFresh);

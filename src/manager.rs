@@ -230,6 +230,8 @@ pub(crate) struct Settings {
     pub(crate) algorithm: Algorithm,
     /// `None` for a verify-only manager.
     encoding_key: Option<EncodingKey>,
+    /// For HS256/384/512: the HMAC with its key schedule done once, cloned per verification.
+    pub(crate) hmac: Option<crate::verify::HmacKey>,
     pub(crate) decoding_key: DecodingKey,
     /// `{"alg":"HS256","typ":"JWT"}` for the pinned algorithm, and its base64url form.
     pub(crate) default_header: &'static str,
@@ -823,6 +825,7 @@ impl JwtManagerBuilder {
     /// Validates the settings and builds the manager.
     pub fn build(self) -> Result<JwtManager, BuildError> {
         let alg = self.algorithm;
+        let secret_for_hmac = self.secret.clone();
         let (encoding_key, decoding_key) = match (self.secret, self.key_pair) {
             (Some(secret), _) => {
                 check_secret(&secret, alg)?;
@@ -941,8 +944,13 @@ impl JwtManagerBuilder {
             seen.push(*location);
         }
 
+        let hmac = match &secret_for_hmac {
+            Some(secret) => Some(crate::verify::HmacKey::new(alg, secret)?),
+            None => None,
+        };
         Ok(JwtManager {
             settings: Arc::new(Settings {
+                hmac,
                 algorithm: alg,
                 encoding_key,
                 decoding_key,

@@ -256,7 +256,7 @@ impl Route {
                 None => {
                     return Err(AuthError::new(
                         ErrorKind::UserLookup,
-                        format!("Error loading the user {}", token.identity),
+                        format!("Error loading the user {}", token.identity()),
                     ))
                 }
             }
@@ -363,12 +363,17 @@ pub(crate) fn decode(
 
     // Signature over `header.payload` with the pinned algorithm.
     let signing_input = &encoded[..header_b64.len() + 1 + payload_b64.len()];
-    match jsonwebtoken::crypto::verify(
-        signature_b64,
-        signing_input.as_bytes(),
-        &s.decoding_key,
-        s.algorithm,
-    ) {
+    let verified = match &s.hmac {
+        Some(hmac) => hmac.verify(signing_input.as_bytes(), signature_b64),
+        None => jsonwebtoken::crypto::verify(
+            signature_b64,
+            signing_input.as_bytes(),
+            &s.decoding_key,
+            s.algorithm,
+        )
+        .map_err(drop),
+    };
+    match verified {
         Ok(true) => {}
         Ok(false) => {
             return Err(AuthError::new(
@@ -379,14 +384,17 @@ pub(crate) fn decode(
         Err(_) => return Err(AuthError::malformed("Invalid crypto padding")),
     }
 
-    // Claims, parsed once.
-    let payload = URL_SAFE_NO_PAD
-        .decode(payload_b64)
+    // Claims, parsed once. The buffer is sized exactly, so that it becomes `Bytes` without
+    // another allocation; `sub` and `jti` are kept as spans of it.
+    let mut payload = Vec::with_capacity(payload_b64.len() * 3 / 4);
+    URL_SAFE_NO_PAD
+        .decode_vec(payload_b64, &mut payload)
         .map_err(|_| AuthError::malformed("Invalid payload padding"))?;
     let claims = {
         let mut de = serde_json::Deserializer::from_slice(&payload);
         let claims = ClaimsSeed {
             identity_claim: &s.identity_claim,
+            payload: &payload,
         }
         .deserialize(&mut de)
         .and_then(|claims| de.end().map(|()| claims))
@@ -544,43 +552,100 @@ fn numeric(found: Found<f64>, invalid: &'static str) -> Result<Option<f64>, Auth
     }
 }
 
+/// An HMAC key with its key schedule done once. Verification clones it (a copy of the
+/// inner and outer hash states), so every request saves the key setup, a boxed verifier and
+/// an allocation for the signature.
+#[derive(Clone)]
+pub(crate) enum HmacKey {
+    Sha256(hmac::Hmac<sha2::Sha256>),
+    Sha384(hmac::Hmac<sha2::Sha384>),
+    Sha512(hmac::Hmac<sha2::Sha512>),
+}
+
+impl HmacKey {
+    pub(crate) fn new(
+        alg: jsonwebtoken::Algorithm,
+        secret: &[u8],
+    ) -> Result<Self, crate::manager::BuildError> {
+        use hmac::KeyInit;
+        use jsonwebtoken::Algorithm::*;
+        let invalid = |_| crate::manager::BuildError::Invalid("invalid HMAC secret".into());
+        Ok(match alg {
+            HS256 => HmacKey::Sha256(hmac::Hmac::new_from_slice(secret).map_err(invalid)?),
+            HS384 => HmacKey::Sha384(hmac::Hmac::new_from_slice(secret).map_err(invalid)?),
+            HS512 => HmacKey::Sha512(hmac::Hmac::new_from_slice(secret).map_err(invalid)?),
+            other => {
+                return Err(crate::manager::BuildError::UnsupportedAlgorithm(format!(
+                    "{other:?} is not an HMAC algorithm"
+                )))
+            }
+        })
+    }
+
+    /// Whether `signature_b64` is the MAC of `input`, compared in constant time. `Err` when
+    /// the signature is not strict base64url.
+    fn verify(&self, input: &[u8], signature_b64: &str) -> Result<bool, ()> {
+        use hmac::Mac;
+        fn check<M: Mac + Clone>(mac: &M, input: &[u8], signature: &[u8]) -> bool {
+            let mut mac = mac.clone();
+            mac.update(input);
+            mac.verify_slice(signature).is_ok()
+        }
+        let mut buf = [0u8; 64];
+        if signature_b64.len() > 88 {
+            return Ok(false); // longer than any HMAC-SHA2 output
+        }
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(signature_b64, &mut buf)
+            .map_err(|_| ())?;
+        let signature = &buf[..n];
+        Ok(match self {
+            HmacKey::Sha256(mac) => check(mac, input, signature),
+            HmacKey::Sha384(mac) => check(mac, input, signature),
+            HmacKey::Sha512(mac) => check(mac, input, signature),
+        })
+    }
+}
+
 /// Splits a compact JWS after checking its characters and dots in one pass; a bad
 /// character is reported against the segment that holds it, as PyJWT would.
 fn split_segments(encoded: &str) -> Result<(&str, &str, &str), AuthError> {
     let bytes = encoded.as_bytes();
-    let mut dots = [0usize; 2];
-    let mut count = 0;
-    let mut bad_segment = None;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'.' => {
-                if count < 2 {
-                    dots[count] = i;
-                }
-                count += 1;
-            }
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
-            _ => {
-                bad_segment.get_or_insert(count);
-            }
-        }
-    }
-    match count {
+    // Two branch-free reductions over the token, both of which vectorise: dots, and whether
+    // anything lies outside the base64url alphabet.
+    let dots = bytes.iter().filter(|&&b| b == b'.').count();
+    let bad = bytes
+        .iter()
+        .fold(false, |acc, &b| acc | !(is_base64url(b) | (b == b'.')));
+    match dots {
         0 | 1 => return Err(AuthError::malformed("Not enough segments")),
         2 => {}
         _ => return Err(AuthError::malformed("Too many segments")),
     }
-    match bad_segment {
-        Some(0) => return Err(AuthError::malformed("Invalid header padding")),
-        Some(1) => return Err(AuthError::malformed("Invalid payload padding")),
-        Some(_) => return Err(AuthError::malformed("Invalid crypto padding")),
-        None => {}
+    let first = encoded.find('.').unwrap_or_default();
+    let second = first + 1 + encoded[first + 1..].find('.').unwrap_or_default();
+    let (header, payload, signature) = (
+        &encoded[..first],
+        &encoded[first + 1..second],
+        &encoded[second + 1..],
+    );
+    if bad {
+        let invalid = |s: &str| s.bytes().any(|b| !is_base64url(b));
+        return Err(AuthError::malformed(if invalid(header) {
+            "Invalid header padding"
+        } else if invalid(payload) {
+            "Invalid payload padding"
+        } else {
+            "Invalid crypto padding"
+        }));
     }
-    Ok((
-        &encoded[..dots[0]],
-        &encoded[dots[0] + 1..dots[1]],
-        &encoded[dots[1] + 1..],
-    ))
+    Ok((header, payload, signature))
+}
+
+/// `[A-Za-z0-9_-]`, with comparisons only, so that loops over it vectorise.
+#[inline(always)]
+fn is_base64url(b: u8) -> bool {
+    ((b | 0x20).wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'-') | (b == b'_')
 }
 
 #[cfg(test)]

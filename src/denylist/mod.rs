@@ -29,10 +29,11 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -127,12 +128,12 @@ pub trait Denylist: Send + Sync + 'static {
 
 /// A `jti` in the canonical lowercase hyphenated uuid form, packed into 16 bytes; `None` for
 /// any other string (so two different strings never share a key).
-fn packed_uuid(jti: &str) -> Option<[u64; 2]> {
+fn packed_uuid(jti: &str) -> Option<(u64, u64)> {
     if jti.len() != 36 || jti.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
     let id = uuid::Uuid::try_parse(jti).ok()?.as_u128();
-    Some([(id >> 64) as u64, id as u64])
+    Some(((id >> 64) as u64, id as u64))
 }
 
 /// Revoked uuid `jti`s: 16-byte keys and 4-byte deadlines (epoch seconds, `u32::MAX` =
@@ -144,8 +145,34 @@ struct Compact {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<[u64; 2], u32>,
+    map: HashMap<(u64, u64), u32, BuildHasherDefault<MixHasher>>,
     next_sweep: u64,
+}
+
+/// A multiply-rotate hasher for the packed uuids. Their bits are random (uuid4) and come
+/// only from tokens whose signature verified, so nobody can choose colliding keys; SipHash's
+/// protection would cost more than the rest of the lookup.
+#[derive(Default)]
+struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
 }
 
 const SHARDS: usize = 16;
@@ -157,11 +184,11 @@ impl Compact {
         }
     }
 
-    fn shard(&self, key: &[u64; 2]) -> &RwLock<Shard> {
-        &self.shards[(key[1] as usize) % SHARDS]
+    fn shard(&self, key: &(u64, u64)) -> &RwLock<Shard> {
+        &self.shards[(key.1 as usize) % SHARDS]
     }
 
-    fn insert(&self, key: [u64; 2], deadline: u64, now: u64) {
+    fn insert(&self, key: (u64, u64), deadline: u64, now: u64) {
         let deadline = u32::try_from(deadline).unwrap_or(u32::MAX);
         let mut shard = self.shard(&key).write().unwrap_or_else(|e| e.into_inner());
         if now >= shard.next_sweep {
@@ -173,7 +200,7 @@ impl Compact {
     }
 
     /// The entry's deadline, if present (expired or not).
-    fn get(&self, key: &[u64; 2]) -> Option<u32> {
+    fn get(&self, key: &(u64, u64)) -> Option<u32> {
         let shard = self.shard(key).read().unwrap_or_else(|e| e.into_inner());
         shard.map.get(key).copied()
     }
@@ -361,7 +388,10 @@ impl Default for MemoryDenylist {
 impl fmt::Debug for MemoryDenylist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryDenylist")
-            .field("entries", &(self.uuids.len() as u64 + self.others.entry_count()))
+            .field(
+                "entries",
+                &(self.uuids.len() as u64 + self.others.entry_count()),
+            )
             .finish()
     }
 }
@@ -451,7 +481,7 @@ mod tests {
     #[test]
     fn compact_table_sweeps_expired_entries_on_write() {
         let table = Compact::new();
-        let (a, b) = ([1, 16], [2, 32]); // the same shard
+        let (a, b) = ((1, 16), (2, 32)); // the same shard
         table.insert(a, 100, 50);
         assert_eq!(table.get(&a), Some(100));
         table.insert(a, 90, 50); // a shorter deadline never shortens an entry
@@ -464,12 +494,17 @@ mod tests {
     #[test]
     fn many_uuid_jtis_stay_until_they_expire() {
         let list = MemoryDenylist::new();
-        let ids: Vec<String> = (0..20_000).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let ids: Vec<String> = (0..20_000)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
         let later = SystemTime::now() + Duration::from_secs(3600);
         for id in &ids {
             list.insert(id, Some(later));
         }
-        list.insert(&uuid::Uuid::new_v4().to_string(), Some(SystemTime::now() - Duration::from_secs(1)));
+        list.insert(
+            &uuid::Uuid::new_v4().to_string(),
+            Some(SystemTime::now() - Duration::from_secs(1)),
+        );
         assert_eq!(list.len(), 20_000, "an already expired token is not stored");
         assert!(ids.iter().all(|id| list.contains(id)));
         assert!(!list.contains(&uuid::Uuid::new_v4().to_string()));
