@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
-use criterion::Criterion;
+use criterion::{BatchSize, Criterion};
+use tower_jwt_auth::denylist::TokenId;
 use tower_jwt_auth::MemoryDenylist;
 
 const N: usize = 1_000_000;
@@ -94,27 +95,49 @@ fn main() {
         .sample_size(40)
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500));
+    // The key is copied outside the timed part, as a guard finds its jti in the payload it
+    // just decoded (hot in cache): only the table access is measured, at random positions.
     let mut i = 0usize;
+    let mut pick = |keys: &[String]| {
+        i = (i + 7919) % keys.len();
+        keys[i].clone()
+    };
     group.bench_function("lookup_hit", |b| {
-        b.iter(|| {
-            i = (i + 7919) % N;
-            assert!(list.contains(black_box(&revoked[i])));
-        })
+        b.iter_batched_ref(
+            || pick(&revoked),
+            |jti| assert!(list.contains(black_box(jti))),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("guard_check_hit", |b| {
+        b.iter_batched_ref(
+            || pick(&revoked),
+            |jti| {
+                assert!(list.is_token_revoked(TokenId {
+                    jti: black_box(jti),
+                    identity: "u",
+                    issued_at: 0.0
+                }))
+            },
+            BatchSize::SmallInput,
+        )
     });
     group.bench_function("lookup_miss", |b| {
-        b.iter(|| {
-            i = (i + 7919) % unknown.len();
-            assert!(!list.contains(black_box(&unknown[i])));
-        })
+        b.iter_batched_ref(
+            || pick(&unknown),
+            |jti| assert!(!list.contains(black_box(jti))),
+            BatchSize::SmallInput,
+        )
     });
     group.bench_function("hashset_u128_lookup_baseline", |b| {
-        b.iter(|| {
-            i = (i + 7919) % N;
-            let id = uuid::Uuid::parse_str(black_box(&revoked[i]))
-                .unwrap()
-                .as_u128();
-            assert!(set.contains(&id));
-        })
+        b.iter_batched_ref(
+            || pick(&revoked),
+            |jti| {
+                let id = uuid::Uuid::parse_str(black_box(jti)).unwrap().as_u128();
+                assert!(set.contains(&id));
+            },
+            BatchSize::SmallInput,
+        )
     });
     let fresh = uuids(2_000_000);
     let mut next = 0usize;
@@ -144,10 +167,10 @@ fn main() {
     };
     let table = format!(
         "denylist at 1,000,000 revoked tokens (medians):\n\
-         lookup hit {:.0} ns, miss {:.0} ns (HashSet<u128> baseline {:.0} ns: {:.2}x)\n\
+         lookup hit {:.0} ns (the guard's check, no clock: {:.0} ns), miss {:.0} ns (HashSet<u128> baseline {:.0} ns: {:.2}x)\n\
          insert {:.0} ns ({:.2} M inserts/s)\n\
          memory per revoked token: MemoryDenylist {:.0} B, HashSet<u128> {:.0} B ({:.2}x), moka String {:.0} B ({:.2}x)\n",
-        m("lookup_hit"), m("lookup_miss"), m("hashset_u128_lookup_baseline"),
+        m("lookup_hit"), m("guard_check_hit"), m("lookup_miss"), m("hashset_u128_lookup_baseline"),
         m("lookup_hit") / m("hashset_u128_lookup_baseline"),
         m("insert"), 1e3 / m("insert"),
         ours, hashset, ours / hashset, moka, ours / moka,

@@ -1,10 +1,12 @@
 //! Password hashing with Argon2id at OWASP's parameters (m = 19456 KiB, t = 2, p = 1,
 //! 16-byte random salt), stored as PHC strings.
 //!
-//! [`PasswordHasher`] runs the work on Tokio's blocking threads with a bounded number at
-//! once, so a burst of logins can neither starve the async runtime nor exhaust memory
+//! [`PasswordHasher`] runs the work on its own small pool of threads, one per core by
+//! default, so a burst of logins can neither starve the async runtime nor exhaust memory
 //! (each hash holds 19 MiB); a caller that waits longer than the configured bound gets
-//! [`PasswordError::Busy`] instead of queueing forever.
+//! [`PasswordError::Busy`] instead of queueing forever. On Linux the pool runs under the
+//! `SCHED_IDLE` policy: request handling wins the CPU whenever it needs it, and hashing gets
+//! every idle cycle, so a login storm neither stalls other routes nor wastes the machine.
 //!
 //! # Example
 //!
@@ -104,15 +106,20 @@ pub fn needs_rehash(phc: &str) -> bool {
     }
 }
 
-/// Runs hashing and verification on blocking threads, a bounded number at once.
+/// Runs hashing and verification on a dedicated pool of low-priority threads, a bounded
+/// number at once.
 ///
-/// Cheap to clone; clones share the bound.
+/// Cheap to clone; clones share the pool and the bound. The threads end when the last clone
+/// is dropped.
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
     max_concurrent: usize,
     max_wait: Duration,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -136,12 +143,33 @@ impl PasswordHasher {
         Self::with_limits(cores, Duration::from_secs(1))
     }
 
-    /// At most `max_concurrent` hashes at once (at least 1); callers wait at most `max_wait`
-    /// for a slot before getting [`PasswordError::Busy`].
+    /// At most `max_concurrent` hashes at once (at least 1), each on its own thread; callers
+    /// wait at most `max_wait` for a slot before getting [`PasswordError::Busy`].
     pub fn with_limits(max_concurrent: usize, max_wait: Duration) -> Self {
         let max_concurrent = max_concurrent.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..max_concurrent {
+            let queue = queue.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("password-hasher-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // every hasher was dropped
+                        }
+                    }
+                });
+        }
         Self {
             permits: Arc::new(Semaphore::new(max_concurrent)),
+            jobs,
             max_concurrent,
             max_wait,
         }
@@ -168,14 +196,40 @@ impl PasswordHasher {
             .await
             .map_err(|_| PasswordError::Busy)?
             .map_err(|_| PasswordError::Busy)?;
-        // The permit moves into the blocking task: it is held until the hash is done even
-        // if the caller gives up, so abandoned requests cannot pile up hashes.
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|e| PasswordError::Failed(e.to_string()))?
+        let (done, result) = tokio::sync::oneshot::channel();
+        // The permit travels with the job: it is held until the hash is done even if the
+        // caller gives up, so abandoned requests cannot pile up hashes. There are as many
+        // threads as permits, so a job never waits in the queue.
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+            drop(permit);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| PasswordError::Failed("the hashing threads are gone".into()))?;
+        result
+            .await
+            .map_err(|_| PasswordError::Failed("a hashing thread panicked".into()))?
+    }
+}
+
+/// Gives the calling thread the lowest scheduling priority. On Linux: the `SCHED_IDLE`
+/// policy, which runs the thread only when no ordinary thread wants the CPU (falling back to
+/// nice 19). Elsewhere the threads keep the default priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadSchedulePolicy,
+        };
+        use thread_priority::{set_current_thread_priority, ThreadPriority};
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle).is_err() {
+            if let Err(err) = set_current_thread_priority(ThreadPriority::Min) {
+                tracing::debug!("could not lower the password threads' priority: {err:?}");
+            }
+        }
     }
 }
 

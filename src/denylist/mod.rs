@@ -129,6 +129,7 @@ pub trait Denylist: Send + Sync + 'static {
 /// A `jti` in the canonical lowercase hyphenated uuid form, packed into 16 bytes; `None` for
 /// any other string (so two different strings never share a key).
 fn packed_uuid(jti: &str) -> Option<(u64, u64)> {
+    // uuid's parser is table-driven; a branch per hex digit would mispredict on random ids.
     if jti.len() != 36 || jti.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
@@ -360,8 +361,17 @@ impl MemoryDenylist {
 
     /// Whether the token is revoked, by `jti` or by its identity's cut-off. Synchronous
     /// form of [`Denylist::is_revoked`].
+    ///
+    /// Unlike [`contains`](Self::contains) it does not read the clock: it is asked about
+    /// tokens that are not expired, and an entry lives until its token's expiry plus leeway,
+    /// so an entry found here is live (or, if it was given a shorter life, still refuses a
+    /// little longer: the safe direction).
     pub fn is_token_revoked(&self, token: TokenId<'_>) -> bool {
-        self.contains(token.jti)
+        let by_jti = match packed_uuid(token.jti) {
+            Some(key) => self.uuids.get(&key).is_some(),
+            None => self.others.contains_key(token.jti),
+        };
+        by_jti
             || self
                 .cutoff(token.identity)
                 .is_some_and(|cutoff| token.issued_at < cutoff as f64)
@@ -508,6 +518,22 @@ mod tests {
         assert_eq!(list.len(), 20_000, "an already expired token is not stored");
         assert!(ids.iter().all(|id| list.contains(id)));
         assert!(!list.contains(&uuid::Uuid::new_v4().to_string()));
+    }
+
+    #[test]
+    fn canonical_uuids_only() {
+        let id = uuid::Uuid::new_v4();
+        let packed = packed_uuid(&id.to_string()).unwrap();
+        assert_eq!(((packed.0 as u128) << 64) | packed.1 as u128, id.as_u128());
+        for other in [
+            id.to_string().to_uppercase(),
+            id.simple().to_string(),
+            format!("{{{id}}}"),
+            format!("{}g", &id.to_string()[..35]),
+            "0b5e6a8e-5e8f-4b39-9c3e_1f2a3b4c5d6e".to_owned(),
+        ] {
+            assert_eq!(packed_uuid(&other), None, "{other}");
+        }
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! Issue 6's measurements against a real `redis-server` (started here on a free loopback
+//! port): the per-request guard cost with the Redis-backed denylist and a warm local view, as
+//! a ratio to the in-process denylist in the same run; and the revocation propagation time
+//! between two instances.
+//!
+//! `cargo bench --bench redis --features redis` (needs `redis-server` on the PATH).
+
+#[path = "../tests/redis/server.rs"]
+#[allow(dead_code)]
+mod server;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::Criterion;
+use http::{Request, Response};
+use http_body_util::Empty;
+use tower::{service_fn, Layer, Service};
+use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::{Denylist, JwtManager, JwtRequiredLayer, MemoryDenylist, RedisDenylist};
+
+const SECRET: &str = "benchmark-secret-0123456789abcdefghijklmnop";
+
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+fn main() {
+    if !server::available() {
+        return;
+    }
+    let redis = server::RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let connect = || {
+        runtime.block_on(async {
+            let list = RedisDenylist::builder(redis.url())
+                .prefix("bench:")
+                .connect()
+                .await
+                .unwrap();
+            assert!(list.wait_until_trusted(Duration::from_secs(10)).await);
+            list
+        })
+    };
+    let (a_list, b_list) = (connect(), connect());
+    let a = JwtManager::builder()
+        .secret(SECRET)
+        .denylist(a_list)
+        .build()
+        .unwrap();
+    let b = JwtManager::builder()
+        .secret(SECRET)
+        .denylist(b_list.clone())
+        .build()
+        .unwrap();
+    let memory = JwtManager::builder()
+        .secret(SECRET)
+        .denylist(MemoryDenylist::new())
+        .build()
+        .unwrap();
+
+    // 10,000 revocations through Redis, heard by B.
+    runtime.block_on(async {
+        for _ in 0..10_000 {
+            let token = a.create_access_token("1").unwrap();
+            a.revoke(&a.decode_token(&token).unwrap()).await.unwrap();
+        }
+    });
+
+    let token = a.create_access_token("42").unwrap();
+    let auth = format!("Bearer {token}");
+    let request = || {
+        Request::get("/")
+            .header("authorization", auth.as_str())
+            .body(Empty::<Bytes>::new())
+            .unwrap()
+    };
+    let echo = service_fn(|_: Request<Empty<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+    });
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut group = c.benchmark_group("redis_guard");
+    group
+        .sample_size(40)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
+    let mut in_process = JwtRequiredLayer::new(&memory).layer(echo);
+    group.bench_function("in_process_denylist", |bench| {
+        bench.iter(|| ready(in_process.call(black_box(request()))).unwrap())
+    });
+    let mut shared = JwtRequiredLayer::new(&b).layer(echo);
+    assert_eq!(ready(shared.call(request())).unwrap().status(), 200);
+    group.bench_function("redis_denylist_warm", |bench| {
+        bench.iter(|| ready(shared.call(black_box(request()))).unwrap())
+    });
+    group.finish();
+    c.final_summary();
+
+    // Propagation: revoke on A, poll B's local view.
+    let mut samples = Vec::new();
+    runtime.block_on(async {
+        for _ in 0..200 {
+            let token = a.create_access_token("7").unwrap();
+            let verified = a.decode_token(&token).unwrap();
+            let id = TokenId {
+                jti: verified.jti().unwrap(),
+                identity: "7",
+                issued_at: verified.issued_at().unwrap(),
+            };
+            let start = Instant::now();
+            a.revoke(&verified).await.unwrap();
+            while !matches!(b_list.is_revoked_now(id), Some(Ok(true))) {
+                assert!(start.elapsed() < Duration::from_secs(10));
+                tokio::task::yield_now().await;
+            }
+            samples.push(start.elapsed());
+        }
+    });
+    samples.sort();
+    let median = |name: &str| {
+        let path = format!(
+            "{}/criterion/redis_guard/{name}/new/estimates.json",
+            std::env::var("CARGO_TARGET_DIR")
+                .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")))
+        );
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|j| j["median"]["point_estimate"].as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "\nguard call (request + JwtRequired + echo), medians: in-process denylist {:.0} ns, \
+         Redis denylist with a warm view {:.0} ns: ratio {:.2}x\n\
+         revocation propagation A -> B (200 samples, includes A's Redis round trip): \
+         median {:?}, p99 {:?}, max {:?}",
+        median("in_process_denylist"),
+        median("redis_denylist_warm"),
+        median("redis_denylist_warm") / median("in_process_denylist"),
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+        samples[samples.len() - 1],
+    );
+}
