@@ -5,6 +5,10 @@
 //! `cargo bench --bench denylist`. Memory is measured in a child process per structure
 //! (resident set before and after inserting 1,000,000 uuid jtis).
 
+#[path = "support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -153,18 +157,7 @@ fn main() {
     let ours = memory_in_child("memory_denylist");
     let hashset = memory_in_child("hashset_u128");
     let moka = memory_in_child("moka_string");
-    let m = |b: &str| {
-        let path = format!(
-            "{}/criterion/denylist_1m/{b}/new/estimates.json",
-            std::env::var("CARGO_TARGET_DIR")
-                .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")))
-        );
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|j| j["median"]["point_estimate"].as_f64())
-            .unwrap_or(f64::NAN)
-    };
+    let m = |bench: &str| support::median("denylist_1m", bench);
     let table = format!(
         "denylist at 1,000,000 revoked tokens (medians):\n\
          lookup hit {:.0} ns (the guard's check, no clock: {:.0} ns), miss {:.0} ns (HashSet<u128> baseline {:.0} ns: {:.2}x)\n\

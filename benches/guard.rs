@@ -14,10 +14,10 @@
 //! `target/criterion/guard-summary.txt`.
 
 use std::convert::Infallible;
-use std::future::Future;
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,6 +30,7 @@ use http::{Request, Response};
 use http_body_util::Empty;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Deserialize;
+use support::{median, ready, target_dir};
 use tower::{service_fn, Layer, Service};
 use tower_jwt_auth::{JwtManager, JwtRequiredLayer, MemoryDenylist};
 
@@ -55,17 +56,6 @@ fn key(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
-}
-
-/// Polls a future that completes without waiting (everything here does).
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
 }
 
 fn request(auth: &str) -> Request<Empty<Bytes>> {
@@ -221,28 +211,12 @@ fn bench(c: &mut Criterion, case: &Case) {
     group.finish();
 }
 
-/// Median of one benchmark, in nanoseconds, from criterion's estimates.
-fn median(group: &str, bench: &str) -> Option<f64> {
-    let path = format!(
-        "{}/criterion/{group}/{bench}/new/estimates.json",
-        target_dir()
-    );
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
-fn target_dir() -> String {
-    std::env::var("CARGO_TARGET_DIR")
-        .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")))
-}
-
 fn summary(names: &[&str]) -> String {
     let mut out = String::from(
         "case   guard(layer-echo)  floor      jsonwebtoken  jwt-authorizer  guard/floor  guard/decode  authorizer/guard\n",
     );
     for name in names {
-        let m = |b| median(name, b).unwrap_or(f64::NAN);
+        let m = |b| median(name, b);
         let guard = m("layer") - m("echo");
         let authorizer = m("jwt_authorizer") - m("jwt_authorizer_echo");
         out.push_str(&format!(

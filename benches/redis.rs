@@ -9,32 +9,23 @@
 #[allow(dead_code)]
 mod server;
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::Criterion;
 use http::{Request, Response};
 use http_body_util::Empty;
+use support::ready;
 use tower::{service_fn, Layer, Service};
 use tower_jwt_auth::denylist::TokenId;
 use tower_jwt_auth::{Denylist, JwtManager, JwtRequiredLayer, MemoryDenylist, RedisDenylist};
 
 const SECRET: &str = "benchmark-secret-0123456789abcdefghijklmnop";
-
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 
 fn main() {
     if !server::available() {
@@ -133,18 +124,7 @@ fn main() {
         }
     });
     samples.sort();
-    let median = |name: &str| {
-        let path = format!(
-            "{}/criterion/redis_guard/{name}/new/estimates.json",
-            std::env::var("CARGO_TARGET_DIR")
-                .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")))
-        );
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|j| j["median"]["point_estimate"].as_f64())
-            .unwrap_or(f64::NAN)
-    };
+    let median = |name: &str| support::median("redis_guard", name);
     println!(
         "\nguard call (request + JwtRequired + echo), medians: in-process denylist {:.0} ns, \
          Redis denylist with a warm view {:.0} ns: ratio {:.2}x\n\

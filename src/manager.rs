@@ -303,13 +303,6 @@ impl fmt::Debug for JwtManager {
     }
 }
 
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
-}
-
 impl JwtManager {
     /// Starts building a manager.
     pub fn builder() -> JwtManagerBuilder {
@@ -436,7 +429,12 @@ impl JwtManager {
     /// audience, issuer, identity), without the route checks (type, freshness) or the
     /// revocation and hook checks: Flask-JWT-Extended's `decode_token`.
     pub fn decode_token(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        verify::decode(&self.settings, token, TokenLocation::Headers, now_secs())
+        verify::decode(
+            &self.settings,
+            token,
+            TokenLocation::Headers,
+            verify::now_secs(),
+        )
     }
 
     /// Verifies a request as a `JwtRequired` guard with the manager's settings would,

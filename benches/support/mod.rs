@@ -1,0 +1,36 @@
+//! Shared by the benches: polling futures that complete at once, and reading criterion's
+//! medians back to print ratios measured in the same run.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// Polls a future that completes without waiting (every guarded call here does).
+pub fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Criterion's output folder.
+pub fn target_dir() -> String {
+    std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")))
+}
+
+/// The median of one benchmark of this run, in nanoseconds (NaN when missing).
+pub fn median(group: &str, bench: &str) -> f64 {
+    let path = format!(
+        "{}/criterion/{group}/{bench}/new/estimates.json",
+        target_dir()
+    );
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["median"]["point_estimate"].as_f64())
+        .unwrap_or(f64::NAN)
+}
