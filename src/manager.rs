@@ -785,7 +785,7 @@ impl JwtManagerBuilder {
     }
 
     /// An async hook that loads the user a token names; `None` answers 401
-    /// "Error loading the user <identity>". Handlers read the user with
+    /// "Error loading the user `<identity>`". Handlers read the user with
     /// [`VerifiedToken::user`] (Flask-JWT-Extended's `user_lookup_loader`).
     pub fn user_lookup<F, Fut, U>(mut self, hook: F) -> Self
     where

@@ -3,12 +3,12 @@
 //! The guard layers work with tonic as they are: `Server::builder().layer(JwtRequiredLayer::new(&jwt))`
 //! protects every method of every service, and rejections are trailers-only gRPC answers
 //! (`UNAUTHENTICATED` with Flask-JWT-Extended's message) that clients see as a
-//! [`Status`](::tonic::Status). This module adds:
+//! [`Status`]. This module adds:
 //!
 //! - [`RequestExt`]: the verified token and identity from a `tonic::Request`, and a
 //!   freshness check for sensitive methods;
 //! - `impl From<AuthError> for Status`;
-//! - [`NamedService`](::tonic::server::NamedService) for guarded services, so one service
+//! - `NamedService` for guarded services, so one service
 //!   can have its own guard: `.add_service(FreshRequiredLayer::new(&jwt).layer(svc))`.
 //!
 //! # Example

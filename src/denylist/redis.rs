@@ -1,12 +1,5 @@
-//! A Redis-backed [`Denylist`] for several instances (feature `redis`).
-//!
-//! Redis holds the truth: every revoked `jti` as a key that expires with its token, every
-//! per-identity cut-off as a key that expires with the last token it covers. Each instance
-//! keeps the whole set in a local moka view and learns new revocations through Redis
-//! pub/sub, so a guard answers a valid token without a network round trip. After it
-//! (re)subscribes, an instance rebuilds its view from Redis before trusting it; while the
-//! view is not trusted, lookups go to Redis, with a bounded timeout, and a failure there makes
-//! guards fail closed (503) unless the route fails open.
+//! A Redis-backed [`Denylist`] for several instances (feature `redis`); see
+//! [`RedisDenylist`].
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,7 +34,7 @@ impl RedisDenylistBuilder {
     }
 
     /// Connects, subscribes and starts loading the local view. Fails when Redis cannot be
-    /// reached now; later outages are survived (see the [module docs](self)).
+    /// reached now; later outages are survived (see [`RedisDenylist`]).
     pub async fn connect(self) -> Result<RedisDenylist, DenylistError> {
         let client = Client::open(self.url.as_str()).map_err(store_error)?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -71,9 +64,39 @@ impl RedisDenylistBuilder {
     }
 }
 
-/// A [`Denylist`] shared through Redis; see the [module docs](self).
+/// A [`Denylist`] shared through Redis by several instances (feature `redis`).
+///
+/// Redis holds the truth: every revoked `jti` as a key that expires with its token, every
+/// per-identity cut-off as a key that expires with the last token it covers. Each instance
+/// keeps the whole set in a local view and learns new revocations through Redis pub/sub,
+/// so a guard answers a valid token without a network round trip. After it (re)subscribes,
+/// an instance rebuilds its view from Redis before trusting it; while the view is not
+/// trusted, lookups go to Redis with a bounded timeout, and a failure there makes guards fail
+/// closed (503) unless the route fails open. Revocations made while Redis is down are
+/// reported as errors (and honoured by the instance that made them).
 ///
 /// Cheap to clone; clones share the connection and the local view.
+///
+/// # Example
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_jwt_auth::{JwtManager, RedisDenylist};
+///
+/// let denylist = RedisDenylist::connect("redis://127.0.0.1:6379/").await?;
+/// let jwt = JwtManager::builder()
+///     .secret("an-example-secret-that-is-32-bytes!")
+///     .denylist(denylist)
+///     .build()?;
+///
+/// // A logout here is refused by every instance sharing the Redis.
+/// let token = jwt.create_access_token("ada")?;
+/// jwt.revoke(&jwt.decode_token(&token)?).await?;
+/// assert!(jwt.verify_token(&token).await.is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct RedisDenylist {
     inner: Arc<Inner>,
