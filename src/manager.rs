@@ -438,8 +438,11 @@ impl JwtManager {
     }
 
     /// Verifies a request as a `JwtRequired` guard with the manager's settings would,
-    /// without the async steps (revocation store round trips, user lookup): the token's
-    /// revocation is checked only when the denylist can answer locally.
+    /// without the async steps: no user lookup, and revocation is checked only through the
+    /// denylist's local answer. A denylist that can only answer asynchronously (a remote
+    /// store without a local view) makes this fail closed with
+    /// [`ErrorKind::RevocationStoreUnavailable`](crate::ErrorKind::RevocationStoreUnavailable);
+    /// use [`verify_token`](Self::verify_token) there.
     pub fn verify_request<B>(&self, req: &http::Request<B>) -> Result<VerifiedToken, AuthError> {
         let route = Route::new(self.clone(), verify::Requirement::ACCESS);
         route.verify_now(req)

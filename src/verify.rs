@@ -129,12 +129,19 @@ impl Route {
         }))
     }
 
-    /// Verifies without waiting: the denylist must answer locally, user lookup is skipped.
+    /// Verifies without waiting: user lookup is skipped, and a denylist that cannot answer
+    /// locally fails the check closed (it is never skipped).
     pub(crate) fn verify_now<B>(&self, req: &Request<B>) -> Result<VerifiedToken, AuthError> {
         let token = self
             .verify_sync(req)?
             .ok_or_else(|| AuthError::missing("Missing JWT"))?;
-        self.revocation_now(&token)?;
+        if self.revocation_now(&token)?.is_none() {
+            return self
+                .revoked(Err(DenylistError::new(
+                    "the denylist answers only asynchronously: use verify_token",
+                )))
+                .map(|_| token);
+        }
         self.after_revocation(token)
     }
 

@@ -202,3 +202,20 @@ async fn failing_store_fails_closed() {
     let optional = JwtOptionalLayer::new(&m).invalid_as_anonymous(true);
     assert_eq!(send(&optional, Some(&bearer(&access))).await.status, 503);
 }
+
+#[tokio::test]
+async fn synchronous_verification_never_skips_an_asynchronous_store() {
+    let m = builder(StatusPolicy::Default)
+        .denylist_arc(Fixed::new(Some(false)))
+        .build()
+        .unwrap();
+    let access = m.create_access_token("username").unwrap();
+    let req = http::Request::get("/")
+        .header("Authorization", bearer(&access))
+        .body(())
+        .unwrap();
+    let err = m.verify_request(&req).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RevocationStoreUnavailable);
+    // The async path asks the store.
+    assert!(m.verify_token(&access).await.is_ok());
+}
