@@ -11,6 +11,9 @@
 //!
 //! Environment: `APP_ADDR` (default `127.0.0.1:3000`), `JWT_SECRET_KEY` (default: random).
 
+#[path = "demo/mod.rs"]
+mod demo;
+
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -80,18 +83,7 @@ pub async fn serve(listener: tokio::net::TcpListener, jwt: JwtManager, users: Me
 #[allow(dead_code)] // the tests include this file as a module
 #[tokio::main]
 async fn main() {
-    let secret = std::env::var("JWT_SECRET_KEY").unwrap_or_else(|_| {
-        eprintln!("JWT_SECRET_KEY is not set: using a random key for this run");
-        format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4())
-    });
-    let jwt = JwtManager::builder()
-        .secret(secret)
-        .build()
-        .expect("JWT settings");
-    let users = MemoryUserStore::new();
-    users
-        .add_user("demo@example.com", "1", "demo password")
-        .expect("hash the demo password");
+    let (jwt, users) = demo::demo();
     let addr = std::env::var("APP_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

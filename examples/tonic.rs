@@ -18,6 +18,9 @@
 //! can have its own guard: `.add_service(FreshRequiredLayer::new(&jwt).layer(svc))`. No
 //! `.proto` is compiled: the Account messages are written with `prost`'s derive.
 
+#[path = "demo/mod.rs"]
+mod demo;
+
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
@@ -112,18 +115,7 @@ pub fn routes(jwt: &JwtManager, users: MemoryUserStore) -> Routes {
 #[allow(dead_code)] // the tests include this file as a module
 #[tokio::main]
 async fn main() {
-    let secret = std::env::var("JWT_SECRET_KEY").unwrap_or_else(|_| {
-        eprintln!("JWT_SECRET_KEY is not set: using a random key for this run");
-        format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4())
-    });
-    let jwt = JwtManager::builder()
-        .secret(secret)
-        .build()
-        .expect("JWT settings");
-    let users = MemoryUserStore::new();
-    users
-        .add_user("demo@example.com", "1", "demo password")
-        .expect("hash the demo password");
+    let (jwt, users) = demo::demo();
 
     let addr = std::env::var("GRPC_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:50051".into())

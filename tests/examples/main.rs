@@ -2,6 +2,8 @@
 //! example with a hyper client, the tonic example with tonic's client and Python's grpcio,
 //! the axum example through its router.
 #![cfg(all(feature = "axum", feature = "tonic"))]
+// Each example includes the shared `examples/demo` module; this crate includes all three.
+#![allow(clippy::duplicate_mod)]
 
 mod axum_app;
 mod hyper_app;

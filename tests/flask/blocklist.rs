@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use serde_json::json;
 use tower_jwt_auth::denylist::{BoxFuture, TokenId};
 use tower_jwt_auth::{
-    Denylist, DenylistError, ErrorContext, ErrorKind, JwtOptionalLayer, JwtRequiredLayer,
-    MemoryDenylist, RefreshRequiredLayer, StatusPolicy,
+    Denylist, DenylistError, ErrorKind, JwtOptionalLayer, JwtRequiredLayer, MemoryDenylist,
+    RefreshRequiredLayer, StatusPolicy,
 };
 
 use crate::common::*;
@@ -112,17 +112,11 @@ async fn custom_revoked_message() {
         .denylist_arc(Fixed::new(Some(true)))
         .build()
         .unwrap();
-    let layer = JwtRequiredLayer::new(&m).error_responder(
-        |err: &tower_jwt_auth::AuthError, cx: &ErrorContext<'_>| {
-            if err.kind() == ErrorKind::Revoked {
-                let mut res = http::Response::new(bytes::Bytes::from(r#"{"baz":"foo"}"#));
-                *res.status_mut() = http::StatusCode::NOT_FOUND;
-                res
-            } else {
-                cx.default_response(err)
-            }
-        },
-    );
+    let layer = JwtRequiredLayer::new(&m).error_responder(fixed_response(
+        Some(ErrorKind::Revoked),
+        404,
+        r#"{"baz":"foo"}"#,
+    ));
     let access = m.create_access_token("username").unwrap();
     let r = send(&layer, Some(&bearer(&access))).await;
     assert_eq!((r.status.as_u16(), r.json), (404, json!({"baz": "foo"})));

@@ -3,8 +3,8 @@
 use serde_json::json;
 use tower::Layer;
 use tower_jwt_auth::{
-    ErrorContext, ErrorKind, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer,
-    StatusPolicy, TokenOptions, VerifiedToken,
+    ErrorKind, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, StatusPolicy,
+    TokenOptions, VerifiedToken,
 };
 
 use crate::common::*;
@@ -63,22 +63,18 @@ async fn unsuccessful_claims_validation() {
 #[tokio::test]
 async fn claims_validation_custom_error() {
     let m = app(StatusPolicy::Default, false);
-    let responder = |err: &tower_jwt_auth::AuthError, cx: &ErrorContext<'_>| {
-        if err.kind() == ErrorKind::UserClaimsVerification {
-            let mut res = http::Response::new(bytes::Bytes::from(
-                r#"{"msg":"claims failed for username"}"#,
-            ));
-            *res.status_mut() = http::StatusCode::NOT_FOUND;
-            res
-        } else {
-            cx.default_response(err)
-        }
+    let responder = || {
+        fixed_response(
+            Some(ErrorKind::UserClaimsVerification),
+            404,
+            r#"{"msg":"claims failed for username"}"#,
+        )
     };
     let token = m
         .create_access_token_with("username", TokenOptions::new().fresh(true))
         .unwrap();
     let r = send(
-        &JwtRequiredLayer::new(&m).error_responder(responder),
+        &JwtRequiredLayer::new(&m).error_responder(responder()),
         Some(&bearer(&token)),
     )
     .await;
@@ -89,7 +85,7 @@ async fn claims_validation_custom_error() {
     // The error travels in the response's extensions whatever the responder returns.
     let res = tower::ServiceExt::oneshot(
         JwtRequiredLayer::new(&m)
-            .error_responder(responder)
+            .error_responder(responder())
             .layer(view()),
         http::Request::get("/")
             .header("Authorization", bearer(&token))

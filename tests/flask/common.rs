@@ -137,3 +137,24 @@ pub fn options_request() -> Request<Full<Bytes>> {
         .body(Full::default())
         .unwrap()
 }
+
+/// A responder that answers `status` with `body` for errors of kind `only` (every kind when
+/// `None`) and the default response otherwise: Flask-JWT-Extended's `*_loader` callbacks.
+pub fn fixed_response(
+    only: Option<tower_jwt_auth::ErrorKind>,
+    status: u16,
+    body: &'static str,
+) -> impl Fn(&tower_jwt_auth::AuthError, &tower_jwt_auth::ErrorContext<'_>) -> Response<Bytes>
+       + Send
+       + Sync
+       + 'static {
+    move |err, cx| {
+        if only.is_none_or(|kind| kind == err.kind()) {
+            let mut res = Response::new(Bytes::from(body));
+            *res.status_mut() = StatusCode::from_u16(status).unwrap();
+            res
+        } else {
+            cx.default_response(err)
+        }
+    }
+}

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use serde_json::json;
-use tower_jwt_auth::{ErrorContext, JwtRequiredLayer, StatusPolicy};
+use tower_jwt_auth::{JwtRequiredLayer, StatusPolicy};
 
 use crate::common::*;
 
@@ -115,13 +115,8 @@ async fn missing_headers() {
     .await;
     assert_eq!(r.headers["www-authenticate"], "Bearer");
 
-    let layer = JwtRequiredLayer::new(&m).error_responder(
-        |_: &tower_jwt_auth::AuthError, _: &ErrorContext<'_>| {
-            let mut res = http::Response::new(Bytes::from(r#"{"foo":"bar"}"#));
-            *res.status_mut() = http::StatusCode::CREATED;
-            res
-        },
-    );
+    let layer =
+        JwtRequiredLayer::new(&m).error_responder(fixed_response(None, 201, r#"{"foo":"bar"}"#));
     let r = send(&layer, None).await;
     assert_eq!((r.status.as_u16(), r.json), (201, json!({"foo": "bar"})));
 }

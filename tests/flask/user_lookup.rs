@@ -7,7 +7,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use tower::{service_fn, Layer, ServiceExt};
-use tower_jwt_auth::{ErrorContext, ErrorKind, JwtRequiredLayer, StatusPolicy, VerifiedToken};
+use tower_jwt_auth::{ErrorKind, JwtRequiredLayer, StatusPolicy, VerifiedToken};
 
 use crate::common::*;
 
@@ -80,15 +80,11 @@ async fn load_invalid_user() {
 async fn custom_user_lookup_errors() {
     let m = builder(StatusPolicy::Default)
         .user_lookup(|_: &VerifiedToken| async { None::<User> })
-        .error_responder(|err: &tower_jwt_auth::AuthError, cx: &ErrorContext<'_>| {
-            if err.kind() == ErrorKind::UserLookup {
-                let mut res = http::Response::new(Bytes::from(r#"{"foo":"bar"}"#));
-                *res.status_mut() = http::StatusCode::CREATED;
-                res
-            } else {
-                cx.default_response(err)
-            }
-        })
+        .error_responder(fixed_response(
+            Some(ErrorKind::UserLookup),
+            201,
+            r#"{"foo":"bar"}"#,
+        ))
         .build()
         .unwrap();
     let token = m.create_access_token("username").unwrap();

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use tower_jwt_auth::{
-    ErrorContext, FreshRequiredLayer, JwtOptionalLayer, JwtRequiredLayer, Lifetime,
-    RefreshRequiredLayer, StatusPolicy, TokenOptions,
+    FreshRequiredLayer, JwtOptionalLayer, JwtRequiredLayer, Lifetime, RefreshRequiredLayer,
+    StatusPolicy, TokenOptions,
 };
 
 use crate::common::*;
@@ -86,15 +86,11 @@ async fn fresh_jwt_required() {
 async fn fresh_route_custom_response() {
     // `needs_fresh_token_loader` returning 201 {"msg": "foobar"}.
     let m = builder(StatusPolicy::Default)
-        .error_responder(|err: &tower_jwt_auth::AuthError, cx: &ErrorContext<'_>| {
-            if err.kind() == tower_jwt_auth::ErrorKind::FreshTokenRequired {
-                let mut res = http::Response::new(bytes::Bytes::from(r#"{"msg":"foobar"}"#));
-                *res.status_mut() = http::StatusCode::CREATED;
-                res
-            } else {
-                cx.default_response(err)
-            }
-        })
+        .error_responder(fixed_response(
+            Some(tower_jwt_auth::ErrorKind::FreshTokenRequired),
+            201,
+            r#"{"msg":"foobar"}"#,
+        ))
         .build()
         .unwrap();
     let layer = FreshRequiredLayer::new(&m);
@@ -259,11 +255,7 @@ async fn invalid_jwt() {
 async fn invalid_jwt_custom_response() {
     // `invalid_token_loader` returning 201 {"msg": "foobar"}.
     let m = builder(StatusPolicy::FlaskCompatible)
-        .error_responder(|_: &tower_jwt_auth::AuthError, _: &ErrorContext<'_>| {
-            let mut res = http::Response::new(bytes::Bytes::from(r#"{"msg":"foobar"}"#));
-            *res.status_mut() = http::StatusCode::CREATED;
-            res
-        })
+        .error_responder(fixed_response(None, 201, r#"{"msg":"foobar"}"#))
         .build()
         .unwrap();
     for auth in [None, Some("Bearer a.b"), Some("Bearer a=.b.c")] {
@@ -384,13 +376,8 @@ async fn no_token_and_custom_unauthorized_response() {
         (401, "Missing Authorization Header")
     );
     // `unauthorized_loader` replaced on this route only.
-    let layer = JwtRequiredLayer::new(&m).error_responder(
-        |_: &tower_jwt_auth::AuthError, _: &ErrorContext<'_>| {
-            let mut res = http::Response::new(bytes::Bytes::from(r#"{"msg":"foobar"}"#));
-            *res.status_mut() = http::StatusCode::CREATED;
-            res
-        },
-    );
+    let layer =
+        JwtRequiredLayer::new(&m).error_responder(fixed_response(None, 201, r#"{"msg":"foobar"}"#));
     let r = send(&layer, None).await;
     assert_eq!((r.status.as_u16(), r.json), (201, json!({"msg": "foobar"})));
 }
