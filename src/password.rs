@@ -288,26 +288,32 @@ fn lower_priority() {
 mod tests {
     use super::*;
 
-    #[test]
-    fn weaker_hashes_need_rehash() {
-        let weak = Argon2::new(
+    /// A PHC string for "pw" with the given variant, version and parameters.
+    fn phc(algorithm: argon2::Algorithm, version: argon2::Version, params: Params) -> String {
+        Argon2::new(algorithm, version, params)
+            .hash_password(b"pw")
+            .unwrap()
+            .to_string()
+    }
+
+    fn weak() -> String {
+        phc(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
             Params::new(4096, 1, 1, None).unwrap(),
         )
-        .hash_password(b"pw")
-        .unwrap()
-        .to_string();
+    }
+
+    #[test]
+    fn weaker_hashes_need_rehash() {
+        let weak = weak();
         assert!(needs_rehash(&weak));
         assert!(verify("pw", &weak).unwrap());
-        let argon2i = Argon2::new(
+        let argon2i = phc(
             argon2::Algorithm::Argon2i,
             argon2::Version::V0x13,
             Params::default(),
-        )
-        .hash_password(b"pw")
-        .unwrap()
-        .to_string();
+        );
         assert!(needs_rehash(&argon2i));
         assert!(needs_rehash("not a phc string"));
         assert!(!needs_rehash(&hash("pw").unwrap()));
@@ -315,23 +321,13 @@ mod tests {
 
     #[test]
     fn reusing_memory_gives_the_same_answers() {
-        let weak = Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            Params::new(4096, 1, 1, None).unwrap(),
-        )
-        .hash_password(b"pw")
-        .unwrap()
-        .to_string();
+        let weak = weak();
         let strong = hash("pw").unwrap();
-        let argon2i = Argon2::new(
+        let argon2i = phc(
             argon2::Algorithm::Argon2i,
             argon2::Version::V0x10,
             Params::default(),
-        )
-        .hash_password(b"pw")
-        .unwrap()
-        .to_string();
+        );
         // Alternate sizes and variants so that the buffer is reused, shrunk and grown.
         for phc in [&strong, &weak, &argon2i, &strong, &weak] {
             assert_eq!(verify_reusing_memory("pw", phc), Ok(true), "{phc}");

@@ -158,3 +158,13 @@ pub fn fixed_response(
         }
     }
 }
+
+/// An access token, a fresh access token and a refresh token for "username".
+pub fn tokens(m: &JwtManager) -> (String, String, String) {
+    (
+        m.create_access_token("username").unwrap(),
+        m.create_access_token_with("username", tower_jwt_auth::TokenOptions::new().fresh(true))
+            .unwrap(),
+        m.create_refresh_token("username").unwrap(),
+    )
+}

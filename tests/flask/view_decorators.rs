@@ -15,11 +15,7 @@ async fn jwt_required() {
     for policy in POLICIES {
         let m = manager(policy);
         let layer = JwtRequiredLayer::new(&m);
-        let access = m.create_access_token("username").unwrap();
-        let fresh = m
-            .create_access_token_with("username", TokenOptions::new().fresh(true))
-            .unwrap();
-        let refresh = m.create_refresh_token("username").unwrap();
+        let (access, fresh, refresh) = tokens(&m);
 
         for token in [&access, &fresh] {
             let r = send(&layer, Some(&bearer(token))).await;
@@ -46,10 +42,7 @@ async fn fresh_jwt_required() {
     for policy in POLICIES {
         let m = manager(policy);
         let layer = FreshRequiredLayer::new(&m);
-        let access = m.create_access_token("username").unwrap();
-        let fresh = m
-            .create_access_token_with("username", TokenOptions::new().fresh(true))
-            .unwrap();
+        let (access, fresh, refresh) = tokens(&m);
         let fresh_timed = m
             .create_access_token_with(
                 "username",
@@ -60,7 +53,6 @@ async fn fresh_jwt_required() {
         let mut stale = default_claims();
         stale["fresh"] = json!(now() as f64 - 300.0);
         let stale = encode(&stale);
-        let refresh = m.create_refresh_token("username").unwrap();
 
         for token in [&fresh, &fresh_timed] {
             let r = send(&layer, Some(&bearer(token))).await;
@@ -110,11 +102,7 @@ async fn refresh_jwt_required() {
     for policy in POLICIES {
         let m = manager(policy);
         let layer = RefreshRequiredLayer::new(&m);
-        let access = m.create_access_token("username").unwrap();
-        let fresh = m
-            .create_access_token_with("username", TokenOptions::new().fresh(true))
-            .unwrap();
-        let refresh = m.create_refresh_token("username").unwrap();
+        let (access, fresh, refresh) = tokens(&m);
 
         for token in [&access, &fresh] {
             let r = send(&layer, Some(&bearer(token))).await;
@@ -158,11 +146,7 @@ async fn jwt_optional() {
     for policy in POLICIES {
         let m = manager(policy);
         let layer = JwtOptionalLayer::new(&m);
-        let access = m.create_access_token("username").unwrap();
-        let fresh = m
-            .create_access_token_with("username", TokenOptions::new().fresh(true))
-            .unwrap();
-        let refresh = m.create_refresh_token("username").unwrap();
+        let (access, fresh, refresh) = tokens(&m);
         let mut expired = default_claims();
         expired["exp"] = json!(now() - 60);
         let expired = encode(&expired);
