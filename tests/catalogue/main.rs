@@ -3,8 +3,8 @@
 //! real guard layers and the auth service. Case 42 (no leaks) is checked at the end of every
 //! group over the captured tracing output and response bodies.
 //!
-//! Cases that need features not built yet are listed, with what they wait for, in
-//! `not_yet_covered`.
+//! Cases that need features not built yet (36, 38) are ignored tests that say what they
+//! wait for.
 
 mod harness;
 
@@ -15,15 +15,17 @@ mod login;
 mod structure;
 mod transport;
 
-/// Cases whose features do not exist yet: named here so that they are not silently lost.
+// Cases whose features do not exist yet: ignored tests with the reason, so that every run
+// lists them as waiting rather than passing.
+
 #[test]
-fn not_yet_covered() {
-    let waiting = [
-        (36, "refresh-token rotation with reuse detection: not in any open issue yet"),
-        (38, "cookie location with CSRF double submit: token locations beyond headers, not in any open issue yet"),
-    ];
-    for (case, reason) in waiting {
-        println!("catalogue case {case} waits for {reason}");
-    }
-    assert_eq!(waiting.len(), 2);
+#[ignore = "case 36 waits for refresh-token rotation with reuse detection (not in any open issue yet)"]
+fn case_36_refresh_rotation_reuse() {
+    panic!("refresh-token rotation is not built");
+}
+
+#[test]
+#[ignore = "case 38 waits for the cookie token location with CSRF double submit (not in any open issue yet)"]
+fn case_38_cookie_csrf() {
+    panic!("the cookie location is not built");
 }
