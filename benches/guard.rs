@@ -10,7 +10,11 @@
 //! - `jsonwebtoken_decode`: `jsonwebtoken::decode` of the same token;
 //! - `jwt_authorizer` / `jwt_authorizer_echo`: jwt-authorizer 0.15's layer on its own echo.
 //!
-//! `cargo bench --bench guard`; the ratio table is printed at the end and written to
+//! After criterion, the same routines are timed again in turns (25 rounds of ~20 ms
+//! batches), and each ratio is the median of its 25 per-round ratios: a shared machine's
+//! speed drifts over seconds, and criterion measures one routine after another.
+//!
+//! `cargo bench --bench guard`; both tables are printed at the end and written to
 //! `target/criterion/guard-summary.txt`.
 
 use std::convert::Infallible;
@@ -18,7 +22,7 @@ use std::convert::Infallible;
 mod support;
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -125,27 +129,36 @@ fn cases(denylist: &MemoryDenylist) -> Vec<Case> {
     ]
 }
 
-fn bench(c: &mut Criterion, case: &Case) {
+/// One measured routine: its name in criterion and a call that does the work once.
+type Routine<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Per-call times of one round, by routine name.
+type Round = Vec<(&'static str, f64)>;
+
+fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
     let token = case.manager.create_access_token("42").unwrap();
     let auth = format!("Bearer {token}");
-    let mut group = c.benchmark_group(case.name);
-    group
-        .sample_size(40)
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500));
+    let auth = auth.as_str();
+    let mut routines: Vec<Routine> = Vec::new();
 
     let echo = service_fn(|_: Request<Empty<Bytes>>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
     });
     let mut bare = echo;
-    group.bench_function("echo", |b| {
-        b.iter(|| ready(bare.call(request(black_box(&auth)))).unwrap())
-    });
+    routines.push((
+        "echo",
+        Box::new(move || {
+            black_box(ready(bare.call(request(black_box(auth)))).unwrap());
+        }),
+    ));
     let mut guarded = JwtRequiredLayer::new(&case.manager).layer(echo);
-    assert_eq!(ready(guarded.call(request(&auth))).unwrap().status(), 200);
-    group.bench_function("layer", |b| {
-        b.iter(|| ready(guarded.call(request(black_box(&auth)))).unwrap())
-    });
+    assert_eq!(ready(guarded.call(request(auth))).unwrap().status(), 200);
+    routines.push((
+        "layer",
+        Box::new(move || {
+            black_box(ready(guarded.call(request(black_box(auth)))).unwrap());
+        }),
+    ));
 
     // The floor: signature, base64url of the payload, one typed parse.
     let (input, signature) = token.rsplit_once('.').unwrap();
@@ -153,8 +166,9 @@ fn bench(c: &mut Criterion, case: &Case) {
     let hmac_key = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     let algorithm = case.algorithm;
     let decoding = &case.decoding;
-    group.bench_function("floor", |b| {
-        b.iter(|| {
+    routines.push((
+        "floor",
+        Box::new(move || {
             let ok = if algorithm == Algorithm::HS256 {
                 let mut mac = hmac_key.clone();
                 mac.update(black_box(input).as_bytes());
@@ -171,63 +185,179 @@ fn bench(c: &mut Criterion, case: &Case) {
             };
             assert!(ok);
             let json = URL_SAFE_NO_PAD.decode(payload).unwrap();
-            serde_json::from_slice::<Claims>(&json).unwrap()
-        })
-    });
+            black_box(serde_json::from_slice::<Claims>(&json).unwrap());
+        }),
+    ));
 
     let mut validation = Validation::new(case.algorithm);
     validation.leeway = 0;
-    group.bench_function("jsonwebtoken_decode", |b| {
-        b.iter(|| jsonwebtoken::decode::<Claims>(black_box(&token), decoding, &validation).unwrap())
-    });
+    let token = token.as_str();
+    routines.push((
+        "jsonwebtoken_decode",
+        Box::new(move || {
+            black_box(
+                jsonwebtoken::decode::<Claims>(black_box(token), decoding, &validation).unwrap(),
+            );
+        }),
+    ));
 
+    // jwt-authorizer's layer needs a Tokio runtime entered while it is called.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _enter = runtime.enter();
     if case.algorithm == Algorithm::HS256 {
         let echo07 = service_fn(|_: Request<Empty<Bytes>>| async {
             Ok::<_, Infallible>(axum07::response::Response::new(axum07::body::Body::empty()))
         });
         let mut bare07 = echo07;
-        group.bench_function("jwt_authorizer_echo", |b| {
-            b.iter(|| ready(bare07.call(request(black_box(&auth)))).unwrap())
-        });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        routines.push((
+            "jwt_authorizer_echo",
+            Box::new(move || {
+                black_box(ready(bare07.call(request(black_box(auth)))).unwrap());
+            }),
+        ));
         use jwt_authorizer::IntoLayer;
         let authorizer = runtime
             .block_on(jwt_authorizer::JwtAuthorizer::<Claims>::from_secret(SECRET).build())
             .unwrap();
-        let layer = authorizer.into_layer();
-        let mut authorized = layer.layer(echo07);
-        let _enter = runtime.enter();
-        assert_eq!(
-            ready(authorized.call(request(&auth))).unwrap().status(),
-            200
-        );
-        group.bench_function("jwt_authorizer", |b| {
-            b.iter(|| ready(authorized.call(request(black_box(&auth)))).unwrap())
-        });
+        let mut authorized = authorizer.into_layer().layer(echo07);
+        assert_eq!(ready(authorized.call(request(auth))).unwrap().status(), 200);
+        routines.push((
+            "jwt_authorizer",
+            Box::new(move || {
+                black_box(ready(authorized.call(request(black_box(auth)))).unwrap());
+            }),
+        ));
+    }
+
+    let mut group = c.benchmark_group(case.name);
+    group
+        .sample_size(40)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
+    for (name, routine) in routines.iter_mut() {
+        group.bench_function(*name, |b| b.iter(&mut *routine));
     }
     group.finish();
+    if selected(case.name) {
+        interleaved(&mut routines)
+    } else {
+        Vec::new()
+    }
 }
 
-fn summary(names: &[&str]) -> String {
+/// Whether this run measures `case` (criterion's filter names it, or there is none) and is
+/// a measuring run at all (not `--profile-time`, `--list` or `--test`).
+fn selected(case: &str) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args
+        .iter()
+        .any(|a| ["--profile-time", "--list", "--test"].contains(&a.as_str()))
+    {
+        return false;
+    }
+    match args.iter().find(|a| !a.starts_with('-')) {
+        None => true,
+        Some(filter) => {
+            filter.contains(case) || case.contains(filter.split('/').next().unwrap_or(""))
+        }
+    }
+}
+
+/// The routines timed in turns, 25 rounds of ~20 ms batches each, so that every ratio can
+/// be taken between measurements made within the same fraction of a second: on a shared
+/// machine whose speed drifts over seconds, this is what keeps a ratio honest.
+fn interleaved(routines: &mut [Routine]) -> Vec<Round> {
+    const ROUNDS: usize = 25;
+    const BATCH: Duration = Duration::from_millis(20);
+    let batch_sizes: Vec<u32> = routines
+        .iter_mut()
+        .map(|(_, routine)| {
+            let (start, mut n) = (Instant::now(), 0u32);
+            while start.elapsed() < BATCH / 4 {
+                routine();
+                n += 1;
+            }
+            (n * 4).max(1)
+        })
+        .collect();
+    (0..ROUNDS)
+        .map(|_| {
+            routines
+                .iter_mut()
+                .zip(&batch_sizes)
+                .map(|((name, routine), &n)| {
+                    let start = Instant::now();
+                    for _ in 0..n {
+                        routine();
+                    }
+                    (*name, start.elapsed().as_nanos() as f64 / n as f64)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The median, first and third quartiles of per-round values.
+fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.25), at(0.75))
+}
+
+fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
     let mut out = String::from(
-        "case   guard(layer-echo)  floor      jsonwebtoken  jwt-authorizer  guard/floor  guard/decode  authorizer/guard\n",
+        "criterion medians (ns)\n\
+         case   guard(layer-echo)  floor      jsonwebtoken  jwt-authorizer\n",
     );
     for name in names {
         let m = |b| median(name, b);
-        let guard = m("layer") - m("echo");
-        let authorizer = m("jwt_authorizer") - m("jwt_authorizer_echo");
         out.push_str(&format!(
-            "{name:<6} {:>10.0} ns {:>8.0} ns {:>10.0} ns {:>12.0} ns {:>10.2}x {:>12.2}x {:>14.2}x\n",
-            guard,
+            "{name:<6} {:>10.0} ns {:>8.0} ns {:>10.0} ns {:>12.0} ns\n",
+            m("layer") - m("echo"),
             m("floor"),
             m("jsonwebtoken_decode"),
-            authorizer,
-            guard / m("floor"),
-            guard / m("jsonwebtoken_decode"),
-            authorizer / guard,
+            m("jwt_authorizer") - m("jwt_authorizer_echo"),
+        ));
+    }
+    out.push_str(
+        "\nratios, interleaved rounds: median [first quartile, third quartile] of 25 per-round ratios\n\
+         case   guard/floor          guard/decode         authorizer/guard\n",
+    );
+    for (name, rounds) in names.iter().zip(rounds) {
+        // One round's figures: the guard, the floor, jsonwebtoken, jwt-authorizer.
+        let figures: Vec<[f64; 4]> = rounds
+            .iter()
+            .map(|round| {
+                let t = |b: &str| {
+                    round
+                        .iter()
+                        .find(|(n, _)| *n == b)
+                        .map_or(f64::NAN, |(_, t)| *t)
+                };
+                [
+                    t("layer") - t("echo"),
+                    t("floor"),
+                    t("jsonwebtoken_decode"),
+                    t("jwt_authorizer") - t("jwt_authorizer_echo"),
+                ]
+            })
+            .collect();
+        let ratio = |f: fn(&[f64; 4]) -> f64| {
+            let (mid, low, high) = quartiles(figures.iter().map(f).collect());
+            format!("{mid:>5.2}x [{low:.2}, {high:.2}]")
+        };
+        out.push_str(&format!(
+            "{name:<6} {:<20} {:<20} {}\n",
+            ratio(|[guard, floor, ..]| guard / floor),
+            ratio(|[guard, _, decode, _]| guard / decode),
+            ratio(|[guard, .., authorizer]| authorizer / guard),
         ));
     }
     out
@@ -237,12 +367,10 @@ fn main() {
     let denylist = full_denylist();
     let cases = cases(&denylist);
     let mut c = Criterion::default().configure_from_args();
-    for case in &cases {
-        bench(&mut c, case);
-    }
+    let rounds: Vec<_> = cases.iter().map(|case| bench(&mut c, case)).collect();
     c.final_summary();
-    let table = summary(&cases.iter().map(|c| c.name).collect::<Vec<_>>());
-    println!("\nmedians, 1,000,000 revoked jtis in the denylist:\n{table}");
+    let table = summary(&cases.iter().map(|c| c.name).collect::<Vec<_>>(), &rounds);
+    println!("\n1,000,000 revoked jtis in the denylist\n{table}");
     let _ = std::fs::write(
         format!("{}/criterion/guard-summary.txt", target_dir()),
         table,

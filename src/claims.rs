@@ -37,7 +37,6 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -94,8 +93,14 @@ impl Freshness {
 /// the framework extractors). Its `Debug` output never shows the raw claims.
 ///
 /// [`JwtManager::decode_token`]: crate::JwtManager::decode_token
+///
+/// Cheap to clone and to move: the verified data sit behind one shared pointer.
 #[derive(Clone)]
-pub struct VerifiedToken {
+pub struct VerifiedToken(pub(crate) Arc<TokenData>);
+
+/// What a [`VerifiedToken`] holds.
+#[derive(Clone)]
+pub(crate) struct TokenData {
     pub(crate) identity: Text,
     pub(crate) jti: Option<Text>,
     pub(crate) token_type: TokenType,
@@ -105,10 +110,10 @@ pub struct VerifiedToken {
     pub(crate) exp: Option<f64>,
     pub(crate) location: TokenLocation,
     /// The decoded header JSON, `None` when it is the manager's default header.
-    pub(crate) header: Option<Bytes>,
+    pub(crate) header: Option<Vec<u8>>,
     pub(crate) default_header: &'static str,
     /// The decoded payload JSON.
-    pub(crate) payload: Bytes,
+    pub(crate) payload: Vec<u8>,
     pub(crate) user: Option<Arc<dyn Any + Send + Sync>>,
 }
 
@@ -116,18 +121,19 @@ impl VerifiedToken {
     /// The identity (the `sub` claim, or the configured identity claim): Flask-JWT-Extended's
     /// `get_jwt_identity()`.
     pub fn identity(&self) -> &str {
-        self.text(&self.identity)
+        self.text(&self.0.identity)
     }
 
     /// The token's unique id (`jti`), when it has one.
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_ref().map(|jti| self.text(jti))
+        self.0.jti.as_ref().map(|jti| self.text(jti))
     }
 
     fn text<'a>(&'a self, text: &'a Text) -> &'a str {
         match text {
             // The span was a JSON string serde_json validated; checking again is cheap.
             Text::Span(at, len) => self
+                .0
                 .payload
                 .get(*at as usize..*at as usize + *len as usize)
                 .and_then(|bytes| std::str::from_utf8(bytes).ok())
@@ -138,64 +144,65 @@ impl VerifiedToken {
 
     /// The token's type.
     pub fn token_type(&self) -> &TokenType {
-        &self.token_type
+        &self.0.token_type
     }
 
     /// The token's freshness.
     pub fn freshness(&self) -> Freshness {
-        self.fresh
+        self.0.fresh
     }
 
     /// Issue time (`iat`), epoch seconds.
     pub fn issued_at(&self) -> Option<f64> {
-        self.iat
+        self.0.iat
     }
 
     /// Not-before time (`nbf`), epoch seconds.
     pub fn not_before(&self) -> Option<f64> {
-        self.nbf
+        self.0.nbf
     }
 
     /// Expiry time (`exp`), epoch seconds; `None` for a token that never expires.
     pub fn expires_at(&self) -> Option<f64> {
-        self.exp
+        self.0.exp
     }
 
     /// Where the token was found.
     pub fn location(&self) -> TokenLocation {
-        self.location
+        self.0.location
     }
 
     /// All claims as JSON: Flask-JWT-Extended's `get_jwt()`.
     pub fn claims_json(&self) -> serde_json::Map<String, serde_json::Value> {
         // The payload parsed as an object during verification, so this cannot fail.
-        serde_json::from_slice(&self.payload).unwrap_or_default()
+        serde_json::from_slice(&self.0.payload).unwrap_or_default()
     }
 
     /// The claims deserialized into a type of your own (unknown claims are ignored unless
     /// the type says otherwise).
     pub fn claims<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(&self.payload)
+        serde_json::from_slice(&self.0.payload)
     }
 
     /// The decoded JOSE header as JSON: Flask-JWT-Extended's `get_jwt_header()`.
     pub fn header(&self) -> serde_json::Map<String, serde_json::Value> {
         let raw = self
+            .0
             .header
             .as_deref()
-            .unwrap_or(self.default_header.as_bytes());
+            .unwrap_or(self.0.default_header.as_bytes());
         serde_json::from_slice(raw).unwrap_or_default()
     }
 
     /// The object found by the manager's user-lookup hook: Flask-JWT-Extended's
     /// `get_current_user()`. `None` when no hook is configured or `U` is not its type.
     pub fn user<U: Send + Sync + 'static>(&self) -> Option<&U> {
-        self.user.as_deref()?.downcast_ref()
+        self.0.user.as_deref()?.downcast_ref()
     }
 
     /// The looked-up user as a shared pointer (see [`user`](Self::user)).
     pub fn user_arc<U: Send + Sync + 'static>(&self) -> Option<Arc<U>> {
-        self.user.clone()?.downcast().ok()
+        self.0.user.clone()?.downcast().ok()
     }
 }
 
@@ -204,11 +211,11 @@ impl fmt::Debug for VerifiedToken {
         f.debug_struct("VerifiedToken")
             .field("identity", &self.identity())
             .field("jti", &self.jti())
-            .field("token_type", &self.token_type)
-            .field("fresh", &self.fresh)
-            .field("iat", &self.iat)
-            .field("exp", &self.exp)
-            .field("location", &self.location)
+            .field("token_type", &self.0.token_type)
+            .field("fresh", &self.0.fresh)
+            .field("iat", &self.0.iat)
+            .field("exp", &self.0.exp)
+            .field("location", &self.0.location)
             .finish_non_exhaustive()
     }
 }
