@@ -5,8 +5,12 @@
 //! default, so a burst of logins can neither starve the async runtime nor exhaust memory
 //! (each hash holds 19 MiB); a caller that waits longer than the configured bound gets
 //! [`PasswordError::Busy`] instead of queueing forever. On Linux the pool runs under the
-//! `SCHED_IDLE` policy: request handling wins the CPU whenever it needs it, and hashing gets
-//! every idle cycle, so a login storm neither stalls other routes nor wastes the machine.
+//! `SCHED_IDLE` policy: request handling preempts hashing whenever it wakes up, and hashing
+//! gets every idle cycle, so a login storm neither starves other routes nor wastes the
+//! machine. (The scheduler can still let a hash finish its tick before a request that was
+//! already runnable: with as many hashing threads as cores, a storm adds milliseconds to the
+//! slowest percent of other requests; fewer threads, via [`PasswordHasher::with_limits`],
+//! trade hashing throughput for that tail.)
 //!
 //! # Example
 //!
