@@ -6,7 +6,8 @@
 //! - `echo`: building the request and calling a bare echo service;
 //! - `layer`: the same through `JwtRequired` (the guard's cost is `layer - echo`);
 //! - `floor`: signature check over the signing input + base64url decode of the payload +
-//!   one typed JSON parse of the claims (for HS256 with a precomputed HMAC key);
+//!   one typed JSON parse of the claims (for HS256: a precomputed HMAC key, compared with
+//!   the signature's bytes decoded before the loop);
 //! - `jsonwebtoken_decode`: `jsonwebtoken::decode` of the same token;
 //! - `jwt_authorizer` / `jwt_authorizer_echo`: jwt-authorizer 0.15's layer on its own echo.
 //!
@@ -160,10 +161,13 @@ fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
         }),
     ));
 
-    // The floor: signature, base64url of the payload, one typed parse.
+    // The floor: signature, base64url of the payload, one typed parse. For HS256, the MAC
+    // over the signing input compared with the signature's bytes decoded once, outside the
+    // loop: decoding the signature is work the floor does not count.
     let (input, signature) = token.rsplit_once('.').unwrap();
     let payload = input.split_once('.').unwrap().1;
     let hmac_key = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    let signature_bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
     let algorithm = case.algorithm;
     let decoding = &case.decoding;
     routines.push((
@@ -172,8 +176,7 @@ fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
             let ok = if algorithm == Algorithm::HS256 {
                 let mut mac = hmac_key.clone();
                 mac.update(black_box(input).as_bytes());
-                let sig = URL_SAFE_NO_PAD.decode(signature).unwrap();
-                mac.verify_slice(&sig).is_ok()
+                mac.verify_slice(black_box(&signature_bytes)).is_ok()
             } else {
                 jsonwebtoken::crypto::verify(
                     signature,

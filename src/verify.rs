@@ -625,10 +625,10 @@ impl HmacKey {
         {
             return Ok(true);
         }
-        let mut decoded = [0u8; 66];
         if given.len() > 88 {
             return Ok(false); // longer than any HMAC-SHA2 output
         }
+        let mut decoded = [0u8; 66];
         URL_SAFE_NO_PAD
             .decode_slice(given, &mut decoded)
             .map(|_| false)
@@ -656,7 +656,7 @@ fn split_segments(encoded: &str) -> Result<(&str, &str, &str), AuthError> {
     if memchr::memchr(b'.', signature.as_bytes()).is_some() {
         return Err(AuthError::malformed("Too many segments"));
     }
-    let bad = encoded.as_bytes().iter().fold(0u8, |acc, &b| {
+    let bad = bytes.iter().fold(0u8, |acc, &b| {
         acc | u8::from(!(is_base64url(b) | (b == b'.')))
     }) != 0;
     if bad {
