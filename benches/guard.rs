@@ -187,7 +187,8 @@ fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
                 .unwrap()
             };
             assert!(ok);
-            let json = URL_SAFE_NO_PAD.decode(payload).unwrap();
+            // The fastest strict base64url decoder at hand (the one the guard uses).
+            let json = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(payload).unwrap();
             black_box(serde_json::from_slice::<Claims>(&json).unwrap());
         }),
     ));

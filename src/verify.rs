@@ -392,9 +392,9 @@ pub(crate) fn decode(
     }
 
     // Claims, parsed once; `sub` and `jti` are kept as spans of the decoded payload.
-    let mut payload = Vec::with_capacity(payload_b64.len() * 3 / 4);
-    URL_SAFE_NO_PAD
-        .decode_vec(payload_b64, &mut payload)
+    // base64-simd: strict like the `base64` crate (canonical spellings only), and SIMD.
+    let payload = base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(payload_b64)
         .map_err(|_| AuthError::malformed("Invalid payload padding"))?;
     let claims = {
         let mut de = serde_json::Deserializer::from_slice(&payload);
@@ -610,14 +610,13 @@ impl HmacKey {
             HmacKey::Sha384(key) => tag(key, input, &mut mac),
             HmacKey::Sha512(key) => tag(key, input, &mut mac),
         };
-        let mut spelled = [0u8; 88];
-        let m = URL_SAFE_NO_PAD
-            .encode_slice(&mac[..n], &mut spelled)
-            .map_err(|_| ())?;
+        let mut spelled = [0u8; 88]; // room for 64 bytes
+        let spelled = base64_simd::URL_SAFE_NO_PAD
+            .encode(&mac[..n], base64_simd::Out::from_slice(&mut spelled));
         let given = signature_b64.as_bytes();
         // Constant time over the (public) length: every byte is compared.
-        if given.len() == m
-            && spelled[..m]
+        if given.len() == spelled.len()
+            && spelled
                 .iter()
                 .zip(given)
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
