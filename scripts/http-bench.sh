@@ -6,11 +6,11 @@
 #      second against the machine's Argon2 limit (cores / time of one hash), and the p99
 #      latency of GET /me and of GET /whoami at a steady 200 requests/s during the storm
 #      against the same without it (scripts/latency-probe.rs, built with rustc).
-# Usage: scripts/http-bench.sh [rounds]   (default 8; every run is bounded in time)
+# Usage: scripts/http-bench.sh [rounds]   (default 9; every run is bounded in time)
 # PASSWORD_HASH_CONCURRENCY (default: cores) sets the server's hashing threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-8}
+rounds=${1:-9}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
 cargo build --release --example server -q
