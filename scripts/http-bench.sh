@@ -21,7 +21,7 @@ base="http://127.0.0.1:$port"
 APP_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite://$work/bench.db" \
   JWT_SECRET_KEY="http-bench-secret-0123456789abcdefghijkl" RUST_LOG=warn \
   PASSWORD_HASH_CONCURRENCY="${PASSWORD_HASH_CONCURRENCY:-$(nproc)}" \
-  target/release/examples/server >"$work/server.log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/release/examples/server" >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
