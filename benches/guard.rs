@@ -16,7 +16,8 @@
 //! speed drifts over seconds, and criterion measures one routine after another.
 //!
 //! `cargo bench --bench guard`; both tables are printed at the end and written to
-//! `target/criterion/guard-summary.txt`.
+//! `target/criterion/guard-summary.txt` (`GUARD_BENCH_VERBOSE=1` also prints the interleaved
+//! medians themselves).
 
 use std::convert::Infallible;
 #[path = "support/mod.rs"]
@@ -357,6 +358,15 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
             let (mid, low, high) = quartiles(figures.iter().map(f).collect());
             format!("{mid:>5.2}x [{low:.2}, {high:.2}]")
         };
+        if std::env::var_os("GUARD_BENCH_VERBOSE").is_some() {
+            for (i, what) in ["guard", "floor", "jsonwebtoken", "jwt-authorizer"]
+                .iter()
+                .enumerate()
+            {
+                let (mid, _, _) = quartiles(figures.iter().map(|f| f[i]).collect());
+                eprintln!("{name} interleaved median {what}: {mid:.0} ns");
+            }
+        }
         out.push_str(&format!(
             "{name:<6} {:<20} {:<20} {}\n",
             ratio(|[guard, floor, ..]| guard / floor),
