@@ -68,9 +68,6 @@ pub(crate) struct Route {
 }
 
 /// The result of the synchronous part of verification.
-// Returned by value and consumed at once; boxing the token would cost an allocation on
-// every request.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Verdict {
     /// Decided: a verified token, `None` for a request that passes without one, or a
     /// rejection.

@@ -2,13 +2,15 @@
 //! `Option<...>` behind the optional layer, and the missing-layer message.
 #![cfg(feature = "axum")]
 
+#[path = "support/axum_get.rs"]
+mod axum_support;
+use axum_support::axum_get;
+
 use axum::routing::get;
 use axum::{Json, Router};
-use http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use tower_jwt_auth::axum::{Claims, CurrentUser, Identity};
 use tower_jwt_auth::{
     JwtManager, JwtOptionalLayer, JwtRequiredLayer, TokenOptions, TokenType, VerifiedToken,
@@ -87,21 +89,6 @@ fn routes() -> Router {
         )
 }
 
-async fn get_path(app: &Router, path: &str, token: Option<&str>) -> (StatusCode, String) {
-    let mut req = Request::get(path);
-    if let Some(token) = token {
-        req = req.header("authorization", format!("Bearer {token}"));
-    }
-    let res = app
-        .clone()
-        .oneshot(req.body(axum::body::Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
-}
-
 #[tokio::test]
 async fn extractors_behind_the_required_layer() {
     let m = manager();
@@ -111,25 +98,25 @@ async fn extractors_behind_the_required_layer() {
         .unwrap();
 
     assert_eq!(
-        get_path(&app, "/identity", Some(&token)).await,
+        axum_get(&app, "/identity", Some(&token)).await,
         (StatusCode::OK, "7".into())
     );
-    let (status, body) = get_path(&app, "/token", Some(&token)).await;
+    let (status, body) = axum_get(&app, "/token", Some(&token)).await;
     assert_eq!(
         (status, serde_json::from_str::<Value>(&body).unwrap()),
         (StatusCode::OK, json!({"sub": "7", "refresh": false}))
     );
     assert_eq!(
-        get_path(&app, "/claims", Some(&token)).await,
+        axum_get(&app, "/claims", Some(&token)).await,
         (StatusCode::OK, "7 is admin".into())
     );
     assert_eq!(
-        get_path(&app, "/user", Some(&token)).await,
+        axum_get(&app, "/user", Some(&token)).await,
         (StatusCode::OK, "user 7".into())
     );
 
     // Typed claims that do not fit: 401, without echoing claim values.
-    let (status, body) = get_path(&app, "/level", Some(&token)).await;
+    let (status, body) = axum_get(&app, "/level", Some(&token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         body,
@@ -138,7 +125,7 @@ async fn extractors_behind_the_required_layer() {
 
     // Without a token the guard answers before any extractor runs.
     for path in ["/identity", "/token", "/claims", "/user"] {
-        let (status, body) = get_path(&app, path, None).await;
+        let (status, body) = axum_get(&app, path, None).await;
         assert_eq!(
             (status, body.as_str()),
             (
@@ -150,7 +137,7 @@ async fn extractors_behind_the_required_layer() {
     // The user-lookup hook finding nobody is the guard's 401.
     let ghost = m.create_access_token("ghost").unwrap();
     assert_eq!(
-        get_path(&app, "/identity", Some(&ghost)).await,
+        axum_get(&app, "/identity", Some(&ghost)).await,
         (
             StatusCode::UNAUTHORIZED,
             r#"{"msg":"Error loading the user ghost"}"#.into()
@@ -165,13 +152,13 @@ async fn options_behind_the_optional_layer() {
     let token = m
         .create_access_token_with("7", TokenOptions::new().claim("role", "admin"))
         .unwrap();
-    let (status, body) = get_path(&app, "/optional", Some(&token)).await;
+    let (status, body) = axum_get(&app, "/optional", Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
         json!({"identity": "7", "token": "7", "role": "admin", "user": "user 7"})
     );
-    let (status, body) = get_path(&app, "/optional", None).await;
+    let (status, body) = axum_get(&app, "/optional", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
@@ -179,7 +166,7 @@ async fn options_behind_the_optional_layer() {
     );
     // An invalid token is still refused on the optional route.
     assert_eq!(
-        get_path(&app, "/optional", Some("a.b.c")).await.0,
+        axum_get(&app, "/optional", Some("a.b.c")).await.0,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -193,7 +180,7 @@ async fn missing_layer_is_a_clear_500() {
         ("/claims", "Claims"),
         ("/user", "CurrentUser"),
     ] {
-        let (status, body) = get_path(&app, path, None).await;
+        let (status, body) = axum_get(&app, path, None).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
         let msg = serde_json::from_str::<Value>(&body).unwrap()["msg"]
             .as_str()
@@ -205,13 +192,13 @@ async fn missing_layer_is_a_clear_500() {
         );
     }
     // Options simply see nothing.
-    assert_eq!(get_path(&app, "/optional", None).await.0, StatusCode::OK);
+    assert_eq!(axum_get(&app, "/optional", None).await.0, StatusCode::OK);
 
     // A guard without a user-lookup hook: CurrentUser names the missing hook.
     let plain = JwtManager::builder().secret(SECRET).build().unwrap();
     let app = routes().layer(JwtRequiredLayer::new(&plain));
     let token = plain.create_access_token("7").unwrap();
-    let (status, body) = get_path(&app, "/user", Some(&token)).await;
+    let (status, body) = axum_get(&app, "/user", Some(&token)).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body.contains("user-lookup hook"), "{body}");
 }

@@ -1,6 +1,10 @@
 //! Each guard behind an axum `Router`, over tonic's body type with a gRPC request, and in a
 //! bare hyper 1.x server reached over a real loopback connection.
 
+#[path = "support/axum_get.rs"]
+mod axum_support;
+use axum_support::axum_get;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -60,21 +64,6 @@ fn axum_app(m: &JwtManager) -> Router {
             get(whoami).route_layer(FreshRequiredLayer::new(m)),
         )
         .route("/public", get(whoami))
-}
-
-async fn axum_get(app: &Router, path: &str, token: Option<&str>) -> (StatusCode, String) {
-    let mut req = Request::get(path);
-    if let Some(token) = token {
-        req = req.header("Authorization", format!("Bearer {token}"));
-    }
-    let res = app
-        .clone()
-        .oneshot(req.body(axum::body::Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
 #[tokio::test]

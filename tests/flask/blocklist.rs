@@ -93,11 +93,7 @@ async fn non_revoked_and_revoked_tokens() {
             ] {
                 let r = layer_status;
                 if revoked {
-                    assert_eq!(
-                        (r.status.as_u16(), r.msg()),
-                        (401, "Token has been revoked"),
-                        "{token}"
-                    );
+                    assert_eq!(r.status_msg(), (401, "Token has been revoked"), "{token}");
                 } else {
                     assert_eq!(r.status, 200);
                 }
@@ -144,19 +140,13 @@ async fn memory_denylist_revokes_access_and_refresh_tokens() {
     }
     assert_eq!(list.len(), 2);
     let r = send(&required, Some(&bearer(&access))).await;
-    assert_eq!(
-        (r.status.as_u16(), r.msg()),
-        (401, "Token has been revoked")
-    );
+    assert_eq!(r.status_msg(), (401, "Token has been revoked"));
     assert_eq!(
         r.headers["www-authenticate"],
         r#"Bearer error="invalid_token""#
     );
     let r = send(&refresh_route, Some(&bearer(&refresh))).await;
-    assert_eq!(
-        (r.status.as_u16(), r.msg()),
-        (401, "Token has been revoked")
-    );
+    assert_eq!(r.status_msg(), (401, "Token has been revoked"));
     // Optional routes refuse a revoked token too.
     let r = send(&JwtOptionalLayer::new(&m), Some(&bearer(&access))).await;
     assert_eq!(r.status, 401);
@@ -188,10 +178,7 @@ async fn failing_store_fails_closed() {
         .unwrap();
     let access = m.create_access_token("username").unwrap();
     let r = send(&JwtRequiredLayer::new(&m), Some(&bearer(&access))).await;
-    assert_eq!(
-        (r.status.as_u16(), r.msg()),
-        (503, "Token revocation store unavailable")
-    );
+    assert_eq!(r.status_msg(), (503, "Token revocation store unavailable"));
     // Not even an anonymous-tolerant optional route lets it through as anonymous.
     let optional = JwtOptionalLayer::new(&m).invalid_as_anonymous(true);
     assert_eq!(send(&optional, Some(&bearer(&access))).await.status, 503);

@@ -92,6 +92,11 @@ impl Reply {
     pub fn msg(&self) -> &str {
         self.json["msg"].as_str().unwrap_or_default()
     }
+
+    /// The status code and the message, to compare in one assertion.
+    pub fn status_msg(&self) -> (u16, &str) {
+        (self.status.as_u16(), self.msg())
+    }
 }
 
 /// Sends a request with the given `Authorization` value (if any) through `layer(view())`.
@@ -166,5 +171,14 @@ pub fn tokens(m: &JwtManager) -> (String, String, String) {
         m.create_access_token_with("username", tower_jwt_auth::TokenOptions::new().fresh(true))
             .unwrap(),
         m.create_refresh_token("username").unwrap(),
+    )
+}
+
+/// A freshly issued access token and refresh token for "u", decoded.
+pub fn decoded_pair(m: &JwtManager) -> (VerifiedToken, VerifiedToken) {
+    let decode = |token: String| m.decode_token(&token).unwrap();
+    (
+        decode(m.create_access_token("u").unwrap()),
+        decode(m.create_refresh_token("u").unwrap()),
     )
 }

@@ -15,12 +15,7 @@ use crate::common::*;
 async fn default_configs() {
     let m = manager(StatusPolicy::Default);
     // Lifetimes: 15 minutes and 30 days; HS256; identity in `sub`.
-    let access = m
-        .decode_token(&m.create_access_token("u").unwrap())
-        .unwrap();
-    let refresh = m
-        .decode_token(&m.create_refresh_token("u").unwrap())
-        .unwrap();
+    let (access, refresh) = decoded_pair(&m);
     assert_eq!(
         access.expires_at().unwrap() - access.issued_at().unwrap(),
         900.0
@@ -94,5 +89,5 @@ async fn oversized_tokens_are_refused_before_decoding() {
     let token = m.create_access_token("u").unwrap();
     assert!(token.len() > 64);
     let r = send(&JwtRequiredLayer::new(&m), Some(&bearer(&token))).await;
-    assert_eq!((r.status.as_u16(), r.msg()), (401, "Token is too large"));
+    assert_eq!(r.status_msg(), (401, "Token is too large"));
 }

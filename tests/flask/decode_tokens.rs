@@ -350,12 +350,7 @@ fn token_expires_time() {
         .build()
         .unwrap();
     let now = now() as f64;
-    let access = m
-        .decode_token(&m.create_access_token("u").unwrap())
-        .unwrap();
-    let refresh = m
-        .decode_token(&m.create_refresh_token("u").unwrap())
-        .unwrap();
+    let (access, refresh) = decoded_pair(&m);
     assert!((access.expires_at().unwrap() - (now + 3600.0)).abs() < 2.0);
     assert!((refresh.expires_at().unwrap() - (now + 7200.0)).abs() < 2.0);
 }

@@ -50,7 +50,7 @@ async fn custom_header_name() {
     let token = m.create_access_token("username").unwrap();
 
     let r = send(&layer, Some(&bearer(&token))).await;
-    assert_eq!((r.status.as_u16(), r.msg()), (401, "Missing Foo Header"));
+    assert_eq!(r.status_msg(), (401, "Missing Foo Header"));
     for value in [
         format!("Bearer {token}"),
         format!("Bearer {token}, Basic randomcredshere"),
