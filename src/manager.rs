@@ -253,6 +253,8 @@ pub(crate) struct Settings {
     /// Messages naming the header as configured (`HeaderName` lowercases it).
     pub(crate) header_messages: HeaderMessages,
     pub(crate) max_token_size: usize,
+    /// This manager's key in the per-thread memo of verified tokens; `None` when off.
+    pub(crate) cache_owner: Option<u64>,
     pub(crate) locations: Arc<[TokenLocation]>,
     pub(crate) status_policy: StatusPolicy,
     pub(crate) responder: Arc<dyn ErrorResponder>,
@@ -531,6 +533,7 @@ pub struct JwtManagerBuilder {
     header_name: String,
     header_type: String,
     max_token_size: usize,
+    verified_token_cache: bool,
     locations: Vec<TokenLocation>,
     status_policy: StatusPolicy,
     responder: Arc<dyn ErrorResponder>,
@@ -562,6 +565,7 @@ impl Default for JwtManagerBuilder {
             header_name: "Authorization".into(),
             header_type: "Bearer".into(),
             max_token_size: 8 * 1024,
+            verified_token_cache: true,
             locations: vec![TokenLocation::Headers],
             status_policy: StatusPolicy::Default,
             responder: Arc::new(DefaultErrorResponder),
@@ -738,6 +742,19 @@ impl JwtManagerBuilder {
     /// Tokens longer than this are refused before any decoding (default 8 KiB).
     pub fn max_token_size(mut self, bytes: usize) -> Self {
         self.max_token_size = bytes;
+        self
+    }
+
+    /// Whether guards remember the tokens they verified (default `true`).
+    ///
+    /// A client sends the same token with every request until it expires. With the memo
+    /// on, each thread keeps its last 256 verified tokens (matched on the whole token, in
+    /// constant time), and a token seen again skips the signature, base64 and JSON work;
+    /// its expiry, type, freshness, revocation, the claims hook and the user lookup are
+    /// still checked on every request, so no answer changes. Turn it off to verify every
+    /// request from scratch. [`JwtManager::decode_token`] never uses it.
+    pub fn verified_token_cache(mut self, yes: bool) -> Self {
+        self.verified_token_cache = yes;
         self
     }
 
@@ -972,6 +989,7 @@ impl JwtManagerBuilder {
                 header_name,
                 header_type: self.header_type,
                 max_token_size: self.max_token_size,
+                cache_owner: self.verified_token_cache.then(crate::verify::owner_id),
                 locations: self.locations.into(),
                 status_policy: self.status_policy,
                 responder: self.responder,

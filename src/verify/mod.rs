@@ -21,6 +21,9 @@ use crate::error::{AuthError, ErrorContext, ErrorKind, ErrorResponder, StatusPol
 use crate::manager::{algorithm_name, JwtManager, Settings};
 use crate::token::{locate, RequestParts, TokenLocation};
 
+mod cache;
+pub(crate) use cache::owner_id;
+
 /// Which token type a route accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TokenKind {
@@ -178,7 +181,7 @@ impl Route {
             Err(err) => return Err(err),
         };
         let now = now_secs();
-        let token = decode(self.settings(), encoded, location, now)?;
+        let token = decode_remembered(self.settings(), encoded, location, now)?;
         self.check_type_and_freshness(&token, now)?;
         Ok(Some(token))
     }
@@ -327,6 +330,39 @@ pub(crate) fn now_secs() -> f64 {
         .as_secs_f64()
 }
 
+/// [`decode`], or its remembered result for a token this thread verified before (see
+/// [`cache`]): only the expiry depends on the time, so it is checked again.
+fn decode_remembered(
+    s: &Settings,
+    encoded: &str,
+    location: TokenLocation,
+    now: f64,
+) -> Result<VerifiedToken, AuthError> {
+    let Some(owner) = s.cache_owner else {
+        return decode(s, encoded, location, now);
+    };
+    if let Some(token) = cache::get(owner, encoded, location) {
+        if token
+            .expires_at()
+            .is_some_and(|exp| has_expired(s, exp, now))
+        {
+            return Err(expired());
+        }
+        return Ok(token);
+    }
+    let token = decode(s, encoded, location, now)?;
+    cache::put(owner, encoded, location, &token);
+    Ok(token)
+}
+
+fn has_expired(s: &Settings, exp: f64, now: f64) -> bool {
+    exp <= now - s.leeway as f64
+}
+
+fn expired() -> AuthError {
+    AuthError::new(ErrorKind::Expired, "Token has expired")
+}
+
 /// Decodes and validates an encoded token: shape, algorithm, signature, payload, time
 /// claims, issuer, audience and identity. `now` is epoch seconds.
 pub(crate) fn decode(
@@ -435,9 +471,7 @@ pub(crate) fn decode(
         "Expiration Time claim (exp) must be an integer.",
     )?;
     match exp {
-        Some(exp) if exp <= now - leeway => {
-            return Err(AuthError::new(ErrorKind::Expired, "Token has expired"))
-        }
+        Some(exp) if has_expired(s, exp, now) => return Err(expired()),
         Some(exp) if exp - iat > s.max_lifetime => {
             return Err(AuthError::new(
                 ErrorKind::InvalidClaim,
@@ -611,14 +645,7 @@ impl HmacKey {
         let spelled = base64_simd::URL_SAFE_NO_PAD
             .encode(&mac[..n], base64_simd::Out::from_slice(&mut spelled));
         let given = signature_b64.as_bytes();
-        // Constant time over the (public) length: every byte is compared.
-        if given.len() == spelled.len()
-            && spelled
-                .iter()
-                .zip(given)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-        {
+        if cache::constant_time_eq(spelled, given) {
             return Ok(true);
         }
         if given.len() > 88 {
@@ -711,6 +738,35 @@ mod tests {
                 .message(),
             "Too many segments"
         );
+    }
+
+    /// The guard fills this thread's memo only when the manager has it on, and a hit
+    /// gives back the very token that was verified.
+    #[test]
+    fn verified_tokens_are_remembered_only_when_on() {
+        for on in [true, false] {
+            let jwt = JwtManager::builder()
+                .secret("memo-unit-test-secret-0123456789abcdef")
+                .verified_token_cache(on)
+                .build()
+                .unwrap();
+            let token = jwt.create_access_token("ada").unwrap();
+            let req = Request::get("/")
+                .header("authorization", format!("Bearer {token}"))
+                .body(())
+                .unwrap();
+            let route = Route::new(jwt.clone(), Requirement::ACCESS);
+            let first = route.verify_sync(&req).unwrap().unwrap();
+            let owner = jwt.settings.cache_owner;
+            assert_eq!(owner.is_some(), on);
+            let remembered = owner.and_then(|o| cache::get(o, &token, TokenLocation::Headers));
+            assert_eq!(remembered.is_some(), on);
+            if let Some(remembered) = remembered {
+                assert!(Arc::ptr_eq(&remembered.0, &first.0));
+                let again = route.verify_sync(&req).unwrap().unwrap();
+                assert!(Arc::ptr_eq(&again.0, &first.0));
+            }
+        }
     }
 
     #[test]

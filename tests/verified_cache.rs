@@ -1,0 +1,239 @@
+//! The memo of verified tokens (`JwtManagerBuilder::verified_token_cache`, on by default)
+//! must never change an answer: a remembered token still expires, can still be revoked,
+//! still meets the route's type, freshness and hook checks, and belongs to one manager.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use serde_json::Value;
+use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::{
+    FreshRequiredLayer, JwtManager, JwtManagerBuilder, JwtRequiredLayer, VerifiedToken,
+};
+
+const SECRET: &str = "verified-cache-tests-secret-0123456789";
+
+fn builder() -> JwtManagerBuilder {
+    JwtManager::builder().secret(SECRET)
+}
+
+/// Status, `msg` of a rejection (empty when admitted), and the identity and location the
+/// view saw.
+async fn call<L>(layer: &L, headers: &[(&str, &str)]) -> (StatusCode, String, String)
+where
+    L: Layer<
+        tower::util::BoxCloneService<Request<Empty<Bytes>>, Response<Full<Bytes>>, Infallible>,
+    >,
+    L::Service: tower::Service<
+        Request<Empty<Bytes>>,
+        Response = Response<tower_jwt_auth::guard::ResponseBody<Full<Bytes>>>,
+        Error = Infallible,
+    >,
+{
+    let view =
+        tower::util::BoxCloneService::new(service_fn(|req: Request<Empty<Bytes>>| async move {
+            let seen = req.extensions().get::<VerifiedToken>().map_or_else(
+                || "anonymous".to_string(),
+                |t| format!("{} {}", t.identity(), t.location()),
+            );
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(seen))))
+        }));
+    let mut req = Request::get("/");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let response = layer
+        .layer(view)
+        .oneshot(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    if status == StatusCode::OK {
+        (
+            status,
+            String::new(),
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    } else {
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        (
+            status,
+            json["msg"].as_str().unwrap().to_string(),
+            String::new(),
+        )
+    }
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn a_remembered_token_still_expires() {
+    let jwt = builder()
+        .access_token_lifetime(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let token = jwt.create_access_token("ada").unwrap();
+    let auth = bearer(&token);
+    let layer = JwtRequiredLayer::new(&jwt);
+    for _ in 0..3 {
+        let (status, _, seen) = call(&layer, &[("authorization", &auth)]).await;
+        assert_eq!((status, seen.as_str()), (StatusCode::OK, "ada headers"));
+    }
+    // `exp` is whole seconds: wait until it is certainly in the past.
+    let exp = jwt.decode_token(&token).unwrap().expires_at().unwrap();
+    while tower_jwt_auth_now() < exp + 0.05 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, msg, _) = call(&layer, &[("authorization", &auth)]).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::UNAUTHORIZED, "Token has expired")
+    );
+}
+
+fn tower_jwt_auth_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[tokio::test]
+async fn a_remembered_token_can_be_revoked() {
+    let jwt = builder().build().unwrap();
+    let token = jwt.create_access_token("ada").unwrap();
+    let auth = bearer(&token);
+    let layer = JwtRequiredLayer::new(&jwt);
+    assert_eq!(
+        call(&layer, &[("authorization", &auth)]).await.0,
+        StatusCode::OK
+    );
+    jwt.revoke(&jwt.decode_token(&token).unwrap())
+        .await
+        .unwrap();
+    let (status, msg, _) = call(&layer, &[("authorization", &auth)]).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::UNAUTHORIZED, "Token has been revoked")
+    );
+}
+
+#[tokio::test]
+async fn another_manager_does_not_trust_what_this_one_verified() {
+    let ours = builder().build().unwrap();
+    let theirs = JwtManager::builder()
+        .secret("another-secret-for-another-manager-0123")
+        .build()
+        .unwrap();
+    let token = ours.create_access_token("ada").unwrap();
+    let auth = bearer(&token);
+    assert_eq!(
+        call(&JwtRequiredLayer::new(&ours), &[("authorization", &auth)])
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, msg, _) = call(&JwtRequiredLayer::new(&theirs), &[("authorization", &auth)]).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::UNAUTHORIZED, "Signature verification failed")
+    );
+    // The same secret, but a separately built manager (its settings may differ): a fresh
+    // verification, which passes.
+    let twin = builder().build().unwrap();
+    assert_eq!(
+        call(&JwtRequiredLayer::new(&twin), &[("authorization", &auth)])
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_forged_payload_under_a_remembered_signature_is_refused() {
+    let jwt = builder().build().unwrap();
+    let token = jwt.create_access_token("ada").unwrap();
+    let layer = JwtRequiredLayer::new(&jwt);
+    assert_eq!(
+        call(&layer, &[("authorization", &bearer(&token))]).await.0,
+        StatusCode::OK
+    );
+    // Same header and signature, a payload of the same length naming someone else.
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let other = jwt.create_access_token("eve").unwrap();
+    parts[1] = other.split('.').nth(1).unwrap().to_string();
+    let forged = parts.join(".");
+    assert_eq!(forged.len(), token.len());
+    let (status, msg, _) = call(&layer, &[("authorization", &bearer(&forged))]).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::UNAUTHORIZED, "Signature verification failed")
+    );
+    // And one character short of the real token.
+    let (status, _, _) = call(
+        &layer,
+        &[("authorization", &bearer(&token[..token.len() - 1]))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn route_checks_run_on_every_request() {
+    let hook_calls = Arc::new(AtomicUsize::new(0));
+    let calls = hook_calls.clone();
+    let jwt = builder()
+        .verify_claims(move |_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            true
+        })
+        .build()
+        .unwrap();
+    let refresh = jwt.create_refresh_token("ada").unwrap();
+    let access = jwt.create_access_token("ada").unwrap(); // not fresh
+    let required = JwtRequiredLayer::new(&jwt);
+    let fresh = FreshRequiredLayer::new(&jwt);
+    for _ in 0..2 {
+        let (status, msg, _) = call(&required, &[("authorization", &bearer(&refresh))]).await;
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                StatusCode::UNAUTHORIZED,
+                "Only non-refresh tokens are allowed"
+            )
+        );
+        assert_eq!(
+            call(&required, &[("authorization", &bearer(&access))])
+                .await
+                .0,
+            StatusCode::OK
+        );
+        let (status, msg, _) = call(&fresh, &[("authorization", &bearer(&access))]).await;
+        assert_eq!(
+            (status, msg.as_str()),
+            (StatusCode::UNAUTHORIZED, "Fresh token required")
+        );
+    }
+    // The hook runs once per round (for the admitted access token; the other two are
+    // refused before it), also when the token was remembered.
+    assert_eq!(hook_calls.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn off_means_every_request_is_verified_from_scratch() {
+    let jwt = builder().verified_token_cache(false).build().unwrap();
+    let token = jwt.create_access_token("ada").unwrap();
+    let layer = JwtRequiredLayer::new(&jwt);
+    for _ in 0..2 {
+        let (status, _, seen) = call(&layer, &[("authorization", &bearer(&token))]).await;
+        assert_eq!((status, seen.as_str()), (StatusCode::OK, "ada headers"));
+    }
+}
