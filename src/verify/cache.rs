@@ -86,7 +86,7 @@ pub(crate) fn put(owner: u64, token: &str, location: TokenLocation, verified: &V
         let at = slots.index(token.as_bytes());
         // The evicted entry is dropped after the borrow ends (it runs no user code: cached
         // tokens never carry a looked-up user, but nothing here needs to rely on that).
-        std::mem::replace(&mut slots.entries[at], Some(entry))
+        slots.entries[at].replace(entry)
     });
 }
 
