@@ -4,7 +4,10 @@
 //! with 1,000,000 revoked jtis in the in-process denylist:
 //!
 //! - `echo`: building the request and calling a bare echo service;
-//! - `layer`: the same through `JwtRequired` (the guard's cost is `layer - echo`);
+//! - `layer`: the same through `JwtRequired` with the memo of verified tokens off, so that
+//!   every call verifies from scratch (the guard's cost is `layer - echo`);
+//! - `layer_remembered`: the same with the memo on (the default), where the repeated token
+//!   is a hit: what a client's second and later requests cost;
 //! - `floor`: signature check over the signing input + base64url decode of the payload +
 //!   one typed JSON parse of the claims (for HS256: a precomputed HMAC key, compared with
 //!   the signature's bytes decoded before the loop);
@@ -87,47 +90,64 @@ fn full_denylist() -> MemoryDenylist {
 
 struct Case {
     name: &'static str,
+    /// The memo of verified tokens off: every call verifies from scratch.
     manager: JwtManager,
+    /// The same settings with the memo on (the default).
+    remembered: JwtManager,
     decoding: DecodingKey,
     algorithm: Algorithm,
 }
 
 fn cases(denylist: &MemoryDenylist) -> Vec<Case> {
-    let build =
-        |b: tower_jwt_auth::JwtManagerBuilder| b.denylist(denylist.clone()).build().unwrap();
+    let case = |name, algorithm, decoding, builder: fn() -> tower_jwt_auth::JwtManagerBuilder| {
+        let build = |memo| {
+            builder()
+                .denylist(denylist.clone())
+                .verified_token_cache(memo)
+                .build()
+                .unwrap()
+        };
+        Case {
+            name,
+            manager: build(false),
+            remembered: build(true),
+            decoding,
+            algorithm,
+        }
+    };
     vec![
-        Case {
-            name: "hs256",
-            manager: build(JwtManager::builder().secret(SECRET)),
-            decoding: DecodingKey::from_secret(SECRET.as_bytes()).unwrap(),
-            algorithm: Algorithm::HS256,
-        },
-        Case {
-            name: "eddsa",
-            manager: build(
+        case(
+            "hs256",
+            Algorithm::HS256,
+            DecodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+            || JwtManager::builder().secret(SECRET),
+        ),
+        case(
+            "eddsa",
+            Algorithm::EdDSA,
+            DecodingKey::from_ed_pem(&key("ed25519_public.pem")).unwrap(),
+            || {
                 JwtManager::builder()
                     .key_pair(
                         EncodingKey::from_ed_pem(&key("ed25519_private.pem")).unwrap(),
                         DecodingKey::from_ed_pem(&key("ed25519_public.pem")).unwrap(),
                     )
-                    .algorithm(Algorithm::EdDSA),
-            ),
-            decoding: DecodingKey::from_ed_pem(&key("ed25519_public.pem")).unwrap(),
-            algorithm: Algorithm::EdDSA,
-        },
-        Case {
-            name: "es256",
-            manager: build(
+                    .algorithm(Algorithm::EdDSA)
+            },
+        ),
+        case(
+            "es256",
+            Algorithm::ES256,
+            DecodingKey::from_ec_pem(&key("ec_public.pem")).unwrap(),
+            || {
                 JwtManager::builder()
                     .key_pair(
                         EncodingKey::from_ec_pem(&key("ec_private.pem")).unwrap(),
                         DecodingKey::from_ec_pem(&key("ec_public.pem")).unwrap(),
                     )
-                    .algorithm(Algorithm::ES256),
-            ),
-            decoding: DecodingKey::from_ec_pem(&key("ec_public.pem")).unwrap(),
-            algorithm: Algorithm::ES256,
-        },
+                    .algorithm(Algorithm::ES256)
+            },
+        ),
     ]
 }
 
@@ -159,6 +179,14 @@ fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
         "layer",
         Box::new(move || {
             black_box(ready(guarded.call(request(black_box(auth)))).unwrap());
+        }),
+    ));
+    let mut remembered = JwtRequiredLayer::new(&case.remembered).layer(echo);
+    assert_eq!(ready(remembered.call(request(auth))).unwrap().status(), 200);
+    routines.push((
+        "layer_remembered",
+        Box::new(move || {
+            black_box(ready(remembered.call(request(black_box(auth)))).unwrap());
         }),
     ));
 
@@ -319,13 +347,14 @@ fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
 fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
     let mut out = String::from(
         "criterion medians (ns)\n\
-         case   guard(layer-echo)  floor      jsonwebtoken  jwt-authorizer\n",
+         case   guard(layer-echo)  remembered  floor      jsonwebtoken  jwt-authorizer\n",
     );
     for name in names {
         let m = |b| median(name, b);
         out.push_str(&format!(
-            "{name:<6} {:>10.0} ns {:>8.0} ns {:>10.0} ns {:>12.0} ns\n",
+            "{name:<6} {:>10.0} ns {:>10.0} ns {:>8.0} ns {:>10.0} ns {:>12.0} ns\n",
             m("layer") - m("echo"),
+            m("layer_remembered") - m("echo"),
             m("floor"),
             m("jsonwebtoken_decode"),
             m("jwt_authorizer") - m("jwt_authorizer_echo"),
@@ -333,11 +362,12 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
     }
     out.push_str(
         "\nratios, interleaved rounds: median [first quartile, third quartile] of 25 per-round ratios\n\
-         case   guard/floor          guard/decode         authorizer/guard\n",
+         case   guard/floor          guard/decode         authorizer/guard     remembered/floor\n",
     );
     for (name, rounds) in names.iter().zip(rounds) {
-        // One round's figures: the guard, the floor, jsonwebtoken, jwt-authorizer.
-        let figures: Vec<[f64; 4]> = rounds
+        // One round's figures: the guard, the floor, jsonwebtoken, jwt-authorizer, the
+        // guard on a remembered token.
+        let figures: Vec<[f64; 5]> = rounds
             .iter()
             .map(|round| {
                 let t = |b: &str| {
@@ -351,27 +381,35 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
                     t("floor"),
                     t("jsonwebtoken_decode"),
                     t("jwt_authorizer") - t("jwt_authorizer_echo"),
+                    t("layer_remembered") - t("echo"),
                 ]
             })
             .collect();
-        let ratio = |f: fn(&[f64; 4]) -> f64| {
+        let ratio = |f: fn(&[f64; 5]) -> f64| {
             let (mid, low, high) = quartiles(figures.iter().map(f).collect());
             format!("{mid:>5.2}x [{low:.2}, {high:.2}]")
         };
         if std::env::var_os("GUARD_BENCH_VERBOSE").is_some() {
-            for (i, what) in ["guard", "floor", "jsonwebtoken", "jwt-authorizer"]
-                .iter()
-                .enumerate()
+            for (i, what) in [
+                "guard",
+                "floor",
+                "jsonwebtoken",
+                "jwt-authorizer",
+                "remembered",
+            ]
+            .iter()
+            .enumerate()
             {
                 let (mid, _, _) = quartiles(figures.iter().map(|f| f[i]).collect());
                 eprintln!("{name} interleaved median {what}: {mid:.0} ns");
             }
         }
         out.push_str(&format!(
-            "{name:<6} {:<20} {:<20} {}\n",
+            "{name:<6} {:<20} {:<20} {:<20} {}\n",
             ratio(|[guard, floor, ..]| guard / floor),
-            ratio(|[guard, _, decode, _]| guard / decode),
-            ratio(|[guard, .., authorizer]| authorizer / guard),
+            ratio(|[guard, _, decode, ..]| guard / decode),
+            ratio(|[guard, _, _, authorizer, _]| authorizer / guard),
+            ratio(|[_, floor, .., remembered]| remembered / floor),
         ));
     }
     out

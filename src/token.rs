@@ -70,12 +70,13 @@ pub(crate) struct RequestParts<'a> {
     pub(crate) headers: &'a HeaderMap,
 }
 
-/// Finds the encoded token in the first location that has one.
+/// Finds the encoded token in the first location that has one. The token is ASCII without
+/// whitespace, commas or control characters.
 pub(crate) fn locate<'a>(
     settings: &Settings,
     locations: &[TokenLocation],
     req: &RequestParts<'a>,
-) -> Result<(&'a str, TokenLocation), AuthError> {
+) -> Result<(&'a [u8], TokenLocation), AuthError> {
     let mut missing: Vec<String> = Vec::new();
     for &location in locations {
         let found = match location {
@@ -113,7 +114,7 @@ fn missing_everywhere(locations: &[TokenLocation], mut missing: Vec<String>) -> 
 /// `Authorization: Bearer <JWT>`, parsed as Flask-JWT-Extended does: the value may hold
 /// several comma-separated credentials, exactly one of which must use the header type.
 /// The type is matched case-insensitively (RFC 9110 §11.1). Several header lines are refused.
-fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a str, AuthError> {
+fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a [u8], AuthError> {
     let messages = &settings.header_messages;
     let mut values = headers.get_all(&settings.header_name).iter();
     let Some(value) = values.next() else {
@@ -140,7 +141,7 @@ fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a s
     if header_type.is_empty() {
         let mut parts = value.split_ascii_whitespace();
         return match (parts.next(), parts.next()) {
-            (Some(token), None) => Ok(token),
+            (Some(token), None) => Ok(token.as_bytes()),
             _ => Err(bad_header()),
         };
     }
@@ -161,15 +162,15 @@ fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a s
     let item = item.trim_end();
     let mut parts = item.split_ascii_whitespace().skip(1);
     match (parts.next(), parts.next()) {
-        (Some(token), None) if !item.contains('\t') => Ok(token),
+        (Some(token), None) if !item.contains('\t') => Ok(token.as_bytes()),
         _ => Err(bad_header()),
     }
 }
 
 /// `<scheme> <token>` exactly (scheme matched case-insensitively, one space, a token with no
-/// whitespace, comma or control character): the token. Anything else takes the general path,
-/// which gives the same answer for this shape.
-fn single_credential<'a>(value: &'a [u8], scheme: &[u8]) -> Option<&'a str> {
+/// whitespace, comma or control character, so ASCII): the token. Anything else takes the
+/// general path, which gives the same answer for this shape.
+fn single_credential<'a>(value: &'a [u8], scheme: &[u8]) -> Option<&'a [u8]> {
     if scheme.is_empty() || value.len() <= scheme.len() + 1 {
         return None;
     }
@@ -181,8 +182,5 @@ fn single_credential<'a>(value: &'a [u8], scheme: &[u8]) -> Option<&'a str> {
     let unusual = token.iter().fold(false, |acc, &b| {
         acc | (b <= b' ') | (b == b',') | (b >= 0x7f)
     });
-    if unusual {
-        return None;
-    }
-    std::str::from_utf8(token).ok()
+    (!unusual).then_some(token)
 }

@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::claims::VerifiedToken;
 use crate::token::TokenLocation;
 
-/// Entries per thread: about 170 KB at most with typical tokens.
+/// Entries per thread (a power of two): about 170 KB at most with typical tokens.
 pub(crate) const SLOTS: usize = 256;
+const _: () = assert!(SLOTS.is_power_of_two());
 
 /// Identifies one manager's settings; never reused within a process.
 pub(crate) fn owner_id() -> u64 {
@@ -36,16 +37,30 @@ struct Entry {
 }
 
 struct Slots {
-    hasher: RandomState,
+    /// Per-thread random key for the slot choice.
+    key: u64,
     entries: Box<[Option<Entry>]>,
 }
 
 impl Slots {
+    fn new() -> Self {
+        Self {
+            key: RandomState::new().hash_one(0u64),
+            entries: (0..SLOTS).map(|_| None).collect(),
+        }
+    }
+
+    /// The slot of a token: the first 8 characters of its signature, mixed with the
+    /// thread's key. Signatures of genuine tokens are uniformly random, and only verified
+    /// tokens are stored, so a crafted token can at most miss; which tokens share a slot
+    /// decides only which evict each other.
     fn index(&self, token: &[u8]) -> usize {
-        // The signature is the part that differs between tokens; the key is per thread, so
-        // which tokens share a slot cannot be chosen from outside.
         let signature = memchr::memrchr(b'.', token).map_or(token, |dot| &token[dot + 1..]);
-        self.hasher.hash_one(signature) as usize % SLOTS
+        let mut word = [0u8; 8];
+        let n = signature.len().min(8);
+        word[..n].copy_from_slice(&signature[..n]);
+        let mixed = (u64::from_le_bytes(word) ^ self.key).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (mixed >> (64 - SLOTS.trailing_zeros())) as usize
     }
 }
 
@@ -54,15 +69,15 @@ thread_local! {
 }
 
 /// The remembered verification of `token`, found at `location` by the manager `owner`.
-pub(crate) fn get(owner: u64, token: &str, location: TokenLocation) -> Option<VerifiedToken> {
+pub(crate) fn get(owner: u64, token: &[u8], location: TokenLocation) -> Option<VerifiedToken> {
     CACHE
         .try_with(|cache| {
             let cache = cache.borrow();
             let slots = cache.as_ref()?;
-            let entry = slots.entries[slots.index(token.as_bytes())].as_ref()?;
+            let entry = slots.entries[slots.index(token)].as_ref()?;
             (entry.owner == owner
                 && entry.location == location
-                && constant_time_eq(&entry.token, token.as_bytes()))
+                && constant_time_eq(&entry.token, token))
             .then(|| entry.verified.clone())
         })
         .ok()
@@ -70,20 +85,17 @@ pub(crate) fn get(owner: u64, token: &str, location: TokenLocation) -> Option<Ve
 }
 
 /// Remembers that `token` verified as `verified`, replacing whatever shared its slot.
-pub(crate) fn put(owner: u64, token: &str, location: TokenLocation, verified: &VerifiedToken) {
+pub(crate) fn put(owner: u64, token: &[u8], location: TokenLocation, verified: &VerifiedToken) {
     let entry = Entry {
         owner,
         location,
-        token: token.as_bytes().into(),
+        token: token.into(),
         verified: verified.clone(),
     };
     let _ = CACHE.try_with(|cache| {
         let mut cache = cache.borrow_mut();
-        let slots = cache.get_or_insert_with(|| Slots {
-            hasher: RandomState::new(),
-            entries: (0..SLOTS).map(|_| None).collect(),
-        });
-        let at = slots.index(token.as_bytes());
+        let slots = cache.get_or_insert_with(Slots::new);
+        let at = slots.index(token);
         // The evicted entry is dropped after the borrow ends (it runs no user code: cached
         // tokens never carry a looked-up user, but nothing here needs to rely on that).
         slots.entries[at].replace(entry)
@@ -92,7 +104,19 @@ pub(crate) fn put(owner: u64, token: &str, location: TokenLocation, verified: &V
 
 /// Equal lengths and equal bytes, every byte compared whatever the first difference.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or_default());
+    a8.zip(b8)
+        .fold(u64::from(tail), |acc, (x, y)| acc | (word(x) ^ word(y)))
+        == 0
 }
 
 #[cfg(test)]
@@ -106,5 +130,12 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"xbc"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(constant_time_eq(b"", b""));
+        let long = b"0123456789abcdef0123456789abcdefXYZ";
+        for at in 0..long.len() {
+            let mut other = *long;
+            other[at] ^= 1;
+            assert!(!constant_time_eq(long, &other), "difference at {at} missed");
+        }
+        assert!(constant_time_eq(long, &long.clone()));
     }
 }

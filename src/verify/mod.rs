@@ -334,24 +334,28 @@ pub(crate) fn now_secs() -> f64 {
 /// [`cache`]): only the expiry depends on the time, so it is checked again.
 fn decode_remembered(
     s: &Settings,
-    encoded: &str,
+    encoded: &[u8],
     location: TokenLocation,
     now: f64,
 ) -> Result<VerifiedToken, AuthError> {
-    let Some(owner) = s.cache_owner else {
-        return decode(s, encoded, location, now);
-    };
-    if let Some(token) = cache::get(owner, encoded, location) {
-        if token
-            .expires_at()
-            .is_some_and(|exp| has_expired(s, exp, now))
-        {
-            return Err(expired());
+    if let Some(owner) = s.cache_owner {
+        if let Some(token) = cache::get(owner, encoded, location) {
+            if token
+                .expires_at()
+                .is_some_and(|exp| has_expired(s, exp, now))
+            {
+                return Err(expired());
+            }
+            return Ok(token);
         }
-        return Ok(token);
     }
+    // `locate` hands out ASCII only; the check is for the type system.
+    let encoded =
+        std::str::from_utf8(encoded).map_err(|_| AuthError::malformed("Invalid header padding"))?;
     let token = decode(s, encoded, location, now)?;
-    cache::put(owner, encoded, location, &token);
+    if let Some(owner) = s.cache_owner {
+        cache::put(owner, encoded.as_bytes(), location, &token);
+    }
     Ok(token)
 }
 
@@ -759,7 +763,8 @@ mod tests {
             let first = route.verify_sync(&req).unwrap().unwrap();
             let owner = jwt.settings.cache_owner;
             assert_eq!(owner.is_some(), on);
-            let remembered = owner.and_then(|o| cache::get(o, &token, TokenLocation::Headers));
+            let remembered =
+                owner.and_then(|o| cache::get(o, token.as_bytes(), TokenLocation::Headers));
             assert_eq!(remembered.is_some(), on);
             if let Some(remembered) = remembered {
                 assert!(Arc::ptr_eq(&remembered.0, &first.0));
