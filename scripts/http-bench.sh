@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # HTTP measurements of the example server on loopback, with wrk (apt-get install -y wrk):
 #   1. GET /whoami (JwtRequired, answers from the token alone) against GET /health
-#      (unguarded): requests per second, interleaved rounds, median ratio.
+#      (unguarded): requests per second in alternating short runs, median of the pairs'
+#      ratios; with the memo of verified tokens on (the default) and then off
+#      (JWT_VERIFIED_TOKEN_CACHE=false: every request verified from scratch).
 #   2. Login storm: 64 concurrent clients on POST /token for 11 s: successful logins per
 #      second against the machine's Argon2 limit (cores / time of one hash), and the p99
 #      latency of GET /me and of GET /whoami at a steady 200 requests/s during the storm
 #      against the same without it (scripts/latency-probe.rs, built with rustc).
-# Usage: scripts/http-bench.sh [rounds]   (default 9; every run is bounded in time)
+# Usage: scripts/http-bench.sh [pairs]   (default 21; every run is bounded in time)
 # PASSWORD_HASH_CONCURRENCY (default: cores) sets the server's hashing threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-9}
+pairs=${1:-21}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
 cargo build --release --example server -q
@@ -18,44 +20,58 @@ work=$(mktemp -d)
 rustc -O --edition 2021 scripts/latency-probe.rs -o "$work/latency-probe"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-APP_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite://$work/bench.db" \
-  JWT_SECRET_KEY="http-bench-secret-0123456789abcdefghijkl" RUST_LOG=warn \
-  PASSWORD_HASH_CONCURRENCY="${PASSWORD_HASH_CONCURRENCY:-$(nproc)}" \
-  "${CARGO_TARGET_DIR:-target}/release/examples/server" >"$work/server.log" 2>&1 &
-server=$!
+server=""
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
 
-curl -sf "$base/users" -H 'content-type: application/json' \
-  -d '{"username":"bench","email":"bench@example.com","password":"bench password"}' >/dev/null
-token=$(curl -sf "$base/token" -H 'content-type: application/json' \
-  -d '{"email":"bench@example.com","password":"bench password"}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+# Starts the example server (memo of verified tokens on or off) on a fresh database, with
+# one user, and logs that user in: $token.
+start_server() {
+  if [ -n "$server" ]; then kill "$server"; wait "$server" 2>/dev/null || true; fi
+  rm -f "$work"/bench.db*
+  APP_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite://$work/bench.db" \
+    JWT_SECRET_KEY="http-bench-secret-0123456789abcdefghijkl" RUST_LOG=warn \
+    JWT_VERIFIED_TOKEN_CACHE="$1" \
+    PASSWORD_HASH_CONCURRENCY="${PASSWORD_HASH_CONCURRENCY:-$(nproc)}" \
+    "${CARGO_TARGET_DIR:-target}/release/examples/server" >"$work/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+  curl -sf "$base/users" -H 'content-type: application/json' \
+    -d '{"username":"bench","email":"bench@example.com","password":"bench password"}' >/dev/null
+  token=$(curl -sf "$base/token" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench password"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+}
 
-rps() { wrk -t1 -c32 -d3s "$@" | awk '/Requests\/sec/ {print $2}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rps() { wrk -t1 -c32 -d1s "$@" | awk '/Requests\/sec/ {print $2}'; }
+# The median and quartiles of numbers, one per line.
+stats() { python3 -c 'import sys, statistics as st
+v = sorted(float(x) for x in sys.stdin); q = st.quantiles(v, n=4) if len(v) > 1 else v * 3
+print(f"{st.median(v):.3f} [{q[0]:.3f}, {q[2]:.3f}]")'; }
 
-echo "== GET /whoami vs GET /health ($rounds interleaved rounds of 3 s runs, 32 connections)"
-# /health twice: as is, and carrying the same Authorization header as /whoami (so that both
-# requests have the same size and only the guard differs).
-health=(); health_h=(); whoami=(); ratios=(); ratios_h=()
-for r in $(seq "$rounds"); do
-  # Odd rounds run /whoami last, even rounds first, so that a drift of the machine's speed
-  # within a round does not always favour the same route.
-  if [ $((r % 2)) = 0 ]; then w_=$(rps -H "Authorization: Bearer $token" "$base/whoami"); fi
-  health+=("$(rps "$base/health")")
-  health_h+=("$(rps -H "Authorization: Bearer $token" "$base/health")")
-  if [ $((r % 2)) = 1 ]; then w_=$(rps -H "Authorization: Bearer $token" "$base/whoami"); fi
-  whoami+=("$w_")
-  ratios+=("$(python3 -c "print(${whoami[-1]} / ${health[-1]})")")
-  ratios_h+=("$(python3 -c "print(${whoami[-1]} / ${health_h[-1]})")")
-  echo "round $r: /health ${health[-1]}, /health+header ${health_h[-1]}, /whoami ${whoami[-1]} req/s"
-done
-h=$(printf '%s\n' "${health[@]}" | median); hh=$(printf '%s\n' "${health_h[@]}" | median)
-w=$(printf '%s\n' "${whoami[@]}" | median)
-echo "median: /health $h, /health+header $hh, /whoami $w req/s"
-# Each round's three runs are seconds apart; the machine's speed drifts over longer spans.
-echo "ratio /whoami : /health, median of the rounds' ratios = $(printf '%s\n' "${ratios[@]}" | median | xargs printf '%.3f') ($(printf '%.3f ' "${ratios[@]}")); /whoami : /health+header = $(printf '%s\n' "${ratios_h[@]}" | median | xargs printf '%.3f')"
+# $pairs pairs of 1 s runs, the order alternating, so that the machine's drift (its speed
+# moves by tens of percent over seconds) falls on both routes alike.
+http_ratio() {
+  local ratios=() health=() whoami=() h w
+  for r in $(seq "$pairs"); do
+    if [ $((r % 2)) = 0 ]; then w=$(rps -H "Authorization: Bearer $token" "$base/whoami"); fi
+    h=$(rps "$base/health")
+    if [ $((r % 2)) = 1 ]; then w=$(rps -H "Authorization: Bearer $token" "$base/whoami"); fi
+    health+=("$h"); whoami+=("$w")
+    ratios+=("$(python3 -c "print($w / $h)")")
+  done
+  echo "  GET /health  req/s: median [quartiles] $(printf '%s\n' "${health[@]}" | stats)"
+  echo "  GET /whoami  req/s: median [quartiles] $(printf '%s\n' "${whoami[@]}" | stats)"
+  echo "  ratio /whoami : /health, median [quartiles] of $pairs pairs: $(printf '%s\n' "${ratios[@]}" | stats)"
+}
+
+echo "== GET /whoami vs GET /health ($pairs pairs of 1 s runs, 32 connections)"
+echo "-- memo of verified tokens on (default)"
+start_server true
+http_ratio
+echo "-- memo off (JWT_VERIFIED_TOKEN_CACHE=false)"
+start_server false
+http_ratio
+start_server true
 
 echo "== Login storm"
 cat >"$work/login.lua" <<'LUA'
