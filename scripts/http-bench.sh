@@ -5,9 +5,10 @@
 #      ratios; with the memo of verified tokens on (the default) and then off
 #      (JWT_VERIFIED_TOKEN_CACHE=false: every request verified from scratch).
 #   2. Login storm: 64 concurrent clients on POST /token for 11 s: successful logins per
-#      second against the machine's Argon2 limit (cores / time of one hash), and the p99
+#      second against the machine's Argon2 limit (cores / time of one login), and the p99
 #      latency of GET /me and of GET /whoami at a steady 200 requests/s during the storm
-#      against the same without it (scripts/latency-probe.rs, built with rustc).
+#      against the same without it (scripts/latency-probe.rs, built with rustc); STORMS
+#      storms (default 3), each with its own quiet baseline, and their medians.
 # Usage: scripts/http-bench.sh [pairs]   (default 21; every run is bounded in time)
 # PASSWORD_HASH_CONCURRENCY (default: cores) sets the server's hashing threads.
 set -euo pipefail
@@ -80,24 +81,35 @@ wrk.body = '{"email":"bench@example.com","password":"bench password"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 cores=$(nproc)
-one=$(wrk -t1 -c1 -d5s -s "$work/login.lua" "$base/token" | awk '/Requests\/sec/ {print $2}')
-limit=$(python3 -c "print($one * $cores)")
-echo "one login at a time: $one logins/s (one Argon2 hash: $(python3 -c "print(f'{1000/$one:.1f}')") ms); limit with $cores cores: $limit logins/s"
-
-# GET /me and GET /whoami, each at a steady 200 requests/s for 5 s on one keep-alive
-# connection: p99 latency in ms, without the storm and then during it. (A closed-loop
-# generator would saturate a core by itself.)
+storms=${STORMS:-3}
+# $storms storms, each after its own quiet measurement (the machine's speed drifts):
+# the Argon2 limit from one login at a time (cores / time of one login), then GET /me and
+# GET /whoami at a steady 200 requests/s for 5 s each on one keep-alive connection, without
+# the storm and during it: p99 latency in ms. (A closed-loop generator would saturate a
+# core by itself.)
 probe() { "$work/latency-probe" "$port" "$token" "$1" 1000; }
-quiet_me=$(probe /me); quiet_whoami=$(probe /whoami)
-echo "p99 without the storm (200 req/s): GET /me $quiet_me ms, GET /whoami $quiet_whoami ms"
 storm_s=11  # covers both probes
-wrk -t1 -c64 -d${storm_s}s -s "$work/login.lua" "$base/token" >"$work/storm.txt" &
-storm=$!
-sleep 0.2
-busy_me=$(probe /me); busy_whoami=$(probe /whoami)
-wait $storm
-total=$(awk '/requests in/ {print $1}' "$work/storm.txt")
-refused=$(awk '/Non-2xx/ {print $5}' "$work/storm.txt"); refused=${refused:-0}
-ok=$(python3 -c "print(f'{($total - $refused) / $storm_s:.1f}')")
-echo "storm: $ok successful logins/s ($refused of $total answered 503), $(python3 -c "print(f'{($total - $refused) / $storm_s / $limit:.2f}')") of the Argon2 limit"
-echo "p99 during the storm: GET /me $busy_me ms ($(python3 -c "print(f'{$busy_me / $quiet_me:.2f}')")x the quiet p99), GET /whoami $busy_whoami ms ($(python3 -c "print(f'{$busy_whoami / $quiet_whoami:.2f}')")x)"
+throughputs=(); me_ratios=(); whoami_ratios=()
+for n in $(seq "$storms"); do
+  one=$(wrk -t1 -c1 -d4s -s "$work/login.lua" "$base/token" | awk '/Requests\/sec/ {print $2}')
+  limit=$(python3 -c "print($one * $cores)")
+  quiet_me=$(probe /me); quiet_whoami=$(probe /whoami)
+  wrk -t1 -c64 -d${storm_s}s -s "$work/login.lua" "$base/token" >"$work/storm.txt" &
+  storm=$!
+  sleep 0.2
+  busy_me=$(probe /me); busy_whoami=$(probe /whoami)
+  wait $storm
+  total=$(awk '/requests in/ {print $1}' "$work/storm.txt")
+  refused=$(awk '/Non-2xx/ {print $5}' "$work/storm.txt"); refused=${refused:-0}
+  throughputs+=("$(python3 -c "print(($total - $refused) / $storm_s / $limit)")")
+  me_ratios+=("$(python3 -c "print($busy_me / $quiet_me)")")
+  whoami_ratios+=("$(python3 -c "print($busy_whoami / $quiet_whoami)")")
+  echo "storm $n: one login at a time $one/s (limit $limit/s with $cores cores);" \
+    "$(python3 -c "print(f'{($total - $refused) / $storm_s:.1f}')") successful logins/s" \
+    "($refused of $total answered 503) = $(printf '%.2f' "${throughputs[-1]}") of the limit;" \
+    "p99 quiet -> storm: GET /me $quiet_me -> $busy_me ms ($(printf '%.2f' "${me_ratios[-1]}")x)," \
+    "GET /whoami $quiet_whoami -> $busy_whoami ms ($(printf '%.2f' "${whoami_ratios[-1]}")x)"
+done
+echo "medians of $storms storms: throughput $(printf '%s\n' "${throughputs[@]}" | stats | cut -d' ' -f1) of the Argon2 limit;" \
+  "p99 storm/quiet GET /me $(printf '%s\n' "${me_ratios[@]}" | stats | cut -d' ' -f1)x," \
+  "GET /whoami $(printf '%s\n' "${whoami_ratios[@]}" | stats | cut -d' ' -f1)x"
