@@ -8,9 +8,10 @@
 //! `SCHED_IDLE` policy: request handling preempts hashing whenever it wakes up, and hashing
 //! gets every idle cycle, so a login storm neither starves other routes nor wastes the
 //! machine. (The scheduler can still let a hash finish its tick before a request that was
-//! already runnable: with as many hashing threads as cores, a storm adds milliseconds to the
-//! slowest percent of other requests; fewer threads, via [`PasswordHasher::with_limits`],
-//! trade hashing throughput for that tail.)
+//! already runnable, so every extra thread hop on a request path, such as a blocking-pool
+//! round trip, is a small chance of a millisecond-scale wait while all cores hash; fewer
+//! hashing threads, via [`PasswordHasher::with_limits`], trade hashing throughput for that
+//! tail.)
 //!
 //! # Example
 //!

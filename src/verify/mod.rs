@@ -6,6 +6,10 @@
 //! identity claim; the token type; freshness; revocation; the claims hook; the user lookup.
 //! Everything up to revocation is synchronous; the guard only allocates a future when the
 //! denylist cannot answer locally or a user lookup is configured.
+//!
+//! What the steps from size to identity prove depends only on the token and the settings,
+//! so a token this thread verified before is taken from [`cache`] (when the manager has
+//! it on), with its `exp` checked again; the steps from the type on run every time.
 
 use std::sync::Arc;
 
