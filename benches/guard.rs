@@ -173,22 +173,19 @@ fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
             black_box(ready(bare.call(request(black_box(auth)))).unwrap());
         }),
     ));
-    let mut guarded = JwtRequiredLayer::new(&case.manager).layer(echo);
-    assert_eq!(ready(guarded.call(request(auth))).unwrap().status(), 200);
-    routines.push((
-        "layer",
-        Box::new(move || {
-            black_box(ready(guarded.call(request(black_box(auth)))).unwrap());
-        }),
-    ));
-    let mut remembered = JwtRequiredLayer::new(&case.remembered).layer(echo);
-    assert_eq!(ready(remembered.call(request(auth))).unwrap().status(), 200);
-    routines.push((
-        "layer_remembered",
-        Box::new(move || {
-            black_box(ready(remembered.call(request(black_box(auth)))).unwrap());
-        }),
-    ));
+    for (name, manager) in [
+        ("layer", &case.manager),
+        ("layer_remembered", &case.remembered),
+    ] {
+        let mut guarded = JwtRequiredLayer::new(manager).layer(echo);
+        assert_eq!(ready(guarded.call(request(auth))).unwrap().status(), 200);
+        routines.push((
+            name,
+            Box::new(move || {
+                black_box(ready(guarded.call(request(black_box(auth)))).unwrap());
+            }),
+        ));
+    }
 
     // The floor: signature, base64url of the payload, one typed parse. For HS256, the MAC
     // over the signing input compared with the signature's bytes decoded once, outside the
