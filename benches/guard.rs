@@ -8,6 +8,8 @@
 //!   every call verifies from scratch (the guard's cost is `layer - echo`);
 //! - `layer_remembered`: the same with the memo on (the default), where the repeated token
 //!   is a hit: what a client's second and later requests cost;
+//! - `many_tokens` / `many_tokens_remembered` (HS256): 4,096 different tokens in turn, the
+//!   memo off / on: what the memo costs when it never hits;
 //! - `floor`: signature check over the signing input + base64url decode of the payload +
 //!   one typed JSON parse of the claims (for HS256: a precomputed HMAC key, compared with
 //!   the signature's bytes decoded before the loop);
@@ -187,6 +189,28 @@ fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
         ));
     }
 
+    // Many clients: 4,096 tokens in turn, far more than a thread's memo holds, so that the
+    // memo never hits; what it then costs over having it off.
+    if case.algorithm == Algorithm::HS256 {
+        let auths: Vec<String> = (0..4096)
+            .map(|i| format!("Bearer {}", case.manager.create_access_token(i).unwrap()))
+            .collect();
+        for (name, manager) in [
+            ("many_tokens", &case.manager),
+            ("many_tokens_remembered", &case.remembered),
+        ] {
+            let mut guarded = JwtRequiredLayer::new(manager).layer(echo);
+            let auths = auths.clone();
+            let mut i = 0usize;
+            routines.push((
+                name,
+                Box::new(move || {
+                    i = (i + 1) % auths.len();
+                    black_box(ready(guarded.call(request(black_box(&auths[i])))).unwrap());
+                }),
+            ));
+        }
+    }
     // The floor: signature, base64url of the payload, one typed parse. For HS256, the MAC
     // over the signing input compared with the signature's bytes decoded once, outside the
     // loop: decoding the signature is work the floor does not count.
@@ -408,6 +432,25 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
             ratio(|[guard, _, _, authorizer, _]| authorizer / guard),
             ratio(|[_, floor, .., remembered]| remembered / floor),
         ));
+    }
+    for (name, rounds) in names.iter().zip(rounds) {
+        let ratios: Vec<f64> = rounds
+            .iter()
+            .map(|round| {
+                let t = |b: &str| round.iter().find(|(n, _)| *n == b).map(|(_, t)| *t);
+                match (t("many_tokens_remembered"), t("many_tokens"), t("echo")) {
+                    (Some(on), Some(off), Some(echo)) => (on - echo) / (off - echo),
+                    _ => f64::NAN,
+                }
+            })
+            .collect();
+        if ratios.iter().any(|r| r.is_finite()) {
+            let (mid, low, high) = quartiles(ratios);
+            out.push_str(&format!(
+                "{name:<6} 4,096 tokens in turn (the memo never hits): guard with the memo on / off \
+                 {mid:.2}x [{low:.2}, {high:.2}]\n"
+            ));
+        }
     }
     out
 }

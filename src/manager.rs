@@ -748,11 +748,12 @@ impl JwtManagerBuilder {
     /// Whether guards remember the tokens they verified (default `true`).
     ///
     /// A client sends the same token with every request until it expires. With the memo
-    /// on, each thread keeps its last 256 verified tokens (matched on the whole token, in
-    /// constant time), and a token seen again skips the signature, base64 and JSON work;
-    /// its expiry, type, freshness, revocation, the claims hook and the user lookup are
-    /// still checked on every request, so no answer changes. Turn it off to verify every
-    /// request from scratch. [`JwtManager::decode_token`] never uses it.
+    /// on, each thread keeps up to 256 verified tokens (stored from a token's second
+    /// verification, matched on the whole token in constant time), and a token seen again
+    /// skips the signature, base64 and JSON work; its expiry, type, freshness, revocation,
+    /// the claims hook and the user lookup are still checked on every request, so no answer
+    /// changes. Turn it off to verify every request from scratch.
+    /// [`JwtManager::decode_token`] never uses it.
     pub fn verified_token_cache(mut self, yes: bool) -> Self {
         self.verified_token_cache = yes;
         self

@@ -10,7 +10,10 @@
 //! Each thread keeps [`SLOTS`] entries, placed by a keyed hash of the signature and
 //! matched on the whole token, compared in constant time. Threads share nothing, so a hit
 //! takes no lock and touches no shared cache line. Only verified tokens are stored, and a
-//! failing token is never remembered.
+//! failing token is never remembered. A token is stored the second time it is verified in
+//! a row at its slot (a "doorkeeper" word per slot remembers the first time), so that a
+//! stream of tokens each seen once — or more distinct tokens than slots — costs a word
+//! compare per request instead of copying and evicting entries.
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, RandomState};
@@ -39,6 +42,8 @@ struct Entry {
 struct Slots {
     /// Per-thread random key for the slot choice.
     key: u64,
+    /// Per slot, the fingerprint of the last token verified there and not stored.
+    seen: Box<[u64]>,
     entries: Box<[Option<Entry>]>,
 }
 
@@ -46,21 +51,22 @@ impl Slots {
     fn new() -> Self {
         Self {
             key: RandomState::new().hash_one(0u64),
+            seen: vec![0; SLOTS].into(),
             entries: (0..SLOTS).map(|_| None).collect(),
         }
     }
 
-    /// The slot of a token: the first 8 characters of its signature, mixed with the
-    /// thread's key. Signatures of genuine tokens are uniformly random, and only verified
-    /// tokens are stored, so a crafted token can at most miss; which tokens share a slot
-    /// decides only which evict each other.
-    fn index(&self, token: &[u8]) -> usize {
+    /// The slot of a token and its fingerprint: the first 8 characters of its signature,
+    /// mixed with the thread's key. Signatures of genuine tokens are uniformly random, and
+    /// only verified tokens are stored, so a crafted token can at most miss; which tokens
+    /// share a slot decides only which evict each other.
+    fn index(&self, token: &[u8]) -> (usize, u64) {
         let signature = memchr::memrchr(b'.', token).map_or(token, |dot| &token[dot + 1..]);
         let mut word = [0u8; 8];
         let n = signature.len().min(8);
         word[..n].copy_from_slice(&signature[..n]);
         let mixed = (u64::from_le_bytes(word) ^ self.key).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (mixed >> (64 - SLOTS.trailing_zeros())) as usize
+        ((mixed >> (64 - SLOTS.trailing_zeros())) as usize, mixed)
     }
 }
 
@@ -74,7 +80,7 @@ pub(crate) fn get(owner: u64, token: &[u8], location: TokenLocation) -> Option<V
         .try_with(|cache| {
             let cache = cache.borrow();
             let slots = cache.as_ref()?;
-            let entry = slots.entries[slots.index(token)].as_ref()?;
+            let entry = slots.entries[slots.index(token).0].as_ref()?;
             (entry.owner == owner
                 && entry.location == location
                 && constant_time_eq(&entry.token, token))
@@ -84,21 +90,25 @@ pub(crate) fn get(owner: u64, token: &[u8], location: TokenLocation) -> Option<V
         .flatten()
 }
 
-/// Remembers that `token` verified as `verified`, replacing whatever shared its slot.
+/// Records that `token` verified as `verified`: remembered if it was also the last token
+/// verified at its slot, replacing whatever entry shared the slot.
 pub(crate) fn put(owner: u64, token: &[u8], location: TokenLocation, verified: &VerifiedToken) {
-    let entry = Entry {
-        owner,
-        location,
-        token: token.into(),
-        verified: verified.clone(),
-    };
     let _ = CACHE.try_with(|cache| {
         let mut cache = cache.borrow_mut();
         let slots = cache.get_or_insert_with(Slots::new);
-        let at = slots.index(token);
+        let (at, fingerprint) = slots.index(token);
+        if std::mem::replace(&mut slots.seen[at], fingerprint) != fingerprint {
+            return None; // the first time: only noted
+        }
+        slots.seen[at] = 0;
         // The evicted entry is dropped after the borrow ends (it runs no user code: cached
         // tokens never carry a looked-up user, but nothing here needs to rely on that).
-        slots.entries[at].replace(entry)
+        slots.entries[at].replace(Entry {
+            owner,
+            location,
+            token: token.into(),
+            verified: verified.clone(),
+        })
     });
 }
 
