@@ -94,11 +94,7 @@ fn main() {
         .collect();
 
     let mut c = Criterion::default().configure_from_args();
-    let mut group = c.benchmark_group("denylist_1m");
-    group
-        .sample_size(40)
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500));
+    let mut group = support::group(&mut c, "denylist_1m");
     // The key is copied outside the timed part, as a guard finds its jti in the payload it
     // just decoded (hot in cache): only the table access is measured, at random positions.
     let mut i = 0usize;

@@ -286,11 +286,7 @@ fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
         ));
     }
 
-    let mut group = c.benchmark_group(case.name);
-    group
-        .sample_size(40)
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500));
+    let mut group = support::group(c, case.name);
     for (name, routine) in routines.iter_mut() {
         group.bench_function(*name, |b| b.iter(&mut *routine));
     }

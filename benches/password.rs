@@ -13,6 +13,10 @@
 //!
 //! `cargo bench --bench password`
 
+#[path = "support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -48,11 +52,11 @@ fn main() {
     };
 
     let mut c = Criterion::default().configure_from_args();
-    let mut group = c.benchmark_group("password");
+    // A hash takes ~20 ms: fewer samples over a longer time than the shared settings.
+    let mut group = support::group(&mut c, "password");
     group
         .sample_size(10)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_millis(500));
+        .measurement_time(Duration::from_secs(3));
     group.bench_function("one_at_a_time", |b| b.iter(one));
     group.bench_function("pool_full", |b| b.iter(full));
     group.finish();

@@ -86,11 +86,7 @@ fn main() {
     });
 
     let mut c = Criterion::default().configure_from_args();
-    let mut group = c.benchmark_group("redis_guard");
-    group
-        .sample_size(40)
-        .measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500));
+    let mut group = support::group(&mut c, "redis_guard");
     let mut in_process = JwtRequiredLayer::new(&memory).layer(echo);
     group.bench_function("in_process_denylist", |bench| {
         bench.iter(|| ready(in_process.call(black_box(request()))).unwrap())

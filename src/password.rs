@@ -132,12 +132,7 @@ fn verify_reusing_memory(password: &str, phc: &str) -> Result<bool, PasswordErro
         argon2.hash_password_into(password.as_bytes(), salt.as_ref(), &mut out)
     };
     computed.map_err(|_| PasswordError::InvalidHash)?;
-    // Constant time: every byte is compared whatever the first difference.
-    let difference = out
-        .iter()
-        .zip(expected)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    Ok(difference == 0)
+    Ok(crate::verify::constant_time_eq(&out, expected))
 }
 
 /// Whether a stored hash is weaker than the current parameters (another algorithm or

@@ -12,6 +12,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use serde_json::Value;
 use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::guard::GuardLayer;
 use tower_jwt_auth::{
     FreshRequiredLayer, JwtManager, JwtManagerBuilder, JwtRequiredLayer, VerifiedToken,
 };
@@ -22,36 +23,22 @@ fn builder() -> JwtManagerBuilder {
     JwtManager::builder().secret(SECRET)
 }
 
-/// Status, `msg` of a rejection (empty when admitted), and the identity and location the
-/// view saw.
-async fn call<L>(layer: &L, headers: &[(&str, &str)]) -> (StatusCode, String, String)
-where
-    L: Layer<
-        tower::util::BoxCloneService<Request<Empty<Bytes>>, Response<Full<Bytes>>, Infallible>,
-    >,
-    L::Service: tower::Service<
-        Request<Empty<Bytes>>,
-        Response = Response<tower_jwt_auth::guard::ResponseBody<Full<Bytes>>>,
-        Error = Infallible,
-    >,
-{
-    let view =
-        tower::util::BoxCloneService::new(service_fn(|req: Request<Empty<Bytes>>| async move {
-            let seen = req.extensions().get::<VerifiedToken>().map_or_else(
-                || "anonymous".to_string(),
-                |t| format!("{} {}", t.identity(), t.location()),
-            );
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(seen))))
-        }));
-    let mut req = Request::get("/");
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let response = layer
-        .layer(view)
-        .oneshot(req.body(Empty::new()).unwrap())
-        .await
+/// Sends `Authorization: Bearer <token>` through the guard: the status, the `msg` of a
+/// rejection (empty when admitted), and the identity and location the view saw (empty when
+/// refused).
+async fn call<K>(layer: &GuardLayer<K>, token: &str) -> (StatusCode, String, String) {
+    let view = service_fn(|req: Request<Empty<Bytes>>| async move {
+        let seen = req.extensions().get::<VerifiedToken>().map_or_else(
+            || "anonymous".to_string(),
+            |t| format!("{} {}", t.identity(), t.location()),
+        );
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(seen))))
+    });
+    let req = Request::get("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Empty::new())
         .unwrap();
+    let response = layer.layer(view).oneshot(req).await.unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     if status == StatusCode::OK {
@@ -62,34 +49,16 @@ where
         )
     } else {
         let json: Value = serde_json::from_slice(&body).unwrap();
-        (
-            status,
-            json["msg"].as_str().unwrap().to_string(),
-            String::new(),
-        )
+        let msg = json["msg"].as_str().unwrap().to_string();
+        (status, msg, String::new())
     }
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
 }
 
 /// Presents `token` until the memo holds it (a token is stored at its second verification)
 /// and once more, so that the last answer came from the memo.
-async fn remember<L>(layer: &L, token: &str)
-where
-    L: Layer<
-        tower::util::BoxCloneService<Request<Empty<Bytes>>, Response<Full<Bytes>>, Infallible>,
-    >,
-    L::Service: tower::Service<
-        Request<Empty<Bytes>>,
-        Response = Response<tower_jwt_auth::guard::ResponseBody<Full<Bytes>>>,
-        Error = Infallible,
-    >,
-{
+async fn remember<K>(layer: &GuardLayer<K>, token: &str) {
     for _ in 0..3 {
-        let (status, _, _) = call(layer, &[("authorization", &bearer(token))]).await;
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(call(layer, token).await.0, StatusCode::OK);
     }
 }
 
@@ -102,10 +71,9 @@ async fn a_remembered_token_still_expires() {
         .build()
         .unwrap();
     let token = jwt.create_access_token("ada").unwrap();
-    let auth = bearer(&token);
     let layer = JwtRequiredLayer::new(&jwt);
     for _ in 0..3 {
-        let (status, _, seen) = call(&layer, &[("authorization", &auth)]).await;
+        let (status, _, seen) = call(&layer, &token).await;
         assert_eq!((status, seen.as_str()), (StatusCode::OK, "ada headers"));
     }
     // `exp` is whole seconds: wait until it is certainly in the past.
@@ -113,7 +81,7 @@ async fn a_remembered_token_still_expires() {
     while epoch_now() < exp + 0.05 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (status, msg, _) = call(&layer, &[("authorization", &auth)]).await;
+    let (status, msg, _) = call(&layer, &token).await;
     assert_eq!(
         (status, msg.as_str()),
         (StatusCode::UNAUTHORIZED, "Token has expired")
@@ -131,13 +99,12 @@ fn epoch_now() -> f64 {
 async fn a_remembered_token_can_be_revoked() {
     let jwt = builder().build().unwrap();
     let token = jwt.create_access_token("ada").unwrap();
-    let auth = bearer(&token);
     let layer = JwtRequiredLayer::new(&jwt);
     remember(&layer, &token).await;
     jwt.revoke(&jwt.decode_token(&token).unwrap())
         .await
         .unwrap();
-    let (status, msg, _) = call(&layer, &[("authorization", &auth)]).await;
+    let (status, msg, _) = call(&layer, &token).await;
     assert_eq!(
         (status, msg.as_str()),
         (StatusCode::UNAUTHORIZED, "Token has been revoked")
@@ -152,9 +119,8 @@ async fn another_manager_does_not_trust_what_this_one_verified() {
         .build()
         .unwrap();
     let token = ours.create_access_token("ada").unwrap();
-    let auth = bearer(&token);
     remember(&JwtRequiredLayer::new(&ours), &token).await;
-    let (status, msg, _) = call(&JwtRequiredLayer::new(&theirs), &[("authorization", &auth)]).await;
+    let (status, msg, _) = call(&JwtRequiredLayer::new(&theirs), &token).await;
     assert_eq!(
         (status, msg.as_str()),
         (StatusCode::UNAUTHORIZED, "Signature verification failed")
@@ -163,9 +129,7 @@ async fn another_manager_does_not_trust_what_this_one_verified() {
     // verification, which passes.
     let twin = builder().build().unwrap();
     assert_eq!(
-        call(&JwtRequiredLayer::new(&twin), &[("authorization", &auth)])
-            .await
-            .0,
+        call(&JwtRequiredLayer::new(&twin), &token).await.0,
         StatusCode::OK
     );
 }
@@ -182,17 +146,13 @@ async fn a_forged_payload_under_a_remembered_signature_is_refused() {
     parts[1] = other.split('.').nth(1).unwrap().to_string();
     let forged = parts.join(".");
     assert_eq!(forged.len(), token.len());
-    let (status, msg, _) = call(&layer, &[("authorization", &bearer(&forged))]).await;
+    let (status, msg, _) = call(&layer, &forged).await;
     assert_eq!(
         (status, msg.as_str()),
         (StatusCode::UNAUTHORIZED, "Signature verification failed")
     );
     // And one character short of the real token.
-    let (status, _, _) = call(
-        &layer,
-        &[("authorization", &bearer(&token[..token.len() - 1]))],
-    )
-    .await;
+    let (status, _, _) = call(&layer, &token[..token.len() - 1]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -212,7 +172,7 @@ async fn route_checks_run_on_every_request() {
     let required = JwtRequiredLayer::new(&jwt);
     let fresh = FreshRequiredLayer::new(&jwt);
     for _ in 0..3 {
-        let (status, msg, _) = call(&required, &[("authorization", &bearer(&refresh))]).await;
+        let (status, msg, _) = call(&required, &refresh).await;
         assert_eq!(
             (status, msg.as_str()),
             (
@@ -220,13 +180,8 @@ async fn route_checks_run_on_every_request() {
                 "Only non-refresh tokens are allowed"
             )
         );
-        assert_eq!(
-            call(&required, &[("authorization", &bearer(&access))])
-                .await
-                .0,
-            StatusCode::OK
-        );
-        let (status, msg, _) = call(&fresh, &[("authorization", &bearer(&access))]).await;
+        assert_eq!(call(&required, &access).await.0, StatusCode::OK);
+        let (status, msg, _) = call(&fresh, &access).await;
         assert_eq!(
             (status, msg.as_str()),
             (StatusCode::UNAUTHORIZED, "Fresh token required")
@@ -238,12 +193,14 @@ async fn route_checks_run_on_every_request() {
 }
 
 #[tokio::test]
-async fn off_means_every_request_is_verified_from_scratch() {
+async fn with_the_memo_off_tokens_still_pass() {
+    // (That nothing is remembered then is checked by the unit test
+    // `verified_tokens_are_remembered_only_when_on`.)
     let jwt = builder().verified_token_cache(false).build().unwrap();
     let token = jwt.create_access_token("ada").unwrap();
     let layer = JwtRequiredLayer::new(&jwt);
     for _ in 0..2 {
-        let (status, _, seen) = call(&layer, &[("authorization", &bearer(&token))]).await;
+        let (status, _, seen) = call(&layer, &token).await;
         assert_eq!((status, seen.as_str()), (StatusCode::OK, "ada headers"));
     }
 }

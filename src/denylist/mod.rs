@@ -372,13 +372,17 @@ impl MemoryDenylist {
 
     /// Whether `jti` is revoked.
     pub fn contains(&self, jti: &str) -> bool {
+        // The clock is read only on a hit: a miss, the common case, never needs it.
+        self.entry_until(jti)
+            .is_some_and(|until| u64::from(until) > epoch_secs(SystemTime::now()))
+    }
+
+    /// The deadline (epoch seconds) of `jti`'s entry, expired or not; `u32::MAX` for a
+    /// non-uuid `jti`, whose entries moka expires itself.
+    fn entry_until(&self, jti: &str) -> Option<u32> {
         match packed_uuid(jti) {
-            // The clock is read only on a hit: a miss, the common case, never needs it.
-            Some(key) => self
-                .uuids
-                .get(&key)
-                .is_some_and(|until| u64::from(until) > epoch_secs(SystemTime::now())),
-            None => self.others.contains_key(jti),
+            Some(key) => self.uuids.get(&key),
+            None => self.others.contains_key(jti).then_some(u32::MAX),
         }
     }
 
@@ -420,11 +424,7 @@ impl MemoryDenylist {
     /// so an entry found here is live (or, if it was given a shorter life, still refuses a
     /// little longer: the safe direction).
     pub fn is_token_revoked(&self, token: TokenId<'_>) -> bool {
-        let by_jti = match packed_uuid(token.jti) {
-            Some(key) => self.uuids.get(&key).is_some(),
-            None => self.others.contains_key(token.jti),
-        };
-        by_jti
+        self.entry_until(token.jti).is_some()
             || self
                 .cutoff(token.identity)
                 .is_some_and(|cutoff| token.issued_at < cutoff as f64)

@@ -19,6 +19,7 @@ use std::cell::RefCell;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::constant_time_eq;
 use crate::claims::VerifiedToken;
 use crate::token::TokenLocation;
 
@@ -110,42 +111,4 @@ pub(crate) fn put(owner: u64, token: &[u8], location: TokenLocation, verified: &
             verified: verified.clone(),
         })
     });
-}
-
-/// Equal lengths and equal bytes, every byte compared whatever the first difference.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or_default());
-    a8.zip(b8)
-        .fold(u64::from(tail), |acc, (x, y)| acc | (word(x) ^ word(y)))
-        == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_eq_compares_length_and_every_byte() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"xbc"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(constant_time_eq(b"", b""));
-        let long = b"0123456789abcdef0123456789abcdefXYZ";
-        for at in 0..long.len() {
-            let mut other = *long;
-            other[at] ^= 1;
-            assert!(!constant_time_eq(long, &other), "difference at {at} missed");
-        }
-        assert!(constant_time_eq(long, &long.clone()));
-    }
 }

@@ -653,7 +653,7 @@ impl HmacKey {
         let spelled = base64_simd::URL_SAFE_NO_PAD
             .encode(&mac[..n], base64_simd::Out::from_slice(&mut spelled));
         let given = signature_b64.as_bytes();
-        if cache::constant_time_eq(spelled, given) {
+        if constant_time_eq(spelled, given) {
             return Ok(true);
         }
         if given.len() > 88 {
@@ -665,6 +665,23 @@ impl HmacKey {
             .map(|_| false)
             .map_err(|_| ())
     }
+}
+
+/// Equal lengths and equal bytes, every byte compared whatever the first difference.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or_default());
+    a8.zip(b8)
+        .fold(u64::from(tail), |acc, (x, y)| acc | (word(x) ^ word(y)))
+        == 0
 }
 
 /// Splits a compact JWS into its three segments and checks their characters; a bad
@@ -712,6 +729,22 @@ fn is_base64url(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_length_and_every_byte() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"xbc"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(constant_time_eq(b"", b""));
+        let long = b"0123456789abcdef0123456789abcdefXYZ";
+        for at in 0..long.len() {
+            let mut other = *long;
+            other[at] ^= 1;
+            assert!(!constant_time_eq(long, &other), "difference at {at} missed");
+        }
+        assert!(constant_time_eq(long, &long.clone()));
+    }
 
     #[test]
     fn segments() {
