@@ -40,6 +40,7 @@ use std::sync::Arc;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
+use crate::clock::ClockHandle;
 use crate::token::TokenLocation;
 
 /// The `type` claim of a token.
@@ -112,6 +113,8 @@ pub(crate) struct TokenData {
     /// The decoded header JSON, `None` when it is the manager's default header.
     pub(crate) header: Option<Vec<u8>>,
     pub(crate) default_header: &'static str,
+    /// The clock of the manager that verified it.
+    pub(crate) clock: ClockHandle,
     /// The decoded payload JSON.
     pub(crate) payload: Vec<u8>,
     pub(crate) user: Option<Arc<dyn Any + Send + Sync>>,
@@ -150,6 +153,11 @@ impl VerifiedToken {
     /// The token's freshness.
     pub fn freshness(&self) -> Freshness {
         self.0.fresh
+    }
+
+    /// Whether the token is fresh now, by the clock of the manager that verified it.
+    pub fn is_fresh(&self) -> bool {
+        self.0.fresh.is_fresh_at(self.0.clock.now_secs())
     }
 
     /// Issue time (`iat`), epoch seconds.

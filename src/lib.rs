@@ -58,6 +58,7 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod claims;
+pub mod clock;
 pub mod denylist;
 pub mod error;
 pub mod guard;

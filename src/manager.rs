@@ -29,7 +29,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -39,6 +39,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::claims::VerifiedToken;
+use crate::clock::{Clock, ClockHandle};
 use crate::denylist::{BoxFuture, Denylist, DenylistError, MemoryDenylist};
 use crate::error::{AuthError, DefaultErrorResponder, ErrorResponder, StatusPolicy};
 use crate::token::TokenLocation;
@@ -259,6 +260,7 @@ pub(crate) struct Settings {
     pub(crate) status_policy: StatusPolicy,
     pub(crate) responder: Arc<dyn ErrorResponder>,
     pub(crate) denylist: Arc<dyn Denylist>,
+    pub(crate) clock: ClockHandle,
     pub(crate) check_revocation: bool,
     pub(crate) claims_verifier: Option<ClaimsVerifier>,
     pub(crate) user_lookup: Option<UserLookup>,
@@ -347,9 +349,7 @@ impl JwtManager {
         options: TokenOptions,
     ) -> Result<String, IssueError> {
         let s = &*self.settings;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = s.clock.now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let iat = now.as_secs();
         let lifetime = options.lifetime.unwrap_or(if refresh {
             s.refresh_lifetime
@@ -435,7 +435,7 @@ impl JwtManager {
             &self.settings,
             token,
             TokenLocation::Headers,
-            verify::now_secs(),
+            self.settings.clock.now_secs(),
         )
     }
 
@@ -474,7 +474,7 @@ impl JwtManager {
     /// whole current second: a token issued later in this same second is refused too (log
     /// in again a second later). The cut-off is kept until every token it covers has expired.
     pub async fn revoke_all(&self, identity: &str) -> Result<(), DenylistError> {
-        let now = SystemTime::now();
+        let now = self.settings.clock.now();
         let cutoff = UNIX_EPOCH
             + Duration::from_secs(now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + 1);
         let s = &self.settings;
@@ -537,7 +537,8 @@ pub struct JwtManagerBuilder {
     locations: Vec<TokenLocation>,
     status_policy: StatusPolicy,
     responder: Arc<dyn ErrorResponder>,
-    denylist: Arc<dyn Denylist>,
+    denylist: Option<Arc<dyn Denylist>>,
+    clock: ClockHandle,
     check_revocation: bool,
     claims_verifier: Option<ClaimsVerifier>,
     user_lookup: Option<UserLookup>,
@@ -569,7 +570,8 @@ impl Default for JwtManagerBuilder {
             locations: vec![TokenLocation::Headers],
             status_policy: StatusPolicy::Default,
             responder: Arc::new(DefaultErrorResponder),
-            denylist: Arc::new(MemoryDenylist::new()),
+            denylist: None,
+            clock: ClockHandle::default(),
             check_revocation: true,
             claims_verifier: None,
             user_lookup: None,
@@ -779,13 +781,20 @@ impl JwtManagerBuilder {
 
     /// The revocation store (default an in-process [`MemoryDenylist`]).
     pub fn denylist(mut self, denylist: impl Denylist) -> Self {
-        self.denylist = Arc::new(denylist);
+        self.denylist = Some(Arc::new(denylist));
         self
     }
 
     /// A shared revocation store.
     pub fn denylist_arc(mut self, denylist: Arc<dyn Denylist>) -> Self {
-        self.denylist = denylist;
+        self.denylist = Some(denylist);
+        self
+    }
+
+    /// The clock the manager reads time from (default: the system clock); see
+    /// [`clock`](crate::clock). The default in-process denylist uses it too.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = ClockHandle::new(clock);
         self
     }
 
@@ -994,7 +1003,10 @@ impl JwtManagerBuilder {
                 locations: self.locations.into(),
                 status_policy: self.status_policy,
                 responder: self.responder,
-                denylist: self.denylist,
+                denylist: self.denylist.unwrap_or_else(|| {
+                    Arc::new(MemoryDenylist::with_clock_handle(self.clock.clone()))
+                }),
+                clock: self.clock,
                 check_revocation: self.check_revocation,
                 claims_verifier: self.claims_verifier,
                 user_lookup: self.user_lookup,

@@ -47,7 +47,6 @@ use ::tonic::{Code, Status};
 use crate::claims::VerifiedToken;
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::Guard;
-use crate::verify::now_secs;
 
 impl From<AuthError> for Status {
     fn from(err: AuthError) -> Self {
@@ -81,7 +80,7 @@ pub trait RequestExt {
                 "no verified token: guard this service with JwtRequiredLayer or FreshRequiredLayer",
             )
         })?;
-        if token.freshness().is_fresh_at(now_secs()) {
+        if token.is_fresh() {
             Ok(token)
         } else {
             Err(AuthError::new(ErrorKind::FreshTokenRequired, "Fresh token required").into())

@@ -39,6 +39,8 @@ use std::time::{Duration, Instant, SystemTime};
 use moka::sync::Cache;
 use moka::Expiry;
 
+use crate::clock::{Clock, ClockHandle};
+
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
@@ -299,12 +301,13 @@ impl Deadline for (u64, u64) {
     }
 }
 
-/// Expires each entry at its own deadline (epoch seconds; `u64::MAX` = never).
-struct UntilDeadline;
+/// Expires each entry at its own deadline (epoch seconds; `u64::MAX` = never), by the
+/// denylist's clock.
+struct UntilDeadline(ClockHandle);
 
 impl<K, V: Deadline> Expiry<K, V> for UntilDeadline {
     fn expire_after_create(&self, _: &K, value: &V, _: Instant) -> Option<Duration> {
-        remaining(value.deadline())
+        self.remaining(value.deadline())
     }
 
     fn expire_after_update(
@@ -314,19 +317,18 @@ impl<K, V: Deadline> Expiry<K, V> for UntilDeadline {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        remaining(value.deadline())
+        self.remaining(value.deadline())
     }
 }
 
-fn remaining(until: u64) -> Option<Duration> {
-    if until == u64::MAX {
-        return None;
+impl UntilDeadline {
+    fn remaining(&self, until: u64) -> Option<Duration> {
+        if until == u64::MAX {
+            return None;
+        }
+        let now = epoch_secs(self.0.now());
+        Some(Duration::from_secs(until.saturating_sub(now)))
     }
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    Some(Duration::from_secs(until.saturating_sub(now)))
 }
 
 /// The default denylist: entries expire with their tokens and are never evicted earlier.
@@ -343,16 +345,32 @@ pub struct MemoryDenylist {
     cutoffs: Cache<Box<str>, (u64, u64)>,
     /// Whether any cut-off was ever set: spares the lookup on the hot path until then.
     any_cutoff: Arc<AtomicBool>,
+    /// Decides when entries have outlived their tokens.
+    clock: ClockHandle,
 }
 
 impl MemoryDenylist {
-    /// An empty denylist.
+    /// An empty denylist on the system clock.
     pub fn new() -> Self {
+        Self::with_clock_handle(ClockHandle::default())
+    }
+
+    /// An empty denylist whose entries expire by `clock` (use the manager's clock).
+    pub fn with_clock(clock: impl Clock) -> Self {
+        Self::with_clock_handle(ClockHandle::new(clock))
+    }
+
+    pub(crate) fn with_clock_handle(clock: ClockHandle) -> Self {
         Self {
             uuids: Arc::new(Compact::new()),
-            others: Cache::builder().expire_after(UntilDeadline).build(),
-            cutoffs: Cache::builder().expire_after(UntilDeadline).build(),
+            others: Cache::builder()
+                .expire_after(UntilDeadline(clock.clone()))
+                .build(),
+            cutoffs: Cache::builder()
+                .expire_after(UntilDeadline(clock.clone()))
+                .build(),
             any_cutoff: Arc::new(AtomicBool::new(false)),
+            clock,
         }
     }
 
@@ -360,7 +378,7 @@ impl MemoryDenylist {
     /// [`Denylist::revoke`].
     pub fn insert(&self, jti: &str, until: Option<SystemTime>) {
         let deadline = deadline(until);
-        let now = epoch_secs(SystemTime::now());
+        let now = epoch_secs(self.clock.now());
         if deadline <= now {
             return; // the token has expired: nothing left to refuse
         }
@@ -374,7 +392,7 @@ impl MemoryDenylist {
     pub fn contains(&self, jti: &str) -> bool {
         // The clock is read only on a hit: a miss, the common case, never needs it.
         self.entry_until(jti)
-            .is_some_and(|until| u64::from(until) > epoch_secs(SystemTime::now()))
+            .is_some_and(|until| u64::from(until) > epoch_secs(self.clock.now()))
     }
 
     /// The deadline (epoch seconds) of `jti`'s entry, expired or not; `u32::MAX` for a

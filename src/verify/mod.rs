@@ -184,7 +184,7 @@ impl Route {
             }
             Err(err) => return Err(err),
         };
-        let now = now_secs();
+        let now = self.settings().clock.now_secs();
         let token = decode_remembered(self.settings(), encoded, location, now)?;
         self.check_type_and_freshness(&token, now)?;
         Ok(Some(token))
@@ -325,13 +325,6 @@ fn token_id(token: &VerifiedToken) -> Result<TokenId<'_>, AuthError> {
         identity: token.identity(),
         issued_at: token.issued_at().unwrap_or(0.0),
     })
-}
-
-pub(crate) fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
 }
 
 /// [`decode`], or its remembered result for a token this thread verified before (see
@@ -584,6 +577,7 @@ pub(crate) fn decode(
         location,
         header,
         default_header: s.default_header,
+        clock: s.clock.clone(),
         payload,
         user: None,
     })))
