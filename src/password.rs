@@ -358,6 +358,23 @@ mod tests {
         assert_eq!(salt.len(), 16);
     }
 
+    #[tokio::test]
+    async fn a_panicking_job_does_not_shrink_the_pool() {
+        let hasher = PasswordHasher::with_limits(1, Duration::from_secs(5));
+        for _ in 0..3 {
+            let failed = hasher
+                .run(|| -> Result<(), PasswordError> { panic!("a job panicked") })
+                .await;
+            assert!(
+                matches!(failed, Err(PasswordError::Failed(_))),
+                "{failed:?}"
+            );
+        }
+        // The one thread still serves.
+        let phc = hash("pw").unwrap();
+        assert_eq!(hasher.verify("pw", &phc).await, Ok(true));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn excess_callers_get_busy() {
         let hasher = PasswordHasher::with_limits(1, Duration::from_millis(1));

@@ -202,3 +202,48 @@ async fn missing_layer_is_a_clear_500() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body.contains("user-lookup hook"), "{body}");
 }
+
+#[tokio::test]
+async fn a_required_extractor_on_an_optional_route_without_a_token_is_a_401() {
+    let m = manager();
+    let app = routes().layer(JwtOptionalLayer::new(&m));
+    for path in ["/identity", "/token", "/claims", "/user"] {
+        assert_eq!(
+            axum_get(&app, path, None).await,
+            (
+                StatusCode::UNAUTHORIZED,
+                r#"{"msg":"Missing Authorization Header"}"#.into()
+            ),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn extractor_errors_use_the_configured_message_key() {
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .error_message_key("error")
+        .build()
+        .unwrap();
+    let token = m.create_access_token("7").unwrap();
+    let app = routes().layer(JwtRequiredLayer::new(&m));
+    assert_eq!(
+        axum_get(&app, "/level", Some(&token)).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"Token claims are not in the expected form"}"#.into()
+        )
+    );
+    let (status, body) = axum_get(&app, "/user", Some(&token)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.starts_with(r#"{"error":""#), "{body}");
+    let app = routes().layer(JwtOptionalLayer::new(&m));
+    assert_eq!(
+        axum_get(&app, "/identity", None).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"Missing Authorization Header"}"#.into()
+        )
+    );
+}

@@ -204,3 +204,56 @@ async fn with_the_memo_off_tokens_still_pass() {
         assert_eq!((status, seen.as_str()), (StatusCode::OK, "ada headers"));
     }
 }
+
+/// A clock the test sets by hand.
+#[derive(Clone)]
+struct Manual(Arc<std::sync::Mutex<std::time::SystemTime>>);
+
+impl tower_jwt_auth::clock::Clock for Manual {
+    fn now(&self) -> std::time::SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_not_valid_before_its_time_when_the_clock_steps_back() {
+    let start = std::time::SystemTime::now();
+    let clock = Manual(Arc::new(std::sync::Mutex::new(start)));
+    let set = |t| *clock.0.lock().unwrap() = t;
+    let jwt = builder().clock(clock.clone()).build().unwrap();
+    let layer = JwtRequiredLayer::new(&jwt);
+
+    // `iat` now: remembered, then the clock steps back ten seconds.
+    let token = jwt.create_access_token("ada").unwrap();
+    remember(&layer, &token).await;
+    set(start - Duration::from_secs(10));
+    let (status, msg, _) = call(&layer, &token).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::UNAUTHORIZED, "The token is not yet valid (iat)")
+    );
+
+    // `nbf` later than `iat`: remembered once valid, then the clock steps back before it.
+    set(start);
+    let epoch = start
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = jwt
+        .create_access_token_with(
+            "ada",
+            tower_jwt_auth::TokenOptions::new()
+                .claim("iat", epoch - 100)
+                .claim("nbf", epoch - 5),
+        )
+        .unwrap();
+    remember(&layer, &token).await;
+    set(start - Duration::from_secs(30));
+    let (status, msg, _) = call(&layer, &token).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::UNAUTHORIZED, "The token is not yet valid (nbf)")
+    );
+    set(start);
+    assert_eq!(call(&layer, &token).await.0, StatusCode::OK);
+}

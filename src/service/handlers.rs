@@ -333,3 +333,26 @@ fn json_reply(status: StatusCode, body: &Value) -> Reply {
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     reply
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuthService, JwtManager, MemoryUserStore};
+
+    #[test]
+    fn only_a_busy_pool_is_a_503() {
+        let jwt = JwtManager::builder()
+            .secret("handlers-unit-test-secret-0123456789abcdef")
+            .build()
+            .unwrap();
+        let svc = AuthService::new(&jwt, MemoryUserStore::new());
+        let reply = svc
+            .inner
+            .password_error(PasswordError::Failed("the hashing threads are gone".into()));
+        assert_eq!(reply.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(reply.headers().get(RETRY_AFTER).is_none());
+        let busy = svc.inner.password_error(PasswordError::Busy);
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[RETRY_AFTER], "1");
+    }
+}

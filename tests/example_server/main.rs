@@ -413,3 +413,225 @@ async fn two_instances_share_revocations_through_redis() {
     println!("logout on A refused by B after {:?}", start.elapsed());
     assert_eq!(b.post("/refresh", Some(&refresh), None).await, revoked);
 }
+
+async fn change_password(s: &Server, access: &str, old: &str, new: &str) -> (StatusCode, Value) {
+    s.call(
+        Method::PUT,
+        "/me/password",
+        Some(access),
+        Some(json!({"old_password": old, "new_password": new})),
+    )
+    .await
+}
+
+/// Four password changes in a row, each followed at once by a new login: the new tokens
+/// work, every older one is refused. `env` configures the server; with `restart`, the server
+/// is restarted on the same database before the final checks.
+async fn password_changes_in_a_row(name: &str, env: &[(&str, &str)], restart: bool) {
+    let db = TempDb::new(name);
+    let mut s = Server::start(&db.path(), env);
+    register(&s, "ada", "ada@example.com", "password 0").await;
+    let revoked = (
+        StatusCode::UNAUTHORIZED,
+        json!({"msg": "Token has been revoked"}),
+    );
+    let mut older: Vec<(String, String)> = Vec::new();
+    let (mut access, mut refresh) = login(&s, "ada@example.com", "password 0").await;
+    for round in 1..=4 {
+        let (old, new) = (
+            format!("password {}", round - 1),
+            format!("password {round}"),
+        );
+        assert_eq!(
+            change_password(&s, &access, &old, &new).await,
+            (StatusCode::OK, json!({"msg": "Password updated"})),
+            "round {round}"
+        );
+        older.push((access, refresh));
+        (access, refresh) = login(&s, "ada@example.com", &new).await;
+        assert_eq!(
+            s.get("/me", Some(&access)).await.0,
+            StatusCode::OK,
+            "round {round}"
+        );
+        assert_eq!(
+            s.post("/refresh", Some(&refresh), None).await.0,
+            StatusCode::OK,
+            "round {round}"
+        );
+        for (old_access, old_refresh) in &older {
+            assert_eq!(
+                s.get("/me", Some(old_access)).await,
+                revoked,
+                "round {round}"
+            );
+            assert_eq!(
+                s.post("/refresh", Some(old_refresh), None).await,
+                revoked,
+                "round {round}"
+            );
+        }
+    }
+    if restart {
+        drop(s);
+        s = Server::start(&db.path(), env);
+    }
+    assert_eq!(s.get("/me", Some(&access)).await.0, StatusCode::OK);
+    for (old_access, old_refresh) in &older {
+        assert_eq!(s.get("/me", Some(old_access)).await, revoked);
+        assert_eq!(s.post("/refresh", Some(old_refresh), None).await, revoked);
+    }
+}
+
+#[tokio::test]
+async fn a_login_right_after_a_password_change_works() {
+    password_changes_in_a_row("changes", &[], true).await;
+}
+
+#[tokio::test]
+async fn never_expiring_tokens_are_revoked_too_and_stay_revoked() {
+    let never = [
+        ("JWT_ACCESS_TOKEN_EXPIRES", "never"),
+        ("JWT_REFRESH_TOKEN_EXPIRES", "never"),
+    ];
+    password_changes_in_a_row("never", &never, true).await;
+    password_changes_in_a_row("never-access", &never[..1], true).await;
+    password_changes_in_a_row("never-refresh", &never[1..], true).await;
+}
+
+#[cfg(feature = "redis")]
+#[path = "../redis/proxy.rs"]
+mod proxy;
+
+/// Waits until `s` stops accepting `token` on `/me`, at most `within`; returns the answer.
+#[cfg(feature = "redis")]
+async fn refused_within(
+    s: &Server,
+    token: &str,
+    within: std::time::Duration,
+) -> (StatusCode, Value) {
+    let start = std::time::Instant::now();
+    loop {
+        let answer = s.get("/me", Some(token)).await;
+        if answer.0 != StatusCode::OK {
+            println!("refused after {:?}: {answer:?}", start.elapsed());
+            return answer;
+        }
+        assert!(start.elapsed() < within, "still accepted after {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Two instances on one Redis, black-box: A talks to Redis directly, B through a proxy
+/// that can go silent. Returns them with the proxy and Redis, which must outlive them.
+#[cfg(feature = "redis")]
+async fn two_instances(
+    name: &str,
+) -> Option<(
+    redis_server::RedisServer,
+    proxy::SilentProxy,
+    TempDb,
+    Server,
+    Server,
+)> {
+    if !redis_server::available() {
+        return None;
+    }
+    let redis = redis_server::RedisServer::start();
+    let proxy = proxy::SilentProxy::start(redis.addr()).await;
+    let db = TempDb::new(name);
+    let a = Server::start(&db.path(), &[("REDIS_URL", redis.url().as_str())]);
+    let b = Server::start(&db.path(), &[("REDIS_URL", proxy.url().as_str())]);
+    register(&a, "ada", "ada@example.com", "pw").await;
+    Some((redis, proxy, db, a, b))
+}
+
+#[cfg(feature = "redis")]
+fn revoked() -> (StatusCode, Value) {
+    (
+        StatusCode::UNAUTHORIZED,
+        json!({"msg": "Token has been revoked"}),
+    )
+}
+
+/// A jti with spaces (any issuer may choose one) revoked on A is refused by B.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_a_jti_with_spaces() {
+    let Some((_redis, _proxy, _db, a, b)) = two_instances("spaces").await else {
+        return;
+    };
+    let spaced = manager()
+        .create_access_token_with(
+            "1",
+            tower_jwt_auth::TokenOptions::new().claim("jti", "a jti with spaces"),
+        )
+        .unwrap();
+    assert_eq!(b.get("/me", Some(&spaced)).await.0, StatusCode::OK);
+    assert_eq!(
+        a.post("/revoke", Some(&spaced), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        refused_within(&b, &spaced, std::time::Duration::from_secs(5)).await,
+        revoked()
+    );
+}
+
+/// A logout while Redis refuses writes answers 503; retried later, it reaches B.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_a_logout_retried_after_an_outage() {
+    let Some((redis, _proxy, _db, a, b)) = two_instances("retried").await else {
+        return;
+    };
+    let (access, _) = login(&a, "ada@example.com", "pw").await;
+    let _: () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
+    let unavailable = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"msg": "Token revocation store unavailable"}),
+    );
+    assert_eq!(a.post("/revoke", Some(&access), None).await, unavailable);
+    assert_eq!(a.post("/revoke", Some(&access), None).await, unavailable);
+    let _: () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0"));
+    assert_eq!(
+        a.post("/revoke", Some(&access), None).await,
+        (StatusCode::OK, json!({"msg": "Successfully logged out"}))
+    );
+    assert_eq!(
+        refused_within(&b, &access, std::time::Duration::from_secs(5)).await,
+        revoked()
+    );
+}
+
+/// B's Redis connections go silent without closing: a logout on A is not accepted by B for
+/// more than a few seconds, and B recovers over new connections.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_a_silent_subscription() {
+    use std::time::Duration;
+    let Some((_redis, proxy, _db, a, b)) = two_instances("silent").await else {
+        return;
+    };
+    let (access, _) = login(&a, "ada@example.com", "pw").await;
+    assert_eq!(b.get("/me", Some(&access)).await.0, StatusCode::OK);
+    proxy.silence();
+    assert_eq!(
+        a.post("/revoke", Some(&access), None).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = refused_within(&b, &access, Duration::from_secs(6)).await;
+    assert!(
+        matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::SERVICE_UNAVAILABLE
+        ),
+        "{status}"
+    );
+    let start = std::time::Instant::now();
+    while b.get("/me", Some(&access)).await != revoked() {
+        assert_ne!(b.get("/me", Some(&access)).await.0, StatusCode::OK);
+        assert!(start.elapsed() < Duration::from_secs(30), "B recovers");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

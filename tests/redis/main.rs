@@ -3,6 +3,7 @@
 //! (fail closed, recovery, data kept across a restart) and expiry.
 #![cfg(feature = "redis")]
 
+mod proxy;
 mod server;
 
 use std::time::{Duration, Instant};
@@ -23,7 +24,12 @@ const SECRET: &str = "redis-test-secret-0123456789abcdefghijk";
 
 /// One "instance": a manager whose denylist is shared through Redis.
 async fn instance(redis: &RedisServer, prefix: &str) -> (JwtManager, RedisDenylist) {
-    let denylist = RedisDenylist::builder(redis.url())
+    instance_at(&redis.url(), prefix).await
+}
+
+/// An instance reaching Redis at `url` (e.g. through a proxy).
+async fn instance_at(url: &str, prefix: &str) -> (JwtManager, RedisDenylist) {
+    let denylist = RedisDenylist::builder(url)
         .prefix(prefix)
         .connect()
         .await
@@ -292,4 +298,299 @@ async fn entries_expire_with_their_token() {
     tokio::time::sleep(Duration::from_millis(3100)).await;
     let exists: bool = redis.query(redis::cmd("EXISTS").arg(&key));
     assert!(!exists, "gone from Redis once the token expired");
+}
+
+/// Waits until `app` stops answering 200 for `token`, at most `within`; returns the answer.
+async fn refused_within(app: &Router, token: &str, within: Duration) -> (StatusCode, String) {
+    let start = Instant::now();
+    loop {
+        let answer = call(app, "/", token).await;
+        if answer.0 != StatusCode::OK {
+            println!("refused after {:?}: {answer:?}", start.elapsed());
+            return answer;
+        }
+        assert!(
+            start.elapsed() < within,
+            "the revoked token was still accepted after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jti_with_spaces_reaches_every_instance() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let (a, _) = instance(&redis, "p6:").await;
+    let (b, _) = instance(&redis, "p6:").await;
+    let b_app = app(&b);
+    for jti in [
+        "a jti with spaces",
+        " leading",
+        "trailing ",
+        "tab\there",
+        "line\nbreak",
+    ] {
+        let token = a
+            .create_access_token_with("ada", TokenOptions::new().claim("jti", jti))
+            .unwrap();
+        assert_eq!(call(&b_app, "/", &token).await.0, StatusCode::OK);
+        a.revoke(&a.decode_token(&token).unwrap()).await.unwrap();
+        assert_eq!(
+            refused_within(&b_app, &token, Duration::from_secs(5)).await,
+            (StatusCode::UNAUTHORIZED, REVOKED.into()),
+            "{jti:?}"
+        );
+    }
+    // A newly started instance loads them from Redis too.
+    let (c, _) = instance(&redis, "p6:").await;
+    let token = a
+        .create_access_token_with("ada", TokenOptions::new().claim("jti", "a jti with spaces"))
+        .unwrap();
+    assert_eq!(
+        call(&app(&c), "/", &token).await,
+        (StatusCode::UNAUTHORIZED, REVOKED.into())
+    );
+}
+
+/// Logout through the auth service while Redis refuses writes: 503, and retried once Redis
+/// takes writes again, the logout reaches the other instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_that_failed_is_retried_and_reaches_every_instance() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let (a, _) = instance(&redis, "p7:").await;
+    let (b, _) = instance(&redis, "p7:").await;
+    let b_app = app(&b);
+    let auth = tower_jwt_auth::AuthService::new(&a, tower_jwt_auth::MemoryUserStore::new());
+    let logout = |token: String| {
+        let auth = auth.clone();
+        async move {
+            let req = Request::post("/revoke")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            let res = auth.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let token = a.create_access_token("ada").unwrap();
+
+    // Redis is up, reads and pub/sub work, but it refuses writes (out of memory).
+    let _: () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
+    let unavailable = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        r#"{"msg":"Token revocation store unavailable"}"#.to_owned(),
+    );
+    assert_eq!(logout(token.clone()).await, unavailable);
+    // Not done, so not done anywhere: the retry is a real retry, not "already revoked".
+    assert_eq!(logout(token.clone()).await, unavailable);
+    assert_eq!(call(&b_app, "/", &token).await.0, StatusCode::OK);
+
+    let _: () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0"));
+    assert_eq!(
+        logout(token.clone()).await,
+        (
+            StatusCode::OK,
+            r#"{"msg":"Successfully logged out"}"#.to_owned()
+        )
+    );
+    assert_eq!(
+        refused_within(&b_app, &token, Duration::from_secs(5)).await,
+        (StatusCode::UNAUTHORIZED, REVOKED.into())
+    );
+}
+
+/// B's connections go silent without closing (half-open TCP): within a few seconds B stops
+/// trusting its view, so a revocation it did not hear of is never accepted for long; it
+/// recovers over new connections and then refuses the token as revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_subscription_is_detected_within_seconds() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let proxy = proxy::SilentProxy::start(redis.addr()).await;
+    let (a, _) = instance(&redis, "p8:").await;
+    let (b, b_list) = instance_at(&proxy.url(), "p8:").await;
+    let b_app = app(&b);
+    let token = a.create_access_token("ada").unwrap();
+    assert_eq!(call(&b_app, "/", &token).await.0, StatusCode::OK);
+
+    proxy.silence();
+    a.revoke(&a.decode_token(&token).unwrap()).await.unwrap();
+    let start = Instant::now();
+    let (status, _) = refused_within(&b_app, &token, Duration::from_secs(6)).await;
+    assert!(
+        matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::SERVICE_UNAVAILABLE
+        ),
+        "{status}"
+    );
+    // Never accepted again; and once B has resubscribed and reloaded, it knows why.
+    while !(b_list.is_trusted() && call(&b_app, "/", &token).await.0 == StatusCode::UNAUTHORIZED) {
+        assert_ne!(call(&b_app, "/", &token).await.0, StatusCode::OK);
+        assert!(start.elapsed() < Duration::from_secs(30), "B recovers");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        call(&b_app, "/", &token).await,
+        (StatusCode::UNAUTHORIZED, REVOKED.into())
+    );
+}
+
+/// The snapshot fails while the subscription lives (here: SCAN is forbidden): it is retried
+/// until it succeeds, and only then is the view trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_snapshot_is_retried() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let (a, _) = instance(&redis, "p9:").await;
+    let revoked = a.create_access_token("ada").unwrap();
+    a.revoke(&a.decode_token(&revoked).unwrap()).await.unwrap();
+
+    let _: () = redis.query(redis::cmd("ACL").arg("SETUSER").arg("default").arg("-scan"));
+    let b_list = RedisDenylist::builder(redis.url())
+        .prefix("p9:")
+        .connect()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!b_list.is_trusted(), "trusted without a snapshot");
+    let _: () = redis.query(redis::cmd("ACL").arg("SETUSER").arg("default").arg("+scan"));
+    assert!(
+        b_list.wait_until_trusted(Duration::from_secs(10)).await,
+        "the snapshot is retried"
+    );
+    let b = JwtManager::builder()
+        .secret(SECRET)
+        .denylist(b_list)
+        .build()
+        .unwrap();
+    assert_eq!(
+        call(&app(&b), "/", &revoked).await,
+        (StatusCode::UNAUTHORIZED, REVOKED.into())
+    );
+}
+
+/// Revocations published while an instance loads its snapshot are applied before the view
+/// is trusted: at the moment it is, every one of them is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_heard_during_the_snapshot_are_applied_before_trusting() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    // Many revocations in Redis make the snapshot take a while.
+    let mut fill = redis::pipe();
+    for i in 0..100_000 {
+        fill.cmd("SET")
+            .arg(format!("p10:jti:filler-{i}"))
+            .arg(0)
+            .arg("EX")
+            .arg(3600)
+            .ignore();
+    }
+    let _: () = redis.query_pipe(&fill);
+    let channel = "p10:revocations";
+    let subscribers = || -> i64 {
+        let counts: Vec<(String, i64)> =
+            redis.query(redis::cmd("PUBSUB").arg("NUMSUB").arg(channel));
+        counts[0].1
+    };
+
+    let connecting = tokio::spawn(RedisDenylist::builder(redis.url()).prefix("p10:").connect());
+    while subscribers() == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Announced only (no key for the snapshot to find): only the subscription carries them.
+    let jtis: Vec<String> = (0..200).map(|i| format!("heard-{i}")).collect();
+    for jti in &jtis {
+        let _: () = redis.query(redis::cmd("PUBLISH").arg(channel).arg(format!("j 0 {jti}")));
+    }
+    let b_list = connecting.await.unwrap().unwrap();
+    assert!(!b_list.is_trusted(), "the snapshot outlasted the messages");
+    while !b_list.is_trusted() {
+        std::hint::spin_loop();
+        tokio::task::yield_now().await;
+    }
+    let missing: Vec<&String> = jtis
+        .iter()
+        .rev()
+        .filter(|jti| {
+            !matches!(
+                b_list.is_revoked_now(TokenId {
+                    jti,
+                    identity: "x",
+                    issued_at: 0.0
+                }),
+                Some(Ok(true))
+            )
+        })
+        .collect();
+    assert!(missing.is_empty(), "trusted before applying {missing:?}");
+}
+
+/// Cut-offs only move forward, in every instance and in Redis, whatever order they arrive in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_offs_only_move_forward() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let (a, a_list) = instance(&redis, "p11:").await;
+    let (b, _) = instance(&redis, "p11:").await;
+    let now = std::time::SystemTime::now();
+    let later = now - Duration::from_secs(10);
+    let earlier = now - Duration::from_secs(100);
+    let between = a
+        .create_access_token_with(
+            "ada",
+            TokenOptions::new().claim("iat", tower_jwt_auth_now() - 50),
+        )
+        .unwrap();
+    let until = Some(now + Duration::from_secs(3600));
+    a_list.revoke_all("ada", later, until).await.unwrap();
+    a_list.revoke_all("ada", earlier, until).await.unwrap(); // late and out of order
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (c, _) = instance(&redis, "p11:").await;
+    for m in [&a, &b, &c] {
+        assert_eq!(
+            call(&app(m), "/", &between).await,
+            (StatusCode::UNAUTHORIZED, REVOKED.into())
+        );
+    }
+}
+
+/// Redis 6.2 has no `EXPIRETIME`: a server without it (renamed away here) still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_without_expiretime() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start_with(&["--rename-command", "EXPIRETIME", ""]);
+    let (a, _) = instance(&redis, "p12:").await;
+    let token = a.create_access_token("ada").unwrap();
+    a.revoke(&a.decode_token(&token).unwrap()).await.unwrap();
+    let cut = a.create_access_token_with(
+        "bob",
+        TokenOptions::new().claim("iat", tower_jwt_auth_now() - 10),
+    );
+    a.revoke_all("bob").await.unwrap();
+    let (b, _) = instance(&redis, "p12:").await;
+    for token in [token, cut.unwrap()] {
+        assert_eq!(
+            call(&app(&b), "/", &token).await,
+            (StatusCode::UNAUTHORIZED, REVOKED.into())
+        );
+    }
 }

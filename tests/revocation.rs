@@ -1,0 +1,272 @@
+//! Revocation at the edges of time: revoke-all and a login in the same second, tokens that
+//! never expire, extreme and sub-second durations. Each answer must keep the promise "a
+//! revoked token is refused, a valid one is accepted", and no duration may panic.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tower_jwt_auth::clock::Clock;
+use tower_jwt_auth::denylist::{BoxFuture, TokenId};
+use tower_jwt_auth::{
+    Denylist, DenylistError, ErrorKind, JwtManager, JwtManagerBuilder, Lifetime, MemoryDenylist,
+    TokenOptions,
+};
+
+const SECRET: &str = "revocation-tests-secret-0123456789abcdef";
+
+fn builder() -> JwtManagerBuilder {
+    JwtManager::builder().secret(SECRET)
+}
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+struct Manual(Arc<Mutex<SystemTime>>);
+
+impl Manual {
+    fn new() -> Self {
+        Self(Arc::new(Mutex::new(SystemTime::now())))
+    }
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for Manual {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A denylist that records what it is asked to keep, in front of a memory one.
+#[derive(Clone, Default)]
+struct Recorder {
+    inner: MemoryDenylist,
+    untils: Arc<Mutex<Vec<Option<SystemTime>>>>,
+}
+
+impl Denylist for Recorder {
+    fn revoke<'a>(
+        &'a self,
+        jti: &'a str,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        self.untils.lock().unwrap().push(until);
+        self.inner.revoke(jti, until)
+    }
+    fn revoke_all<'a>(
+        &'a self,
+        identity: &'a str,
+        issued_before: SystemTime,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        self.untils.lock().unwrap().push(until);
+        self.inner.revoke_all(identity, issued_before, until)
+    }
+    fn is_revoked<'a>(&'a self, token: TokenId<'a>) -> BoxFuture<'a, Result<bool, DenylistError>> {
+        self.inner.is_revoked(token)
+    }
+    fn is_revoked_now(&self, token: TokenId<'_>) -> Option<Result<bool, DenylistError>> {
+        self.inner.is_revoked_now(token)
+    }
+}
+
+async fn kind(m: &JwtManager, token: &str) -> Result<(), ErrorKind> {
+    m.verify_token(token).await.map(drop).map_err(|e| e.kind())
+}
+
+#[tokio::test]
+async fn a_login_right_after_revoke_all_works_and_older_tokens_do_not() {
+    let m = builder().build().unwrap();
+    let mut older = Vec::new();
+    // Four password changes in a row, each followed at once by a new login: no sleeping.
+    for round in 0..4 {
+        let before = m.create_access_token("ada").unwrap();
+        let refresh_before = m.create_refresh_token("ada").unwrap();
+        older.extend([before, refresh_before]);
+        m.revoke_all("ada").await.unwrap();
+        let after = m.create_access_token("ada").unwrap();
+        let refresh_after = m.create_refresh_token("ada").unwrap();
+        assert_eq!(kind(&m, &after).await, Ok(()), "round {round}: new access");
+        assert_eq!(
+            kind(&m, &refresh_after).await,
+            Ok(()),
+            "round {round}: new refresh"
+        );
+        for token in &older {
+            assert_eq!(
+                kind(&m, token).await,
+                Err(ErrorKind::Revoked),
+                "round {round}"
+            );
+        }
+        older.extend([after, refresh_after]);
+    }
+}
+
+#[tokio::test]
+async fn integer_iat_tokens_keep_whole_second_semantics() {
+    // A token of another issuer with a whole-second `iat` in the second of the cut-off
+    // counts as issued before it.
+    let clock = Manual::new();
+    let m = builder().clock(clock.clone()).build().unwrap();
+    let now = clock.now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
+    let this_second = now.as_secs();
+    let same_second = m
+        .create_access_token_with("ada", TokenOptions::new().claim("iat", this_second))
+        .unwrap();
+    m.revoke_all("ada").await.unwrap();
+    assert_eq!(kind(&m, &same_second).await, Err(ErrorKind::Revoked));
+    clock.advance(Duration::from_secs(1));
+    let next_second = m
+        .create_access_token_with("ada", TokenOptions::new().claim("iat", this_second + 1))
+        .unwrap();
+    assert_eq!(kind(&m, &next_second).await, Ok(()));
+}
+
+#[tokio::test]
+async fn cut_offs_live_as_long_as_the_tokens_they_cover() {
+    for (access, refresh, expect_forever) in [
+        (
+            Lifetime::Never,
+            Lifetime::After(Duration::from_secs(3600)),
+            true,
+        ),
+        (
+            Lifetime::After(Duration::from_secs(900)),
+            Lifetime::Never,
+            true,
+        ),
+        (Lifetime::Never, Lifetime::Never, true),
+        (
+            Lifetime::After(Duration::from_secs(900)),
+            Lifetime::After(Duration::from_secs(3600)),
+            false,
+        ),
+    ] {
+        let recorder = Recorder::default();
+        let m = builder()
+            .access_token_lifetime(access)
+            .refresh_token_lifetime(refresh)
+            .denylist(recorder.clone())
+            .build()
+            .unwrap();
+        let old = m.create_access_token("ada").unwrap();
+        m.revoke_all("ada").await.unwrap();
+        let until = recorder.untils.lock().unwrap()[0];
+        assert_eq!(until.is_none(), expect_forever, "{access:?} {refresh:?}");
+        if let Some(until) = until {
+            let longest = SystemTime::now() + Duration::from_secs(3600);
+            assert!(
+                until >= longest - Duration::from_secs(5),
+                "kept long enough"
+            );
+        }
+        assert_eq!(kind(&m, &old).await, Err(ErrorKind::Revoked));
+        // Revoking a never-expiring token keeps its entry forever.
+        let token = m.create_access_token("bob").unwrap();
+        let verified = m.decode_token(&token).unwrap();
+        m.revoke(&verified).await.unwrap();
+        let until = *recorder.untils.lock().unwrap().last().unwrap();
+        assert_eq!(until.is_none(), access == Lifetime::Never);
+        assert_eq!(kind(&m, &token).await, Err(ErrorKind::Revoked));
+    }
+}
+
+#[tokio::test]
+async fn a_manager_never_issues_a_token_it_refuses() {
+    let m = builder().build().unwrap();
+    for options in [
+        TokenOptions::new().lifetime(Lifetime::Never),
+        TokenOptions::new().lifetime(Duration::MAX),
+        TokenOptions::new().lifetime(Duration::from_secs(10 * 365 * 24 * 3600)),
+        TokenOptions::new().lifetime(Duration::from_millis(1500)),
+        TokenOptions::new().fresh(Duration::MAX),
+    ] {
+        for refresh in [false, true] {
+            let issued = if refresh {
+                m.create_refresh_token_with("ada", options.clone())
+            } else {
+                m.create_access_token_with("ada", options.clone())
+            };
+            if let Ok(token) = issued {
+                assert_eq!(
+                    kind(&m, &token).await,
+                    Ok(()),
+                    "{options:?} refresh={refresh}"
+                );
+            }
+        }
+    }
+    // A fresh-for duration too long to represent is simply fresh.
+    let token = m
+        .create_access_token_with("ada", TokenOptions::new().fresh(Duration::MAX))
+        .unwrap();
+    assert!(m.decode_token(&token).unwrap().is_fresh());
+}
+
+#[tokio::test]
+async fn no_duration_a_user_can_pass_panics() {
+    let durations = [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_millis(500),
+        Duration::from_secs(u32::MAX as u64),
+        Duration::from_secs(u64::MAX / 2),
+        Duration::MAX,
+    ];
+    for d in durations {
+        for b in [
+            builder().access_token_lifetime(d),
+            builder().refresh_token_lifetime(d),
+            builder().max_token_lifetime(d),
+            builder().leeway(d),
+            builder()
+                .access_token_lifetime(Lifetime::Never)
+                .refresh_token_lifetime(Lifetime::Never)
+                .max_token_lifetime(d),
+        ] {
+            // Refused at build time, or working: both fine; a panic is not.
+            let Ok(m) = b.build() else { continue };
+            let access = m.create_access_token("ada");
+            let refresh = m.create_refresh_token("ada");
+            m.create_access_token_with("ada", TokenOptions::new().fresh(d))
+                .ok();
+            m.create_access_token_with("ada", TokenOptions::new().lifetime(d))
+                .ok();
+            m.revoke_all("ada").await.unwrap();
+            for token in [access, refresh].into_iter().flatten() {
+                let verified = m.decode_token(&token).unwrap();
+                m.revoke(&verified).await.unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sub_second_lifetimes_and_leeway_are_honoured() {
+    let clock = Manual::new();
+    let m = builder()
+        .clock(clock.clone())
+        .access_token_lifetime(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let token = m.create_access_token("ada").unwrap();
+    assert_eq!(kind(&m, &token).await, Ok(()), "valid when issued");
+    clock.advance(Duration::from_millis(400));
+    assert_eq!(kind(&m, &token).await, Ok(()), "valid 400 ms later");
+    clock.advance(Duration::from_millis(200));
+    assert_eq!(kind(&m, &token).await, Err(ErrorKind::Expired), "600 ms");
+
+    let clock = Manual::new();
+    let m = builder()
+        .clock(clock.clone())
+        .access_token_lifetime(Duration::from_secs(1))
+        .leeway(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let token = m.create_access_token("ada").unwrap();
+    clock.advance(Duration::from_millis(1300));
+    assert_eq!(kind(&m, &token).await, Ok(()), "within the leeway");
+    clock.advance(Duration::from_millis(300));
+    assert_eq!(kind(&m, &token).await, Err(ErrorKind::Expired), "beyond it");
+}
