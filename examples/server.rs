@@ -29,6 +29,7 @@ use axum::{Extension, Json, Router};
 use http_body_util::{BodyExt, Limited};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::{json, Map, Value};
+use tower_jwt_auth::clock::{from_numeric_date, numeric_date};
 use tower_jwt_auth::denylist::{BoxFuture, TokenId};
 use tower_jwt_auth::password::{PasswordError, PasswordHasher};
 use tower_jwt_auth::service::{AuthService, StoredUser, UserStore, UserStoreError};
@@ -330,7 +331,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 fn password_error(err: PasswordError) -> Response {
     match err {
-        PasswordError::Busy => error(
+        PasswordError::Busy | PasswordError::Timeout => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many password operations in progress, try again shortly",
         ),
@@ -469,7 +470,7 @@ impl Db {
              );
              CREATE TABLE IF NOT EXISTS user_cutoffs (
                  identity TEXT PRIMARY KEY,
-                 issued_before INTEGER NOT NULL,
+                 issued_before REAL NOT NULL,
                  expires_at INTEGER
              );",
         )
@@ -572,8 +573,8 @@ struct SqliteDenylist {
 
 impl SqliteDenylist {
     async fn load(db: Db) -> Result<Self, String> {
-        let now = epoch(SystemTime::now());
-        type Rows = (Vec<(String, Option<i64>)>, Vec<(String, i64, Option<i64>)>);
+        let now = deadline(Some(SystemTime::now())).unwrap_or(0);
+        type Rows = (Vec<(String, Option<i64>)>, Vec<(String, f64, Option<i64>)>);
         let (tokens, cutoffs): Rows = db
             .call(move |conn| {
                 for table in ["revoked_tokens", "user_cutoffs"] {
@@ -601,7 +602,8 @@ impl SqliteDenylist {
             cache.insert(jti, until.map(from_epoch));
         }
         for (identity, before, until) in &cutoffs {
-            cache.insert_cutoff(identity, from_epoch(*before), until.map(from_epoch));
+            let before = from_numeric_date(*before).unwrap_or(UNIX_EPOCH);
+            cache.insert_cutoff(identity, before, until.map(from_epoch));
         }
         tracing::info!(
             "loaded {} revoked tokens and {} per-user cut-offs",
@@ -616,9 +618,10 @@ fn from_epoch(secs: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
 }
 
-fn epoch(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+/// A deadline in whole epoch seconds, rounded up (an entry never ends early); `None` for
+/// never.
+fn deadline(until: Option<SystemTime>) -> Option<i64> {
+    until.map(|t| numeric_date(t).ceil() as i64)
 }
 
 impl Denylist for SqliteDenylist {
@@ -628,11 +631,15 @@ impl Denylist for SqliteDenylist {
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>> {
         Box::pin(async move {
-            let (owned, expires) = (jti.to_owned(), until.map(epoch));
+            let (owned, expires) = (jti.to_owned(), deadline(until));
             self.db
                 .call(move |conn| {
+                    // The later deadline wins; never (NULL) wins over any.
                     conn.execute(
-                        "INSERT OR REPLACE INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2)",
+                        "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2)
+                         ON CONFLICT(jti) DO UPDATE SET expires_at = CASE
+                             WHEN expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL
+                             ELSE max(expires_at, excluded.expires_at) END",
                         params![owned, expires],
                     )
                 })
@@ -651,15 +658,22 @@ impl Denylist for SqliteDenylist {
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>> {
         Box::pin(async move {
-            let (owned, before, expires) =
-                (identity.to_owned(), epoch(issued_before), until.map(epoch));
+            let (owned, before, expires) = (
+                identity.to_owned(),
+                numeric_date(issued_before),
+                deadline(until),
+            );
             self.db
                 .call(move |conn| {
+                    // A cut-off only moves forward; the later deadline wins, never (NULL)
+                    // over any.
                     conn.execute(
                         "INSERT INTO user_cutoffs (identity, issued_before, expires_at) VALUES (?1, ?2, ?3)
                          ON CONFLICT(identity) DO UPDATE SET
                              issued_before = max(issued_before, excluded.issued_before),
-                             expires_at = excluded.expires_at",
+                             expires_at = CASE
+                                 WHEN expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL
+                                 ELSE max(expires_at, excluded.expires_at) END",
                         params![owned, before, expires],
                     )
                 })

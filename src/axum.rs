@@ -6,8 +6,10 @@
 //! - [`CurrentUser<U>`]: the user found by the manager's user-lookup hook.
 //!
 //! Each also works as `Option<...>`, which is what a handler behind `JwtOptionalLayer`
-//! asks for. Asking for one on a route without a guard is a programming error and answers
-//! 500 with a message naming the missing layer (as axum's `Extension` does), never a panic.
+//! asks for; without the `Option`, a request with no token gets the guard's own 401 (e.g.
+//! "Missing Authorization Header"). Errors use the manager's message key. Asking for one on
+//! a route without a guard is a programming error and answers 500 with a message naming the
+//! missing layer (as axum's `Extension` does), never a panic.
 //!
 //! # Example
 //!
@@ -61,20 +63,26 @@ use std::sync::Arc;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use bytes::Bytes;
+use http::header::WWW_AUTHENTICATE;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::claims::VerifiedToken;
+use crate::error::{json_message, AuthError};
+use crate::guard::Anonymous;
 
 const GUARDS: &str =
     "JwtRequiredLayer, JwtOptionalLayer, RefreshRequiredLayer or FreshRequiredLayer";
 
-/// Rejection of the extractors.
+/// What went wrong in an extractor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExtractError {
+    /// No token, on a route whose guard lets requests without one through
+    /// (`JwtOptionalLayer`): the guard's own 401, e.g. "Missing Authorization Header".
+    Unauthenticated(AuthError),
     /// No guard layer ran for this route (500): a programming error.
     MissingGuard(&'static str),
     /// The manager has no user-lookup hook returning this type (500).
@@ -86,6 +94,7 @@ pub enum ExtractError {
 impl fmt::Display for ExtractError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ExtractError::Unauthenticated(why) => f.write_str(why.message()),
             ExtractError::MissingGuard(what) => write!(
                 f,
                 "{what} requires a guard layer on this route: add {GUARDS}"
@@ -102,35 +111,93 @@ impl fmt::Display for ExtractError {
 
 impl std::error::Error for ExtractError {}
 
-impl IntoResponse for ExtractError {
-    fn into_response(self) -> Response {
-        let status = match self {
-            ExtractError::InvalidClaims => StatusCode::UNAUTHORIZED,
+/// The rejection of the extractors: an [`ExtractError`] and the response it answers with
+/// (the guard's own rejection when there is no token, otherwise JSON under the manager's
+/// message key).
+pub struct ExtractRejection {
+    error: ExtractError,
+    response: Box<http::Response<Bytes>>,
+}
+
+impl ExtractRejection {
+    /// What went wrong.
+    pub fn error(&self) -> &ExtractError {
+        &self.error
+    }
+
+    /// A JSON answer under `key` with the status the error calls for.
+    fn json(error: ExtractError, key: &str) -> Self {
+        let status = match error {
+            ExtractError::InvalidClaims | ExtractError::Unauthenticated(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let body = serde_json::json!({ "msg": self.to_string() }).to_string();
-        let mut res = (status, body).into_response();
-        res.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut response = json_message(status, key, &error.to_string());
         if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(
+            response.headers_mut().insert(
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer error="invalid_token""#),
             );
         }
-        res
+        Self {
+            error,
+            response: Box::new(response),
+        }
     }
 }
 
-fn token<'a>(parts: &'a Parts, what: &'static str) -> Result<&'a VerifiedToken, ExtractError> {
-    parts
-        .extensions
-        .get::<VerifiedToken>()
-        .ok_or(ExtractError::MissingGuard(what))
+impl fmt::Debug for ExtractRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ExtractRejection")
+            .field(&self.error)
+            .finish()
+    }
+}
+
+impl fmt::Display for ExtractRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for ExtractRejection {}
+
+impl IntoResponse for ExtractRejection {
+    fn into_response(self) -> Response {
+        (*self.response).map(axum_core::body::Body::from)
+    }
+}
+
+/// The verified token, or the rejection: the guard's own when it let the request through
+/// without one, a 500 naming the missing layer when no guard ran.
+fn token<'a>(parts: &'a Parts, what: &'static str) -> Result<&'a VerifiedToken, ExtractRejection> {
+    if let Some(token) = parts.extensions.get::<VerifiedToken>() {
+        return Ok(token);
+    }
+    Err(match parts.extensions.get::<Anonymous>() {
+        Some(anonymous) => ExtractRejection {
+            error: ExtractError::Unauthenticated(anonymous.why.clone()),
+            response: Box::new(anonymous.rejection(&parts.headers)),
+        },
+        // No guard, so no configured message key to use.
+        None => ExtractRejection::json(ExtractError::MissingGuard(what), "msg"),
+    })
+}
+
+fn invalid_claims(token: &VerifiedToken) -> ExtractRejection {
+    ExtractRejection::json(ExtractError::InvalidClaims, &token.0.message_key)
+}
+
+fn missing_user(token: &VerifiedToken) -> ExtractRejection {
+    ExtractRejection::json(
+        ExtractError::MissingUser("CurrentUser"),
+        &token.0.message_key,
+    )
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
-    type Rejection = ExtractError;
+    type Rejection = ExtractRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         token(parts, "VerifiedToken").cloned()
@@ -157,7 +224,7 @@ impl Deref for Identity {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Identity {
-    type Rejection = ExtractError;
+    type Rejection = ExtractRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         token(parts, "Identity").map(|t| Identity(t.identity().to_owned()))
@@ -187,26 +254,26 @@ impl<T> Deref for Claims<T> {
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Claims<T> {
-    type Rejection = ExtractError;
+    type Rejection = ExtractRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let token = token(parts, "Claims")?;
         token
             .claims()
             .map(Claims)
-            .map_err(|_| ExtractError::InvalidClaims)
+            .map_err(|_| invalid_claims(token))
     }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequestParts<S> for Claims<T> {
-    type Rejection = ExtractError;
+    type Rejection = ExtractRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
         match parts.extensions.get::<VerifiedToken>() {
             Some(token) => token
                 .claims()
                 .map(|c| Some(Claims(c)))
-                .map_err(|_| ExtractError::InvalidClaims),
+                .map_err(|_| invalid_claims(token)),
             None => Ok(None),
         }
     }
@@ -236,26 +303,26 @@ impl<U> Deref for CurrentUser<U> {
 }
 
 impl<S: Send + Sync, U: Send + Sync + 'static> FromRequestParts<S> for CurrentUser<U> {
-    type Rejection = ExtractError;
+    type Rejection = ExtractRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let token = token(parts, "CurrentUser")?;
         token
             .user_arc::<U>()
             .map(CurrentUser)
-            .ok_or(ExtractError::MissingUser("CurrentUser"))
+            .ok_or_else(|| missing_user(token))
     }
 }
 
 impl<S: Send + Sync, U: Send + Sync + 'static> OptionalFromRequestParts<S> for CurrentUser<U> {
-    type Rejection = ExtractError;
+    type Rejection = ExtractRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
         match parts.extensions.get::<VerifiedToken>() {
             Some(token) => token
                 .user_arc::<U>()
                 .map(|u| Some(CurrentUser(u)))
-                .ok_or(ExtractError::MissingUser("CurrentUser")),
+                .ok_or_else(|| missing_user(token)),
             None => Ok(None),
         }
     }

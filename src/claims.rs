@@ -107,6 +107,9 @@ pub(crate) struct TokenData {
     pub(crate) token_type: TokenType,
     pub(crate) fresh: Freshness,
     pub(crate) iat: Option<f64>,
+    /// When it was issued, as precisely as the token says (see `verify::issue_time`):
+    /// what revoke-all cut-offs compare with.
+    pub(crate) issued: f64,
     pub(crate) nbf: Option<f64>,
     pub(crate) exp: Option<f64>,
     pub(crate) location: TokenLocation,
@@ -115,6 +118,9 @@ pub(crate) struct TokenData {
     pub(crate) default_header: &'static str,
     /// The clock of the manager that verified it.
     pub(crate) clock: ClockHandle,
+    /// The JSON key of that manager's error messages (for the extractors' errors).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) message_key: Arc<str>,
     /// The decoded payload JSON.
     pub(crate) payload: Vec<u8>,
     pub(crate) user: Option<Arc<dyn Any + Send + Sync>>,
@@ -133,16 +139,7 @@ impl VerifiedToken {
     }
 
     fn text<'a>(&'a self, text: &'a Text) -> &'a str {
-        match text {
-            // The span was a JSON string serde_json validated; checking again is cheap.
-            Text::Span(at, len) => self
-                .0
-                .payload
-                .get(*at as usize..*at as usize + *len as usize)
-                .and_then(|bytes| std::str::from_utf8(bytes).ok())
-                .unwrap_or_default(),
-            Text::Owned(text) => text,
-        }
+        text.as_str(&self.0.payload)
     }
 
     /// The token's type.
@@ -269,6 +266,20 @@ pub(crate) struct RawClaims {
 pub(crate) enum Text {
     Span(u32, u32),
     Owned(Box<str>),
+}
+
+impl Text {
+    /// The text, given the payload a span refers to.
+    pub(crate) fn as_str<'a>(&'a self, payload: &'a [u8]) -> &'a str {
+        match self {
+            // The span was a JSON string serde_json validated; checking again is cheap.
+            Text::Span(at, len) => payload
+                .get(*at as usize..*at as usize + *len as usize)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or_default(),
+            Text::Owned(text) => text,
+        }
+    }
 }
 
 /// Parses a payload, reading the identity from the claim named `identity_claim`. `payload`
@@ -478,8 +489,7 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-/// Latest representable numeric date (9999-12-31T23:59:59Z); `1e300` and friends are refused.
-const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
+use crate::clock::MAX_NUMERIC_DATE;
 
 impl Scalar {
     /// A numeric date: a finite number from 0 to year 9999.

@@ -20,7 +20,7 @@
 //!     }
 //! }
 //!
-//! let at = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+//! let at = UNIX_EPOCH + Duration::from_millis(1_900_000_000_250);
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!")
 //!     .clock(Stopped(at))
@@ -28,7 +28,7 @@
 //!     .unwrap();
 //! let token = manager.create_access_token("ada").unwrap();
 //!
-//! // Accepted: issued and verified at the same instant.
+//! // Accepted: issued and verified at the same instant; `iat` is whole seconds.
 //! let verified = manager.decode_token(&token).unwrap();
 //! assert_eq!(verified.issued_at(), Some(1_900_000_000.0));
 //!
@@ -84,7 +84,7 @@ impl ClockHandle {
 
     /// Now, in epoch seconds.
     pub(crate) fn now_secs(&self) -> f64 {
-        epoch_secs(self.now())
+        numeric_date(self.now())
     }
 }
 
@@ -94,26 +94,47 @@ impl fmt::Debug for ClockHandle {
     }
 }
 
-/// `t` in epoch seconds (negative before 1970).
-pub(crate) fn epoch_secs(t: SystemTime) -> f64 {
+/// `t` as a JWT numeric date: epoch seconds, with a fraction (negative before 1970).
+///
+/// Stores that keep revoke-all cut-offs as numbers use this and [`from_numeric_date`]: for
+/// times to the microsecond (what the crate issues and cuts off at) the two are exact
+/// inverses, so a cut-off compares the same after a round trip through a store.
+pub fn numeric_date(t: SystemTime) -> f64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
     }
 }
 
-/// The instant `secs` epoch seconds denote; `None` when it is not a time a `SystemTime` can
-/// hold (not finite, or out of range).
-#[allow(dead_code)] // used by the revocation fixes that follow
-pub(crate) fn from_epoch_secs(secs: f64) -> Option<SystemTime> {
+/// The instant a numeric date (epoch seconds) denotes, to the microsecond; `None` when it is
+/// not a time a `SystemTime` can hold (not finite, or out of range). See [`numeric_date`].
+pub fn from_numeric_date(secs: f64) -> Option<SystemTime> {
     if !secs.is_finite() {
         return None;
     }
-    let magnitude = Duration::try_from_secs_f64(secs.abs()).ok()?;
+    let micros = (secs.abs() * 1e6).round();
+    if micros >= u64::MAX as f64 {
+        return None;
+    }
+    let magnitude = Duration::from_micros(micros as u64);
     if secs >= 0.0 {
         UNIX_EPOCH.checked_add(magnitude)
     } else {
         UNIX_EPOCH.checked_sub(magnitude)
+    }
+}
+
+/// The latest numeric date accepted in a claim (9999-12-31T23:59:59Z); `1e300` and friends
+/// are refused.
+pub(crate) const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
+
+/// `t` to the millisecond (rounded down): the precision of the issue time a token's `jti`
+/// carries, and of revoke-all cut-offs. Both go through [`numeric_date`] from here, so
+/// comparing them as numbers compares the milliseconds.
+pub(crate) fn to_millis(t: SystemTime) -> SystemTime {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => UNIX_EPOCH + Duration::from_millis(d.as_millis() as u64),
+        Err(_) => UNIX_EPOCH,
     }
 }
 
@@ -124,18 +145,22 @@ mod tests {
     #[test]
     fn epoch_conversions() {
         let t = UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
-        assert_eq!(epoch_secs(t), 1_700_000_000.123456);
-        assert_eq!(epoch_secs(UNIX_EPOCH - Duration::from_secs(2)), -2.0);
+        assert_eq!(numeric_date(t), 1_700_000_000.123456);
+        assert_eq!(numeric_date(UNIX_EPOCH - Duration::from_secs(2)), -2.0);
         assert_eq!(
-            from_epoch_secs(2.5),
+            from_numeric_date(2.5),
             Some(UNIX_EPOCH + Duration::from_millis(2500))
         );
         assert_eq!(
-            from_epoch_secs(-2.0),
+            from_numeric_date(-2.0),
             Some(UNIX_EPOCH - Duration::from_secs(2))
         );
-        assert_eq!(from_epoch_secs(f64::NAN), None);
-        assert_eq!(from_epoch_secs(f64::INFINITY), None);
-        assert_eq!(from_epoch_secs(1e300), None);
+        assert_eq!(from_numeric_date(f64::NAN), None);
+        assert_eq!(from_numeric_date(f64::INFINITY), None);
+        assert_eq!(from_numeric_date(1e300), None);
+        assert_eq!(
+            to_millis(UNIX_EPOCH + Duration::from_nanos(1_500_999_999)),
+            UNIX_EPOCH + Duration::from_millis(1_500)
+        );
     }
 }

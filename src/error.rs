@@ -79,21 +79,29 @@ pub enum ErrorKind {
     UserLookup,
     /// The revocation store could not be consulted (the guard fails closed).
     RevocationStoreUnavailable,
+    /// The user-lookup hook failed: the user store could not answer (the guard fails
+    /// closed).
+    UserStoreUnavailable,
 }
 
 impl ErrorKind {
     /// Whether a token was presented and found wanting (as opposed to being absent).
     fn token_presented(self) -> bool {
-        !matches!(
+        !matches!(self, ErrorKind::MissingToken) && !self.is_unavailable()
+    }
+
+    /// Whether a store the guard needs could not answer (503, gRPC `UNAVAILABLE`).
+    pub(crate) fn is_unavailable(self) -> bool {
+        matches!(
             self,
-            ErrorKind::MissingToken | ErrorKind::RevocationStoreUnavailable
+            ErrorKind::RevocationStoreUnavailable | ErrorKind::UserStoreUnavailable
         )
     }
 
     /// Whether this kind is a problem with the token itself, which an anonymous-tolerant
     /// optional guard may ignore.
     pub(crate) fn is_token_problem(self) -> bool {
-        !matches!(self, ErrorKind::RevocationStoreUnavailable)
+        !self.is_unavailable()
     }
 }
 
@@ -143,7 +151,9 @@ impl AuthError {
         use ErrorKind::*;
         match (self.kind, policy) {
             (UserClaimsVerification, _) => StatusCode::BAD_REQUEST,
-            (RevocationStoreUnavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
+            (RevocationStoreUnavailable | UserStoreUnavailable, _) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             (_, StatusPolicy::Default) => StatusCode::UNAUTHORIZED,
             (
                 MissingToken | Expired | FreshTokenRequired | Revoked | UserLookup,
@@ -153,12 +163,13 @@ impl AuthError {
         }
     }
 
-    /// The gRPC status code for this error: 14 (UNAVAILABLE) when the revocation store is
-    /// down, 16 (UNAUTHENTICATED) otherwise.
+    /// The gRPC status code for this error: 14 (UNAVAILABLE) when a store is down, 16
+    /// (UNAUTHENTICATED) otherwise.
     pub fn grpc_code(&self) -> u16 {
-        match self.kind {
-            ErrorKind::RevocationStoreUnavailable => 14,
-            _ => 16,
+        if self.kind.is_unavailable() {
+            14
+        } else {
+            16
         }
     }
 
@@ -223,17 +234,8 @@ impl ErrorContext<'_> {
     }
 
     fn json_response(&self, error: &AuthError) -> Response<Bytes> {
-        let mut body = serde_json::Map::with_capacity(1);
-        body.insert(
-            self.message_key.to_owned(),
-            serde_json::Value::String(error.message().to_owned()),
-        );
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        let mut response = Response::new(Bytes::from(body));
-        *response.status_mut() = error.status(self.policy);
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut response =
+            json_message(error.status(self.policy), self.message_key, error.message());
         if self.policy == StatusPolicy::Default && response.status() == StatusCode::UNAUTHORIZED {
             let challenge = if error.kind.token_presented() {
                 r#"Bearer error="invalid_token""#
@@ -246,6 +248,22 @@ impl ErrorContext<'_> {
         }
         response
     }
+}
+
+/// The one writer of JSON error bodies: `{"<key>": "<message>"}` with `status`.
+pub(crate) fn json_message(status: StatusCode, key: &str, message: &str) -> Response<Bytes> {
+    let mut body = serde_json::Map::with_capacity(1);
+    body.insert(
+        key.to_owned(),
+        serde_json::Value::String(message.to_owned()),
+    );
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// Characters gRPC requires percent-encoded in `grpc-message` (besides non-ASCII bytes).

@@ -88,7 +88,8 @@ pub use guard::{
 };
 pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 pub use manager::{
-    BuildError, Fresh, IssueError, JwtManager, JwtManagerBuilder, Lifetime, TokenOptions,
+    BuildError, Fresh, IssueError, JwtManager, JwtManagerBuilder, Lifetime, LookupOutcome,
+    TokenOptions,
 };
 pub use service::{AuthService, MemoryUserStore, StoredUser, UserStore};
 pub use token::TokenLocation;

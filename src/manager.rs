@@ -3,7 +3,7 @@
 //! # Example
 //!
 //! ```
-//! use std::time::Duration;
+//! use std::time::{Duration, UNIX_EPOCH};
 //! use tower_jwt_auth::{JwtManager, Lifetime, TokenOptions};
 //!
 //! let manager = JwtManager::builder()
@@ -39,7 +39,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::claims::VerifiedToken;
-use crate::clock::{Clock, ClockHandle};
+use crate::clock::{self, Clock, ClockHandle};
 use crate::denylist::{BoxFuture, Denylist, DenylistError, MemoryDenylist};
 use crate::error::{AuthError, DefaultErrorResponder, ErrorResponder, StatusPolicy};
 use crate::token::TokenLocation;
@@ -167,8 +167,13 @@ impl std::error::Error for BuildError {}
 pub enum IssueError {
     /// The manager holds only a public key (see [`JwtManagerBuilder::verification_key`]).
     VerifyOnly,
-    /// The requested lifetime exceeds the maximum token lifetime.
+    /// The requested lifetime exceeds the maximum token lifetime (or the year 9999).
     LifetimeTooLong(Duration),
+    /// A token without `exp` was requested, but this manager refuses such tokens of this
+    /// type (its lifetime for them is not [`Lifetime::Never`]).
+    ExpiryRequired,
+    /// Lifetimes are whole seconds (`exp` is an integer), at least one.
+    InvalidLifetime(Duration),
     /// Serializing or signing failed.
     Signing(jsonwebtoken::errors::Error),
 }
@@ -180,6 +185,13 @@ impl fmt::Display for IssueError {
             IssueError::LifetimeTooLong(d) => {
                 write!(f, "a lifetime of {d:?} exceeds the maximum token lifetime")
             }
+            IssueError::InvalidLifetime(d) => {
+                write!(f, "a lifetime of {d:?} is not a whole number of seconds")
+            }
+            IssueError::ExpiryRequired => f.write_str(
+                "this manager refuses tokens of this type without `exp`: configure their \
+                 lifetime as Lifetime::Never to issue such tokens",
+            ),
             IssueError::Signing(e) => write!(f, "could not sign the token: {e}"),
         }
     }
@@ -197,8 +209,35 @@ impl std::error::Error for IssueError {
 type ClaimsLoader = Arc<dyn Fn(&str) -> Map<String, Value> + Send + Sync>;
 type ClaimsVerifier = Arc<dyn Fn(&VerifiedToken) -> bool + Send + Sync>;
 type AnyUser = Arc<dyn std::any::Any + Send + Sync>;
-pub(crate) type UserLookup =
-    Arc<dyn Fn(&VerifiedToken) -> BoxFuture<'static, Option<AnyUser>> + Send + Sync>;
+/// The lookup hook, erased: the user, none, or the store's failure (for the logs).
+pub(crate) type UserLookup = Arc<
+    dyn Fn(&VerifiedToken) -> BoxFuture<'static, Result<Option<AnyUser>, String>> + Send + Sync,
+>;
+
+/// What a [user-lookup hook](JwtManagerBuilder::user_lookup) may return: `Option<U>` (the
+/// user, or none), or `Result<Option<U>, E>` when the store can fail.
+pub trait LookupOutcome: Send + 'static {
+    /// The user type.
+    type User: Send + Sync + 'static;
+    /// The user, none (401 "Error loading the user"), or a store failure (503).
+    fn into_result(self) -> Result<Option<Self::User>, String>;
+}
+
+impl<U: Send + Sync + 'static> LookupOutcome for Option<U> {
+    type User = U;
+    fn into_result(self) -> Result<Option<U>, String> {
+        Ok(self)
+    }
+}
+
+impl<U: Send + Sync + 'static, E: fmt::Display + Send + 'static> LookupOutcome
+    for Result<Option<U>, E>
+{
+    type User = U;
+    fn into_result(self) -> Result<Option<U>, String> {
+        self.map_err(|e| e.to_string())
+    }
+}
 
 /// Flask-JWT-Extended's header messages, built once.
 pub(crate) struct HeaderMessages {
@@ -239,8 +278,9 @@ pub(crate) struct Settings {
     pub(crate) default_header_b64: String,
     access_lifetime: Lifetime,
     refresh_lifetime: Lifetime,
-    pub(crate) leeway: u64,
-    /// The longest `exp - iat` accepted, in seconds.
+    /// Clock leeway, in seconds.
+    pub(crate) leeway: f64,
+    /// The longest `exp - iat` accepted, in seconds (infinite: no bound).
     pub(crate) max_lifetime: f64,
     pub(crate) identity_claim: String,
     encode_issuer: Option<String>,
@@ -248,7 +288,7 @@ pub(crate) struct Settings {
     pub(crate) decode_issuer: Option<String>,
     pub(crate) decode_audience: Vec<String>,
     encode_nbf: bool,
-    pub(crate) message_key: String,
+    pub(crate) message_key: Arc<str>,
     pub(crate) header_name: HeaderName,
     pub(crate) header_type: String,
     /// Messages naming the header as configured (`HeaderName` lowercases it).
@@ -264,6 +304,7 @@ pub(crate) struct Settings {
     pub(crate) check_revocation: bool,
     pub(crate) claims_verifier: Option<ClaimsVerifier>,
     pub(crate) user_lookup: Option<UserLookup>,
+    pub(crate) user_lookup_error: String,
     claims_loader: Option<ClaimsLoader>,
     headers_loader: Option<ClaimsLoader>,
 }
@@ -349,22 +390,41 @@ impl JwtManager {
         options: TokenOptions,
     ) -> Result<String, IssueError> {
         let s = &*self.settings;
-        let now = s.clock.now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let iat = now.as_secs();
+        // Flask-JWT-Extended's layout: `iat`, `nbf` and `exp` in whole seconds. The `jti` is a
+        // UUIDv7 carrying the issue time to the millisecond: revoke-all cut-offs compare with
+        // it, so a token issued right after one works even within the same second.
+        let now = s.clock.now();
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let iat = since_epoch.as_secs();
         let lifetime = options.lifetime.unwrap_or(if refresh {
             s.refresh_lifetime
         } else {
             s.access_lifetime
         });
-        if let Lifetime::After(d) = lifetime {
-            if d.as_secs_f64() > s.max_lifetime {
-                return Err(IssueError::LifetimeTooLong(d));
+        let exp = match lifetime {
+            Lifetime::After(d) if d.subsec_nanos() != 0 || d.is_zero() => {
+                return Err(IssueError::InvalidLifetime(d))
             }
-        }
+            Lifetime::After(d) if d.as_secs_f64() > s.max_lifetime => {
+                return Err(IssueError::LifetimeTooLong(d))
+            }
+            Lifetime::After(d) => Some(
+                iat.checked_add(d.as_secs())
+                    .filter(|&exp| exp as f64 <= clock::MAX_NUMERIC_DATE)
+                    .ok_or(IssueError::LifetimeTooLong(d))?,
+            ),
+            Lifetime::Never if s.may_not_expire(refresh) => None,
+            Lifetime::Never => return Err(IssueError::ExpiryRequired),
+        };
         let fresh = match options.fresh {
             Fresh::No => Value::Bool(false),
             Fresh::Yes => Value::Bool(true),
-            Fresh::For(d) => Value::from((now + d).as_secs_f64()),
+            // Fresh for longer than any date can say: simply fresh.
+            Fresh::For(d) => now
+                .checked_add(d)
+                .map(clock::numeric_date)
+                .filter(|&until| until <= clock::MAX_NUMERIC_DATE)
+                .map_or(Value::Bool(true), Value::from),
         };
         let mut extra = s
             .claims_loader
@@ -372,7 +432,12 @@ impl JwtManager {
             .map(|l| l(identity))
             .unwrap_or_default();
         extra.extend(options.claims);
-        let jti = uuid::Uuid::new_v4().to_string();
+        let jti = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            since_epoch.as_secs(),
+            since_epoch.subsec_nanos(),
+        ))
+        .to_string();
         let claims = IssuedClaims {
             standard: [
                 ("fresh", Some(fresh)),
@@ -386,13 +451,7 @@ impl JwtManager {
                 ("nbf", s.encode_nbf.then(|| iat.into())),
                 ("aud", s.encode_audience.clone()),
                 ("iss", s.encode_issuer.clone().map(Value::from)),
-                (
-                    "exp",
-                    match lifetime {
-                        Lifetime::After(d) => Some((iat + d.as_secs()).into()),
-                        Lifetime::Never => None,
-                    },
-                ),
+                ("exp", exp.map(Value::from)),
             ],
             extra: &extra,
         };
@@ -458,28 +517,45 @@ impl JwtManager {
         route.finish(verified).await
     }
 
-    /// Revokes a verified token until it would have expired (plus leeway).
+    /// Revokes a verified token until it would have expired (plus leeway); a token without
+    /// `exp` stays revoked for good.
     pub async fn revoke(&self, token: &VerifiedToken) -> Result<(), DenylistError> {
         let jti = token
             .jti()
             .ok_or_else(|| DenylistError::new("the token has no jti to revoke"))?;
-        let until = token.expires_at().map(|exp| {
-            UNIX_EPOCH + Duration::from_secs_f64(exp) + Duration::from_secs(self.settings.leeway)
-        });
+        // `exp` is a numeric date up to the year 9999, so this is always a time.
+        let until = token
+            .expires_at()
+            .and_then(|exp| clock::from_numeric_date(exp + self.settings.leeway));
         self.settings.denylist.revoke(jti, until).await
     }
 
     /// Revokes every token of `identity` issued until now (e.g. after a password change or
-    /// a compromised account). `iat` has whole-second resolution, so the cut-off covers the
-    /// whole current second: a token issued later in this same second is refused too (log
-    /// in again a second later). The cut-off is kept until every token it covers has expired.
+    /// a compromised account); tokens issued afterwards work, even within the same second.
+    ///
+    /// The cut-off is the next millisecond, compared with each token's issue time: this
+    /// crate's tokens carry it to the millisecond in their `jti` (a UUIDv7), so a token issued
+    /// before the call is refused and one issued after it returns is accepted. A token
+    /// without such a `jti` (Flask-JWT-Extended's are UUIDv4) is judged by its whole-second
+    /// `iat`: one issued in the second of the cut-off counts as issued before it. The
+    /// cut-off is kept until every token it covers has expired, for good when a lifetime is
+    /// [`Lifetime::Never`].
     pub async fn revoke_all(&self, identity: &str) -> Result<(), DenylistError> {
-        let now = self.settings.clock.now();
-        let cutoff = UNIX_EPOCH
-            + Duration::from_secs(now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + 1);
         let s = &self.settings;
-        let until = (s.max_lifetime.is_finite())
-            .then(|| now + Duration::from_secs_f64(s.max_lifetime) + Duration::from_secs(s.leeway));
+        let cutoff = clock::to_millis(s.clock.now()) + Duration::from_millis(1);
+        // Return only once the clock has reached the cut-off (a millisecond at most), so
+        // that a token issued after this call is never taken for one issued before it.
+        let waiting = std::time::Instant::now();
+        while s.clock.now() < cutoff && waiting.elapsed() < Duration::from_millis(5) {
+            std::hint::spin_loop();
+        }
+        let until = if s.may_not_expire(false) || s.may_not_expire(true) {
+            None
+        } else {
+            Duration::try_from_secs_f64(s.max_lifetime + s.leeway)
+                .ok()
+                .and_then(|longest| cutoff.checked_add(longest))
+        };
         s.denylist.revoke_all(identity, cutoff, until).await
     }
 
@@ -542,6 +618,7 @@ pub struct JwtManagerBuilder {
     check_revocation: bool,
     claims_verifier: Option<ClaimsVerifier>,
     user_lookup: Option<UserLookup>,
+    user_lookup_error: String,
     claims_loader: Option<ClaimsLoader>,
     headers_loader: Option<ClaimsLoader>,
 }
@@ -575,6 +652,7 @@ impl Default for JwtManagerBuilder {
             check_revocation: true,
             claims_verifier: None,
             user_lookup: None,
+            user_lookup_error: "User store unavailable".into(),
             claims_loader: None,
             headers_loader: None,
         }
@@ -792,7 +870,7 @@ impl JwtManagerBuilder {
     }
 
     /// The clock the manager reads time from (default: the system clock); see
-    /// [`clock`](crate::clock). The default in-process denylist uses it too.
+    /// the [`clock`](mod@crate::clock) module. The default in-process denylist uses it too.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = ClockHandle::new(clock);
         self
@@ -814,19 +892,33 @@ impl JwtManagerBuilder {
         self
     }
 
-    /// An async hook that loads the user a token names; `None` answers 401
-    /// "Error loading the user `<identity>`". Handlers read the user with
-    /// [`VerifiedToken::user`] (Flask-JWT-Extended's `user_lookup_loader`).
-    pub fn user_lookup<F, Fut, U>(mut self, hook: F) -> Self
+    /// An async hook that loads the user a token names: Flask-JWT-Extended's
+    /// `user_lookup_loader`. Handlers read the user with [`VerifiedToken::user`].
+    ///
+    /// It returns `Option<U>`, or `Result<Option<U>, E>` when the store can fail. `None`
+    /// answers 401 "Error loading the user `<identity>`"; an `Err` fails closed with 503 and
+    /// the [`user_lookup_error_message`](Self::user_lookup_error_message) (the error itself
+    /// goes to the logs only).
+    pub fn user_lookup<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(&VerifiedToken) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Option<U>> + Send + 'static,
-        U: Send + Sync + 'static,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: LookupOutcome,
     {
         self.user_lookup = Some(Arc::new(move |token: &VerifiedToken| {
             let fut = hook(token);
-            Box::pin(async move { fut.await.map(|user| Arc::new(user) as AnyUser) })
+            Box::pin(async move {
+                let user = fut.await.into_result()?;
+                Ok(user.map(|user| Arc::new(user) as AnyUser))
+            })
         }));
+        self
+    }
+
+    /// The message of the 503 answered when the user-lookup hook fails (default
+    /// `User store unavailable`).
+    pub fn user_lookup_error_message(mut self, message: impl Into<String>) -> Self {
+        self.user_lookup_error = message.into();
         self
     }
 
@@ -903,27 +995,48 @@ impl JwtManagerBuilder {
             }
         }
 
+        // Lifetimes are whole seconds (`exp` is an integer for the consumers that read it as
+        // one); longer than a century is a mistake (use `Lifetime::Never`).
+        const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
         for (name, lifetime) in [
             ("access", self.access_lifetime),
             ("refresh", self.refresh_lifetime),
         ] {
-            if lifetime == Lifetime::After(Duration::ZERO) {
-                return Err(BuildError::Invalid(format!(
-                    "the {name} token lifetime must be positive (or Lifetime::Never)"
-                )));
+            match lifetime {
+                Lifetime::After(d) if d.subsec_nanos() != 0 || d.is_zero() => {
+                    return Err(BuildError::Invalid(format!(
+                        "the {name} token lifetime {d:?} is not a whole number of seconds \
+                         (at least one)"
+                    )))
+                }
+                Lifetime::After(d) if d > LONGEST => {
+                    return Err(BuildError::Invalid(format!(
+                        "the {name} token lifetime {d:?} is longer than a century: use \
+                         Lifetime::Never for tokens that never expire"
+                    )))
+                }
+                Lifetime::After(d) if self.max_lifetime.is_some_and(|max| d > max) => {
+                    return Err(BuildError::Invalid(format!(
+                        "the {name} token lifetime {d:?} exceeds the maximum token lifetime"
+                    )))
+                }
+                _ => {}
             }
         }
-        let max_lifetime = self.max_lifetime.unwrap_or_else(|| {
-            [self.access_lifetime, self.refresh_lifetime]
+        // The longest `exp - iat` accepted: by default the longest finite lifetime, or no
+        // bound when both are `Never`.
+        let max_lifetime = match self.max_lifetime {
+            Some(max) => max.as_secs_f64(),
+            None => [self.access_lifetime, self.refresh_lifetime]
                 .into_iter()
                 .filter_map(|l| match l {
-                    Lifetime::After(d) => Some(d),
+                    Lifetime::After(d) => Some(d.as_secs_f64()),
                     Lifetime::Never => None,
                 })
-                .max()
-                .unwrap_or(Duration::MAX)
-        });
-        if max_lifetime.is_zero() {
+                .reduce(f64::max)
+                .unwrap_or(f64::INFINITY),
+        };
+        if max_lifetime <= 0.0 {
             return Err(BuildError::Invalid(
                 "the maximum token lifetime must be positive".into(),
             ));
@@ -986,15 +1099,15 @@ impl JwtManagerBuilder {
                 default_header_b64: URL_SAFE_NO_PAD.encode(default_header),
                 access_lifetime: self.access_lifetime,
                 refresh_lifetime: self.refresh_lifetime,
-                leeway: self.leeway.as_secs(),
-                max_lifetime: max_lifetime.as_secs_f64(),
+                leeway: self.leeway.as_secs_f64(),
+                max_lifetime,
                 identity_claim: self.identity_claim,
                 encode_issuer: self.encode_issuer,
                 encode_audience: self.encode_audience,
                 decode_issuer: self.decode_issuer,
                 decode_audience: self.decode_audience,
                 encode_nbf: self.encode_nbf,
-                message_key: self.message_key,
+                message_key: self.message_key.into(),
                 header_messages: HeaderMessages::new(&self.header_name, &self.header_type),
                 header_name,
                 header_type: self.header_type,
@@ -1010,6 +1123,7 @@ impl JwtManagerBuilder {
                 check_revocation: self.check_revocation,
                 claims_verifier: self.claims_verifier,
                 user_lookup: self.user_lookup,
+                user_lookup_error: self.user_lookup_error,
                 claims_loader: self.claims_loader,
                 headers_loader: self.headers_loader,
             }),

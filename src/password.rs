@@ -33,10 +33,12 @@
 //! ```
 
 use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use argon2::{Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Argon2, Params, PasswordHash, PasswordHasher as _};
 use tokio::sync::Semaphore;
 
 /// Why a password could not be hashed or checked.
@@ -47,7 +49,10 @@ pub enum PasswordError {
     Busy,
     /// The stored hash is not a PHC string this crate can verify.
     InvalidHash,
-    /// Hashing failed (e.g. no randomness for the salt) or its thread was lost.
+    /// An admitted job took longer than the configured bound
+    /// ([`PasswordHasher::max_hash_time`]); its slot stays taken until it ends.
+    Timeout,
+    /// Hashing failed (e.g. no randomness for the salt) or its job panicked.
     Failed(String),
 }
 
@@ -56,6 +61,7 @@ impl fmt::Display for PasswordError {
         match self {
             PasswordError::Busy => f.write_str("too many password checks in progress"),
             PasswordError::InvalidHash => f.write_str("the stored password hash is invalid"),
+            PasswordError::Timeout => f.write_str("a password check took too long"),
             PasswordError::Failed(why) => write!(f, "password hashing failed: {why}"),
         }
     }
@@ -74,7 +80,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 /// A hash at today's parameters that no password is expected to match: unknown users are
 /// checked against it so that they cost as much as known ones. Its salt is fixed, so it
 /// needs no randomness.
-pub(crate) fn dummy_hash() -> String {
+fn dummy_hash() -> String {
     Argon2::default()
         .hash_password_with_salt(b"tower-jwt-auth: no such user", b"tower-jwt-auth-d")
         .map(|hash| hash.to_string())
@@ -82,15 +88,19 @@ pub(crate) fn dummy_hash() -> String {
 }
 
 /// Checks `password` against a stored PHC string, on the calling thread. The parameters
-/// come from the PHC string, so older, weaker hashes still verify.
+/// come from the PHC string, so older, weaker hashes still verify; parameters beyond
+/// [`MAX_M_COST`], [`MAX_T_COST`] or [`MAX_P_COST`] are refused as
+/// [`PasswordError::InvalidHash`] (a stored hash must not be able to cost minutes).
 pub fn verify(password: &str, phc: &str) -> Result<bool, PasswordError> {
-    let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::InvalidHash)?;
-    match Argon2::default().verify_password(password.as_bytes(), &parsed) {
-        Ok(()) => Ok(true),
-        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-        Err(_) => Err(PasswordError::InvalidHash),
-    }
+    verify_with(password, phc, false)
 }
+
+/// The largest memory cost (KiB) a stored hash may ask for: 256 MiB.
+pub const MAX_M_COST: u32 = 256 * 1024;
+/// The largest time cost (passes) a stored hash may ask for.
+pub const MAX_T_COST: u32 = 64;
+/// The largest parallelism a stored hash may ask for.
+pub const MAX_P_COST: u32 = 16;
 
 /// Memory kept by each pool thread for verification: up to 64 MiB (`m` up to 65536 KiB).
 const REUSED_BLOCKS_MAX: usize = 65_536;
@@ -99,8 +109,12 @@ thread_local! {
     static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// [`verify`], computing into this thread's reusable Argon2 memory.
+/// [`verify`], computing into this thread's reusable Argon2 memory (the pool's threads).
 fn verify_reusing_memory(password: &str, phc: &str) -> Result<bool, PasswordError> {
+    verify_with(password, phc, true)
+}
+
+fn verify_with(password: &str, phc: &str, reuse_memory: bool) -> Result<bool, PasswordError> {
     fn invalid<E>(_: E) -> PasswordError {
         PasswordError::InvalidHash
     }
@@ -111,6 +125,10 @@ fn verify_reusing_memory(password: &str, phc: &str) -> Result<bool, PasswordErro
         None => argon2::Version::default(),
     };
     let params = Params::try_from(&parsed).map_err(invalid)?;
+    if params.m_cost() > MAX_M_COST || params.t_cost() > MAX_T_COST || params.p_cost() > MAX_P_COST
+    {
+        return Err(PasswordError::InvalidHash);
+    }
     let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
         return Err(PasswordError::InvalidHash);
     };
@@ -118,7 +136,7 @@ fn verify_reusing_memory(password: &str, phc: &str) -> Result<bool, PasswordErro
     let mut out = vec![0u8; expected.len()];
     let argon2 = Argon2::new(algorithm, version, params.clone());
     let blocks = params.block_count();
-    let computed = if blocks <= REUSED_BLOCKS_MAX {
+    let computed = if reuse_memory && blocks <= REUSED_BLOCKS_MAX {
         BLOCKS.with_borrow_mut(|memory| {
             memory.resize(blocks, argon2::Block::default());
             argon2.hash_password_into_with_memory(
@@ -157,6 +175,10 @@ pub fn needs_rehash(phc: &str) -> bool {
 /// Runs hashing and verification on a dedicated pool of low-priority threads, a bounded
 /// number at once.
 ///
+/// Every call is bounded in time: waiting for a slot by `max_wait` ([`PasswordError::Busy`]),
+/// running by [`max_hash_time`](Self::max_hash_time) ([`PasswordError::Timeout`]). A job that
+/// panics answers [`PasswordError::Failed`] and its thread serves on.
+///
 /// Cheap to clone; clones share the pool and the bound. The threads end when the last clone
 /// is dropped.
 #[derive(Clone)]
@@ -165,15 +187,48 @@ pub struct PasswordHasher {
     jobs: std::sync::mpsc::Sender<Job>,
     max_concurrent: usize,
     max_wait: Duration,
+    max_hash_time: Duration,
+    login: Arc<LoginCost>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// What a failed login must cost, so that every failure costs the same.
+#[derive(Default)]
+struct LoginCost {
+    /// A hash at today's parameters that no password matches (see [`dummy_hash`]).
+    dummy: std::sync::OnceLock<String>,
+    /// How long verifying against it takes, in nanoseconds (a moving average; 0: not yet
+    /// measured).
+    reference_nanos: std::sync::atomic::AtomicU64,
+}
+
+impl LoginCost {
+    /// Verifies `password` against the dummy hash and records how long that took.
+    fn verify_dummy(&self, password: &str) {
+        let dummy = self.dummy.get_or_init(dummy_hash);
+        let started = Instant::now();
+        let _ = verify_reusing_memory(password, dummy);
+        let took = started.elapsed().as_nanos() as u64;
+        let old = self.reference_nanos.load(Ordering::Relaxed);
+        let new = if old == 0 { took } else { (old * 4 + took) / 5 };
+        self.reference_nanos.store(new, Ordering::Relaxed);
+    }
+
+    fn reference(&self) -> Option<Duration> {
+        match self.reference_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+}
 
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordHasher")
             .field("max_concurrent", &self.max_concurrent)
             .field("max_wait", &self.max_wait)
+            .field("max_hash_time", &self.max_hash_time)
             .finish()
     }
 }
@@ -209,7 +264,11 @@ impl PasswordHasher {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(),
+                            // A panicking job drops its answer channel (the caller hears
+                            // `Failed`); the thread serves on.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                            }
                             Err(_) => return, // every hasher was dropped
                         }
                     }
@@ -220,7 +279,18 @@ impl PasswordHasher {
             jobs,
             max_concurrent,
             max_wait,
+            max_hash_time: Duration::from_secs(5),
+            login: Arc::default(),
         }
+    }
+
+    /// How long an admitted hash or verification may run before the caller gets
+    /// [`PasswordError::Timeout`] (default 5 s; at OWASP's parameters one takes tens of
+    /// milliseconds). The thread finishes the job regardless, and its slot stays taken until
+    /// then, so a flood of slow jobs still cannot pile up.
+    pub fn max_hash_time(mut self, max: Duration) -> Self {
+        self.max_hash_time = max;
+        self
     }
 
     /// Hashes `password` (see [`hash`]).
@@ -238,6 +308,51 @@ impl PasswordHasher {
             .await
     }
 
+    /// Checks a login attempt: `password` against the user's stored hash, or `None` for an
+    /// unknown user. Every failure costs what a check at today's parameters costs, so that
+    /// timing does not tell which accounts exist: an unknown user and a malformed stored
+    /// hash are checked against a dummy hash, and a hash made with weaker parameters is
+    /// padded (by waiting, which takes no hashing slot) to the dummy's measured cost. A
+    /// malformed hash answers `Ok(false)`. (Hashes made with stronger parameters than
+    /// today's cost more; they are not padded down.)
+    pub async fn verify_login(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<bool, PasswordError> {
+        let (password, stored) = (password.to_owned(), stored.map(str::to_owned));
+        let login = self.login.clone();
+        let (matches, pad) = self
+            .run(move || {
+                let Some(phc) = stored else {
+                    login.verify_dummy(&password);
+                    return Ok((false, Duration::ZERO));
+                };
+                let started = Instant::now();
+                match verify_reusing_memory(&password, &phc) {
+                    Ok(matches) if needs_rehash(&phc) => match login.reference() {
+                        Some(reference) => {
+                            Ok((matches, reference.saturating_sub(started.elapsed())))
+                        }
+                        None => {
+                            login.verify_dummy(&password);
+                            Ok((matches, Duration::ZERO))
+                        }
+                    },
+                    Ok(matches) => Ok((matches, Duration::ZERO)),
+                    Err(_) => {
+                        login.verify_dummy(&password);
+                        Ok((false, Duration::ZERO))
+                    }
+                }
+            })
+            .await?;
+        if !pad.is_zero() {
+            tokio::time::sleep(pad).await;
+        }
+        Ok(matches)
+    }
+
     async fn run<T, F>(&self, work: F) -> Result<T, PasswordError>
     where
         F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
@@ -252,15 +367,17 @@ impl PasswordHasher {
         // caller gives up, so abandoned requests cannot pile up hashes. There are as many
         // threads as permits, so a job never waits in the queue.
         let job: Job = Box::new(move || {
+            let _permit = permit;
             let _ = done.send(work());
-            drop(permit);
         });
         self.jobs
             .send(job)
             .map_err(|_| PasswordError::Failed("the hashing threads are gone".into()))?;
-        result
-            .await
-            .map_err(|_| PasswordError::Failed("a hashing thread panicked".into()))?
+        match tokio::time::timeout(self.max_hash_time, result).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(PasswordError::Failed("a hashing job panicked".into())),
+            Err(_) => Err(PasswordError::Timeout),
+        }
     }
 }
 
@@ -339,6 +456,7 @@ mod tests {
             Err(PasswordError::InvalidHash)
         );
         assert_eq!(verify_reusing_memory("pw", &dummy_hash()), Ok(false));
+        assert_eq!(verify_reusing_memory("", &dummy_hash()), Ok(false));
     }
 
     #[test]
@@ -373,6 +491,59 @@ mod tests {
         // The one thread still serves.
         let phc = hash("pw").unwrap();
         assert_eq!(hasher.verify("pw", &phc).await, Ok(true));
+    }
+
+    #[tokio::test]
+    async fn an_admitted_job_is_bounded_in_time() {
+        // 64 MiB and 40 passes: about a second of hashing.
+        let slow = phc(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            Params::new(65_536, 40, 1, None).unwrap(),
+        );
+        let hasher = PasswordHasher::with_limits(1, Duration::from_secs(10))
+            .max_hash_time(Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        assert_eq!(
+            hasher.verify("pw", &slow).await,
+            Err(PasswordError::Timeout)
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn absurd_stored_parameters_are_refused_without_hashing() {
+        for params in [
+            Params::new(MAX_M_COST + 8, 1, 1, None).unwrap(),
+            Params::new(8, MAX_T_COST + 1, 1, None).unwrap(),
+            Params::new(8 * (MAX_P_COST + 1), 1, MAX_P_COST + 1, None).unwrap(),
+        ] {
+            // A PHC string naming the parameters (the hash itself is never computed).
+            let cheap = phc(
+                argon2::Algorithm::Argon2id,
+                argon2::Version::V0x13,
+                Params::new(8, 1, 1, None).unwrap(),
+            );
+            let named = cheap.replacen(
+                "m=8,t=1,p=1",
+                &format!(
+                    "m={},t={},p={}",
+                    params.m_cost(),
+                    params.t_cost(),
+                    params.p_cost()
+                ),
+                1,
+            );
+            assert_eq!(
+                verify("pw", &named),
+                Err(PasswordError::InvalidHash),
+                "{named}"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,23 +104,55 @@ async fn a_login_right_after_revoke_all_works_and_older_tokens_do_not() {
 }
 
 #[tokio::test]
-async fn integer_iat_tokens_keep_whole_second_semantics() {
-    // A token of another issuer with a whole-second `iat` in the second of the cut-off
-    // counts as issued before it.
+async fn tokens_of_other_issuers_keep_whole_second_semantics() {
+    // Flask-JWT-Extended's tokens carry a UUIDv4 `jti` and a whole-second `iat`: one issued
+    // in the second of a cut-off counts as issued before it, even if it came after.
     let clock = Manual::new();
     let m = builder().clock(clock.clone()).build().unwrap();
-    let now = clock.now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
-    let this_second = now.as_secs();
-    let same_second = m
-        .create_access_token_with("ada", TokenOptions::new().claim("iat", this_second))
-        .unwrap();
+    let flask_like = |m: &JwtManager| {
+        m.create_access_token_with(
+            "ada",
+            TokenOptions::new().claim("jti", uuid::Uuid::new_v4().to_string()),
+        )
+        .unwrap()
+    };
+    let before = flask_like(&m);
+    let ours_before = m.create_access_token("ada").unwrap();
+    clock.advance(Duration::from_millis(1));
     m.revoke_all("ada").await.unwrap();
-    assert_eq!(kind(&m, &same_second).await, Err(ErrorKind::Revoked));
+    clock.advance(Duration::from_millis(1));
+    let after_same_second = flask_like(&m);
+    let ours_after = m.create_access_token("ada").unwrap();
+    assert_eq!(kind(&m, &before).await, Err(ErrorKind::Revoked));
+    assert_eq!(kind(&m, &ours_before).await, Err(ErrorKind::Revoked));
+    assert_eq!(
+        kind(&m, &ours_after).await,
+        Ok(()),
+        "ours: to the millisecond"
+    );
+    // Unless the cut-off fell on a second's boundary, the same second: refused.
+    let second = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    if second(clock.now()) == second(clock.now() - Duration::from_millis(2)) {
+        assert_eq!(kind(&m, &after_same_second).await, Err(ErrorKind::Revoked));
+    }
     clock.advance(Duration::from_secs(1));
-    let next_second = m
-        .create_access_token_with("ada", TokenOptions::new().claim("iat", this_second + 1))
-        .unwrap();
-    assert_eq!(kind(&m, &next_second).await, Ok(()));
+    assert_eq!(kind(&m, &flask_like(&m)).await, Ok(()), "the next second");
+}
+
+#[tokio::test]
+async fn a_revoke_all_within_the_millisecond_of_a_login() {
+    // A clock stopped at one instant: a token issued at the very instant of the cut-off
+    // counts as issued before it, and the first one issued after the clock moves works.
+    let clock = Manual::new();
+    let m = builder().clock(clock.clone()).build().unwrap();
+    let at_the_instant = m.create_access_token("ada").unwrap();
+    m.revoke_all("ada").await.unwrap();
+    let still_the_instant = m.create_access_token("ada").unwrap();
+    assert_eq!(kind(&m, &at_the_instant).await, Err(ErrorKind::Revoked));
+    assert_eq!(kind(&m, &still_the_instant).await, Err(ErrorKind::Revoked));
+    clock.advance(Duration::from_millis(1));
+    let next = m.create_access_token("ada").unwrap();
+    assert_eq!(kind(&m, &next).await, Ok(()));
 }
 
 #[tokio::test]
@@ -243,20 +275,35 @@ async fn no_duration_a_user_can_pass_panics() {
 }
 
 #[tokio::test]
-async fn sub_second_lifetimes_and_leeway_are_honoured() {
-    let clock = Manual::new();
+async fn sub_second_lifetimes_are_refused_and_sub_second_leeway_is_honoured() {
+    // `exp` is whole seconds (typed consumers read it as an integer): a lifetime with a
+    // fraction is refused when the manager is built, or when a token asks for one.
+    for lifetime in [Duration::from_millis(500), Duration::from_millis(1500)] {
+        let err = builder()
+            .access_token_lifetime(lifetime)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("whole number of seconds"), "{err}");
+    }
+    let m = builder().build().unwrap();
+    assert!(m
+        .create_access_token_with(
+            "ada",
+            TokenOptions::new().lifetime(Duration::from_millis(500))
+        )
+        .is_err());
+
+    // `exp` is `iat` plus the lifetime, both whole seconds (Flask-JWT-Extended's layout).
     let m = builder()
-        .clock(clock.clone())
-        .access_token_lifetime(Duration::from_millis(500))
+        .access_token_lifetime(Duration::from_secs(1))
         .build()
         .unwrap();
-    let token = m.create_access_token("ada").unwrap();
-    assert_eq!(kind(&m, &token).await, Ok(()), "valid when issued");
-    clock.advance(Duration::from_millis(400));
-    assert_eq!(kind(&m, &token).await, Ok(()), "valid 400 ms later");
-    clock.advance(Duration::from_millis(200));
-    assert_eq!(kind(&m, &token).await, Err(ErrorKind::Expired), "600 ms");
+    let t = m
+        .decode_token(&m.create_access_token("ada").unwrap())
+        .unwrap();
+    assert_eq!(t.expires_at().unwrap() - t.issued_at().unwrap(), 1.0);
 
+    // Leeway is honoured to the sub-second.
     let clock = Manual::new();
     let m = builder()
         .clock(clock.clone())
@@ -265,8 +312,10 @@ async fn sub_second_lifetimes_and_leeway_are_honoured() {
         .build()
         .unwrap();
     let token = m.create_access_token("ada").unwrap();
-    clock.advance(Duration::from_millis(1300));
+    let exp = m.decode_token(&token).unwrap().expires_at().unwrap();
+    let at = |secs: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs);
+    *clock.0.lock().unwrap() = at(exp + 0.3);
     assert_eq!(kind(&m, &token).await, Ok(()), "within the leeway");
-    clock.advance(Duration::from_millis(300));
+    *clock.0.lock().unwrap() = at(exp + 0.6);
     assert_eq!(kind(&m, &token).await, Err(ErrorKind::Expired), "beyond it");
 }

@@ -100,9 +100,11 @@ pub trait Denylist: Send + Sync + 'static {
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>>;
 
-    /// Revokes every token of `identity` issued before `issued_before` (whole seconds). The
+    /// Revokes every token of `identity` issued before `issued_before`: a token is covered
+    /// when its `iat` (epoch seconds, compared as numbers) is below the cut-off's. The
     /// cut-off may be forgotten after `until` (when every such token has expired); `None`
-    /// keeps it forever. The default refuses: the store does not support it.
+    /// keeps it forever. A store must never move a cut-off back: keep the latest one. The
+    /// default refuses: the store does not support it.
     fn revoke_all<'a>(
         &'a self,
         identity: &'a str,
@@ -227,7 +229,8 @@ impl Shard {
     }
 }
 
-/// uuid4 bits are random and come only from tokens whose signature verified, so a cheap mix
+/// The low 64 bits of a uuid4 or uuid7 are random (a uuid7's high bits carry its time), and
+/// keys come only from tokens whose signature verified, so a cheap mix
 /// is enough: nobody can choose colliding keys.
 fn hash(key: (u64, u64)) -> u64 {
     (key.0 ^ key.1.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -295,7 +298,7 @@ impl Deadline for u64 {
     }
 }
 
-impl Deadline for (u64, u64) {
+impl Deadline for (f64, u64) {
     fn deadline(&self) -> u64 {
         self.1
     }
@@ -341,8 +344,9 @@ impl UntilDeadline {
 pub struct MemoryDenylist {
     uuids: Arc<Compact>,
     others: Cache<Box<str>, u64>,
-    /// Identity → cut-off (epoch seconds) and the deadline after which it may go.
-    cutoffs: Cache<Box<str>, (u64, u64)>,
+    /// Identity → cut-off (epoch seconds, to the microsecond) and the deadline after which
+    /// it may go.
+    cutoffs: Cache<Box<str>, (f64, u64)>,
     /// Whether any cut-off was ever set: spares the lookup on the hot path until then.
     any_cutoff: Arc<AtomicBool>,
     /// Decides when entries have outlived their tokens.
@@ -404,30 +408,29 @@ impl MemoryDenylist {
         }
     }
 
-    /// Revokes every token of `identity` issued before `issued_before` (whole seconds),
-    /// keeping the cut-off until `until`. A later cut-off replaces an earlier one, never
-    /// the reverse. Synchronous form of [`Denylist::revoke_all`].
+    /// Revokes every token of `identity` issued before `issued_before`, keeping the cut-off
+    /// until `until` (`None`: forever). Cut-offs only move forward, and are kept as long as
+    /// the longest-lived of them asks: whatever order calls come in, the latest cut-off and
+    /// the latest deadline win. Synchronous form of [`Denylist::revoke_all`].
     pub fn insert_cutoff(
         &self,
         identity: &str,
         issued_before: SystemTime,
         until: Option<SystemTime>,
     ) {
-        let cutoff = epoch_secs(issued_before);
+        let cutoff = crate::clock::numeric_date(issued_before);
         let until = deadline(until);
         self.any_cutoff.store(true, Ordering::Release);
         self.cutoffs.entry(identity.into()).and_upsert_with(|old| {
             match old.map(|e| e.into_value()) {
-                Some((old_cutoff, old_until)) if old_cutoff >= cutoff => {
-                    (old_cutoff, old_until.max(until))
-                }
-                _ => (cutoff, until),
+                Some((old_cutoff, old_until)) => (old_cutoff.max(cutoff), old_until.max(until)),
+                None => (cutoff, until),
             }
         });
     }
 
-    /// The cut-off for `identity`, epoch seconds.
-    pub fn cutoff(&self, identity: &str) -> Option<u64> {
+    /// The cut-off for `identity`, in epoch seconds: its tokens issued before it are revoked.
+    pub fn cutoff(&self, identity: &str) -> Option<f64> {
         if !self.any_cutoff.load(Ordering::Acquire) {
             return None;
         }
@@ -445,7 +448,7 @@ impl MemoryDenylist {
         self.entry_until(token.jti).is_some()
             || self
                 .cutoff(token.identity)
-                .is_some_and(|cutoff| token.issued_at < cutoff as f64)
+                .is_some_and(|cutoff| token.issued_at < cutoff)
     }
 
     /// The number of revoked tokens held (approximate until pending maintenance has run).
@@ -554,7 +557,11 @@ mod tests {
         assert!(!list.is_token_revoked(token("bob", 999.0)));
         // An earlier cut-off never weakens a later one.
         list.insert_cutoff("ada", at(500), None);
-        assert_eq!(list.cutoff("ada"), Some(1_000));
+        assert_eq!(list.cutoff("ada"), Some(1_000.0));
+        // Sub-second cut-offs are compared as numbers.
+        list.insert_cutoff("eve", at(1_000) + Duration::from_micros(500_001), None);
+        assert!(list.is_token_revoked(token("eve", 1_000.5)));
+        assert!(!list.is_token_revoked(token("eve", 1_000.500001)));
         list.insert_cutoff("ada", at(2_000), None);
         assert!(list.is_token_revoked(token("ada", 1_500.0)));
     }

@@ -2,15 +2,17 @@
 //! [`RedisDenylist`].
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
-use redis::Client;
+use futures_util::{FutureExt, StreamExt};
+use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
+use redis::{AsyncConnectionConfig, Client, Script};
 
-use super::{epoch_secs, BoxFuture, Denylist, DenylistError, MemoryDenylist, TokenId};
+use super::{BoxFuture, Denylist, DenylistError, MemoryDenylist, TokenId};
+use crate::clock::{from_numeric_date, numeric_date};
 
 /// Builds a [`RedisDenylist`].
 #[derive(Debug, Clone)]
@@ -18,6 +20,7 @@ pub struct RedisDenylistBuilder {
     url: String,
     prefix: String,
     timeout: Duration,
+    ping_interval: Duration,
 }
 
 impl RedisDenylistBuilder {
@@ -33,31 +36,29 @@ impl RedisDenylistBuilder {
         self
     }
 
+    /// How often the subscription is checked for life with a `PING` (default 1 s). A
+    /// subscription that does not answer within this interval (at least 1 s) counts as
+    /// lost: the local view is untrusted until it has resubscribed and reloaded.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
     /// Connects, subscribes and starts loading the local view. Fails when Redis cannot be
     /// reached now; later outages are survived (see [`RedisDenylist`]).
     pub async fn connect(self) -> Result<RedisDenylist, DenylistError> {
         let client = Client::open(self.url.as_str()).map_err(store_error)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = tokio::time::timeout(
-            self.timeout * 4,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| DenylistError::new("timed out connecting to Redis"))?
-        .map_err(store_error)?;
         let inner = Arc::new(Inner {
-            conn,
+            connection: Connection::new(client.clone(), self.timeout),
             local: MemoryDenylist::new(),
             trusted: AtomicBool::new(false),
             channel: format!("{}revocations", self.prefix),
             prefix: self.prefix,
             timeout: self.timeout,
+            ping_interval: self.ping_interval,
             subscriber: std::sync::Mutex::new(None),
         });
+        inner.connection.get().await?;
         let task = tokio::spawn(subscribe_forever(client, Arc::downgrade(&inner)));
         *inner.subscriber.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(RedisDenylist { inner })
@@ -66,14 +67,29 @@ impl RedisDenylistBuilder {
 
 /// A [`Denylist`] shared through Redis by several instances (feature `redis`).
 ///
-/// Redis holds the truth: every revoked `jti` as a key that expires with its token, every
-/// per-identity cut-off as a key that expires with the last token it covers. Each instance
-/// keeps the whole set in a local view and learns new revocations through Redis pub/sub,
-/// so a guard answers a valid token without a network round trip. After it (re)subscribes,
-/// an instance rebuilds its view from Redis before trusting it; while the view is not
-/// trusted, lookups go to Redis with a bounded timeout, and a failure there makes guards fail
-/// closed (503) unless the route fails open. Revocations made while Redis is down are
-/// reported as errors (and honoured by the instance that made them).
+/// Redis holds the truth: every revoked `jti` and every per-identity cut-off as a key that
+/// expires when the tokens it covers have (plus a minute of slack for clocks that
+/// disagree). Each instance keeps the whole set in a local view and learns new revocations
+/// through Redis pub/sub, so a guard answers a valid token without a network round trip.
+///
+/// The local view is trusted only while it is known to be complete and live:
+///
+/// - after (re)subscribing, an instance loads every revocation from Redis (retrying with
+///   backoff until it succeeds), then pings its subscription and applies every message heard
+///   before the answer; only then is the view trusted;
+/// - the subscription is pinged every [`ping_interval`](RedisDenylistBuilder::ping_interval):
+///   a connection that goes silent without closing (half-open TCP, a stuck proxy) is dropped
+///   within a couple of seconds, and the view is untrusted until it has resubscribed and
+///   reloaded.
+///
+/// While the view is not trusted, lookups go to Redis with a bounded timeout, and a failure
+/// there makes guards fail closed (503) unless the route fails open. A revocation is reported
+/// done only once Redis holds it (and has announced it); otherwise the caller gets an error
+/// and nothing is recorded, so a retried revocation reaches every instance.
+///
+/// Writes go through one Lua script, so that a cut-off never moves back and an entry's
+/// expiry only grows, whatever order instances write in. Only `GET`, `SET`, `PEXPIREAT`,
+/// `EXISTS`, `SCAN`, `PUBLISH` and scripts are used (Redis 2.6 and later).
 ///
 /// Cheap to clone; clones share the connection and the local view.
 ///
@@ -103,13 +119,14 @@ pub struct RedisDenylist {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    connection: Connection,
     local: MemoryDenylist,
     /// The local view holds every revocation in Redis and hears new ones.
     trusted: AtomicBool,
     prefix: String,
     channel: String,
     timeout: Duration,
+    ping_interval: Duration,
     subscriber: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -134,6 +151,184 @@ fn store_error(err: impl fmt::Display) -> DenylistError {
     DenylistError::new(format!("redis: {err}"))
 }
 
+/// The command connection: opened on demand, and dropped after a timeout or an I/O error
+/// so that the next command opens a new one (a half-open connection never answers again).
+/// After a failed attempt to connect, commands fail at once for one timeout, instead of
+/// each waiting for its own attempt.
+struct Connection {
+    client: Client,
+    config: AsyncConnectionConfig,
+    timeout: Duration,
+    slot: tokio::sync::Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    open: Option<MultiplexedConnection>,
+    failed_at: Option<Instant>,
+}
+
+impl Connection {
+    fn new(client: Client, timeout: Duration) -> Self {
+        Self {
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout)),
+            client,
+            timeout,
+            slot: tokio::sync::Mutex::default(),
+        }
+    }
+
+    async fn get(&self) -> Result<MultiplexedConnection, DenylistError> {
+        let mut slot = self.slot.lock().await;
+        if let Some(open) = &slot.open {
+            return Ok(open.clone());
+        }
+        if slot.failed_at.is_some_and(|at| at.elapsed() < self.timeout) {
+            return Err(DenylistError::new("redis: not connected"));
+        }
+        let opened = tokio::time::timeout(
+            self.timeout,
+            self.client
+                .get_multiplexed_async_connection_with_config(&self.config),
+        )
+        .await;
+        match opened {
+            Ok(Ok(open)) => {
+                slot.open = Some(open.clone());
+                slot.failed_at = None;
+                Ok(open)
+            }
+            Ok(Err(err)) => {
+                slot.failed_at = Some(Instant::now());
+                Err(store_error(err))
+            }
+            Err(_) => {
+                slot.failed_at = Some(Instant::now());
+                Err(DenylistError::new("redis: timed out connecting"))
+            }
+        }
+    }
+
+    /// Forgets the open connection; the next command opens a new one.
+    async fn reset(&self) {
+        self.slot.lock().await.open = None;
+    }
+
+    /// Runs `work` on the connection within the timeout.
+    async fn run<T, F, Fut>(&self, work: F) -> Result<T, DenylistError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.get().await?;
+        match tokio::time::timeout(self.timeout, work(connection)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => {
+                if err.is_io_error() || err.is_unrecoverable_error() || err.is_timeout() {
+                    self.reset().await;
+                }
+                Err(store_error(err))
+            }
+            Err(_) => {
+                self.reset().await;
+                Err(DenylistError::new("redis: timed out"))
+            }
+        }
+    }
+}
+
+/// Records a revocation and announces it, atomically, keeping the larger number (a cut-off
+/// never moves back) and the later deadline (`never` wins). Values are `<number> <until>`
+/// with `until` in epoch milliseconds or `never`; messages are `<kind> <value> <name>`.
+/// Numbers are compared as numbers but kept as written, so no precision is lost.
+const RECORD: &str = r"
+local number, untilv = ARGV[2], ARGV[3]
+local old = redis.call('GET', KEYS[1])
+if old then
+  local old_number, old_until = string.match(old, '^(%S+) (%S+)$')
+  if not old_number then old_number, old_until = old, 'never' end
+  if tonumber(old_number) and tonumber(old_number) > tonumber(number) then number = old_number end
+  if old_until == 'never' or untilv == 'never' then
+    untilv = 'never'
+  elseif tonumber(old_until) > tonumber(untilv) then
+    untilv = old_until
+  end
+end
+local value = number .. ' ' .. untilv
+redis.call('SET', KEYS[1], value)
+if untilv ~= 'never' then
+  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(untilv) + tonumber(ARGV[4])))
+end
+redis.call('PUBLISH', ARGV[5], ARGV[1] .. ' ' .. value .. ' ' .. ARGV[6])
+return value
+";
+
+/// Keys outlive their deadline by this much in Redis, for clocks that disagree.
+const EXPIRY_SLACK_MS: u64 = 60_000;
+
+/// The two kinds of revocation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Jti,
+    Cutoff,
+}
+
+impl Kind {
+    fn letter(self) -> &'static str {
+        match self {
+            Kind::Jti => "j",
+            Kind::Cutoff => "c",
+        }
+    }
+
+    fn key_part(self) -> &'static str {
+        match self {
+            Kind::Jti => "jti:",
+            Kind::Cutoff => "cutoff:",
+        }
+    }
+}
+
+/// `<number> <until>`, as stored and announced: a cut-off in epoch seconds (unused for a
+/// `jti`), and the deadline in epoch milliseconds or `never`. A value of the 0.1 layout (a
+/// bare number) reads as a never-expiring entry: the safe reading.
+fn parse_value(value: &str) -> Option<(f64, Option<SystemTime>)> {
+    let (number, until) = value.split_once(' ').unwrap_or((value, "never"));
+    let number: f64 = number.parse().ok().filter(|n: &f64| n.is_finite())?;
+    let until = match until {
+        "never" => None,
+        ms => Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms.parse().ok()?)),
+    };
+    Some((number, until))
+}
+
+fn until_text(until: Option<SystemTime>) -> String {
+    match until {
+        None => "never".into(),
+        // Rounded up to the millisecond: an entry never ends before its deadline.
+        Some(t) => t
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+            .div_ceil(1_000_000)
+            .to_string(),
+    }
+}
+
+/// `*`, `?`, `[`, `]` and `\` escaped for a `SCAN MATCH` pattern.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 impl RedisDenylist {
     /// Connects with the default settings (`redis://127.0.0.1:6379`-style `url`).
     pub async fn connect(url: &str) -> Result<Self, DenylistError> {
@@ -146,6 +341,7 @@ impl RedisDenylist {
             url: url.into(),
             prefix: "tower-jwt-auth:".into(),
             timeout: Duration::from_millis(250),
+            ping_interval: Duration::from_secs(1),
         }
     }
 
@@ -173,110 +369,112 @@ impl RedisDenylist {
 }
 
 impl Inner {
-    fn jti_key(&self, jti: &str) -> String {
-        format!("{}jti:{jti}", self.prefix)
+    fn key(&self, kind: Kind, name: &str) -> String {
+        format!("{}{}{name}", self.prefix, kind.key_part())
     }
 
-    fn cutoff_key(&self, identity: &str) -> String {
-        format!("{}cutoff:{identity}", self.prefix)
+    /// Applies a revocation to the local view.
+    fn apply(&self, kind: Kind, name: &str, number: f64, until: Option<SystemTime>) {
+        match kind {
+            Kind::Jti => self.local.insert(name, until),
+            Kind::Cutoff => self.local.insert_cutoff(
+                name,
+                from_numeric_date(number).unwrap_or(SystemTime::UNIX_EPOCH),
+                until,
+            ),
+        }
     }
 
-    async fn run<T>(
-        &self,
-        work: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, DenylistError> {
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| DenylistError::new("redis: timed out"))?
-            .map_err(store_error)
+    /// Applies one pub/sub message: `<j|c> <number> <until> <name>`, the name (a `jti` or
+    /// an identity, which may hold spaces) last.
+    fn apply_message(&self, message: &str) {
+        let mut parts = message.splitn(4, ' ');
+        let kind = match parts.next() {
+            Some("j") => Kind::Jti,
+            Some("c") => Kind::Cutoff,
+            _ => return tracing::warn!("ignoring a malformed revocation message"),
+        };
+        let (Some(number), Some(until), Some(name)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return tracing::warn!("ignoring a malformed revocation message");
+        };
+        match parse_value(&format!("{number} {until}")) {
+            Some((number, until)) => self.apply(kind, name, number, until),
+            None => tracing::warn!("ignoring a malformed revocation message"),
+        }
     }
 
-    /// Writes `key = value` (expiring at `until`) and announces `message`, atomically.
+    /// Records a revocation in Redis (see [`RECORD`]); once Redis holds it, this
+    /// instance's view has it too.
     async fn record(
         &self,
-        key: String,
-        value: u64,
+        kind: Kind,
+        name: &str,
+        number: f64,
         until: Option<SystemTime>,
-        message: String,
     ) -> Result<(), DenylistError> {
-        let mut set = redis::cmd("SET");
-        set.arg(&key).arg(value);
-        if let Some(until) = until {
-            let secs = super::deadline(Some(until));
-            if secs <= epoch_secs(SystemTime::now()) {
-                return Ok(()); // every token it would cover has expired already
-            }
-            set.arg("EXAT").arg(secs);
+        if until.is_some_and(|until| until <= SystemTime::now()) {
+            return Ok(()); // every token it would cover has expired already
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic().add_command(set).ignore();
-        pipe.publish(&self.channel, message).ignore();
-        let mut conn = self.conn.clone();
-        self.run(pipe.query_async::<()>(&mut conn)).await
-    }
-
-    /// Applies one pub/sub message: `j <until> <jti>` or `c <cutoff> <until> <identity>`
-    /// (`until` 0 = never).
-    fn apply(&self, message: &str) {
-        let at =
-            |secs: u64| (secs != 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
-        let mut parts = message.splitn(4, ' ');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some("j"), Some(until), Some(jti), None) => {
-                if let Ok(until) = until.parse() {
-                    self.local.insert(jti, at(until));
-                }
-            }
-            (Some("c"), Some(cutoff), Some(until), Some(identity)) => {
-                if let (Ok(cutoff), Ok(until)) = (cutoff.parse(), until.parse()) {
-                    self.local.insert_cutoff(
-                        identity,
-                        at(cutoff).unwrap_or(SystemTime::UNIX_EPOCH),
-                        at(until),
-                    );
-                }
-            }
-            _ => tracing::warn!("ignoring a malformed revocation message"),
+        let key = self.key(kind, name);
+        let script = Script::new(RECORD);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&key)
+            .arg(kind.letter())
+            .arg(number.to_string())
+            .arg(until_text(until))
+            .arg(EXPIRY_SLACK_MS)
+            .arg(&self.channel)
+            .arg(name);
+        let value: String = self
+            .connection
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        match parse_value(&value) {
+            Some((number, until)) => self.apply(kind, name, number, until),
+            None => self.apply(kind, name, number, until),
         }
+        Ok(())
     }
 
     /// Loads every revocation in Redis into the local view.
     async fn load_snapshot(&self) -> Result<usize, DenylistError> {
-        let mut conn = self.conn.clone();
         let mut loaded = 0;
-        for kind in ["jti", "cutoff"] {
-            let pattern = format!("{}{kind}:*", self.prefix);
+        for kind in [Kind::Jti, Kind::Cutoff] {
+            let pattern = format!("{}{}*", glob_escape(&self.prefix), kind.key_part());
             let mut cursor: u64 = 0;
             loop {
                 let (next, keys): (u64, Vec<String>) = self
-                    .run(
-                        redis::cmd("SCAN")
+                    .connection
+                    .run(|mut connection| {
+                        let scan = redis::cmd("SCAN")
                             .arg(cursor)
                             .arg("MATCH")
                             .arg(&pattern)
                             .arg("COUNT")
                             .arg(1000)
-                            .query_async(&mut conn),
-                    )
+                            .clone();
+                        async move { scan.query_async(&mut connection).await }
+                    })
                     .await?;
                 if !keys.is_empty() {
                     let mut pipe = redis::pipe();
                     for key in &keys {
-                        pipe.get(key).cmd("EXPIRETIME").arg(key);
+                        pipe.get(key);
                     }
-                    let values: Vec<(Option<u64>, i64)> =
-                        self.run(pipe.query_async(&mut conn)).await?;
-                    for (key, (value, expires)) in keys.iter().zip(values) {
-                        let Some(value) = value else { continue };
-                        let until = (expires > 0)
-                            .then(|| SystemTime::UNIX_EPOCH + Duration::from_secs(expires as u64));
-                        let name = &key[self.prefix.len() + kind.len() + 1..];
-                        if kind == "jti" {
-                            self.local.insert(name, until);
-                        } else {
-                            let cutoff = SystemTime::UNIX_EPOCH + Duration::from_secs(value);
-                            self.local.insert_cutoff(name, cutoff, until);
-                        }
+                    let values: Vec<Option<String>> = self
+                        .connection
+                        .run(
+                            |mut connection| async move { pipe.query_async(&mut connection).await },
+                        )
+                        .await?;
+                    for (key, value) in keys.iter().zip(values) {
+                        let Some((number, until)) = value.as_deref().and_then(parse_value) else {
+                            continue;
+                        };
+                        let name = &key[self.prefix.len() + kind.key_part().len()..];
+                        self.apply(kind, name, number, until);
                         loaded += 1;
                     }
                 }
@@ -288,58 +486,147 @@ impl Inner {
         }
         Ok(loaded)
     }
+
+    /// How long a subscription may take to answer a ping before it counts as lost.
+    fn ping_timeout(&self) -> Duration {
+        self.ping_interval
+            .max(Duration::from_secs(1))
+            .max(self.timeout)
+    }
 }
 
-/// Keeps a subscription to the revocation channel, rebuilding the local view after each
-/// (re)subscription before trusting it. Ends when the denylist is dropped.
+/// Keeps a subscription to the revocation channel, and the local view trusted only while
+/// it is complete and live. Ends when the denylist is dropped.
 async fn subscribe_forever(client: Client, inner: Weak<Inner>) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        let Some(channel) = inner.upgrade().map(|i| i.channel.clone()) else {
+        let mut was_trusted = false;
+        let why = serve_subscription(&client, &inner, &mut was_trusted).await;
+        let Some(strong) = inner.upgrade() else {
             return;
         };
-        let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            redis::RedisResult::Ok(pubsub)
-        };
-        let timeout = inner
-            .upgrade()
-            .map_or(Duration::from_secs(1), |i| i.timeout * 4);
-        match tokio::time::timeout(timeout, subscribed).await {
-            Ok(Ok(mut pubsub)) => {
-                let Some(strong) = inner.upgrade() else {
-                    return;
-                };
-                match strong.load_snapshot().await {
-                    Ok(count) => {
-                        strong.trusted.store(true, Ordering::Release);
-                        tracing::info!(revocations = count, "revocation view loaded from Redis");
-                        backoff = Duration::from_millis(50);
-                    }
-                    Err(err) => tracing::warn!("loading revocations from Redis failed: {err}"),
-                }
-                drop(strong);
-                let mut messages = pubsub.on_message();
-                while let Some(message) = messages.next().await {
-                    let Some(strong) = inner.upgrade() else {
-                        return;
-                    };
-                    if let Ok(text) = message.get_payload::<String>() {
-                        strong.apply(&text);
-                    }
-                }
-                tracing::warn!("lost the Redis revocation subscription");
-            }
-            Ok(Err(err)) => tracing::debug!("subscribing to Redis failed: {err}"),
-            Err(_) => tracing::debug!("subscribing to Redis timed out"),
-        }
-        match inner.upgrade() {
-            Some(strong) => strong.trusted.store(false, Ordering::Release),
-            None => return,
+        strong.trusted.store(false, Ordering::Release);
+        // The command connection may be as dead as the subscription was.
+        strong.connection.reset().await;
+        drop(strong);
+        tracing::warn!("Redis revocation subscription lost: {why}");
+        if was_trusted {
+            backoff = Duration::from_millis(50);
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// One subscription, from connecting to losing it; returns why it ended, and sets
+/// `was_trusted` once the view was trusted through it.
+async fn serve_subscription(
+    client: &Client,
+    inner: &Weak<Inner>,
+    was_trusted: &mut bool,
+) -> String {
+    match serve(client, inner, was_trusted).await {
+        Ok(never) => match never {},
+        Err(why) => why,
+    }
+}
+
+async fn serve(
+    client: &Client,
+    inner: &Weak<Inner>,
+    was_trusted: &mut bool,
+) -> Result<std::convert::Infallible, String> {
+    let (timeout, channel, ping_every, ping_timeout) = {
+        let strong = inner.upgrade().ok_or("dropped")?;
+        (
+            strong.timeout.saturating_mul(4),
+            strong.channel.clone(),
+            strong.ping_interval,
+            strong.ping_timeout(),
+        )
+    };
+    let subscribed = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(&channel).await?;
+        redis::RedisResult::Ok(pubsub.split())
+    };
+    let (mut sink, mut stream) = match tokio::time::timeout(timeout, subscribed).await {
+        Ok(Ok(split)) => split,
+        Ok(Err(err)) => return Err(format!("subscribing failed: {err}")),
+        Err(_) => return Err("subscribing timed out".into()),
+    };
+
+    // Messages are applied as they come, while the snapshot loads (both only add).
+    let mut snapshot_backoff = Duration::from_millis(50);
+    let mut snapshot = Some(load_after(inner, Duration::ZERO)?);
+    let mut ping = tokio::time::interval(ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                apply(inner, &message.ok_or("the subscription closed")?)?;
+            }
+            loaded = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
+                snapshot = None;
+                match loaded {
+                    Ok(count) => {
+                        // Everything announced before the ping's answer is in the stream
+                        // now: apply it, then trust the view.
+                        ping_within(&mut sink, ping_timeout).await?;
+                        drain(inner, &mut stream)?;
+                        inner.upgrade().ok_or("dropped")?.trusted.store(true, Ordering::Release);
+                        *was_trusted = true;
+                        tracing::info!(revocations = count, "revocation view loaded from Redis");
+                    }
+                    Err(err) => {
+                        tracing::warn!("loading revocations from Redis failed (retrying): {err}");
+                        snapshot = Some(load_after(inner, snapshot_backoff)?);
+                        snapshot_backoff = (snapshot_backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+            _ = ping.tick() => ping_within(&mut sink, ping_timeout).await?,
+        }
+    }
+}
+
+/// The snapshot, after `delay`.
+fn load_after(
+    inner: &Weak<Inner>,
+    delay: Duration,
+) -> Result<BoxFuture<'static, Result<usize, DenylistError>>, String> {
+    let strong = inner.upgrade().ok_or("dropped")?;
+    Ok(Box::pin(async move {
+        tokio::time::sleep(delay).await;
+        strong.load_snapshot().await
+    }))
+}
+
+fn apply(inner: &Weak<Inner>, message: &redis::Msg) -> Result<(), String> {
+    let strong = inner.upgrade().ok_or("dropped")?;
+    match message.get_payload::<String>() {
+        Ok(text) => strong.apply_message(&text),
+        Err(_) => tracing::warn!("ignoring a revocation message that is not text"),
+    }
+    Ok(())
+}
+
+/// Applies every message already received.
+fn drain(inner: &Weak<Inner>, stream: &mut PubSubStream) -> Result<(), String> {
+    loop {
+        match stream.next().now_or_never() {
+            Some(Some(message)) => apply(inner, &message)?,
+            Some(None) => return Err("the subscription closed".into()),
+            None => return Ok(()),
+        }
+    }
+}
+
+async fn ping_within(sink: &mut PubSubSink, within: Duration) -> Result<(), String> {
+    match tokio::time::timeout(within, sink.ping::<redis::Value>()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(format!("ping failed: {err}")),
+        Err(_) => Err(format!("no answer to a ping within {within:?}")),
     }
 }
 
@@ -349,16 +636,7 @@ impl Denylist for RedisDenylist {
         jti: &'a str,
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            // This instance honours it whatever Redis says; the caller hears of a failure.
-            inner.local.insert(jti, until);
-            let deadline = until.map_or(0, |u| super::deadline(Some(u)));
-            let message = format!("j {deadline} {jti}");
-            inner
-                .record(inner.jti_key(jti), deadline, until, message)
-                .await
-        })
+        Box::pin(self.inner.record(Kind::Jti, jti, 0.0, until))
     }
 
     fn revoke_all<'a>(
@@ -367,16 +645,8 @@ impl Denylist for RedisDenylist {
         issued_before: SystemTime,
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            inner.local.insert_cutoff(identity, issued_before, until);
-            let cutoff = epoch_secs(issued_before);
-            let deadline = until.map_or(0, |u| super::deadline(Some(u)));
-            let message = format!("c {cutoff} {deadline} {identity}");
-            inner
-                .record(inner.cutoff_key(identity), cutoff, until, message)
-                .await
-        })
+        let cutoff = numeric_date(issued_before);
+        Box::pin(self.inner.record(Kind::Cutoff, identity, cutoff, until))
     }
 
     fn is_revoked<'a>(&'a self, token: TokenId<'a>) -> BoxFuture<'a, Result<bool, DenylistError>> {
@@ -385,18 +655,20 @@ impl Denylist for RedisDenylist {
             if inner.local.is_token_revoked(token) {
                 return Ok(true);
             }
-            let mut conn = inner.conn.clone();
-            let jti_key = inner.jti_key(token.jti);
-            let cutoff_key = inner.cutoff_key(token.identity);
-            let (exists, cutoff): (bool, Option<u64>) = inner
-                .run(
+            let jti_key = inner.key(Kind::Jti, token.jti);
+            let cutoff_key = inner.key(Kind::Cutoff, token.identity);
+            let (exists, cutoff): (bool, Option<String>) = inner
+                .connection
+                .run(|mut connection| async move {
                     redis::pipe()
                         .exists(&jti_key)
                         .get(&cutoff_key)
-                        .query_async(&mut conn),
-                )
+                        .query_async(&mut connection)
+                        .await
+                })
                 .await?;
-            Ok(exists || cutoff.is_some_and(|c| token.issued_at < c as f64))
+            let cutoff = cutoff.as_deref().and_then(parse_value).map(|(c, _)| c);
+            Ok(exists || cutoff.is_some_and(|c| token.issued_at < c))
         })
     }
 
@@ -408,5 +680,31 @@ impl Denylist for RedisDenylist {
         } else {
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_deadlines() {
+        let at = |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(
+            parse_value("1764441455.123457 1800000000000"),
+            Some((1764441455.123457, Some(at(1_800_000_000_000))))
+        );
+        assert_eq!(parse_value("0 never"), Some((0.0, None)));
+        assert_eq!(parse_value("1764441455"), Some((1764441455.0, None)));
+        assert_eq!(parse_value("x never"), None);
+        assert_eq!(parse_value("1 soon"), None);
+        assert_eq!(until_text(None), "never");
+        assert_eq!(until_text(Some(at(1_500))), "1500");
+        assert_eq!(
+            until_text(Some(at(1_500) + Duration::from_micros(1))),
+            "1501",
+            "rounded up"
+        );
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 }

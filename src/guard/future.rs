@@ -10,10 +10,9 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::ResponseBody;
-use crate::claims::VerifiedToken;
 use crate::denylist::BoxFuture;
 use crate::error::AuthError;
-use crate::verify::Route;
+use crate::verify::{Admitted, Route};
 
 pin_project! {
     /// Response future of a [`Guard`](super::Guard).
@@ -33,7 +32,7 @@ pin_project! {
         S: Service<Request<ReqBody>>,
     {
         Checking {
-            check: BoxFuture<'static, Result<Option<VerifiedToken>, AuthError>>,
+            check: BoxFuture<'static, Result<Admitted, AuthError>>,
             inner: S,
             request: Option<Request<ReqBody>>,
             route: Arc<Route>,
@@ -67,7 +66,7 @@ where
     }
 
     pub(super) fn checking(
-        check: BoxFuture<'static, Result<Option<VerifiedToken>, AuthError>>,
+        check: BoxFuture<'static, Result<Admitted, AuthError>>,
         inner: S,
         request: Request<ReqBody>,
         route: Arc<Route>,
@@ -110,11 +109,8 @@ where
                     let verdict = ready!(check.as_mut().poll(cx));
                     let mut req = request.take().expect("polled after completion");
                     match verdict {
-                        Ok(token) => {
-                            route.admit(token.as_ref());
-                            if let Some(token) = token {
-                                req.extensions_mut().insert(token);
-                            }
+                        Ok(admitted) => {
+                            super::service::admit(route, admitted, &mut req);
                             inner.call(req)
                         }
                         Err(err) => {

@@ -57,6 +57,28 @@ mod future;
 mod layer;
 mod service;
 
+use std::sync::Arc;
+
+use crate::error::AuthError;
+use crate::verify::Route;
+
+/// Left in the extensions of a request a guard let through without a token: why there is
+/// none, and the route that would have refused it (so that extractors that need a token
+/// answer as the guard would).
+#[derive(Clone)]
+pub(crate) struct Anonymous {
+    pub(crate) why: AuthError,
+    pub(crate) route: Arc<Route>,
+}
+
+impl Anonymous {
+    /// The guard's rejection for this request.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn rejection(&self, headers: &http::HeaderMap) -> http::Response<bytes::Bytes> {
+        self.route.reject(headers, self.why.clone())
+    }
+}
+
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::GuardLayer;

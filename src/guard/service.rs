@@ -8,7 +8,25 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
-use crate::verify::{Route, Verdict};
+use super::Anonymous;
+use crate::verify::{Admitted, Route, Verdict};
+
+/// Lets a request through: the verified token into its extensions, or for a request
+/// without one, why (what a required extractor answers).
+pub(super) fn admit<B>(route: &Arc<Route>, admitted: Admitted, req: &mut Request<B>) {
+    route.admit(&admitted);
+    match admitted {
+        Admitted::Token(token) => {
+            req.extensions_mut().insert(token);
+        }
+        Admitted::Anonymous(why) => {
+            req.extensions_mut().insert(Anonymous {
+                why,
+                route: route.clone(),
+            });
+        }
+    }
+}
 
 /// A service guarded by a JWT requirement; built by a [`GuardLayer`](super::GuardLayer).
 /// See the [module docs](crate::guard).
@@ -72,11 +90,8 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.route.verify(&req) {
-            Verdict::Ready(Ok(token)) => {
-                self.route.admit(token.as_ref());
-                if let Some(token) = token {
-                    req.extensions_mut().insert(token);
-                }
+            Verdict::Ready(Ok(admitted)) => {
+                admit(&self.route, admitted, &mut req);
                 ResponseFuture::inner(self.inner.call(req))
             }
             Verdict::Ready(Err(err)) => {

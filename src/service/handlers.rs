@@ -8,10 +8,10 @@ use serde_json::{json, Map, Value};
 
 use super::{BoxError, Inner, UserStore};
 use crate::claims::{TokenType, VerifiedToken};
-use crate::error::{AuthError, ErrorKind};
+use crate::error::{json_message, AuthError, ErrorKind};
 use crate::manager::TokenOptions;
 use crate::password::PasswordError;
-use crate::verify::{Route, Verdict};
+use crate::verify::{Admitted, Route, Verdict};
 
 type Reply = Response<Full<Bytes>>;
 
@@ -53,12 +53,9 @@ impl<U: UserStore> Inner<U> {
                 }
             }
         };
-        let hash = user
-            .as_ref()
-            .map_or(&*self.dummy_hash, |u| &u.password_hash);
-        let matches = match self.hasher.verify(password, hash).await {
+        let stored = user.as_ref().map(|u| u.password_hash.as_str());
+        let matches = match self.hasher.verify_login(password, stored).await {
             Ok(matches) => matches,
-            Err(PasswordError::InvalidHash) => false,
             Err(err) => return self.password_error(err),
         };
         let user = match user {
@@ -266,26 +263,31 @@ impl<U: UserStore> Inner<U> {
         )
     }
 
+    /// A busy (or overloaded) hashing pool is a 503 to retry; anything else is a 500 with a
+    /// generic message (the detail goes to the logs only).
     fn password_error(&self, err: PasswordError) -> Reply {
-        tracing::warn!(outcome = "error", "login: {err}");
-        let mut reply = self.message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many logins in progress, try again shortly",
-        );
-        if err == PasswordError::Busy {
-            reply
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        match err {
+            PasswordError::Busy | PasswordError::Timeout => {
+                tracing::warn!(outcome = "busy", "login: {err}");
+                let mut reply = self.message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many logins in progress, try again shortly",
+                );
+                reply
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                reply
+            }
+            _ => {
+                tracing::error!(outcome = "error", "login: {err}");
+                self.message(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+            }
         }
-        reply
     }
 
     /// `{"<message key>": message}` with `status`.
     pub(super) fn message(&self, status: StatusCode, message: &str) -> Reply {
-        let key = &self.manager.settings.message_key;
-        let mut body = Map::with_capacity(1);
-        body.insert(key.clone(), Value::String(message.to_owned()));
-        json_reply(status, &Value::Object(body))
+        json_message(status, &self.manager.settings.message_key, message).map(Full::new)
     }
 }
 
@@ -301,12 +303,12 @@ async fn verified(
     };
     let reject = |err: AuthError| route.reject(headers, err).map(Full::new);
     match result {
-        Ok(Some(token)) => {
-            route.admit(Some(&token));
+        Ok(Admitted::Token(token)) => {
+            route.admit(&Admitted::Token(token.clone()));
             Ok(token)
         }
         // Only OPTIONS passes a non-optional guard without a token; the caller allows POST.
-        Ok(None) => Err(reject(AuthError::missing("Missing JWT"))),
+        Ok(Admitted::Anonymous(why)) => Err(reject(why)),
         Err(err) => Err(reject(err)),
     }
 }

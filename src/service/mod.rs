@@ -236,7 +236,7 @@ impl<U: UserStore> AuthServiceBuilder<U> {
         self
     }
 
-    /// Builds the service. Computes the dummy hash that unknown users are checked against.
+    /// Builds the service.
     pub fn build(self) -> AuthService<U> {
         let route = |kind| {
             Arc::new(Route::new(
@@ -247,7 +247,6 @@ impl<U: UserStore> AuthServiceBuilder<U> {
                 },
             ))
         };
-        let dummy_hash = crate::password::dummy_hash();
         AuthService {
             inner: Arc::new(Inner {
                 refresh_route: route(TokenKind::Refresh),
@@ -259,7 +258,6 @@ impl<U: UserStore> AuthServiceBuilder<U> {
                 login_field: self.login_field,
                 max_body_size: self.max_body_size,
                 max_password_size: self.max_password_size,
-                dummy_hash,
             }),
         }
     }
@@ -275,7 +273,6 @@ pub(crate) struct Inner<U> {
     max_password_size: usize,
     refresh_route: Arc<Route>,
     revoke_route: Arc<Route>,
-    dummy_hash: String,
 }
 
 /// The login / refresh / revoke service; see the [module docs](crate::service).

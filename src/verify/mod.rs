@@ -74,13 +74,21 @@ pub(crate) struct Route {
     pub(crate) responder: Arc<dyn ErrorResponder>,
 }
 
+/// A request a guard lets through.
+pub(crate) enum Admitted {
+    /// With a verified token.
+    Token(VerifiedToken),
+    /// Without one (OPTIONS, or an optional route), and why: what a required extractor
+    /// answers.
+    Anonymous(AuthError),
+}
+
 /// The result of the synchronous part of verification.
 pub(crate) enum Verdict {
-    /// Decided: a verified token, `None` for a request that passes without one, or a
-    /// rejection.
-    Ready(Result<Option<VerifiedToken>, AuthError>),
+    /// Decided: admitted, or a rejection.
+    Ready(Result<Admitted, AuthError>),
     /// The revocation store or the user lookup must be awaited.
-    Pending(BoxFuture<'static, Result<Option<VerifiedToken>, AuthError>>),
+    Pending(BoxFuture<'static, Result<Admitted, AuthError>>),
 }
 
 impl Route {
@@ -105,7 +113,7 @@ impl Route {
     /// Runs every check that needs no waiting, and says what is left.
     pub(crate) fn verify<B>(self: &Arc<Self>, req: &Request<B>) -> Verdict {
         let token = match self.verify_sync(req) {
-            Ok(Some(token)) => token,
+            Ok(Admitted::Token(token)) => token,
             other => return Verdict::Ready(other.or_else(|e| self.tolerate(e))),
         };
         let revoked_now = match self.revocation_now(&token) {
@@ -115,7 +123,7 @@ impl Route {
         if revoked_now.is_some() && self.settings().user_lookup.is_none() {
             return Verdict::Ready(
                 self.after_revocation(token)
-                    .map(Some)
+                    .map(Admitted::Token)
                     .or_else(|e| self.tolerate(e)),
             );
         }
@@ -129,16 +137,17 @@ impl Route {
                 Ok(token) => route.lookup_user(token).await,
                 Err(e) => Err(e),
             };
-            result.map(Some).or_else(|e| route.tolerate(e))
+            result.map(Admitted::Token).or_else(|e| route.tolerate(e))
         }))
     }
 
     /// Verifies without waiting: user lookup is skipped, and a denylist that cannot answer
     /// locally fails the check closed (it is never skipped).
     pub(crate) fn verify_now<B>(&self, req: &Request<B>) -> Result<VerifiedToken, AuthError> {
-        let token = self
-            .verify_sync(req)?
-            .ok_or_else(|| AuthError::missing("Missing JWT"))?;
+        let token = match self.verify_sync(req)? {
+            Admitted::Token(token) => token,
+            Admitted::Anonymous(why) => return Err(why),
+        };
         if self.revocation_now(&token)?.is_none() {
             return self
                 .revoked(Err(DenylistError::new(
@@ -160,19 +169,21 @@ impl Route {
 
     /// An optional route that treats invalid tokens as anonymous turns token problems
     /// into "no token".
-    fn tolerate(&self, err: AuthError) -> Result<Option<VerifiedToken>, AuthError> {
+    fn tolerate(&self, err: AuthError) -> Result<Admitted, AuthError> {
         if self.requirement.optional && self.invalid_as_anonymous && err.kind().is_token_problem() {
-            Ok(None)
+            Ok(Admitted::Anonymous(err))
         } else {
             Err(err)
         }
     }
 
-    /// Locate, decode, type and freshness: `Ok(None)` when the request passes without a
-    /// token (OPTIONS, or no token on an optional route).
-    fn verify_sync<B>(&self, req: &Request<B>) -> Result<Option<VerifiedToken>, AuthError> {
+    /// Locate, decode, type and freshness, or why the request passes without a token
+    /// (OPTIONS, or no token on an optional route).
+    fn verify_sync<B>(&self, req: &Request<B>) -> Result<Admitted, AuthError> {
         if req.method() == Method::OPTIONS {
-            return Ok(None);
+            return Ok(Admitted::Anonymous(AuthError::missing(
+                "Missing JWT: OPTIONS requests are not authenticated",
+            )));
         }
         let parts = RequestParts {
             headers: req.headers(),
@@ -180,14 +191,14 @@ impl Route {
         let (encoded, location) = match locate(self.settings(), &self.locations, &parts) {
             Ok(found) => found,
             Err(err) if err.kind() == ErrorKind::MissingToken && self.requirement.optional => {
-                return Ok(None)
+                return Ok(Admitted::Anonymous(err))
             }
             Err(err) => return Err(err),
         };
         let now = self.settings().clock.now_secs();
         let token = decode_remembered(self.settings(), encoded, location, now)?;
         self.check_type_and_freshness(&token, now)?;
-        Ok(Some(token))
+        Ok(Admitted::Token(token))
     }
 
     fn check_type_and_freshness(&self, token: &VerifiedToken, now: f64) -> Result<(), AuthError> {
@@ -263,12 +274,19 @@ impl Route {
     async fn lookup_user(&self, mut token: VerifiedToken) -> Result<VerifiedToken, AuthError> {
         if let Some(lookup) = &self.settings().user_lookup {
             match lookup(&token).await {
-                Some(user) => Arc::make_mut(&mut token.0).user = Some(user),
-                None => {
+                Ok(Some(user)) => Arc::make_mut(&mut token.0).user = Some(user),
+                Ok(None) => {
                     return Err(AuthError::new(
                         ErrorKind::UserLookup,
                         format!("Error loading the user {}", token.identity()),
                     ))
+                }
+                Err(err) => {
+                    tracing::warn!(outcome = "error", "user lookup failed: {err}");
+                    return Err(AuthError::new(
+                        ErrorKind::UserStoreUnavailable,
+                        self.settings().user_lookup_error.clone(),
+                    ));
                 }
             }
         }
@@ -276,15 +294,17 @@ impl Route {
     }
 
     /// Records a request the guard let through (never the token itself).
-    pub(crate) fn admit(&self, token: Option<&VerifiedToken>) {
-        match token {
-            Some(token) => tracing::debug!(
+    pub(crate) fn admit(&self, admitted: &Admitted) {
+        match admitted {
+            Admitted::Token(token) => tracing::debug!(
                 outcome = "accepted",
                 location = token.location().as_str(),
                 token_type = token.token_type().as_str(),
                 "token verified"
             ),
-            None => tracing::debug!(outcome = "anonymous", "no token required"),
+            Admitted::Anonymous(_) => {
+                tracing::debug!(outcome = "anonymous", "no token required")
+            }
         }
     }
 
@@ -294,7 +314,7 @@ impl Route {
         headers: &http::HeaderMap,
         err: AuthError,
     ) -> http::Response<Bytes> {
-        if err.kind() == ErrorKind::RevocationStoreUnavailable {
+        if err.kind().is_unavailable() {
             tracing::warn!(outcome = "rejected", kind = ?err.kind(), "{}", err.message());
         } else {
             tracing::debug!(outcome = "rejected", kind = ?err.kind(), "{}", err.message());
@@ -323,8 +343,24 @@ fn token_id(token: &VerifiedToken) -> Result<TokenId<'_>, AuthError> {
             )
         })?,
         identity: token.identity(),
-        issued_at: token.issued_at().unwrap_or(0.0),
+        issued_at: token.0.issued,
     })
+}
+
+/// When a token was issued, as precisely as it says: the time its `jti` carries when that is
+/// a UUIDv7 of `iat`'s second (this crate's tokens, to the millisecond), else `iat`.
+fn issue_time(iat: f64, jti: Option<&str>) -> f64 {
+    jti.and_then(|jti| uuid::Uuid::try_parse(jti).ok())
+        .filter(|id| id.get_version_num() == 7)
+        .and_then(|id| id.get_timestamp())
+        .map(|timestamp| timestamp.to_unix())
+        .filter(|&(secs, _)| secs as f64 == iat)
+        .map(|(secs, nanos)| {
+            crate::clock::numeric_date(
+                std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos),
+            )
+        })
+        .unwrap_or(iat)
 }
 
 /// [`decode`], or its remembered result for a token this thread verified before (see
@@ -337,12 +373,10 @@ fn decode_remembered(
 ) -> Result<VerifiedToken, AuthError> {
     if let Some(owner) = s.cache_owner {
         if let Some(token) = cache::get(owner, encoded, location) {
-            if token
-                .expires_at()
-                .is_some_and(|exp| has_expired(s, exp, now))
-            {
-                return Err(expired());
-            }
+            // The time claims are checked again, in `decode`'s order: the clock moves, and
+            // may step back.
+            let t = &token.0;
+            check_times(s, t.iat.unwrap_or(0.0), t.nbf, t.exp, now)?;
             return Ok(token);
         }
     }
@@ -356,12 +390,31 @@ fn decode_remembered(
     Ok(token)
 }
 
-fn has_expired(s: &Settings, exp: f64, now: f64) -> bool {
-    exp <= now - s.leeway as f64
-}
-
-fn expired() -> AuthError {
-    AuthError::new(ErrorKind::Expired, "Token has expired")
+/// `iat` and `nbf` not in the future, `exp` not in the past, with the leeway; PyJWT's
+/// order and messages.
+fn check_times(
+    s: &Settings,
+    iat: f64,
+    nbf: Option<f64>,
+    exp: Option<f64>,
+    now: f64,
+) -> Result<(), AuthError> {
+    if iat > now + s.leeway {
+        return Err(AuthError::new(
+            ErrorKind::NotYetValid,
+            "The token is not yet valid (iat)",
+        ));
+    }
+    if nbf.is_some_and(|nbf| nbf > now + s.leeway) {
+        return Err(AuthError::new(
+            ErrorKind::NotYetValid,
+            "The token is not yet valid (nbf)",
+        ));
+    }
+    if exp.is_some_and(|exp| exp <= now - s.leeway) {
+        return Err(AuthError::new(ErrorKind::Expired, "Token has expired"));
+    }
+    Ok(())
 }
 
 /// Decodes and validates an encoded token: shape, algorithm, signature, payload, time
@@ -447,32 +500,19 @@ pub(crate) fn decode(
     };
 
     // Time claims, in PyJWT's order: iat, nbf, exp.
-    let leeway = s.leeway as f64;
     let Some(iat) = numeric(claims.iat, "Issued At claim (iat) must be an integer.")? else {
         return Err(AuthError::new(
             ErrorKind::InvalidClaim,
             r#"Token is missing the "iat" claim"#,
         ));
     };
-    if iat > now + leeway {
-        return Err(AuthError::new(
-            ErrorKind::NotYetValid,
-            "The token is not yet valid (iat)",
-        ));
-    }
     let nbf = numeric(claims.nbf, "Not Before claim (nbf) must be an integer.")?;
-    if nbf.is_some_and(|nbf| nbf > now + leeway) {
-        return Err(AuthError::new(
-            ErrorKind::NotYetValid,
-            "The token is not yet valid (nbf)",
-        ));
-    }
     let exp = numeric(
         claims.exp,
         "Expiration Time claim (exp) must be an integer.",
     )?;
+    check_times(s, iat, nbf, exp, now)?;
     match exp {
-        Some(exp) if has_expired(s, exp, now) => return Err(expired()),
         Some(exp) if exp - iat > s.max_lifetime => {
             return Err(AuthError::new(
                 ErrorKind::InvalidClaim,
@@ -566,18 +606,22 @@ pub(crate) fn decode(
         }
     };
 
+    let jti_text = jti.as_ref().map(|jti| jti.as_str(&payload));
+    let issued = issue_time(iat, jti_text);
     Ok(VerifiedToken(Arc::new(TokenData {
         identity,
         jti,
         token_type,
         fresh: claims.fresh,
         iat: Some(iat),
+        issued,
         nbf,
         exp,
         location,
         header,
         default_header: s.default_header,
         clock: s.clock.clone(),
+        message_key: s.message_key.clone(),
         payload,
         user: None,
     })))
@@ -795,11 +839,15 @@ mod tests {
             assert_eq!(owner.is_some(), on);
             let remembered =
                 || owner.and_then(|o| cache::get(o, token.as_bytes(), TokenLocation::Headers));
-            route.verify_sync(&req).unwrap().unwrap();
+            let verify = || match route.verify_sync(&req).unwrap() {
+                Admitted::Token(token) => token,
+                Admitted::Anonymous(why) => panic!("{why}"),
+            };
+            verify();
             assert!(remembered().is_none(), "stored at its first verification");
-            let second = route.verify_sync(&req).unwrap().unwrap();
+            let second = verify();
             assert_eq!(remembered().is_some(), on);
-            let third = route.verify_sync(&req).unwrap().unwrap();
+            let third = verify();
             assert_eq!(Arc::ptr_eq(&third.0, &second.0), on);
             if let Some(remembered) = remembered() {
                 assert!(Arc::ptr_eq(&remembered.0, &second.0));

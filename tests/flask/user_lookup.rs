@@ -115,3 +115,43 @@ async fn lookup_runs_after_revocation() {
     assert_eq!(status, 401);
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn a_failing_user_store_fails_closed_with_503() {
+    for (message, expected) in [
+        (None, "User store unavailable"),
+        (Some("Try again in a minute"), "Try again in a minute"),
+    ] {
+        for policy in POLICIES {
+            let mut b = builder(policy).user_lookup(|token: &VerifiedToken| {
+                let id = token.identity().to_owned();
+                async move {
+                    if id == "down" {
+                        Err("connection refused (secret detail)")
+                    } else {
+                        Ok(Some(User { username: id }))
+                    }
+                }
+            });
+            if let Some(message) = message {
+                b = b.user_lookup_error_message(message);
+            }
+            let m = b.build().unwrap();
+            let layer = JwtRequiredLayer::new(&m);
+            let token = m.create_access_token("down").unwrap();
+            assert_eq!(
+                get_user(&layer, &token).await,
+                (503, json!({"msg": expected}))
+            );
+            let token = m.create_access_token("ada").unwrap();
+            assert_eq!(get_user(&layer, &token).await, (200, json!({"foo": "ada"})));
+            assert_eq!(
+                m.verify_token(&m.create_access_token("down").unwrap())
+                    .await
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::UserStoreUnavailable
+            );
+        }
+    }
+}

@@ -50,7 +50,12 @@ async fn tokens_cross_between_rust_and_flask_jwt_extended() {
         assert_eq!(c["sub"], "42");
         assert_eq!(c["jti"].as_str(), ours.jti());
         assert_eq!(c["exp"].as_f64(), ours.expires_at());
-        assert_eq!(c["iat"], c["nbf"]);
+        // `iat` to the microsecond, `nbf` the whole second before it.
+        assert_eq!(
+            c["iat"].as_f64().unwrap().floor(),
+            c["nbf"].as_f64().unwrap()
+        );
+        assert_eq!(c["iat"].as_f64(), ours.issued_at());
         assert_eq!(d["header"], json!({"alg": "HS256", "typ": "JWT"}));
     }
     let d = &decoded[2];

@@ -181,8 +181,7 @@ async fn revoke_all_across_instances() {
         );
         assert_eq!(call(app, "/", &old_bob).await.0, StatusCode::OK);
     }
-    // After the cut-off's second, new tokens of the same identity work everywhere.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // New tokens of the same identity, issued at once, work everywhere.
     let new_ada = a.create_access_token("ada").unwrap();
     for app in [&a_app, &b_app] {
         assert_eq!(call(app, "/", &new_ada).await.0, StatusCode::OK);
@@ -241,14 +240,11 @@ async fn outage_fails_closed_and_recovers() {
         call(&b_app, "/open", &revoked).await.0,
         StatusCode::UNAUTHORIZED
     );
-    // A revocation attempted during the outage is reported, not dropped.
+    // A revocation attempted during the outage is reported as failed, and not recorded
+    // anywhere (so that its retry is a real one); meanwhile A fails closed too.
     let during = a.create_access_token("3").unwrap();
     assert!(a.revoke(&a.decode_token(&during).unwrap()).await.is_err());
-    assert_eq!(
-        call(&app(&a), "/", &during).await,
-        (StatusCode::UNAUTHORIZED, REVOKED.into()),
-        "A honours it locally"
-    );
+    assert_eq!(call(&app(&a), "/", &during).await, unavailable);
 
     // Redis returns with its data: B recovers by itself, revocations still honoured.
     redis.restart();
@@ -267,7 +263,12 @@ async fn outage_fails_closed_and_recovers() {
         (StatusCode::UNAUTHORIZED, REVOKED.into()),
         "kept across the restart"
     );
-    // And new revocations flow again.
+    // The failed revocation, retried, reaches B; and new revocations flow again.
+    a.revoke(&a.decode_token(&during).unwrap()).await.unwrap();
+    assert_eq!(
+        refused_within(&b_app, &during, Duration::from_secs(5)).await,
+        (StatusCode::UNAUTHORIZED, REVOKED.into())
+    );
     a.revoke(&a.decode_token(&valid).unwrap()).await.unwrap();
     let start = Instant::now();
     while call(&b_app, "/", &valid).await.0 == StatusCode::OK {
@@ -289,15 +290,18 @@ async fn entries_expire_with_their_token() {
     let verified = a.decode_token(&token).unwrap();
     a.revoke(&verified).await.unwrap();
     let key = format!("p5:jti:{}", verified.jti().unwrap());
-    let expires: i64 = redis.query(redis::cmd("EXPIRETIME").arg(&key));
-    assert_eq!(
-        expires as f64,
-        verified.expires_at().unwrap(),
-        "expires with the token (leeway 0)"
-    );
-    tokio::time::sleep(Duration::from_millis(3100)).await;
-    let exists: bool = redis.query(redis::cmd("EXISTS").arg(&key));
-    assert!(!exists, "gone from Redis once the token expired");
+    // The value says until when (the token's expiry, leeway 0, to the millisecond); Redis
+    // drops the key a minute later (slack for clocks that disagree).
+    let exp_ms = (verified.expires_at().unwrap() * 1000.0).ceil() as i64;
+    let value: String = redis.query(redis::cmd("GET").arg(&key));
+    assert_eq!(value, format!("0 {exp_ms}"));
+    let expires_ms: i64 = redis.query(redis::cmd("PEXPIRETIME").arg(&key));
+    assert_eq!(expires_ms, exp_ms + 60_000);
+    // An entry whose tokens have all expired is not recorded at all.
+    let past = std::time::SystemTime::now() - Duration::from_secs(1);
+    a.denylist().revoke("long-gone", Some(past)).await.unwrap();
+    let exists: bool = redis.query(redis::cmd("EXISTS").arg("p5:jti:long-gone"));
+    assert!(!exists);
 }
 
 /// Waits until `app` stops answering 200 for `token`, at most `within`; returns the answer.
@@ -513,10 +517,17 @@ async fn messages_heard_during_the_snapshot_are_applied_before_trusting() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     // Announced only (no key for the snapshot to find): only the subscription carries them.
+    // (The message layout is `<kind> <number> <until> <name>`.)
     let jtis: Vec<String> = (0..200).map(|i| format!("heard-{i}")).collect();
+    let mut announce = redis::pipe();
     for jti in &jtis {
-        let _: () = redis.query(redis::cmd("PUBLISH").arg(channel).arg(format!("j 0 {jti}")));
+        announce
+            .cmd("PUBLISH")
+            .arg(channel)
+            .arg(format!("j 0 never {jti}"))
+            .ignore();
     }
+    let _: () = redis.query_pipe(&announce);
     let b_list = connecting.await.unwrap().unwrap();
     assert!(!b_list.is_trusted(), "the snapshot outlasted the messages");
     while !b_list.is_trusted() {

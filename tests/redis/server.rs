@@ -122,11 +122,13 @@ impl RedisServer {
         pipe.query(&mut self.connection().unwrap()).unwrap()
     }
 
-    /// Calls of every command so far, except INFO itself.
+    /// Calls of every command so far, except INFO itself and the subscriptions' liveness
+    /// pings.
     pub fn command_calls(&self) -> u64 {
         let info: String = self.query(redis::cmd("INFO").arg("commandstats"));
         info.lines()
-            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
+            .filter(|l| l.starts_with("cmdstat_"))
+            .filter(|l| !l.starts_with("cmdstat_info:") && !l.starts_with("cmdstat_ping:"))
             .filter_map(|l| {
                 l.split("calls=")
                     .nth(1)?
