@@ -105,11 +105,7 @@ fn main() {
         for _ in 0..200 {
             let token = a.create_access_token("7").unwrap();
             let verified = a.decode_token(&token).unwrap();
-            let id = TokenId {
-                jti: verified.jti().unwrap(),
-                identity: "7",
-                issued_at: verified.issued_at().unwrap(),
-            };
+            let id = TokenId::new(verified.jti().unwrap(), "7", verified.issued_at().unwrap());
             let start = Instant::now();
             a.revoke(&verified).await.unwrap();
             while !matches!(b_list.is_revoked_now(id), Some(Ok(true))) {

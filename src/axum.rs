@@ -70,8 +70,9 @@ use http::{HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::claims::VerifiedToken;
-use crate::error::{json_message, AuthError};
+use crate::error::AuthError;
 use crate::guard::Anonymous;
+use crate::respond::json_message;
 
 const GUARDS: &str =
     "JwtRequiredLayer, JwtOptionalLayer, RefreshRequiredLayer or FreshRequiredLayer";
@@ -85,8 +86,14 @@ pub enum ExtractError {
     Unauthenticated(AuthError),
     /// No guard layer ran for this route (500): a programming error.
     MissingGuard(&'static str),
-    /// The manager has no user-lookup hook returning this type (500).
-    MissingUser(&'static str),
+    /// The manager has no user-lookup hook returning this type (500): a programming error.
+    /// `found` names the type the hook does return, if there is a hook.
+    MissingUser {
+        /// The type asked for.
+        wanted: &'static str,
+        /// The type the hook returns.
+        found: Option<&'static str>,
+    },
     /// The token's claims do not deserialize into the requested type (401).
     InvalidClaims,
 }
@@ -99,9 +106,19 @@ impl fmt::Display for ExtractError {
                 f,
                 "{what} requires a guard layer on this route: add {GUARDS}"
             ),
-            ExtractError::MissingUser(what) => write!(
+            ExtractError::MissingUser {
+                wanted,
+                found: Some(found),
+            } => write!(
                 f,
-                "{what} requires a user-lookup hook returning that type: \
+                "CurrentUser<{wanted}> does not match the user-lookup hook, which returns {found}"
+            ),
+            ExtractError::MissingUser {
+                wanted,
+                found: None,
+            } => write!(
+                f,
+                "CurrentUser<{wanted}> requires a user-lookup hook returning that type: \
                  set JwtManagerBuilder::user_lookup"
             ),
             ExtractError::InvalidClaims => f.write_str("Token claims are not in the expected form"),
@@ -186,14 +203,15 @@ fn token<'a>(parts: &'a Parts, what: &'static str) -> Result<&'a VerifiedToken, 
 }
 
 fn invalid_claims(token: &VerifiedToken) -> ExtractRejection {
-    ExtractRejection::json(ExtractError::InvalidClaims, &token.0.message_key)
+    ExtractRejection::json(ExtractError::InvalidClaims, &token.0.settings.message_key)
 }
 
-fn missing_user(token: &VerifiedToken) -> ExtractRejection {
-    ExtractRejection::json(
-        ExtractError::MissingUser("CurrentUser"),
-        &token.0.message_key,
-    )
+fn missing_user<U>(token: &VerifiedToken) -> ExtractRejection {
+    let error = ExtractError::MissingUser {
+        wanted: std::any::type_name::<U>(),
+        found: token.0.user.as_ref().map(|user| user.type_name),
+    };
+    ExtractRejection::json(error, &token.0.settings.message_key)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
@@ -310,7 +328,7 @@ impl<S: Send + Sync, U: Send + Sync + 'static> FromRequestParts<S> for CurrentUs
         token
             .user_arc::<U>()
             .map(CurrentUser)
-            .ok_or_else(|| missing_user(token))
+            .ok_or_else(|| missing_user::<U>(token))
     }
 }
 
@@ -322,7 +340,7 @@ impl<S: Send + Sync, U: Send + Sync + 'static> OptionalFromRequestParts<S> for C
             Some(token) => token
                 .user_arc::<U>()
                 .map(|u| Some(CurrentUser(u)))
-                .ok_or_else(|| missing_user(token)),
+                .ok_or_else(|| missing_user::<U>(token)),
             None => Ok(None),
         }
     }

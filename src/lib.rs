@@ -55,41 +55,49 @@
 #![warn(missing_docs, rust_2018_idioms)]
 #![deny(unreachable_pub)]
 
+use std::future::Future;
+use std::pin::Pin;
+
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod claims;
 pub mod clock;
+mod config;
 pub mod denylist;
 pub mod error;
 pub mod guard;
+pub mod issue;
 pub mod manager;
+#[cfg(feature = "service")]
 pub mod password;
+pub mod respond;
+#[cfg(feature = "service")]
 pub mod service;
-pub mod token;
 #[cfg(feature = "tonic")]
 pub mod tonic;
 mod verify;
 
 /// The README's code blocks, compiled as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "service"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// A boxed, sendable future, as the [`Denylist`] methods and the hooks return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 pub use claims::{Freshness, TokenType, VerifiedToken};
+pub use config::{BuildError, Lifetime, TokenLocation};
 #[cfg(feature = "redis")]
 pub use denylist::RedisDenylist;
 pub use denylist::{Denylist, DenylistError, MemoryDenylist};
-pub use error::{
-    AuthError, DefaultErrorResponder, ErrorContext, ErrorKind, ErrorResponder, StatusPolicy,
-};
+pub use error::{AuthError, ErrorKind};
 pub use guard::{
     FreshRequired, FreshRequiredLayer, JwtOptional, JwtOptionalLayer, JwtRequired,
     JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer,
 };
+pub use issue::{Fresh, IssueError, TokenOptions};
 pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-pub use manager::{
-    BuildError, Fresh, IssueError, JwtManager, JwtManagerBuilder, Lifetime, LookupOutcome,
-    TokenOptions,
-};
+pub use manager::{ClaimsVerdict, JwtManager, JwtManagerBuilder, LookupOutcome};
+pub use respond::{DefaultErrorResponder, ErrorContext, ErrorResponder, StatusPolicy};
+#[cfg(feature = "service")]
 pub use service::{AuthService, MemoryUserStore, StoredUser, UserStore};
-pub use token::TokenLocation;

@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argon2::{Argon2, Params, PasswordHash, PasswordHasher as _};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 /// Why a password could not be hashed or checked.
@@ -150,7 +151,7 @@ fn verify_with(password: &str, phc: &str, reuse_memory: bool) -> Result<bool, Pa
         argon2.hash_password_into(password.as_bytes(), salt.as_ref(), &mut out)
     };
     computed.map_err(|_| PasswordError::InvalidHash)?;
-    Ok(crate::verify::constant_time_eq(&out, expected))
+    Ok(out.ct_eq(expected).into())
 }
 
 /// Whether a stored hash is weaker than the current parameters (another algorithm or
@@ -279,13 +280,13 @@ impl PasswordHasher {
             jobs,
             max_concurrent,
             max_wait,
-            max_hash_time: Duration::from_secs(5),
+            max_hash_time: Duration::from_secs(10),
             login: Arc::default(),
         }
     }
 
     /// How long an admitted hash or verification may run before the caller gets
-    /// [`PasswordError::Timeout`] (default 5 s; at OWASP's parameters one takes tens of
+    /// [`PasswordError::Timeout`] (default 10 s; at OWASP's parameters one takes tens of
     /// milliseconds). The thread finishes the job regardless, and its slot stays taken until
     /// then, so a flood of slow jobs still cannot pile up.
     pub fn max_hash_time(mut self, max: Duration) -> Self {

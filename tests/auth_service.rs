@@ -27,13 +27,11 @@ struct Users {
 impl Users {
     fn with(login: &str, id: &str, phc: String) -> Self {
         let users = Self::default();
-        users.by_login.lock().unwrap().insert(
-            login.into(),
-            StoredUser {
-                id: id.into(),
-                password_hash: phc,
-            },
-        );
+        users
+            .by_login
+            .lock()
+            .unwrap()
+            .insert(login.into(), StoredUser::new(id, phc));
         users
     }
 }

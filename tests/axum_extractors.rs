@@ -247,3 +247,24 @@ async fn extractor_errors_use_the_configured_message_key() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_current_user_of_the_wrong_type_names_both_types() {
+    #[derive(Debug)]
+    struct Admin;
+    let m = manager(); // its hook returns `User`
+    let app = Router::new()
+        .route("/admin", get(|_: CurrentUser<Admin>| async { "admin" }))
+        .layer(JwtRequiredLayer::new(&m));
+    let token = m.create_access_token("7").unwrap();
+    let (status, body) = axum_get(&app, "/admin", Some(&token)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let msg = serde_json::from_str::<Value>(&body).unwrap()["msg"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        msg.contains("Admin") && msg.contains("axum_extractors::User"),
+        "{msg}"
+    );
+}

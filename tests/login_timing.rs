@@ -26,10 +26,7 @@ impl UserStore for Users {
             .0
             .iter()
             .find(|(email, _)| *email == login)
-            .map(|(_, phc)| StoredUser {
-                id: "1".into(),
-                password_hash: phc.clone(),
-            }))
+            .map(|(_, phc)| StoredUser::new("1", phc.clone())))
     }
 }
 

@@ -1,3 +1,5 @@
+//! The response body of a guard: the inner service's body, or the bytes of a rejection.
+
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -25,7 +27,7 @@ pin_project! {
 }
 
 impl<B> ResponseBody<B> {
-    pub(super) fn inner(body: B) -> Self {
+    pub(crate) fn inner(body: B) -> Self {
         Self {
             kind: Kind::Inner { body },
         }

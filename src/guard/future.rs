@@ -1,3 +1,6 @@
+//! The response future of a guard: awaiting the checks that could not be decided at once,
+//! then the inner service, or answering the rejection.
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,9 +13,10 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::ResponseBody;
-use crate::denylist::BoxFuture;
+use super::GuardConfig;
 use crate::error::AuthError;
-use crate::verify::{Admitted, Route};
+use crate::verify::Admitted;
+use crate::BoxFuture;
 
 pin_project! {
     /// Response future of a [`Guard`](super::Guard).
@@ -35,7 +39,7 @@ pin_project! {
             check: BoxFuture<'static, Result<Admitted, AuthError>>,
             inner: S,
             request: Option<Request<ReqBody>>,
-            route: Arc<Route>,
+            config: Arc<GuardConfig>,
         },
         Inner {
             #[pin]
@@ -69,14 +73,14 @@ where
         check: BoxFuture<'static, Result<Admitted, AuthError>>,
         inner: S,
         request: Request<ReqBody>,
-        route: Arc<Route>,
+        config: Arc<GuardConfig>,
     ) -> Self {
         Self {
             kind: Kind::Checking {
                 check,
                 inner,
                 request: Some(request),
-                route,
+                config,
             },
         }
     }
@@ -104,17 +108,17 @@ where
                     check,
                     inner,
                     request,
-                    route,
+                    config,
                 } => {
                     let verdict = ready!(check.as_mut().poll(cx));
                     let mut req = request.take().expect("polled after completion");
                     match verdict {
                         Ok(admitted) => {
-                            super::service::admit(route, admitted, &mut req);
+                            super::service::admit(config, admitted, &mut req);
                             inner.call(req)
                         }
                         Err(err) => {
-                            let response = route.reject(req.headers(), err);
+                            let response = config.reject(req.headers(), err);
                             return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
                         }
                     }

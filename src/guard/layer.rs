@@ -1,3 +1,6 @@
+//! [`GuardLayer`]: builds a guard, starting from its manager's settings, with per-route
+//! overrides.
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -6,9 +9,10 @@ use tower_layer::Layer;
 
 use super::kind;
 use super::service::Guard;
-use crate::error::{ErrorResponder, StatusPolicy};
+use super::GuardConfig;
+use crate::config::TokenLocation;
 use crate::manager::JwtManager;
-use crate::token::TokenLocation;
+use crate::respond::{ErrorResponder, StatusPolicy};
 use crate::verify::{Requirement, Route, TokenKind};
 
 /// A layer that guards a service; see the [module docs](crate::guard) and the aliases
@@ -17,16 +21,17 @@ use crate::verify::{Requirement, Route, TokenKind};
 /// [`FreshRequiredLayer`](crate::FreshRequiredLayer).
 ///
 /// Each layer starts from its manager's settings; the setters override them for the
-/// routes this layer guards only.
+/// routes this layer guards only. Setters can be called in any order and any number of
+/// times: the last call wins, and none changes what kind of guard the layer builds.
 pub struct GuardLayer<K> {
-    route: Arc<Route>,
+    config: Arc<GuardConfig>,
     _kind: PhantomData<fn() -> K>,
 }
 
 impl<K> Clone for GuardLayer<K> {
     fn clone(&self) -> Self {
         Self {
-            route: self.route.clone(),
+            config: self.config.clone(),
             _kind: PhantomData,
         }
     }
@@ -34,9 +39,11 @@ impl<K> Clone for GuardLayer<K> {
 
 impl<K> fmt::Debug for GuardLayer<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let route = &self.config.route;
         f.debug_struct("GuardLayer")
-            .field("requirement", &self.route.requirement)
-            .field("locations", &self.route.locations)
+            .field("requirement", &route.requirement)
+            .field("verify_type", &route.verify_type)
+            .field("locations", &route.locations)
             .finish_non_exhaustive()
     }
 }
@@ -44,13 +51,21 @@ impl<K> fmt::Debug for GuardLayer<K> {
 impl<K> GuardLayer<K> {
     fn with(manager: &JwtManager, requirement: Requirement) -> Self {
         Self {
-            route: Arc::new(Route::new(manager.clone(), requirement)),
+            config: Arc::new(GuardConfig {
+                route: Arc::new(Route::new(manager.core().clone(), requirement)),
+                policy: manager.status_policy(),
+                responder: manager.responder().clone(),
+            }),
             _kind: PhantomData,
         }
     }
 
+    fn config_mut(&mut self) -> &mut GuardConfig {
+        Arc::make_mut(&mut self.config)
+    }
+
     fn route_mut(&mut self) -> &mut Route {
-        Arc::make_mut(&mut self.route)
+        Arc::make_mut(&mut self.config_mut().route)
     }
 
     /// Looks for the token in these locations, in this order, on these routes.
@@ -79,24 +94,19 @@ impl<K> GuardLayer<K> {
     /// Whether to check the token type (`verify_type`); `false` accepts access and
     /// refresh tokens alike.
     pub fn verify_type(mut self, yes: bool) -> Self {
-        let route = self.route_mut();
-        route.requirement.kind = match (yes, route.requirement.kind) {
-            (false, _) => TokenKind::Any,
-            (true, TokenKind::Any) => TokenKind::Access,
-            (true, kind) => kind,
-        };
+        self.route_mut().verify_type = yes;
         self
     }
 
     /// The status policy on these routes.
     pub fn status_policy(mut self, policy: StatusPolicy) -> Self {
-        self.route_mut().policy = policy;
+        self.config_mut().policy = policy;
         self
     }
 
     /// The error responder on these routes.
     pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
-        self.route_mut().responder = Arc::new(responder);
+        self.config_mut().responder = Arc::new(responder);
         self
     }
 }
@@ -158,6 +168,6 @@ impl<S, K> Layer<S> for GuardLayer<K> {
     type Service = Guard<S, K>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Guard::new(inner, self.route.clone())
+        Guard::new(inner, self.config.clone())
     }
 }

@@ -59,23 +59,57 @@ mod service;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use http::{HeaderMap, Response};
+
 use crate::error::AuthError;
+use crate::respond::{ErrorContext, ErrorResponder, StatusPolicy};
 use crate::verify::Route;
 
+/// What a guard layer holds: the route it verifies, and how it answers a rejection.
+#[derive(Clone)]
+pub(crate) struct GuardConfig {
+    pub(crate) route: Arc<Route>,
+    pub(crate) policy: StatusPolicy,
+    pub(crate) responder: Arc<dyn ErrorResponder>,
+}
+
+impl GuardConfig {
+    /// The rejection response for `err`, with the error in its extensions.
+    pub(crate) fn reject(&self, headers: &HeaderMap, err: AuthError) -> Response<Bytes> {
+        if err.kind().is_unavailable() {
+            tracing::warn!(outcome = "rejected", kind = ?err.kind(), "{}", err.message());
+        } else {
+            tracing::debug!(outcome = "rejected", kind = ?err.kind(), "{}", err.message());
+        }
+        let grpc = headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+        let cx = ErrorContext {
+            message_key: &self.route.core.settings.message_key,
+            policy: self.policy,
+            grpc,
+        };
+        let mut response = self.responder.respond(&err, &cx);
+        response.extensions_mut().insert(err);
+        response
+    }
+}
+
 /// Left in the extensions of a request a guard let through without a token: why there is
-/// none, and the route that would have refused it (so that extractors that need a token
+/// none, and the guard that would have refused it (so that extractors that need a token
 /// answer as the guard would).
 #[derive(Clone)]
 pub(crate) struct Anonymous {
     pub(crate) why: AuthError,
-    pub(crate) route: Arc<Route>,
+    config: Arc<GuardConfig>,
 }
 
 impl Anonymous {
     /// The guard's rejection for this request.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn rejection(&self, headers: &http::HeaderMap) -> http::Response<bytes::Bytes> {
-        self.route.reject(headers, self.why.clone())
+    pub(crate) fn rejection(&self, headers: &HeaderMap) -> Response<Bytes> {
+        self.config.reject(headers, self.why.clone())
     }
 }
 

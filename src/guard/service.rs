@@ -1,3 +1,5 @@
+//! [`Guard`]: the service that verifies each request before its inner service sees it.
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -8,13 +10,13 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
-use super::Anonymous;
-use crate::verify::{Admitted, Route, Verdict};
+use super::{Anonymous, GuardConfig};
+use crate::verify::{Admitted, RequestView, Verdict};
 
 /// Lets a request through: the verified token into its extensions, or for a request
 /// without one, why (what a required extractor answers).
-pub(super) fn admit<B>(route: &Arc<Route>, admitted: Admitted, req: &mut Request<B>) {
-    route.admit(&admitted);
+pub(super) fn admit<B>(config: &Arc<GuardConfig>, admitted: Admitted, req: &mut Request<B>) {
+    config.route.admit(&admitted);
     match admitted {
         Admitted::Token(token) => {
             req.extensions_mut().insert(token);
@@ -22,7 +24,7 @@ pub(super) fn admit<B>(route: &Arc<Route>, admitted: Admitted, req: &mut Request
         Admitted::Anonymous(why) => {
             req.extensions_mut().insert(Anonymous {
                 why,
-                route: route.clone(),
+                config: config.clone(),
             });
         }
     }
@@ -32,15 +34,15 @@ pub(super) fn admit<B>(route: &Arc<Route>, admitted: Admitted, req: &mut Request
 /// See the [module docs](crate::guard).
 pub struct Guard<S, K> {
     inner: S,
-    route: Arc<Route>,
+    config: Arc<GuardConfig>,
     _kind: PhantomData<fn() -> K>,
 }
 
 impl<S, K> Guard<S, K> {
-    pub(super) fn new(inner: S, route: Arc<Route>) -> Self {
+    pub(super) fn new(inner: S, config: Arc<GuardConfig>) -> Self {
         Self {
             inner,
-            route,
+            config,
             _kind: PhantomData,
         }
     }
@@ -63,7 +65,7 @@ impl<S, K> Guard<S, K> {
 
 impl<S: Clone, K> Clone for Guard<S, K> {
     fn clone(&self) -> Self {
-        Self::new(self.inner.clone(), self.route.clone())
+        Self::new(self.inner.clone(), self.config.clone())
     }
 }
 
@@ -71,7 +73,7 @@ impl<S: fmt::Debug, K> fmt::Debug for Guard<S, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
             .field("inner", &self.inner)
-            .field("requirement", &self.route.requirement)
+            .field("requirement", &self.config.route.requirement)
             .finish_non_exhaustive()
     }
 }
@@ -89,20 +91,20 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self.route.verify(&req) {
+        match self.config.route.verify(&RequestView::of(&req)) {
             Verdict::Ready(Ok(admitted)) => {
-                admit(&self.route, admitted, &mut req);
+                admit(&self.config, admitted, &mut req);
                 ResponseFuture::inner(self.inner.call(req))
             }
             Verdict::Ready(Err(err)) => {
-                ResponseFuture::rejected(self.route.reject(req.headers(), err))
+                ResponseFuture::rejected(self.config.reject(req.headers(), err))
             }
             Verdict::Pending(check) => {
                 // The service that was driven to readiness goes with the request; a clone
                 // stays behind for the next call.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::checking(check, inner, req, self.route.clone())
+                ResponseFuture::checking(check, inner, req, self.config.clone())
             }
         }
     }

@@ -2,16 +2,16 @@
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Map, Value};
 
 use super::{BoxError, Inner, UserStore};
 use crate::claims::{TokenType, VerifiedToken};
-use crate::error::{json_message, AuthError, ErrorKind};
-use crate::manager::TokenOptions;
+use crate::error::ErrorKind;
+use crate::issue::TokenOptions;
 use crate::password::PasswordError;
-use crate::verify::{Admitted, Route, Verdict};
+use crate::respond::json_message;
 
 type Reply = Response<Full<Bytes>>;
 
@@ -99,12 +99,8 @@ impl<U: UserStore> Inner<U> {
         }
     }
 
-    pub(super) async fn refresh<B>(&self, req: Request<B>) -> Reply {
-        let verdict = self.refresh_route.verify(&req);
-        let token = match verified(&self.refresh_route, verdict, req.headers()).await {
-            Ok(token) => token,
-            Err(reply) => return reply,
-        };
+    /// `/refresh`, behind a `RefreshRequired` guard: a new, non-fresh access token.
+    pub(super) async fn refresh(&self, token: &VerifiedToken) -> Reply {
         match self.manager.create_access_token(token.identity()) {
             Ok(access) => {
                 tracing::info!(outcome = "accepted", user_id = %token.identity(), "refresh");
@@ -114,17 +110,13 @@ impl<U: UserStore> Inner<U> {
         }
     }
 
-    pub(super) async fn revoke<B>(&self, req: Request<B>) -> Reply
+    /// `/revoke`, behind a guard accepting access and refresh tokens alike.
+    pub(super) async fn revoke<B>(&self, presented: VerifiedToken, req: Request<B>) -> Reply
     where
         B: http_body::Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let verdict = self.revoke_route.verify(&req);
-        let presented = match verified(&self.revoke_route, verdict, req.headers()).await {
-            Ok(token) => token,
-            Err(reply) => return reply,
-        };
         let body = match self.read_json(req, false).await {
             Ok(body) => body,
             Err(reply) => return reply,
@@ -144,7 +136,9 @@ impl<U: UserStore> Inner<U> {
                 )
             }
         };
-        for token in std::iter::once(&presented).chain(refresh.as_ref()) {
+        // The companion refresh token first: if the store fails half-way, the presented
+        // token still works, so the client's retry reaches this point again.
+        for token in refresh.iter().chain(std::iter::once(&presented)) {
             if let Err(err) = self.manager.revoke(token).await {
                 tracing::warn!(outcome = "error", "revoke: {err}");
                 return self.message(
@@ -287,29 +281,7 @@ impl<U: UserStore> Inner<U> {
 
     /// `{"<message key>": message}` with `status`.
     pub(super) fn message(&self, status: StatusCode, message: &str) -> Reply {
-        json_message(status, &self.manager.settings.message_key, message).map(Full::new)
-    }
-}
-
-/// Completes a guard's checks on a request; the guard's own rejection otherwise.
-async fn verified(
-    route: &Route,
-    verdict: Verdict,
-    headers: &HeaderMap,
-) -> Result<VerifiedToken, Reply> {
-    let result = match verdict {
-        Verdict::Ready(result) => result,
-        Verdict::Pending(check) => check.await,
-    };
-    let reject = |err: AuthError| route.reject(headers, err).map(Full::new);
-    match result {
-        Ok(Admitted::Token(token)) => {
-            route.admit(&Admitted::Token(token.clone()));
-            Ok(token)
-        }
-        // Only OPTIONS passes a non-optional guard without a token; the caller allows POST.
-        Ok(Admitted::Anonymous(why)) => Err(reject(why)),
-        Err(err) => Err(reject(err)),
+        json_message(status, self.manager.message_key(), message).map(Full::new)
     }
 }
 

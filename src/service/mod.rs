@@ -32,10 +32,7 @@
 //!
 //! impl UserStore for OneUser {
 //!     async fn find_user(&self, login: &str) -> Result<Option<StoredUser>, UserStoreError> {
-//!         Ok((login == "ada@example.com").then(|| StoredUser {
-//!             id: "1".into(),
-//!             password_hash: self.0.clone(),
-//!         }))
+//!         Ok((login == "ada@example.com").then(|| StoredUser::new("1", self.0.clone())))
 //!     }
 //! }
 //!
@@ -81,20 +78,34 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::denylist::BoxFuture;
+use crate::guard::{
+    JwtRequired, JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer, ResponseBody,
+};
 use crate::manager::JwtManager;
 use crate::password::PasswordHasher;
-use crate::verify::{Requirement, Route, TokenKind};
+use crate::BoxFuture;
 
 /// A user as the login handler needs it.
+#[non_exhaustive]
 #[derive(Clone)]
 pub struct StoredUser {
     /// The identity put into tokens (`sub`).
     pub id: String,
     /// The Argon2 PHC string of the user's password.
     pub password_hash: String,
+}
+
+impl StoredUser {
+    /// A user with identity `id` and the PHC string of their password.
+    pub fn new(id: impl Into<String>, password_hash: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            password_hash: password_hash.into(),
+        }
+    }
 }
 
 impl fmt::Debug for StoredUser {
@@ -167,10 +178,7 @@ impl MemoryUserStore {
         id: impl Into<String>,
         password: &str,
     ) -> Result<(), crate::password::PasswordError> {
-        let user = StoredUser {
-            id: id.into(),
-            password_hash: crate::password::hash(password)?,
-        };
+        let user = StoredUser::new(id, crate::password::hash(password)?);
         if let Ok(mut users) = self.users.write() {
             users.insert(login.into(), user);
         }
@@ -238,27 +246,26 @@ impl<U: UserStore> AuthServiceBuilder<U> {
 
     /// Builds the service.
     pub fn build(self) -> AuthService<U> {
-        let route = |kind| {
-            Arc::new(Route::new(
-                self.manager.clone(),
-                Requirement {
-                    kind,
-                    ..Requirement::ACCESS
-                },
-            ))
+        let inner = Arc::new(Inner {
+            login_failed: format!("{} or password is incorrect", self.login_field),
+            manager: self.manager.clone(),
+            store: self.store,
+            hasher: self.hasher,
+            login_field: self.login_field,
+            max_body_size: self.max_body_size,
+            max_password_size: self.max_password_size,
+        });
+        let endpoint = |which| Endpoint {
+            inner: inner.clone(),
+            which,
         };
         AuthService {
-            inner: Arc::new(Inner {
-                refresh_route: route(TokenKind::Refresh),
-                revoke_route: route(TokenKind::Any),
-                login_failed: format!("{} or password is incorrect", self.login_field),
-                manager: self.manager,
-                store: self.store,
-                hasher: self.hasher,
-                login_field: self.login_field,
-                max_body_size: self.max_body_size,
-                max_password_size: self.max_password_size,
-            }),
+            refresh: RefreshRequiredLayer::new(&self.manager).layer(endpoint(Which::Refresh)),
+            // Access and refresh tokens alike can be revoked.
+            revoke: JwtRequiredLayer::new(&self.manager)
+                .verify_type(false)
+                .layer(endpoint(Which::Revoke)),
+            inner,
         }
     }
 }
@@ -271,19 +278,22 @@ pub(crate) struct Inner<U> {
     login_failed: String,
     max_body_size: usize,
     max_password_size: usize,
-    refresh_route: Arc<Route>,
-    revoke_route: Arc<Route>,
 }
 
 /// The login / refresh / revoke service; see the [module docs](crate::service).
 pub struct AuthService<U> {
     inner: Arc<Inner<U>>,
+    /// `/refresh` and `/revoke` behind the very guards an application would use.
+    refresh: RefreshRequired<Endpoint<U>>,
+    revoke: JwtRequired<Endpoint<U>>,
 }
 
 impl<U> Clone for AuthService<U> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            refresh: self.refresh.clone(),
+            revoke: self.revoke.clone(),
         }
     }
 }
@@ -327,6 +337,74 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    type Response = Response<ResponseBody<Full<Bytes>>>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let which = match req.uri().path() {
+            "/token" => Which::Login,
+            "/refresh" => Which::Refresh,
+            "/revoke" => Which::Revoke,
+            _ => {
+                let reply = self.inner.message(StatusCode::NOT_FOUND, "Not found");
+                return Box::pin(std::future::ready(Ok(reply.map(ResponseBody::inner))));
+            }
+        };
+        if req.method() != Method::POST {
+            let mut reply = self
+                .inner
+                .message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+            reply
+                .headers_mut()
+                .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+            return Box::pin(std::future::ready(Ok(reply.map(ResponseBody::inner))));
+        }
+        match which {
+            Which::Login => {
+                let inner = self.inner.clone();
+                Box::pin(async move { Ok(inner.login(req).await.map(ResponseBody::inner)) })
+            }
+            Which::Refresh => Box::pin(self.refresh.call(req)),
+            Which::Revoke => Box::pin(self.revoke.call(req)),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Login,
+    Refresh,
+    Revoke,
+}
+
+/// `/refresh` or `/revoke` once a guard has admitted the request: the verified token is in
+/// its extensions.
+struct Endpoint<U> {
+    inner: Arc<Inner<U>>,
+    which: Which,
+}
+
+impl<U> Clone for Endpoint<U> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            which: self.which,
+        }
+    }
+}
+
+impl<U, B> Service<Request<B>> for Endpoint<U>
+where
+    U: UserStore,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
@@ -336,31 +414,18 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let inner = self.inner.clone();
+        let (inner, which) = (self.inner.clone(), self.which);
         Box::pin(async move {
-            let endpoint = match req.uri().path() {
-                "/token" => Endpoint::Login,
-                "/refresh" => Endpoint::Refresh,
-                "/revoke" => Endpoint::Revoke,
-                _ => return Ok(inner.message(StatusCode::NOT_FOUND, "Not found")),
+            // The guard in front admitted the request with a token (it answers everything
+            // else itself, and only POST reaches it).
+            let Some(token) = req.extensions().get::<crate::VerifiedToken>().cloned() else {
+                return Ok(inner.message(StatusCode::UNAUTHORIZED, "Missing JWT"));
             };
-            if req.method() != Method::POST {
-                let mut res = inner.message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
-                res.headers_mut()
-                    .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
-                return Ok(res);
-            }
-            Ok(match endpoint {
-                Endpoint::Login => inner.login(req).await,
-                Endpoint::Refresh => inner.refresh(req).await,
-                Endpoint::Revoke => inner.revoke(req).await,
+            Ok(match which {
+                Which::Refresh => inner.refresh(&token).await,
+                Which::Revoke => inner.revoke(token, req).await,
+                Which::Login => inner.login(req).await,
             })
         })
     }
-}
-
-enum Endpoint {
-    Login,
-    Refresh,
-    Revoke,
 }

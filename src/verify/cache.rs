@@ -1,4 +1,4 @@
-//! A per-thread memo of tokens that passed [`decode`](super::decode).
+//! A per-thread memo of tokens that passed [`decode`](super::decode::decode).
 //!
 //! A client presents the same token on every request of its lifetime, and what `decode`
 //! proves about it — signature, shape, `iat`, `nbf`, lifetime, issuer, audience, identity —
@@ -19,9 +19,9 @@ use std::cell::RefCell;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::constant_time_eq;
 use crate::claims::VerifiedToken;
-use crate::token::TokenLocation;
+use crate::config::keys::constant_time_eq;
+use crate::config::TokenLocation;
 
 /// Entries per thread (a power of two): about 170 KB at most with typical tokens.
 pub(crate) const SLOTS: usize = 256;

@@ -185,18 +185,27 @@ async fn failing_store_fails_closed() {
 }
 
 #[tokio::test]
-async fn synchronous_verification_never_skips_an_asynchronous_store() {
-    let m = builder(StatusPolicy::Default)
-        .denylist_arc(Fixed::new(Some(false)))
-        .build()
-        .unwrap();
-    let access = m.create_access_token("username").unwrap();
-    let req = http::Request::get("/")
-        .header("Authorization", bearer(&access))
-        .body(())
-        .unwrap();
-    let err = m.verify_request(&req).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::RevocationStoreUnavailable);
-    // The async path asks the store.
-    assert!(m.verify_token(&access).await.is_ok());
+async fn request_and_token_verification_ask_an_asynchronous_store() {
+    for revoked in [false, true] {
+        let store = Fixed::new(Some(revoked));
+        let m = builder(StatusPolicy::Default)
+            .denylist_arc(store.clone())
+            .build()
+            .unwrap();
+        let access = m.create_access_token("username").unwrap();
+        let req = http::Request::get("/")
+            .header("Authorization", bearer(&access))
+            .body(())
+            .unwrap();
+        let by_request = m.verify_request(&req).await.map_err(|e| e.kind());
+        let by_token = m.verify_token(&access).await.map_err(|e| e.kind());
+        let expected = if revoked {
+            Err(ErrorKind::Revoked)
+        } else {
+            Ok(())
+        };
+        assert_eq!(by_request.map(drop), expected);
+        assert_eq!(by_token.map(drop), expected);
+        assert_eq!(store.asked.load(Ordering::SeqCst), 2);
+    }
 }

@@ -97,3 +97,60 @@ async fn claims_validation_custom_error() {
     let err = res.extensions().get::<tower_jwt_auth::AuthError>().unwrap();
     assert_eq!(err.kind(), ErrorKind::UserClaimsVerification);
 }
+
+/// The hook may give its own message (400), and may be async.
+#[tokio::test]
+async fn claims_hooks_with_a_message_and_async() {
+    let token_of = |m: &JwtManager, role: &str| {
+        bearer(
+            &m.create_access_token_with("username", TokenOptions::new().claim("role", role))
+                .unwrap(),
+        )
+    };
+    let role = |t: &VerifiedToken| {
+        let claims = t.claims_json();
+        claims
+            .get("role")
+            .and_then(|r| r.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let with_message = builder(StatusPolicy::Default)
+        .verify_claims(move |t: &VerifiedToken| {
+            if role(t) == "admin" {
+                Ok(())
+            } else {
+                Err("Admins only")
+            }
+        })
+        .build()
+        .unwrap();
+    let asynchronous = builder(StatusPolicy::Default)
+        .verify_claims_async(move |t: &VerifiedToken| {
+            let role = role(t);
+            async move {
+                tokio::task::yield_now().await;
+                if role == "admin" {
+                    Ok(())
+                } else {
+                    Err(format!("{role} is not admin"))
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    for (m, refused) in [
+        (with_message, "Admins only"),
+        (asynchronous, "user is not admin"),
+    ] {
+        let layer = JwtRequiredLayer::new(&m);
+        assert_eq!(send(&layer, Some(&token_of(&m, "admin"))).await.status, 200);
+        let r = send(&layer, Some(&token_of(&m, "user"))).await;
+        assert_eq!(r.status_msg(), (400, refused));
+        let err = m
+            .verify_token(&m.create_access_token("username").unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UserClaimsVerification);
+    }
+}

@@ -137,6 +137,38 @@ async fn jwt_required_no_typecheck() {
     );
 }
 
+/// Setters can be called in any order and any number of times; none changes the kind of
+/// guard a layer builds.
+#[tokio::test]
+async fn layer_setters_are_idempotent_and_keep_the_kind() {
+    let m = manager(StatusPolicy::Default);
+    let access = bearer(&m.create_access_token("username").unwrap());
+    let refresh = bearer(&m.create_refresh_token("username").unwrap());
+    let layer = RefreshRequiredLayer::new(&m)
+        .verify_type(false)
+        .verify_type(true);
+    assert_eq!(send(&layer, Some(&refresh)).await.status, 200);
+    assert_eq!(
+        send(&layer, Some(&access)).await.status_msg(),
+        (401, "Only refresh tokens are allowed")
+    );
+    let layer = JwtRequiredLayer::new(&m)
+        .verify_type(true)
+        .verify_type(false)
+        .verify_type(true);
+    assert_eq!(send(&layer, Some(&access)).await.status, 200);
+    assert_eq!(
+        send(&layer, Some(&refresh)).await.status_msg(),
+        (401, "Only non-refresh tokens are allowed")
+    );
+    let layer = FreshRequiredLayer::new(&m).verify_type(false);
+    assert_eq!(
+        send(&layer, Some(&access)).await.status_msg(),
+        (401, "Fresh token required"),
+        "turning the type check off keeps freshness"
+    );
+}
+
 #[tokio::test]
 async fn jwt_optional() {
     for policy in POLICIES {

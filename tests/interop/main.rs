@@ -108,11 +108,15 @@ async fn tokens_cross_between_rust_and_flask_jwt_extended() {
             .unwrap()
     };
     assert_eq!(
-        m.verify_request(&req(&token("access"))).unwrap().identity(),
+        m.verify_request(&req(&token("access")))
+            .await
+            .unwrap()
+            .identity(),
         "7"
     );
     assert_eq!(
         m.verify_request(&req(&token("refresh")))
+            .await
             .unwrap_err()
             .message(),
         "Only non-refresh tokens are allowed"

@@ -76,11 +76,7 @@ fn id<'a>(
 ) -> TokenId<'a> {
     *keep = Some(jwt.decode_token(token).unwrap());
     let t = keep.as_ref().unwrap();
-    TokenId {
-        jti: t.jti().unwrap(),
-        identity: t.identity(),
-        issued_at: t.issued_at().unwrap(),
-    }
+    TokenId::new(t.jti().unwrap(), t.identity(), t.issued_at().unwrap())
 }
 
 const REVOKED: &str = r#"{"msg":"Token has been revoked"}"#;
@@ -539,11 +535,7 @@ async fn messages_heard_during_the_snapshot_are_applied_before_trusting() {
         .rev()
         .filter(|jti| {
             !matches!(
-                b_list.is_revoked_now(TokenId {
-                    jti,
-                    identity: "x",
-                    issued_at: 0.0
-                }),
+                b_list.is_revoked_now(TokenId::new(jti, "x", 0.0)),
                 Some(Ok(true))
             )
         })

@@ -1,73 +1,30 @@
-//! Finding the token in a request.
-//!
-//! Locations are tried in the configured order; only "token missing" moves on to the
-//! next one, any other problem stops the search (Flask-JWT-Extended's rule). Headers are
-//! supported today; the [`TokenLocation`] enum is `#[non_exhaustive]` so cookies, the query
-//! string and the JSON body can join it.
-//!
-//! # Example
-//!
-//! ```
-//! use http::Request;
-//! use tower_jwt_auth::{JwtManager, TokenLocation};
-//!
-//! let manager = JwtManager::builder()
-//!     .secret("an-example-secret-that-is-32-bytes!")
-//!     .header_name("X-Api-Token")
-//!     .header_type("")
-//!     .build()
-//!     .unwrap();
-//! let token = manager.create_access_token("alice").unwrap();
-//!
-//! // Accepted: a bare token in the configured header.
-//! let req = Request::get("/").header("X-Api-Token", &token).body(()).unwrap();
-//! let verified = manager.verify_request(&req).unwrap();
-//! assert_eq!(verified.location(), TokenLocation::Headers);
-//!
-//! // Rejected: the default header is no longer looked at.
-//! let req = Request::get("/")
-//!     .header("Authorization", format!("Bearer {token}"))
-//!     .body(())
-//!     .unwrap();
-//! assert_eq!(
-//!     manager.verify_request(&req).unwrap_err().message(),
-//!     "Missing X-Api-Token Header"
-//! );
-//! ```
+//! Finding the token in a request: locations are tried in the configured order; only
+//! "token missing" moves on to the next one, any other problem stops the search
+//! (Flask-JWT-Extended's rule).
 
-use std::fmt;
+use http::{HeaderMap, Method, Request};
 
-use http::HeaderMap;
-
+use crate::config::{Settings, TokenLocation};
 use crate::error::{AuthError, ErrorKind};
-use crate::manager::Settings;
 
-/// A place in a request where a token may be found.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TokenLocation {
-    /// A request header (`Authorization: Bearer <JWT>` by default).
-    Headers,
+/// What the verification reads of a request: its method, headers and query string (and,
+/// for the JSON location to come, a buffered body). Built without copying anything.
+#[derive(Clone, Copy)]
+pub(crate) struct RequestView<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) headers: &'a HeaderMap,
+    #[allow(dead_code)] // the query-string location reads it
+    pub(crate) query: Option<&'a str>,
 }
 
-impl TokenLocation {
-    /// Flask-JWT-Extended's name for the location (`"headers"`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenLocation::Headers => "headers",
+impl<'a> RequestView<'a> {
+    pub(crate) fn of<B>(req: &'a Request<B>) -> Self {
+        Self {
+            method: req.method(),
+            headers: req.headers(),
+            query: req.uri().query(),
         }
     }
-}
-
-impl fmt::Display for TokenLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The parts of a request the locator reads.
-pub(crate) struct RequestParts<'a> {
-    pub(crate) headers: &'a HeaderMap,
 }
 
 /// Finds the encoded token in the first location that has one. The token is ASCII without
@@ -75,7 +32,7 @@ pub(crate) struct RequestParts<'a> {
 pub(crate) fn locate<'a>(
     settings: &Settings,
     locations: &[TokenLocation],
-    req: &RequestParts<'a>,
+    req: &RequestView<'a>,
 ) -> Result<(&'a [u8], TokenLocation), AuthError> {
     let mut missing: Vec<String> = Vec::new();
     for &location in locations {

@@ -1,0 +1,245 @@
+//! Claims: the Flask-JWT-Extended layout, token types, freshness, and the verified token
+//! that guards put into request extensions.
+//!
+//! # Example
+//!
+//! ```
+//! use serde::Deserialize;
+//! use tower_jwt_auth::{Freshness, JwtManager, TokenOptions, TokenType};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//! let token = manager
+//!     .create_access_token_with("42", TokenOptions::new().fresh(true).claim("role", "admin"))
+//!     .unwrap();
+//!
+//! // Accepted: the verified token exposes the identity and every claim.
+//! let verified = manager.decode_token(&token).unwrap();
+//! assert_eq!(verified.identity(), "42");
+//! assert_eq!(verified.token_type(), &TokenType::Access);
+//! assert_eq!(verified.freshness(), Freshness::Fresh);
+//!
+//! #[derive(Deserialize)]
+//! struct Role {
+//!     role: String,
+//! }
+//! assert_eq!(verified.claims::<Role>().unwrap().role, "admin");
+//!
+//! // Rejected: a refresh token is not an access token, but both decode.
+//! let refresh = manager.create_refresh_token("42").unwrap();
+//! assert_eq!(manager.decode_token(&refresh).unwrap().token_type(), &TokenType::Refresh);
+//! assert!(manager.decode_token(&format!("{token}x")).is_err());
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::keys::Key;
+use crate::config::{Settings, TokenLocation};
+
+mod parse;
+pub(crate) use parse::{ClaimsSeed, Found, RawHeader, Text};
+
+/// The `type` claim of a token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TokenType {
+    /// `"access"`, or no `type` claim at all (Flask-JWT-Extended's default).
+    Access,
+    /// `"refresh"`.
+    Refresh,
+    /// Any other string, e.g. `"app"`; accepted on access routes, as Flask-JWT-Extended does.
+    Other(String),
+}
+
+impl TokenType {
+    /// The claim's value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TokenType::Access => "access",
+            TokenType::Refresh => "refresh",
+            TokenType::Other(other) => other,
+        }
+    }
+}
+
+/// The `fresh` claim of a token.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Freshness {
+    /// `true`.
+    Fresh,
+    /// `false`, absent, or not a boolean or number.
+    #[default]
+    NotFresh,
+    /// A float epoch: fresh until that time.
+    Until(f64),
+}
+
+impl Freshness {
+    /// Whether the token counts as fresh at `now` (epoch seconds). No leeway applies.
+    pub fn is_fresh_at(self, now: f64) -> bool {
+        match self {
+            Freshness::Fresh => true,
+            Freshness::NotFresh => false,
+            Freshness::Until(until) => until >= now,
+        }
+    }
+}
+
+/// A token that passed every check of a guard (or of [`JwtManager::decode_token`]).
+///
+/// Guards insert it into the request's extensions; handlers read it from there (or through
+/// the framework extractors). Its `Debug` output never shows the raw claims.
+///
+/// [`JwtManager::decode_token`]: crate::JwtManager::decode_token
+///
+/// Cheap to clone and to move: the verified data sit behind one shared pointer.
+#[derive(Clone)]
+pub struct VerifiedToken(pub(crate) Arc<TokenData>);
+
+/// What a [`VerifiedToken`] holds.
+#[derive(Clone)]
+pub(crate) struct TokenData {
+    pub(crate) identity: Text,
+    pub(crate) jti: Option<Text>,
+    pub(crate) token_type: TokenType,
+    pub(crate) fresh: Freshness,
+    pub(crate) iat: Option<f64>,
+    /// When it was issued, as precisely as the token says (see `verify::decode`): what
+    /// revoke-all cut-offs compare with.
+    pub(crate) issued: f64,
+    pub(crate) nbf: Option<f64>,
+    pub(crate) exp: Option<f64>,
+    pub(crate) location: TokenLocation,
+    /// The decoded header JSON, `None` when it is the key's own header.
+    pub(crate) header: Option<Vec<u8>>,
+    /// The key that verified it.
+    pub(crate) key: Arc<Key>,
+    /// The settings of the manager that verified it (its clock, its message key).
+    pub(crate) settings: Arc<Settings>,
+    /// The decoded payload JSON.
+    pub(crate) payload: Vec<u8>,
+    pub(crate) user: Option<LookedUp>,
+}
+
+/// The user a lookup hook found, and the name of its type (for a clear error when a handler
+/// asks for another type).
+#[derive(Clone)]
+pub(crate) struct LookedUp {
+    pub(crate) value: Arc<dyn Any + Send + Sync>,
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) type_name: &'static str,
+}
+
+impl VerifiedToken {
+    /// The identity (the `sub` claim, or the configured identity claim): Flask-JWT-Extended's
+    /// `get_jwt_identity()`.
+    pub fn identity(&self) -> &str {
+        self.text(&self.0.identity)
+    }
+
+    /// The token's unique id (`jti`), when it has one.
+    pub fn jti(&self) -> Option<&str> {
+        self.0.jti.as_ref().map(|jti| self.text(jti))
+    }
+
+    fn text<'a>(&'a self, text: &'a Text) -> &'a str {
+        text.as_str(&self.0.payload)
+    }
+
+    /// The token's type.
+    pub fn token_type(&self) -> &TokenType {
+        &self.0.token_type
+    }
+
+    /// The token's freshness.
+    pub fn freshness(&self) -> Freshness {
+        self.0.fresh
+    }
+
+    /// Whether the token is fresh now, by the clock of the manager that verified it.
+    pub fn is_fresh(&self) -> bool {
+        self.0.fresh.is_fresh_at(self.0.settings.clock.now_secs())
+    }
+
+    /// Issue time (`iat`), epoch seconds.
+    pub fn issued_at(&self) -> Option<f64> {
+        self.0.iat
+    }
+
+    /// Not-before time (`nbf`), epoch seconds.
+    pub fn not_before(&self) -> Option<f64> {
+        self.0.nbf
+    }
+
+    /// Expiry time (`exp`), epoch seconds; `None` for a token that never expires.
+    pub fn expires_at(&self) -> Option<f64> {
+        self.0.exp
+    }
+
+    /// Where the token was found.
+    pub fn location(&self) -> TokenLocation {
+        self.0.location
+    }
+
+    /// All claims as JSON: Flask-JWT-Extended's `get_jwt()`.
+    pub fn claims_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        // The payload parsed as an object during verification, so this cannot fail.
+        serde_json::from_slice(&self.0.payload).unwrap_or_default()
+    }
+
+    /// The claims deserialized into a type of your own (unknown claims are ignored unless
+    /// the type says otherwise).
+    pub fn claims<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.0.payload)
+    }
+
+    /// The decoded JOSE header as JSON: Flask-JWT-Extended's `get_jwt_header()`.
+    pub fn header(&self) -> serde_json::Map<String, serde_json::Value> {
+        let raw = self
+            .0
+            .header
+            .as_deref()
+            .unwrap_or(self.0.key.header_json.as_bytes());
+        serde_json::from_slice(raw).unwrap_or_default()
+    }
+
+    /// The object found by the manager's user-lookup hook: Flask-JWT-Extended's
+    /// `get_current_user()`. `None` when no hook is configured or `U` is not its type.
+    pub fn user<U: Send + Sync + 'static>(&self) -> Option<&U> {
+        self.0.user.as_ref()?.value.downcast_ref()
+    }
+
+    /// The looked-up user as a shared pointer (see [`user`](Self::user)).
+    pub fn user_arc<U: Send + Sync + 'static>(&self) -> Option<Arc<U>> {
+        self.0.user.as_ref()?.value.clone().downcast().ok()
+    }
+}
+
+impl fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("identity", &self.identity())
+            .field("jti", &self.jti())
+            .field("token_type", &self.0.token_type)
+            .field("fresh", &self.0.fresh)
+            .field("iat", &self.0.iat)
+            .field("exp", &self.0.exp)
+            .field("location", &self.0.location)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_until() {
+        assert!(Freshness::Until(10.0).is_fresh_at(9.5));
+        assert!(!Freshness::Until(10.0).is_fresh_at(10.5));
+        assert!(!Freshness::NotFresh.is_fresh_at(0.0));
+    }
+}

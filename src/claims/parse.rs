@@ -1,0 +1,444 @@
+//! One-pass typed parsing of a token's header and payload. Values of the wrong JSON type are
+//! recorded rather than failing the parse, so that validation can answer with PyJWT's
+//! precise message; only malformed JSON, a non-object, or a duplicated claim or header
+//! field fail here. Every value goes through one visitor, [`Scalar`], which skips compound
+//! values through `deserialize_any` so that serde_json's nesting limit applies.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::{Freshness, TokenType};
+use crate::clock::MAX_NUMERIC_DATE;
+
+/// A claim value as found: absent, the expected type, or something else.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) enum Found<T> {
+    #[default]
+    Absent,
+    Valid(T),
+    Invalid,
+}
+
+/// A string claim kept without copying: a span of the decoded payload, or (when JSON
+/// escapes made serde_json unescape it) an owned copy.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Text {
+    Span(u32, u32),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// The text, given the payload a span refers to.
+    pub(crate) fn as_str<'a>(&'a self, payload: &'a [u8]) -> &'a str {
+        match self {
+            // The span was a JSON string serde_json validated; checking again is cheap.
+            Text::Span(at, len) => payload
+                .get(*at as usize..*at as usize + *len as usize)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or_default(),
+            Text::Owned(text) => text,
+        }
+    }
+}
+
+/// One JSON value, classified. Strings are borrowed from the input when it has no escapes;
+/// arrays keep their strings (for `aud`); anything else is skipped.
+pub(crate) enum Scalar<'de> {
+    Bool(bool),
+    Number(f64),
+    Borrowed(&'de str),
+    Owned(String),
+    Strings(Vec<String>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Number(v))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Owned(v))
+            }
+            fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
+                let mut strings = Some(Vec::new());
+                while let Some(item) = a.next_element::<Scalar<'de>>()? {
+                    match (&mut strings, item) {
+                        (Some(all), Scalar::Borrowed(s)) => all.push(s.to_owned()),
+                        (Some(all), Scalar::Owned(s)) => all.push(s),
+                        _ => strings = None,
+                    }
+                }
+                Ok(strings.map_or(Scalar::Other, Scalar::Strings))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
+                while a.next_entry::<de::IgnoredAny, Scalar<'de>>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Scalar<'de> {
+    /// A string, kept as a span of `payload` when borrowed from it.
+    fn text(self, payload: &[u8]) -> Found<Text> {
+        match self {
+            Scalar::Borrowed(v) => {
+                let at = (v.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+                Found::Valid(match (u32::try_from(at), u32::try_from(v.len())) {
+                    (Ok(at), Ok(len)) if at as usize + v.len() <= payload.len() => {
+                        Text::Span(at, len)
+                    }
+                    _ => Text::Owned(v.into()),
+                })
+            }
+            Scalar::Owned(v) => Found::Valid(Text::Owned(v.into())),
+            _ => Found::Invalid,
+        }
+    }
+
+    fn string(self) -> Found<String> {
+        match self {
+            Scalar::Borrowed(v) => Found::Valid(v.to_owned()),
+            Scalar::Owned(v) => Found::Valid(v),
+            _ => Found::Invalid,
+        }
+    }
+
+    /// A numeric date: a finite number from 0 to year 9999.
+    fn numeric_date(self) -> Found<f64> {
+        match self {
+            Scalar::Number(v) if (0.0..=MAX_NUMERIC_DATE).contains(&v) => Found::Valid(v),
+            _ => Found::Invalid,
+        }
+    }
+
+    /// `fresh`: `true`/`false` or an epoch; anything else counts as not fresh.
+    fn freshness(self) -> Freshness {
+        match self {
+            Scalar::Bool(true) => Freshness::Fresh,
+            Scalar::Number(until) => Freshness::Until(until),
+            _ => Freshness::NotFresh,
+        }
+    }
+
+    /// `type`, without allocating for the two usual values.
+    fn token_type(self) -> Found<TokenType> {
+        let of = |v: &str| match v {
+            "access" => TokenType::Access,
+            "refresh" => TokenType::Refresh,
+            other => TokenType::Other(other.to_owned()),
+        };
+        match self {
+            Scalar::Borrowed(v) => Found::Valid(of(v)),
+            Scalar::Owned(v) => Found::Valid(of(&v)),
+            _ => Found::Invalid,
+        }
+    }
+
+    /// `aud`: a string or an array of strings.
+    fn audience(self) -> Found<Vec<String>> {
+        match self {
+            Scalar::Borrowed(v) => Found::Valid(vec![v.to_owned()]),
+            Scalar::Owned(v) => Found::Valid(vec![v]),
+            Scalar::Strings(all) => Found::Valid(all),
+            _ => Found::Invalid,
+        }
+    }
+}
+
+/// The registered claims the verification needs, parsed once.
+#[derive(Debug, Default)]
+pub(crate) struct RawClaims {
+    pub(crate) identity: Found<Text>,
+    pub(crate) jti: Found<Text>,
+    pub(crate) token_type: Found<TokenType>,
+    pub(crate) fresh: Freshness,
+    pub(crate) iat: Found<f64>,
+    pub(crate) nbf: Found<f64>,
+    pub(crate) exp: Found<f64>,
+    pub(crate) iss: Found<String>,
+    pub(crate) aud: Found<Vec<String>>,
+}
+
+/// Parses a payload, reading the identity from the claim named `identity_claim`. `payload`
+/// is the buffer being parsed: string claims are recorded as spans of it.
+pub(crate) struct ClaimsSeed<'a> {
+    pub(crate) identity_claim: &'a str,
+    pub(crate) payload: &'a [u8],
+}
+
+impl ClaimsSeed<'_> {
+    /// The claims of `self.payload`, which must be one JSON object and nothing after it.
+    pub(crate) fn parse(self) -> Result<RawClaims, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(self.payload);
+        let claims = self.deserialize(&mut de)?;
+        de.end()?;
+        Ok(claims)
+    }
+}
+
+enum Field {
+    Identity,
+    Jti,
+    Type,
+    Fresh,
+    Iat,
+    Nbf,
+    Exp,
+    Iss,
+    Aud,
+    /// Any other claim, by a hash of its name (for duplicate detection without allocating).
+    Other(u64),
+}
+
+impl Field {
+    fn of(name: &str, identity_claim: &str) -> Self {
+        if name == identity_claim {
+            return Field::Identity;
+        }
+        match name {
+            "jti" => Field::Jti,
+            "type" => Field::Type,
+            "fresh" => Field::Fresh,
+            "iat" => Field::Iat,
+            "nbf" => Field::Nbf,
+            "exp" => Field::Exp,
+            "iss" => Field::Iss,
+            "aud" => Field::Aud,
+            other => Field::Other(name_hash(other)),
+        }
+    }
+}
+
+/// A 64-bit hash of a claim name. Two different names colliding would make a genuine token
+/// fail as "duplicate claim": the safe direction, and vanishingly unlikely.
+fn name_hash(name: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(name)
+}
+
+fn set_once<T, E: de::Error>(slot: &mut Found<T>, value: Found<T>, name: &str) -> Result<(), E> {
+    if !matches!(slot, Found::Absent) {
+        return Err(E::custom(format_args!("duplicate claim {name:?}")));
+    }
+    *slot = value;
+    Ok(())
+}
+
+impl<'de> DeserializeSeed<'de> for ClaimsSeed<'_> {
+    type Value = RawClaims;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawClaims, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ClaimsSeed<'_> {
+    type Value = RawClaims;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims, A::Error> {
+        let mut claims = RawClaims::default();
+        let mut fresh_seen = false;
+        let mut others: Vec<u64> = Vec::new();
+        while let Some(name) = map.next_key::<Scalar<'de>>()? {
+            let field = match &name {
+                Scalar::Borrowed(name) => Field::of(name, self.identity_claim),
+                Scalar::Owned(name) => Field::of(name, self.identity_claim),
+                _ => return Err(de::Error::custom("a claim name must be a string")),
+            };
+            let value = map.next_value::<Scalar<'de>>()?;
+            match field {
+                Field::Identity => set_once(
+                    &mut claims.identity,
+                    value.text(self.payload),
+                    self.identity_claim,
+                )?,
+                Field::Jti => set_once(&mut claims.jti, value.text(self.payload), "jti")?,
+                Field::Type => set_once(&mut claims.token_type, value.token_type(), "type")?,
+                Field::Fresh => {
+                    if std::mem::replace(&mut fresh_seen, true) {
+                        return Err(de::Error::custom("duplicate claim \"fresh\""));
+                    }
+                    claims.fresh = value.freshness();
+                }
+                Field::Iat => set_once(&mut claims.iat, value.numeric_date(), "iat")?,
+                Field::Nbf => set_once(&mut claims.nbf, value.numeric_date(), "nbf")?,
+                Field::Exp => set_once(&mut claims.exp, value.numeric_date(), "exp")?,
+                Field::Iss => set_once(&mut claims.iss, value.string(), "iss")?,
+                Field::Aud => set_once(&mut claims.aud, value.audience(), "aud")?,
+                Field::Other(hash) => {
+                    if others.contains(&hash) {
+                        return Err(de::Error::custom("duplicate claim"));
+                    }
+                    others.push(hash);
+                }
+            }
+        }
+        Ok(claims)
+    }
+}
+
+/// The JOSE header fields the verification looks at.
+#[derive(Debug, Default)]
+pub(crate) struct RawHeader {
+    pub(crate) alg: Option<String>,
+    pub(crate) kid: Option<String>,
+    /// A header field that is never honoured and therefore refused (`crit`, `jku`, ...).
+    pub(crate) forbidden: Option<&'static str>,
+}
+
+impl RawHeader {
+    /// The header of `json`, which must be one JSON object without duplicate fields.
+    pub(crate) fn parse(json: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(json)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawHeader {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawHeader;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+                const FORBIDDEN: [&str; 5] = ["crit", "jku", "x5u", "jwk", "x5c"];
+                let mut header = RawHeader::default();
+                let mut seen: Vec<String> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if seen.contains(&key) {
+                        return Err(de::Error::custom("duplicate header field"));
+                    }
+                    let value = map.next_value::<Scalar<'de>>()?;
+                    match &*key {
+                        // An `alg` that is not a string matches no key.
+                        "alg" => {
+                            header.alg = Some(value.string().into_option().unwrap_or_default())
+                        }
+                        "kid" => {
+                            header.kid = Some(value.string().into_option().unwrap_or_default())
+                        }
+                        name => {
+                            if let Some(forbidden) = FORBIDDEN.iter().find(|f| **f == name) {
+                                header.forbidden = Some(forbidden);
+                            }
+                        }
+                    }
+                    seen.push(key);
+                }
+                Ok(header)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<T> Found<T> {
+    fn into_option(self) -> Option<T> {
+        match self {
+            Found::Valid(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<RawClaims, serde_json::Error> {
+        ClaimsSeed {
+            identity_claim: "sub",
+            payload: json.as_bytes(),
+        }
+        .parse()
+    }
+
+    #[test]
+    fn parses_flask_layout() {
+        let c = parse(
+            r#"{"fresh":false,"iat":1,"jti":"j","type":"refresh","sub":"42","nbf":1,"exp":2,"x":[1]}"#,
+        )
+        .unwrap();
+        assert!(matches!(c.identity, Found::Valid(Text::Span(_, 2))));
+        assert_eq!(c.token_type, Found::Valid(TokenType::Refresh));
+        assert_eq!(c.exp, Found::Valid(2.0));
+        assert_eq!(c.fresh, Freshness::NotFresh);
+        let escaped = parse(r#"{"sub":"a\u0062c","aud":["x","y"],"iss":"i"}"#).unwrap();
+        assert_eq!(escaped.identity, Found::Valid(Text::Owned("abc".into())));
+        assert_eq!(escaped.aud, Found::Valid(vec!["x".into(), "y".into()]));
+        assert_eq!(escaped.iss, Found::Valid("i".into()));
+    }
+
+    #[test]
+    fn records_wrong_types_without_failing() {
+        let c = parse(
+            r#"{"sub":42,"exp":"1","nbf":1e300,"iat":null,"fresh":"true","aud":[3],"type":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.identity, Found::Invalid);
+        assert_eq!(c.exp, Found::Invalid);
+        assert_eq!(c.nbf, Found::Invalid);
+        assert_eq!(c.iat, Found::Invalid);
+        assert_eq!(c.aud, Found::Invalid);
+        assert_eq!(c.token_type, Found::Invalid);
+        assert_eq!(c.fresh, Freshness::NotFresh);
+    }
+
+    #[test]
+    fn rejects_duplicates_non_objects_and_trailing_bytes() {
+        assert!(parse(r#"{"exp":1,"exp":2}"#).is_err());
+        assert!(parse(r#"{"sub":"a","sub":"b"}"#).is_err());
+        assert!(parse(r#"{"fresh":true,"fresh":false}"#).is_err());
+        assert!(parse(r#"{"role":"user","role":"admin"}"#).is_err());
+        assert!(parse(r#"{"role":"user","x":"admin"}"#).is_ok());
+        assert!(parse(r#"[1,2]"#).is_err());
+        assert!(parse(r#"{"sub":"a"} x"#).is_err());
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(&deep).is_err());
+    }
+
+    #[test]
+    fn headers() {
+        let h = RawHeader::parse(br#"{"alg":"HS256","kid":"k1","typ":"JWT"}"#).unwrap();
+        assert_eq!(
+            (h.alg.as_deref(), h.kid.as_deref()),
+            (Some("HS256"), Some("k1"))
+        );
+        assert_eq!(h.forbidden, None);
+        let h = RawHeader::parse(br#"{"alg":7,"jku":"http://x"}"#).unwrap();
+        assert_eq!((h.alg.as_deref(), h.forbidden), (Some(""), Some("jku")));
+        assert!(RawHeader::parse(br#"{"alg":"a","alg":"b"}"#).is_err());
+        assert!(RawHeader::parse(b"[1]").is_err());
+    }
+}

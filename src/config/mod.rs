@@ -1,0 +1,188 @@
+//! Validated settings: what a [`JwtManager`](crate::JwtManager) was built with, checked once
+//! by [`JwtManagerBuilder::build`](crate::JwtManagerBuilder::build) and never changed after:
+//! lifetimes, leeway, names, token locations, the clock, and the key set.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jwt_auth::{BuildError, JwtManager, Lifetime, TokenLocation};
+//!
+//! // Accepted: refresh tokens that never expire, tokens looked for in the header only.
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .refresh_token_lifetime(Lifetime::Never)
+//!     .token_locations([TokenLocation::Headers])
+//!     .build();
+//! assert!(manager.is_ok());
+//!
+//! // Rejected when built: a lifetime that is not whole seconds.
+//! let err = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .access_token_lifetime(Duration::from_millis(500))
+//!     .build()
+//!     .unwrap_err();
+//! assert!(matches!(err, BuildError::Invalid(_)));
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderName;
+use serde_json::Value;
+
+use crate::clock::ClockHandle;
+
+pub(crate) mod keys;
+
+/// How long a kind of token lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// The token expires this long after it is issued (whole seconds).
+    After(Duration),
+    /// The token has no `exp` claim and never expires.
+    Never,
+}
+
+impl From<Duration> for Lifetime {
+    fn from(d: Duration) -> Self {
+        Lifetime::After(d)
+    }
+}
+
+/// A place in a request where a token may be found.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenLocation {
+    /// A request header (`Authorization: Bearer <JWT>` by default).
+    Headers,
+}
+
+impl TokenLocation {
+    /// Flask-JWT-Extended's name for the location (`"headers"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenLocation::Headers => "headers",
+        }
+    }
+}
+
+impl fmt::Display for TokenLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The manager could not be built: a setting is missing or unsafe.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// No key was configured.
+    MissingKey,
+    /// The HMAC secret is too short or a well-known value.
+    WeakSecret(String),
+    /// The algorithm does not fit the key.
+    UnsupportedAlgorithm(String),
+    /// Another setting is invalid; the message says which.
+    Invalid(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::MissingKey => f.write_str("no secret or key configured"),
+            BuildError::WeakSecret(m)
+            | BuildError::UnsupportedAlgorithm(m)
+            | BuildError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Flask-JWT-Extended's header messages for the configured header, built once.
+pub(crate) struct HeaderMessages {
+    pub(crate) missing: String,
+    pub(crate) missing_type: String,
+    pub(crate) bad: String,
+    pub(crate) several: String,
+}
+
+impl HeaderMessages {
+    pub(crate) fn new(name: &str, scheme: &str) -> Self {
+        let expected = if scheme.is_empty() {
+            "<JWT>".to_owned()
+        } else {
+            format!("{scheme} <JWT>")
+        };
+        Self {
+            missing: format!("Missing {name} Header"),
+            missing_type: format!(
+                "Missing '{scheme}' type in '{name}' header. Expected '{name}: {scheme} <JWT>'"
+            ),
+            bad: format!("Bad {name} header. Expected '{name}: {expected}'"),
+            several: format!("Bad {name} header. Expected a single '{name}' header"),
+        }
+    }
+}
+
+/// Everything a manager was built with, validated.
+pub(crate) struct Settings {
+    pub(crate) keys: keys::KeySet,
+    pub(crate) access_lifetime: Lifetime,
+    pub(crate) refresh_lifetime: Lifetime,
+    /// Clock leeway, in seconds.
+    pub(crate) leeway: f64,
+    /// The longest `exp - iat` accepted, in seconds (infinite: no bound).
+    pub(crate) max_lifetime: f64,
+    pub(crate) identity_claim: String,
+    pub(crate) encode_issuer: Option<String>,
+    pub(crate) encode_audience: Option<Value>,
+    pub(crate) decode_issuer: Option<String>,
+    pub(crate) decode_audience: Vec<String>,
+    pub(crate) encode_nbf: bool,
+    pub(crate) message_key: Arc<str>,
+    pub(crate) header_name: HeaderName,
+    pub(crate) header_type: String,
+    /// Messages naming the header as configured (`HeaderName` lowercases it).
+    pub(crate) header_messages: HeaderMessages,
+    pub(crate) max_token_size: usize,
+    pub(crate) locations: Arc<[TokenLocation]>,
+    /// Whether guards remember the tokens they verified.
+    pub(crate) verified_token_cache: bool,
+    pub(crate) clock: ClockHandle,
+}
+
+impl Settings {
+    /// Whether a token of this type may lack `exp` (its lifetime is configured as never).
+    pub(crate) fn may_not_expire(&self, refresh: bool) -> bool {
+        let lifetime = if refresh {
+            self.refresh_lifetime
+        } else {
+            self.access_lifetime
+        };
+        lifetime == Lifetime::Never
+    }
+
+    /// Whether some tokens never expire, so that what covers them must be kept for good.
+    pub(crate) fn some_never_expire(&self) -> bool {
+        self.may_not_expire(false) || self.may_not_expire(true)
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("keys", &self.keys)
+            .field("access_lifetime", &self.access_lifetime)
+            .field("refresh_lifetime", &self.refresh_lifetime)
+            .field("leeway", &self.leeway)
+            .field("identity_claim", &self.identity_claim)
+            .field("header_name", &self.header_name)
+            .field("header_type", &self.header_type)
+            .field("locations", &self.locations)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,292 @@
+//! Issuing tokens: Flask-JWT-Extended's claim layout (`fresh`, `iat`, `jti`, `type`, the
+//! identity, `nbf`, `exp`, and `aud`/`iss` when configured; extra claims last and overriding
+//! in place), signed with the key set's signing key. Options per token: freshness, lifetime,
+//! extra claims and headers.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jwt_auth::{IssueError, JwtManager, Lifetime, TokenOptions};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//!
+//! // Issued: fresh for five minutes, with a role.
+//! let token = manager
+//!     .create_access_token_with(
+//!         "ada",
+//!         TokenOptions::new().fresh(Duration::from_secs(300)).claim("role", "admin"),
+//!     )
+//!     .unwrap();
+//! assert_eq!(manager.decode_token(&token).unwrap().claims_json()["role"], "admin");
+//!
+//! // Refused: a token this manager would not accept (it requires `exp`).
+//! let never = manager.create_access_token_with("ada", TokenOptions::new().lifetime(Lifetime::Never));
+//! assert!(matches!(never, Err(IssueError::ExpiryRequired)));
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use crate::clock;
+use crate::config::{keys, Lifetime, Settings};
+
+/// Claims or header fields added to every token of an identity.
+pub(crate) type Loader = Arc<dyn Fn(&str) -> Map<String, Value> + Send + Sync>;
+
+/// Freshness of a token being issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Fresh {
+    /// `"fresh": false`.
+    #[default]
+    No,
+    /// `"fresh": true`.
+    Yes,
+    /// `"fresh": <epoch>`: fresh for this long after issue.
+    For(Duration),
+}
+
+impl From<bool> for Fresh {
+    fn from(fresh: bool) -> Self {
+        if fresh {
+            Fresh::Yes
+        } else {
+            Fresh::No
+        }
+    }
+}
+
+impl From<Duration> for Fresh {
+    fn from(d: Duration) -> Self {
+        Fresh::For(d)
+    }
+}
+
+/// Options for one token being issued.
+#[derive(Clone, Debug, Default)]
+pub struct TokenOptions {
+    fresh: Fresh,
+    lifetime: Option<Lifetime>,
+    claims: Map<String, Value>,
+    headers: Map<String, Value>,
+}
+
+impl TokenOptions {
+    /// Default options: not fresh, the manager's lifetime, no extra claims or headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the token fresh (`true`), not fresh (`false`), or fresh for a [`Duration`].
+    pub fn fresh(mut self, fresh: impl Into<Fresh>) -> Self {
+        self.fresh = fresh.into();
+        self
+    }
+
+    /// Overrides the manager's lifetime for this token.
+    pub fn lifetime(mut self, lifetime: impl Into<Lifetime>) -> Self {
+        self.lifetime = Some(lifetime.into());
+        self
+    }
+
+    /// Adds a claim; it overrides the standard claims and the claims loader's.
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds several claims at once.
+    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims.extend(claims);
+        self
+    }
+
+    /// Adds a JOSE header field (`alg` cannot be overridden).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// A token could not be issued.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum IssueError {
+    /// The manager holds only a public key (see [`JwtManagerBuilder::verification_key`](crate::JwtManagerBuilder::verification_key)).
+    VerifyOnly,
+    /// The requested lifetime exceeds the maximum token lifetime (or the year 9999).
+    LifetimeTooLong(Duration),
+    /// A token without `exp` was requested, but this manager refuses such tokens of this
+    /// type (its lifetime for them is not [`Lifetime::Never`]).
+    ExpiryRequired,
+    /// Lifetimes are whole seconds (`exp` is an integer), at least one.
+    InvalidLifetime(Duration),
+    /// Serializing or signing failed; the message says why.
+    Signing(String),
+}
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IssueError::VerifyOnly => f.write_str("this manager can only verify tokens"),
+            IssueError::LifetimeTooLong(d) => {
+                write!(f, "a lifetime of {d:?} exceeds the maximum token lifetime")
+            }
+            IssueError::InvalidLifetime(d) => {
+                write!(f, "a lifetime of {d:?} is not a whole number of seconds")
+            }
+            IssueError::ExpiryRequired => f.write_str(
+                "this manager refuses tokens of this type without `exp`: configure their \
+                 lifetime as Lifetime::Never to issue such tokens",
+            ),
+            IssueError::Signing(e) => write!(f, "could not sign the token: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IssueError {}
+
+/// Issues tokens with a manager's settings and loaders.
+pub(crate) struct Issuer {
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) claims_loader: Option<Loader>,
+    pub(crate) headers_loader: Option<Loader>,
+}
+
+impl Issuer {
+    /// Issues a token for `identity`: Flask-JWT-Extended's claim layout, signed with the
+    /// key set's signing key.
+    pub(crate) fn issue(
+        &self,
+        identity: &str,
+        refresh: bool,
+        options: TokenOptions,
+    ) -> Result<String, IssueError> {
+        let s = &*self.settings;
+        // Flask-JWT-Extended's layout: `iat`, `nbf` and `exp` in whole seconds. The `jti` is a
+        // UUIDv7 carrying the issue time to the millisecond: revoke-all cut-offs compare with
+        // it, so a token issued right after one works even within the same second.
+        let now = s.clock.now();
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let iat = since_epoch.as_secs();
+        let lifetime = options.lifetime.unwrap_or(if refresh {
+            s.refresh_lifetime
+        } else {
+            s.access_lifetime
+        });
+        let exp = match lifetime {
+            Lifetime::After(d) if d.subsec_nanos() != 0 || d.is_zero() => {
+                return Err(IssueError::InvalidLifetime(d))
+            }
+            Lifetime::After(d) if d.as_secs_f64() > s.max_lifetime => {
+                return Err(IssueError::LifetimeTooLong(d))
+            }
+            Lifetime::After(d) => Some(
+                iat.checked_add(d.as_secs())
+                    .filter(|&exp| exp as f64 <= clock::MAX_NUMERIC_DATE)
+                    .ok_or(IssueError::LifetimeTooLong(d))?,
+            ),
+            Lifetime::Never if s.may_not_expire(refresh) => None,
+            Lifetime::Never => return Err(IssueError::ExpiryRequired),
+        };
+        let fresh = match options.fresh {
+            Fresh::No => Value::Bool(false),
+            Fresh::Yes => Value::Bool(true),
+            // Fresh for longer than any date can say: simply fresh.
+            Fresh::For(d) => now
+                .checked_add(d)
+                .map(clock::numeric_date)
+                .filter(|&until| until <= clock::MAX_NUMERIC_DATE)
+                .map_or(Value::Bool(true), Value::from),
+        };
+        let mut extra = self
+            .claims_loader
+            .as_ref()
+            .map(|l| l(identity))
+            .unwrap_or_default();
+        extra.extend(options.claims);
+        let jti = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            since_epoch.as_secs(),
+            since_epoch.subsec_nanos(),
+        ))
+        .to_string();
+        let claims = IssuedClaims {
+            standard: [
+                ("fresh", Some(fresh)),
+                ("iat", Some(iat.into())),
+                ("jti", Some(jti.into())),
+                (
+                    "type",
+                    Some(if refresh { "refresh" } else { "access" }.into()),
+                ),
+                (&s.identity_claim, Some(identity.into())),
+                ("nbf", s.encode_nbf.then(|| iat.into())),
+                ("aud", s.encode_audience.clone()),
+                ("iss", s.encode_issuer.clone().map(Value::from)),
+                ("exp", exp.map(Value::from)),
+            ],
+            extra: &extra,
+        };
+
+        let key = s.keys.signing().ok_or(IssueError::VerifyOnly)?;
+        let encoding = key.encoding.as_ref().ok_or(IssueError::VerifyOnly)?;
+        let mut extra_headers = self
+            .headers_loader
+            .as_ref()
+            .map(|l| l(identity))
+            .unwrap_or_default();
+        extra_headers.extend(options.headers);
+        let b64 = base64_simd::URL_SAFE_NO_PAD;
+        let mut token = if extra_headers.is_empty() {
+            key.header_b64.clone()
+        } else {
+            b64.encode_to_string(keys::header(
+                &key.alg_name,
+                key.kid.as_deref(),
+                &extra_headers,
+            ))
+        };
+        let payload =
+            serde_json::to_vec(&claims).map_err(|e| IssueError::Signing(e.to_string()))?;
+        token.push('.');
+        b64.encode_append(payload, &mut token);
+        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), encoding, key.algorithm)
+            .map_err(|e| IssueError::Signing(e.to_string()))?;
+        token.push('.');
+        token.push_str(&signature);
+        Ok(token)
+    }
+}
+
+/// Serializes claims in Flask-JWT-Extended's order; extra claims override in place.
+struct IssuedClaims<'a, const N: usize> {
+    standard: [(&'a str, Option<Value>); N],
+    extra: &'a Map<String, Value>,
+}
+
+impl<const N: usize> Serialize for IssuedClaims<'_, N> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in &self.standard {
+            match (self.extra.get(*name), value) {
+                (Some(overridden), _) => map.serialize_entry(name, overridden)?,
+                (None, Some(value)) => map.serialize_entry(name, value)?,
+                (None, None) => {}
+            }
+        }
+        for (name, value) in self.extra {
+            if !self.standard.iter().any(|(std, _)| std == name) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
+}

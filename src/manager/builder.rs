@@ -1,0 +1,536 @@
+//! [`JwtManagerBuilder`]: every setting of a manager, validated by
+//! [`build`](JwtManagerBuilder::build).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderName;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use serde_json::Value;
+
+use super::JwtManager;
+use crate::clock::{Clock, ClockHandle};
+use crate::config::keys::{Key, KeySet, Material};
+use crate::config::{BuildError, HeaderMessages, Lifetime, Settings, TokenLocation};
+use crate::denylist::{Denylist, MemoryDenylist};
+use crate::issue::{Issuer, Loader};
+use crate::respond::{DefaultErrorResponder, ErrorResponder, StatusPolicy};
+use crate::verify::{ClaimsHook, Core, UserLookup};
+
+/// Builds a [`JwtManager`]; every setting is validated by [`build`](Self::build).
+pub struct JwtManagerBuilder {
+    material: Option<Material>,
+    max_lifetime: Option<Duration>,
+    algorithm: Algorithm,
+    access_lifetime: Lifetime,
+    refresh_lifetime: Lifetime,
+    leeway: Duration,
+    identity_claim: String,
+    encode_issuer: Option<String>,
+    encode_audience: Option<Value>,
+    decode_issuer: Option<String>,
+    decode_audience: Vec<String>,
+    encode_nbf: bool,
+    message_key: String,
+    header_name: String,
+    header_type: String,
+    max_token_size: usize,
+    verified_token_cache: bool,
+    locations: Vec<TokenLocation>,
+    status_policy: StatusPolicy,
+    responder: Arc<dyn ErrorResponder>,
+    denylist: Option<Arc<dyn Denylist>>,
+    clock: ClockHandle,
+    check_revocation: bool,
+    pub(super) claims_hook: Option<ClaimsHook>,
+    pub(super) user_lookup: Option<UserLookup>,
+    pub(super) user_lookup_error: String,
+    pub(super) claims_loader: Option<Loader>,
+    pub(super) headers_loader: Option<Loader>,
+}
+
+impl Default for JwtManagerBuilder {
+    fn default() -> Self {
+        Self {
+            material: None,
+            max_lifetime: None,
+            algorithm: Algorithm::HS256,
+            access_lifetime: Lifetime::After(Duration::from_secs(15 * 60)),
+            refresh_lifetime: Lifetime::After(Duration::from_secs(30 * 24 * 3600)),
+            leeway: Duration::ZERO,
+            identity_claim: "sub".into(),
+            encode_issuer: None,
+            encode_audience: None,
+            decode_issuer: None,
+            decode_audience: Vec::new(),
+            encode_nbf: true,
+            message_key: "msg".into(),
+            header_name: "Authorization".into(),
+            header_type: "Bearer".into(),
+            max_token_size: 8 * 1024,
+            verified_token_cache: true,
+            locations: vec![TokenLocation::Headers],
+            status_policy: StatusPolicy::Default,
+            responder: Arc::new(DefaultErrorResponder),
+            denylist: None,
+            clock: ClockHandle::default(),
+            check_revocation: true,
+            claims_hook: None,
+            user_lookup: None,
+            user_lookup_error: "User store unavailable".into(),
+            claims_loader: None,
+            headers_loader: None,
+        }
+    }
+}
+
+impl fmt::Debug for JwtManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtManagerBuilder")
+            .field("algorithm", &self.algorithm)
+            .field("key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtManagerBuilder {
+    /// The HMAC secret (HS256 by default). At least as long as the hash output
+    /// (32 bytes for HS256, 48 for HS384, 64 for HS512) and not a well-known value.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.material = Some(Material::Secret(secret.as_ref().to_vec()));
+        self
+    }
+
+    /// An asymmetric key pair (RS*, PS*, ES256/384, EdDSA) instead of a secret, e.g. from
+    /// `EncodingKey::from_ed_pem` and `DecodingKey::from_ed_pem`. Set the matching
+    /// [`algorithm`](Self::algorithm).
+    pub fn key_pair(mut self, encoding: EncodingKey, decoding: DecodingKey) -> Self {
+        self.material = Some(Material::Pair(encoding, decoding));
+        self
+    }
+
+    /// Only a public key (e.g. `DecodingKey::from_rsa_pem`, `DecodingKey::from_jwk`): the
+    /// manager verifies tokens issued elsewhere and cannot issue any. Set the matching
+    /// [`algorithm`](Self::algorithm).
+    pub fn verification_key(mut self, decoding: DecodingKey) -> Self {
+        self.material = Some(Material::Public(decoding));
+        self
+    }
+
+    /// The longest `exp - iat` accepted (default: the longer of the access and refresh
+    /// lifetimes). Issuing a token with a longer lifetime fails.
+    pub fn max_token_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = Some(max);
+        self
+    }
+
+    /// The signing algorithm, and the only one accepted when verifying (default HS256).
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// Access token lifetime (default 15 minutes); [`Lifetime::Never`] for no `exp`.
+    pub fn access_token_lifetime(mut self, lifetime: impl Into<Lifetime>) -> Self {
+        self.access_lifetime = lifetime.into();
+        self
+    }
+
+    /// Refresh token lifetime (default 30 days); [`Lifetime::Never`] for no `exp`.
+    pub fn refresh_token_lifetime(mut self, lifetime: impl Into<Lifetime>) -> Self {
+        self.refresh_lifetime = lifetime.into();
+        self
+    }
+
+    /// Clock leeway for `exp`, `nbf` and `iat` (default 0 s, as Flask-JWT-Extended).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The claim that holds the identity (default `sub`).
+    pub fn identity_claim(mut self, name: impl Into<String>) -> Self {
+        self.identity_claim = name.into();
+        self
+    }
+
+    /// Issuer written into issued tokens (`iss`) and required of verified ones.
+    pub fn issuer(self, issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        self.encode_issuer(issuer.clone()).decode_issuer(issuer)
+    }
+
+    /// Issuer written into issued tokens only.
+    pub fn encode_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.encode_issuer = Some(issuer.into());
+        self
+    }
+
+    /// Issuer required of verified tokens only.
+    pub fn decode_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.decode_issuer = Some(issuer.into());
+        self
+    }
+
+    /// Audience written into issued tokens (`aud`) and required of verified ones.
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        let audience = audience.into();
+        self.encode_audience(audience.clone())
+            .decode_audience([audience])
+    }
+
+    /// Audience written into issued tokens only (a string, or an array of strings).
+    pub fn encode_audience(mut self, audience: impl Into<Value>) -> Self {
+        self.encode_audience = Some(audience.into());
+        self
+    }
+
+    /// Audiences accepted when verifying: a token's `aud` must name at least one.
+    pub fn decode_audience<I, A>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.decode_audience = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether issued tokens carry `nbf` (default true).
+    pub fn encode_nbf(mut self, yes: bool) -> Self {
+        self.encode_nbf = yes;
+        self
+    }
+
+    /// The JSON key of error messages (default `msg`).
+    pub fn error_message_key(mut self, key: impl Into<String>) -> Self {
+        self.message_key = key.into();
+        self
+    }
+
+    /// The header holding the token (default `Authorization`).
+    pub fn header_name(mut self, name: impl Into<String>) -> Self {
+        self.header_name = name.into();
+        self
+    }
+
+    /// The scheme before the token (default `Bearer`; empty for a bare token).
+    pub fn header_type(mut self, scheme: impl Into<String>) -> Self {
+        self.header_type = scheme.into();
+        self
+    }
+
+    /// Tokens longer than this are refused before any decoding (default 8 KiB).
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// Whether guards remember the tokens they verified (default `true`).
+    ///
+    /// A client sends the same token with every request until it expires. With the memo
+    /// on, each thread keeps up to 256 verified tokens (stored from a token's second
+    /// verification, matched on the whole token in constant time), and a token seen again
+    /// skips the signature, base64 and JSON work; its expiry, type, freshness, revocation,
+    /// the claims hook and the user lookup are still checked on every request, so no answer
+    /// changes. Turn it off to verify every request from scratch.
+    /// [`JwtManager::decode_token`] never uses it.
+    pub fn verified_token_cache(mut self, yes: bool) -> Self {
+        self.verified_token_cache = yes;
+        self
+    }
+
+    /// Where to look for tokens, in order of precedence (default: headers only).
+    pub fn token_locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
+        self.locations = locations.into_iter().collect();
+        self
+    }
+
+    /// How error kinds map to status codes (default [`StatusPolicy::Default`]).
+    pub fn status_policy(mut self, policy: StatusPolicy) -> Self {
+        self.status_policy = policy;
+        self
+    }
+
+    /// Replaces the default error responses.
+    pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
+        self.responder = Arc::new(responder);
+        self
+    }
+
+    /// The revocation store (default an in-process [`MemoryDenylist`]).
+    pub fn denylist(mut self, denylist: impl Denylist) -> Self {
+        self.denylist = Some(Arc::new(denylist));
+        self
+    }
+
+    /// A shared revocation store.
+    pub fn denylist_arc(mut self, denylist: Arc<dyn Denylist>) -> Self {
+        self.denylist = Some(denylist);
+        self
+    }
+
+    /// The clock the manager reads time from (default: the system clock); see
+    /// the [`clock`](mod@crate::clock) module. The default in-process denylist uses it too.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = ClockHandle::new(clock);
+        self
+    }
+
+    /// Whether guards check revocation (default true; tokens then need a `jti`).
+    pub fn check_revocation(mut self, yes: bool) -> Self {
+        self.check_revocation = yes;
+        self
+    }
+
+    /// Validates the settings and builds the manager.
+    pub fn build(self) -> Result<JwtManager, BuildError> {
+        let key = Key::new(self.algorithm, self.material.ok_or(BuildError::MissingKey)?)?;
+        // Lifetimes are whole seconds (`exp` is an integer for the consumers that read it as
+        // one); longer than a century is a mistake (use `Lifetime::Never`).
+        const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        for (name, lifetime) in [
+            ("access", self.access_lifetime),
+            ("refresh", self.refresh_lifetime),
+        ] {
+            match lifetime {
+                Lifetime::After(d) if d.subsec_nanos() != 0 || d.is_zero() => {
+                    return Err(BuildError::Invalid(format!(
+                        "the {name} token lifetime {d:?} is not a whole number of seconds \
+                         (at least one)"
+                    )))
+                }
+                Lifetime::After(d) if d > LONGEST => {
+                    return Err(BuildError::Invalid(format!(
+                        "the {name} token lifetime {d:?} is longer than a century: use \
+                         Lifetime::Never for tokens that never expire"
+                    )))
+                }
+                Lifetime::After(d) if self.max_lifetime.is_some_and(|max| d > max) => {
+                    return Err(BuildError::Invalid(format!(
+                        "the {name} token lifetime {d:?} exceeds the maximum token lifetime"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        // The longest `exp - iat` accepted: by default the longest finite lifetime, or no
+        // bound when both are `Never`.
+        let max_lifetime = match self.max_lifetime {
+            Some(max) => max.as_secs_f64(),
+            None => [self.access_lifetime, self.refresh_lifetime]
+                .into_iter()
+                .filter_map(|l| match l {
+                    Lifetime::After(d) => Some(d.as_secs_f64()),
+                    Lifetime::Never => None,
+                })
+                .reduce(f64::max)
+                .unwrap_or(f64::INFINITY),
+        };
+        if max_lifetime <= 0.0 {
+            return Err(BuildError::Invalid(
+                "the maximum token lifetime must be positive".into(),
+            ));
+        }
+        if self.leeway > Duration::from_secs(24 * 3600) {
+            return Err(BuildError::Invalid("leeway over one day".into()));
+        }
+        const RESERVED: &[&str] = &[
+            "exp", "iat", "nbf", "jti", "type", "fresh", "iss", "aud", "csrf",
+        ];
+        if self.identity_claim.is_empty() || RESERVED.contains(&self.identity_claim.as_str()) {
+            return Err(BuildError::Invalid(format!(
+                "identity claim {:?} is empty or reserved",
+                self.identity_claim
+            )));
+        }
+        if self.message_key.is_empty() {
+            return Err(BuildError::Invalid("error message key is empty".into()));
+        }
+        let header_name = HeaderName::try_from(self.header_name.as_str()).map_err(|_| {
+            BuildError::Invalid(format!("invalid header name {:?}", self.header_name))
+        })?;
+        if self
+            .header_type
+            .bytes()
+            .any(|b| !b.is_ascii_graphic() || b == b',')
+        {
+            return Err(BuildError::Invalid(format!(
+                "header type {:?} must be a single token",
+                self.header_type
+            )));
+        }
+        if self.max_token_size < 16 {
+            return Err(BuildError::Invalid("max token size below 16 bytes".into()));
+        }
+        if self.locations.is_empty() {
+            return Err(BuildError::Invalid("no token location configured".into()));
+        }
+        let mut seen = Vec::new();
+        for location in &self.locations {
+            if seen.contains(location) {
+                return Err(BuildError::Invalid(format!(
+                    "token location {location} listed twice"
+                )));
+            }
+            seen.push(*location);
+        }
+
+        let settings = Arc::new(Settings {
+            keys: KeySet::single(key),
+            access_lifetime: self.access_lifetime,
+            refresh_lifetime: self.refresh_lifetime,
+            leeway: self.leeway.as_secs_f64(),
+            max_lifetime,
+            identity_claim: self.identity_claim,
+            encode_issuer: self.encode_issuer,
+            encode_audience: self.encode_audience,
+            decode_issuer: self.decode_issuer,
+            decode_audience: self.decode_audience,
+            encode_nbf: self.encode_nbf,
+            message_key: self.message_key.into(),
+            header_messages: HeaderMessages::new(&self.header_name, &self.header_type),
+            header_name,
+            header_type: self.header_type,
+            max_token_size: self.max_token_size,
+            locations: self.locations.into(),
+            verified_token_cache: self.verified_token_cache,
+            clock: self.clock.clone(),
+        });
+        let denylist = self
+            .denylist
+            .unwrap_or_else(|| Arc::new(MemoryDenylist::with_clock_handle(self.clock)));
+        Ok(JwtManager::from_parts(
+            Core::new(
+                settings.clone(),
+                denylist,
+                self.check_revocation,
+                self.claims_hook,
+                self.user_lookup,
+                self.user_lookup_error,
+            ),
+            Issuer {
+                settings,
+                claims_loader: self.claims_loader,
+                headers_loader: self.headers_loader,
+            },
+            self.status_policy,
+            self.responder,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn secrets_are_checked() {
+        for weak in [
+            "",
+            "secret",
+            "your-256-bit-secret",
+            "short",
+            &"a".repeat(40),
+        ] {
+            assert!(
+                matches!(
+                    JwtManager::builder().secret(weak).build(),
+                    Err(BuildError::WeakSecret(_))
+                ),
+                "{weak:?} accepted"
+            );
+        }
+        assert!(JwtManager::builder().secret(SECRET).build().is_ok());
+        assert!(JwtManager::builder()
+            .secret(SECRET)
+            .algorithm(Algorithm::HS512)
+            .build()
+            .is_err());
+        assert_eq!(
+            JwtManager::builder().build().unwrap_err(),
+            BuildError::MissingKey
+        );
+    }
+
+    #[test]
+    fn settings_are_validated() {
+        let b = || JwtManager::builder().secret(SECRET);
+        assert!(b().header_name("bad header").build().is_err());
+        assert!(b().header_type("Bear er").build().is_err());
+        assert!(b().identity_claim("exp").build().is_err());
+        assert!(b().token_locations([]).build().is_err());
+        assert!(b()
+            .token_locations([TokenLocation::Headers, TokenLocation::Headers])
+            .build()
+            .is_err());
+        assert!(b().access_token_lifetime(Duration::ZERO).build().is_err());
+        assert!(b().error_message_key("").build().is_err());
+    }
+
+    #[test]
+    fn claims_in_flask_order_with_overrides_in_place() {
+        let m = JwtManager::builder().secret(SECRET).build().unwrap();
+        let token = m
+            .create_access_token_with(
+                "u",
+                crate::TokenOptions::new()
+                    .claim("type", "app")
+                    .claim("z", 1),
+            )
+            .unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let json = String::from_utf8(base64_simd::URL_SAFE_NO_PAD.decode_to_vec(payload).unwrap())
+            .unwrap();
+        let keys: Vec<&str> = json
+            .split(['{', ',', '}'])
+            .filter_map(|kv| kv.split(':').next())
+            .filter(|k| !k.is_empty())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                r#""fresh""#,
+                r#""iat""#,
+                r#""jti""#,
+                r#""type""#,
+                r#""sub""#,
+                r#""nbf""#,
+                r#""exp""#,
+                r#""z""#
+            ]
+        );
+        assert!(json.contains(r#""type":"app""#));
+        assert_eq!(
+            token.split('.').next().unwrap(),
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+        );
+    }
+
+    #[test]
+    fn a_crypto_backend_is_selected() {
+        JwtManager::builder().secret(SECRET).build().unwrap();
+        let chosen = jsonwebtoken::crypto::CryptoProvider::try_get_default().unwrap();
+        #[cfg(feature = "aws_lc_rs")]
+        assert!(std::ptr::eq(
+            chosen,
+            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+        ));
+        #[cfg(not(feature = "aws_lc_rs"))]
+        assert!(std::ptr::eq(
+            chosen,
+            &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
+        ));
+    }
+
+    #[test]
+    fn debug_redacts_the_key() {
+        let m = JwtManager::builder().secret(SECRET).build().unwrap();
+        let shown = format!("{m:?} {:?}", JwtManager::builder().secret(SECRET));
+        assert!(!shown.contains(SECRET));
+        assert!(!shown.contains("48, 49")); // no byte dump either
+        assert!(shown.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,228 @@
+//! The [`JwtManager`]: the façade users hold. It issues tokens, verifies them the way the
+//! guards do, revokes them, and hands its settings and hooks to every guard built from it.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_jwt_auth::{JwtManager, Lifetime, TokenOptions};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .access_token_lifetime(Duration::from_secs(600))
+//!     .refresh_token_lifetime(Lifetime::Never)
+//!     .issuer("my-service")
+//!     .build()
+//!     .unwrap();
+//!
+//! let access = manager
+//!     .create_access_token_with(42, TokenOptions::new().fresh(true))
+//!     .unwrap();
+//! let claims = manager.decode_token(&access).unwrap().claims_json();
+//! assert_eq!(claims["sub"], "42");
+//! assert_eq!(claims["fresh"], true);
+//! assert_eq!(claims["iss"], "my-service");
+//! assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 600);
+//!
+//! // Weak secrets are refused when the manager is built.
+//! assert!(JwtManager::builder().secret("secret").build().is_err());
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::claims::VerifiedToken;
+use crate::clock;
+use crate::config::TokenLocation;
+use crate::denylist::{Denylist, DenylistError};
+use crate::error::AuthError;
+use crate::issue::{IssueError, Issuer, TokenOptions};
+use crate::respond::{ErrorResponder, StatusPolicy};
+use crate::verify::{Admitted, Core, RequestView, Requirement, Route};
+
+mod builder;
+mod hooks;
+pub use builder::JwtManagerBuilder;
+pub use hooks::{ClaimsVerdict, LookupOutcome};
+
+/// Issues and verifies tokens; shared by every guard layer and the auth service.
+///
+/// Cheap to clone (an `Arc` inside), `Send + Sync`. Its `Debug` output never shows keys.
+/// See the [module example](crate::manager).
+#[derive(Clone)]
+pub struct JwtManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: Arc<Core>,
+    issuer: Issuer,
+    status_policy: StatusPolicy,
+    responder: Arc<dyn ErrorResponder>,
+}
+
+impl fmt::Debug for JwtManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtManager")
+            .field("settings", &self.inner.core.settings)
+            .field("status_policy", &self.inner.status_policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtManager {
+    /// Starts building a manager.
+    pub fn builder() -> JwtManagerBuilder {
+        JwtManagerBuilder::default()
+    }
+
+    fn from_parts(
+        core: Core,
+        issuer: Issuer,
+        status_policy: StatusPolicy,
+        responder: Arc<dyn ErrorResponder>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                core: Arc::new(core),
+                issuer,
+                status_policy,
+                responder,
+            }),
+        }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.inner.core
+    }
+
+    pub(crate) fn status_policy(&self) -> StatusPolicy {
+        self.inner.status_policy
+    }
+
+    pub(crate) fn responder(&self) -> &Arc<dyn ErrorResponder> {
+        &self.inner.responder
+    }
+
+    /// The JSON key of error messages (`msg` by default).
+    #[cfg_attr(not(feature = "service"), allow(dead_code))]
+    pub(crate) fn message_key(&self) -> &str {
+        &self.inner.core.settings.message_key
+    }
+
+    /// Issues an access token for `identity` (not fresh, the configured lifetime):
+    /// Flask-JWT-Extended's `create_access_token`.
+    pub fn create_access_token(&self, identity: impl fmt::Display) -> Result<String, IssueError> {
+        self.create_access_token_with(identity, TokenOptions::default())
+    }
+
+    /// Issues an access token with per-call options.
+    pub fn create_access_token_with(
+        &self,
+        identity: impl fmt::Display,
+        options: TokenOptions,
+    ) -> Result<String, IssueError> {
+        self.inner
+            .issuer
+            .issue(&identity.to_string(), false, options)
+    }
+
+    /// Issues a refresh token for `identity`: Flask-JWT-Extended's `create_refresh_token`.
+    pub fn create_refresh_token(&self, identity: impl fmt::Display) -> Result<String, IssueError> {
+        self.create_refresh_token_with(identity, TokenOptions::default())
+    }
+
+    /// Issues a refresh token with per-call options.
+    pub fn create_refresh_token_with(
+        &self,
+        identity: impl fmt::Display,
+        options: TokenOptions,
+    ) -> Result<String, IssueError> {
+        self.inner
+            .issuer
+            .issue(&identity.to_string(), true, options)
+    }
+
+    /// Decodes and validates a token the way a guard does (shape, signature, time claims,
+    /// audience, issuer, identity), without the route checks (type, freshness) or the
+    /// revocation and hook checks: Flask-JWT-Extended's `decode_token`.
+    pub fn decode_token(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        self.inner.core.decode(token, TokenLocation::Headers)
+    }
+
+    /// Verifies a request as a `JwtRequired` guard with the manager's settings would:
+    /// every check, revocation and the hooks included (Flask-JWT-Extended's
+    /// `verify_jwt_in_request`).
+    pub async fn verify_request<B>(
+        &self,
+        req: &http::Request<B>,
+    ) -> Result<VerifiedToken, AuthError> {
+        let route = Arc::new(Route::new(self.core().clone(), Requirement::ACCESS));
+        let verdict = route.verify(&RequestView::of(req));
+        match verdict.outcome().await? {
+            Admitted::Token(token) => Ok(token),
+            Admitted::Anonymous(why) => Err(why),
+        }
+    }
+
+    /// Fully verifies an encoded access or refresh token: decoding, revocation, the claims
+    /// hook and the user lookup (no type or freshness requirement).
+    pub async fn verify_token(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        let mut route = Route::new(self.core().clone(), Requirement::ACCESS);
+        route.verify_type = false;
+        let verified = self.decode_token(token)?;
+        match Arc::new(route).after_decode(verified).outcome().await? {
+            Admitted::Token(token) => Ok(token),
+            Admitted::Anonymous(why) => Err(why),
+        }
+    }
+
+    /// Revokes a verified token until it would have expired (plus leeway); a token without
+    /// `exp` stays revoked for good.
+    pub async fn revoke(&self, token: &VerifiedToken) -> Result<(), DenylistError> {
+        let jti = token
+            .jti()
+            .ok_or_else(|| DenylistError::new("the token has no jti to revoke"))?;
+        // `exp` is a numeric date up to the year 9999, so this is always a time.
+        let leeway = self.inner.core.settings.leeway;
+        let until = token
+            .expires_at()
+            .and_then(|exp| clock::from_numeric_date(exp + leeway));
+        self.denylist().revoke(jti, until).await
+    }
+
+    /// Revokes every token of `identity` issued until now (e.g. after a password change or
+    /// a compromised account); tokens issued afterwards work, even within the same second.
+    ///
+    /// The cut-off is the next millisecond, compared with each token's issue time: this
+    /// crate's tokens carry it to the millisecond in their `jti` (a UUIDv7), so a token issued
+    /// before the call is refused and one issued after it returns is accepted. A token
+    /// without such a `jti` (Flask-JWT-Extended's are UUIDv4) is judged by its whole-second
+    /// `iat`: one issued in the second of the cut-off counts as issued before it. The
+    /// cut-off is kept until every token it covers has expired, for good when a lifetime is
+    /// [`Lifetime::Never`](crate::Lifetime::Never).
+    pub async fn revoke_all(&self, identity: &str) -> Result<(), DenylistError> {
+        let s = &self.inner.core.settings;
+        let cutoff = clock::to_millis(s.clock.now()) + Duration::from_millis(1);
+        // Return only once the clock has reached the cut-off (a millisecond at most), so
+        // that a token issued after this call is never taken for one issued before it.
+        let waiting = std::time::Instant::now();
+        while s.clock.now() < cutoff && waiting.elapsed() < Duration::from_millis(5) {
+            std::hint::spin_loop();
+        }
+        let until = if s.some_never_expire() {
+            None
+        } else {
+            Duration::try_from_secs_f64(s.max_lifetime + s.leeway)
+                .ok()
+                .and_then(|longest| cutoff.checked_add(longest))
+        };
+        self.denylist().revoke_all(identity, cutoff, until).await
+    }
+
+    /// The denylist guards consult.
+    pub fn denylist(&self) -> &Arc<dyn Denylist> {
+        &self.inner.core.denylist
+    }
+}

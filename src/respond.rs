@@ -1,0 +1,250 @@
+//! How an [`AuthError`] becomes an answer: the HTTP status under a [`StatusPolicy`] (401
+//! for every token problem by default, or Flask-JWT-Extended's exact codes), a JSON body
+//! `{"<message key>": "<message>"}` for HTTP, a trailers-only status for gRPC, and the
+//! [`ErrorResponder`] that can replace any of it.
+//!
+//! # Example
+//!
+//! ```
+//! use tower_jwt_auth::{ErrorKind, JwtManager, StatusPolicy};
+//!
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!")
+//!     .build()
+//!     .unwrap();
+//!
+//! // A rejected token: 401 by default, 422 under the Flask-compatible policy.
+//! let err = manager.decode_token("not-a-jwt").unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Malformed);
+//! assert_eq!(err.status(StatusPolicy::Default), 401);
+//! assert_eq!(err.status(StatusPolicy::FlaskCompatible), 422);
+//!
+//! // An accepted token has nothing to answer.
+//! let token = manager.create_access_token("alice").unwrap();
+//! assert!(manager.decode_token(&token).is_ok());
+//! ```
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+use crate::error::{AuthError, ErrorKind};
+
+/// How error kinds map to HTTP status codes.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusPolicy {
+    /// 401 with an RFC 6750 `WWW-Authenticate: Bearer` header for every token problem;
+    /// 400 when the user-claims hook refuses; 503 when the revocation store is down.
+    #[default]
+    Default,
+    /// Flask-JWT-Extended's exact codes: 422 for malformed, invalid and wrong-type tokens,
+    /// 401 for missing, expired, non-fresh and revoked ones, and no `WWW-Authenticate` header.
+    FlaskCompatible,
+}
+
+impl AuthError {
+    /// The HTTP status this error answers with under `policy`.
+    pub fn status(&self, policy: StatusPolicy) -> StatusCode {
+        use ErrorKind::*;
+        match (self.kind(), policy) {
+            (UserClaimsVerification, _) => StatusCode::BAD_REQUEST,
+            (RevocationStoreUnavailable | UserStoreUnavailable, _) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            (_, StatusPolicy::Default) => StatusCode::UNAUTHORIZED,
+            (
+                MissingToken | Expired | FreshTokenRequired | Revoked | UserLookup,
+                StatusPolicy::FlaskCompatible,
+            ) => StatusCode::UNAUTHORIZED,
+            (_, StatusPolicy::FlaskCompatible) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    /// The gRPC status code for this error: 14 (UNAVAILABLE) when a store is down, 16
+    /// (UNAUTHENTICATED) otherwise.
+    pub fn grpc_code(&self) -> u16 {
+        if self.kind().is_unavailable() {
+            14
+        } else {
+            16
+        }
+    }
+}
+
+/// What a responder knows about the request being rejected.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorContext<'a> {
+    pub(crate) message_key: &'a str,
+    pub(crate) policy: StatusPolicy,
+    pub(crate) grpc: bool,
+}
+
+impl ErrorContext<'_> {
+    /// The JSON key the message goes under (`msg` by default).
+    pub fn message_key(&self) -> &str {
+        self.message_key
+    }
+
+    /// The status policy in force for this route.
+    pub fn status_policy(&self) -> StatusPolicy {
+        self.policy
+    }
+
+    /// Whether the request is a gRPC call (`content-type: application/grpc...`).
+    pub fn is_grpc(&self) -> bool {
+        self.grpc
+    }
+
+    /// The response the crate gives by default: a trailers-only gRPC answer for gRPC
+    /// requests, a JSON body `{"<message key>": "<message>"}` otherwise.
+    pub fn default_response(&self, error: &AuthError) -> Response<Bytes> {
+        if self.grpc {
+            grpc_response(error)
+        } else {
+            self.json_response(error)
+        }
+    }
+
+    fn json_response(&self, error: &AuthError) -> Response<Bytes> {
+        let mut response =
+            json_message(error.status(self.policy), self.message_key, error.message());
+        if self.policy == StatusPolicy::Default && response.status() == StatusCode::UNAUTHORIZED {
+            let challenge = if error.kind().token_presented() {
+                r#"Bearer error="invalid_token""#
+            } else {
+                "Bearer"
+            };
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+/// The one writer of JSON error bodies: `{"<key>": "<message>"}` with `status`.
+pub(crate) fn json_message(status: StatusCode, key: &str, message: &str) -> Response<Bytes> {
+    let mut body = serde_json::Map::with_capacity(1);
+    body.insert(
+        key.to_owned(),
+        serde_json::Value::String(message.to_owned()),
+    );
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Characters gRPC requires percent-encoded in `grpc-message` (besides non-ASCII bytes).
+const GRPC_MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
+
+fn grpc_response(error: &AuthError) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from(error.grpc_code()));
+    let message = utf8_percent_encode(error.message(), GRPC_MESSAGE).to_string();
+    if let Ok(value) = HeaderValue::try_from(message) {
+        headers.insert("grpc-message", value);
+    }
+    response
+}
+
+/// Turns an [`AuthError`] into the response a guard answers with.
+///
+/// Implemented by [`DefaultErrorResponder`] and by every closure
+/// `Fn(&AuthError, &ErrorContext<'_>) -> Response<Bytes>`; a closure can fall back to
+/// [`ErrorContext::default_response`] for the cases it does not handle. Whatever the
+/// responder returns, the guard inserts the [`AuthError`] into the response's extensions.
+pub trait ErrorResponder: Send + Sync + 'static {
+    /// The response for `error`.
+    fn respond(&self, error: &AuthError, cx: &ErrorContext<'_>) -> Response<Bytes>;
+}
+
+/// The default responder: JSON for HTTP, a trailers-only status for gRPC.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultErrorResponder;
+
+impl ErrorResponder for DefaultErrorResponder {
+    fn respond(&self, error: &AuthError, cx: &ErrorContext<'_>) -> Response<Bytes> {
+        cx.default_response(error)
+    }
+}
+
+impl<F> ErrorResponder for F
+where
+    F: Fn(&AuthError, &ErrorContext<'_>) -> Response<Bytes> + Send + Sync + 'static,
+{
+    fn respond(&self, error: &AuthError, cx: &ErrorContext<'_>) -> Response<Bytes> {
+        self(error, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx(policy: StatusPolicy, grpc: bool) -> ErrorContext<'static> {
+        ErrorContext {
+            message_key: "msg",
+            policy,
+            grpc,
+        }
+    }
+
+    #[test]
+    fn default_policy_is_401_with_challenge() {
+        let err = AuthError::malformed("Not enough segments");
+        let res = cx(StatusPolicy::Default, false).default_response(&err);
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            res.headers()[WWW_AUTHENTICATE],
+            r#"Bearer error="invalid_token""#
+        );
+        assert_eq!(&res.body()[..], br#"{"msg":"Not enough segments"}"#);
+
+        let missing = AuthError::missing("Missing Authorization Header");
+        let res = cx(StatusPolicy::Default, false).default_response(&missing);
+        assert_eq!(res.headers()[WWW_AUTHENTICATE], "Bearer");
+    }
+
+    #[test]
+    fn flask_policy_has_no_challenge() {
+        let err = AuthError::new(ErrorKind::WrongTokenType, "Only refresh tokens are allowed");
+        let res = cx(StatusPolicy::FlaskCompatible, false).default_response(&err);
+        assert_eq!(res.status(), 422);
+        assert!(res.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn claims_verification_is_400_and_store_down_503() {
+        let err = AuthError::new(
+            ErrorKind::UserClaimsVerification,
+            "User claims verification failed",
+        );
+        assert_eq!(err.status(StatusPolicy::Default), 400);
+        assert_eq!(err.status(StatusPolicy::FlaskCompatible), 400);
+        let down = AuthError::new(
+            ErrorKind::RevocationStoreUnavailable,
+            "Token revocation store unavailable",
+        );
+        assert_eq!(down.status(StatusPolicy::Default), 503);
+        assert_eq!(down.grpc_code(), 14);
+    }
+
+    #[test]
+    fn grpc_is_trailers_only_and_percent_encoded() {
+        let err = AuthError::missing("Missing 100% Header\n");
+        let res = cx(StatusPolicy::Default, true).default_response(&err);
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/grpc");
+        assert_eq!(res.headers()["grpc-status"], "16");
+        assert_eq!(res.headers()["grpc-message"], "Missing 100%25 Header%0A");
+        assert!(res.body().is_empty());
+    }
+}
