@@ -2,11 +2,12 @@
 //! on a manager pinned to the vector's algorithm and key):
 //!
 //! - Wycheproof `json_web_signature_test.json`: valid cases accepted, invalid rejected; the
-//!   known-bad labels of `shared/testdata/README.md` quarantined by id with the reason.
+//!   known-bad labels quarantined by id with the reason.
 //! - RFC 7520 (JOSE cookbook) and RFC 8037: the compact outputs accepted, tampered copies
 //!   and the JSON serializations rejected.
 //!
-//! The payloads are raw bytes, not claims, so a vector counts as *accepted* when decoding
+//! The vectors are vendored in `tests/data/` (sources and licences in its README). The
+//! payloads are raw bytes, not claims, so a vector counts as *accepted* when decoding
 //! gets past the signature to the payload's JSON (`Invalid payload string`).
 
 use std::path::PathBuf;
@@ -18,14 +19,10 @@ use tower_jwt_auth::JwtManager;
 
 fn testdata(path: &str) -> Value {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/testdata")
+        .join("tests/data")
         .join(path);
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (the vectors live in ../shared/testdata)",
-            file.display()
-        )
-    });
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e} (vendored in tests/data)", file.display()));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -64,14 +61,14 @@ fn accepted(manager: &JwtManager, jws: &str) -> bool {
     }
 }
 
-/// Labels known to be wrong, or cases jsonwebtoken cannot run (testdata README).
+/// Labels known to be wrong, or cases jsonwebtoken cannot run (tests/data/README.md).
 const QUARANTINE: &[(u64, &str)] = &[
-    (346, "known-bad label (testdata README)"),
-    (350, "known-bad label (testdata README)"),
+    (346, "known-bad label (tests/data/README.md)"),
+    (350, "known-bad label (tests/data/README.md)"),
     (367, "byte-identical to valid tc357, labelled invalid"),
     (370, "byte-identical to valid tc357, labelled invalid"),
-    (372, "known-bad label (testdata README)"),
-    (373, "known-bad label (testdata README)"),
+    (372, "known-bad label (tests/data/README.md)"),
+    (373, "known-bad label (tests/data/README.md)"),
 ];
 
 #[test]

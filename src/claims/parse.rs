@@ -219,6 +219,26 @@ enum Field {
     Other(u64),
 }
 
+/// Reads a claim's name as the [`Field`] it is, given the identity claim's name.
+struct FieldSeed<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Field;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for FieldSeed<'_> {
+    type Value = Field;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a claim name")
+    }
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Field, E> {
+        Ok(Field::of(name, self.0))
+    }
+}
+
 impl Field {
     fn of(name: &str, identity_claim: &str) -> Self {
         if name == identity_claim {
@@ -269,12 +289,7 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
         let mut claims = RawClaims::default();
         let mut fresh_seen = false;
         let mut others: Vec<u64> = Vec::new();
-        while let Some(name) = map.next_key::<Scalar<'de>>()? {
-            let field = match &name {
-                Scalar::Borrowed(name) => Field::of(name, self.identity_claim),
-                Scalar::Owned(name) => Field::of(name, self.identity_claim),
-                _ => return Err(de::Error::custom("a claim name must be a string")),
-            };
+        while let Some(field) = map.next_key_seed(FieldSeed(self.identity_claim))? {
             let value = map.next_value::<Scalar<'de>>()?;
             match field {
                 Field::Identity => set_once(
