@@ -76,6 +76,8 @@ pub struct TokenOptions {
     lifetime: Option<Lifetime>,
     claims: Map<String, Value>,
     headers: Map<String, Value>,
+    /// Standard claims left out (the test kit's tokens without `jti`, ...).
+    omit: Vec<String>,
 }
 
 impl TokenOptions {
@@ -105,6 +107,20 @@ impl TokenOptions {
     /// Adds several claims at once.
     pub fn claims(mut self, claims: Map<String, Value>) -> Self {
         self.claims.extend(claims);
+        self
+    }
+
+    /// Whether a claim was set explicitly (it then overrides the standard one).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn sets_claim(&self, name: &str) -> bool {
+        self.claims.contains_key(name)
+    }
+
+    /// Leaves a claim (`jti`, `csrf`, ...) out of the token: for tokens a manager should
+    /// refuse, in tests.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn omit(mut self, claim: impl Into<String>) -> Self {
+        self.omit.push(claim.into());
         self
     }
 
@@ -234,6 +250,7 @@ impl Issuer {
                 ("exp", exp.map(Value::from)),
             ],
             extra: &extra,
+            omit: &options.omit,
         };
 
         let key = s.keys.signing().ok_or(IssueError::VerifyOnly)?;
@@ -270,12 +287,16 @@ impl Issuer {
 struct IssuedClaims<'a, const N: usize> {
     standard: [(&'a str, Option<Value>); N],
     extra: &'a Map<String, Value>,
+    omit: &'a [String],
 }
 
 impl<const N: usize> Serialize for IssuedClaims<'_, N> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         for (name, value) in &self.standard {
+            if self.omit.iter().any(|omitted| omitted == name) {
+                continue;
+            }
             match (self.extra.get(*name), value) {
                 (Some(overridden), _) => map.serialize_entry(name, overridden)?,
                 (None, Some(value)) => map.serialize_entry(name, value)?,
@@ -283,7 +304,8 @@ impl<const N: usize> Serialize for IssuedClaims<'_, N> {
             }
         }
         for (name, value) in self.extra {
-            if !self.standard.iter().any(|(std, _)| std == name) {
+            let standard = self.standard.iter().any(|(std, _)| std == name);
+            if !standard && !self.omit.iter().any(|omitted| omitted == name) {
                 map.serialize_entry(name, value)?;
             }
         }

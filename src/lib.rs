@@ -51,6 +51,7 @@
 //!
 //! [Tower]: https://docs.rs/tower
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 #![deny(unreachable_pub)]
@@ -59,6 +60,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 pub mod claims;
 pub mod clock;
@@ -69,11 +71,17 @@ pub mod guard;
 pub mod issue;
 pub mod manager;
 #[cfg(feature = "service")]
+#[cfg_attr(docsrs, doc(cfg(feature = "service")))]
 pub mod password;
 pub mod respond;
 #[cfg(feature = "service")]
+#[cfg_attr(docsrs, doc(cfg(feature = "service")))]
 pub mod service;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;
 mod verify;
 
@@ -88,6 +96,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub use claims::{Freshness, TokenType, VerifiedToken};
 pub use config::{BuildError, Lifetime, TokenLocation};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use denylist::RedisDenylist;
 pub use denylist::{Denylist, DenylistError, MemoryDenylist};
 pub use error::{AuthError, ErrorKind};
@@ -100,4 +109,5 @@ pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 pub use manager::{ClaimsVerdict, JwtManager, JwtManagerBuilder, LookupOutcome};
 pub use respond::{DefaultErrorResponder, ErrorContext, ErrorResponder, StatusPolicy};
 #[cfg(feature = "service")]
+#[cfg_attr(docsrs, doc(cfg(feature = "service")))]
 pub use service::{AuthService, MemoryUserStore, StoredUser, UserStore};

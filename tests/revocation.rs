@@ -1,12 +1,14 @@
 //! Revocation at the edges of time: revoke-all and a login in the same second, tokens that
 //! never expire, extreme and sub-second durations. Each answer must keep the promise "a
 //! revoked token is refused, a valid one is accepted", and no duration may panic.
+#![cfg(feature = "testing")]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tower_jwt_auth::clock::Clock;
 use tower_jwt_auth::denylist::{BoxFuture, TokenId};
+use tower_jwt_auth::testing::TestClock;
 use tower_jwt_auth::{
     Denylist, DenylistError, ErrorKind, JwtManager, JwtManagerBuilder, Lifetime, MemoryDenylist,
     TokenOptions,
@@ -16,25 +18,6 @@ const SECRET: &str = "revocation-tests-secret-0123456789abcdef";
 
 fn builder() -> JwtManagerBuilder {
     JwtManager::builder().secret(SECRET)
-}
-
-/// A clock the test moves by hand.
-#[derive(Clone)]
-struct Manual(Arc<Mutex<SystemTime>>);
-
-impl Manual {
-    fn new() -> Self {
-        Self(Arc::new(Mutex::new(SystemTime::now())))
-    }
-    fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-}
-
-impl Clock for Manual {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap()
-    }
 }
 
 /// A denylist that records what it is asked to keep, in front of a memory one.
@@ -107,7 +90,7 @@ async fn a_login_right_after_revoke_all_works_and_older_tokens_do_not() {
 async fn tokens_of_other_issuers_keep_whole_second_semantics() {
     // Flask-JWT-Extended's tokens carry a UUIDv4 `jti` and a whole-second `iat`: one issued
     // in the second of a cut-off counts as issued before it, even if it came after.
-    let clock = Manual::new();
+    let clock = TestClock::new();
     let m = builder().clock(clock.clone()).build().unwrap();
     let flask_like = |m: &JwtManager| {
         m.create_access_token_with(
@@ -143,7 +126,7 @@ async fn tokens_of_other_issuers_keep_whole_second_semantics() {
 async fn a_revoke_all_within_the_millisecond_of_a_login() {
     // A clock stopped at one instant: a token issued at the very instant of the cut-off
     // counts as issued before it, and the first one issued after the clock moves works.
-    let clock = Manual::new();
+    let clock = TestClock::new();
     let m = builder().clock(clock.clone()).build().unwrap();
     let at_the_instant = m.create_access_token("ada").unwrap();
     m.revoke_all("ada").await.unwrap();
@@ -304,7 +287,7 @@ async fn sub_second_lifetimes_are_refused_and_sub_second_leeway_is_honoured() {
     assert_eq!(t.expires_at().unwrap() - t.issued_at().unwrap(), 1.0);
 
     // Leeway is honoured to the sub-second.
-    let clock = Manual::new();
+    let clock = TestClock::new();
     let m = builder()
         .clock(clock.clone())
         .access_token_lifetime(Duration::from_secs(1))
@@ -314,8 +297,8 @@ async fn sub_second_lifetimes_are_refused_and_sub_second_leeway_is_honoured() {
     let token = m.create_access_token("ada").unwrap();
     let exp = m.decode_token(&token).unwrap().expires_at().unwrap();
     let at = |secs: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs);
-    *clock.0.lock().unwrap() = at(exp + 0.3);
+    clock.set(at(exp + 0.3));
     assert_eq!(kind(&m, &token).await, Ok(()), "within the leeway");
-    *clock.0.lock().unwrap() = at(exp + 0.6);
+    clock.set(at(exp + 0.6));
     assert_eq!(kind(&m, &token).await, Err(ErrorKind::Expired), "beyond it");
 }

@@ -1,6 +1,7 @@
 //! The memo of verified tokens (`JwtManagerBuilder::verified_token_cache`, on by default)
 //! must never change an answer: a remembered token still expires, can still be revoked,
 //! still meets the route's type, freshness and hook checks, and belongs to one manager.
+#![cfg(feature = "testing")]
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +14,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use serde_json::Value;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::GuardLayer;
+use tower_jwt_auth::testing::{self, TestClock};
 use tower_jwt_auth::{
     FreshRequiredLayer, JwtManager, JwtManagerBuilder, JwtRequiredLayer, VerifiedToken,
 };
@@ -64,8 +66,7 @@ async fn remember<K>(layer: &GuardLayer<K>, token: &str) {
 
 #[tokio::test]
 async fn a_remembered_token_still_expires() {
-    let start = std::time::SystemTime::now();
-    let clock = Manual(Arc::new(std::sync::Mutex::new(start)));
+    let clock = TestClock::new();
     let jwt = builder()
         .clock(clock.clone())
         .access_token_lifetime(Duration::from_secs(2))
@@ -77,8 +78,7 @@ async fn a_remembered_token_still_expires() {
         let (status, _, seen) = call(&layer, &token).await;
         assert_eq!((status, seen.as_str()), (StatusCode::OK, "ada headers"));
     }
-    let exp = jwt.decode_token(&token).unwrap().expires_at().unwrap();
-    *clock.0.lock().unwrap() = std::time::UNIX_EPOCH + Duration::from_secs_f64(exp);
+    clock.advance(Duration::from_secs(2));
     let (status, msg, _) = call(&layer, &token).await;
     assert_eq!(
         (status, msg.as_str()),
@@ -196,21 +196,11 @@ async fn with_the_memo_off_tokens_still_pass() {
     }
 }
 
-/// A clock the test sets by hand.
-#[derive(Clone)]
-struct Manual(Arc<std::sync::Mutex<std::time::SystemTime>>);
-
-impl tower_jwt_auth::clock::Clock for Manual {
-    fn now(&self) -> std::time::SystemTime {
-        *self.0.lock().unwrap()
-    }
-}
-
 #[tokio::test]
 async fn a_remembered_token_is_not_valid_before_its_time_when_the_clock_steps_back() {
     let start = std::time::SystemTime::now();
-    let clock = Manual(Arc::new(std::sync::Mutex::new(start)));
-    let set = |t| *clock.0.lock().unwrap() = t;
+    let clock = TestClock::at(start);
+    let set = |t| clock.set(t);
     let jwt = builder().clock(clock.clone()).build().unwrap();
     let layer = JwtRequiredLayer::new(&jwt);
 
@@ -230,14 +220,10 @@ async fn a_remembered_token_is_not_valid_before_its_time_when_the_clock_steps_ba
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let token = jwt
-        .create_access_token_with(
-            "ada",
-            tower_jwt_auth::TokenOptions::new()
-                .claim("iat", epoch - 100)
-                .claim("nbf", epoch - 5),
-        )
-        .unwrap();
+    let token = testing::token(&jwt, "ada")
+        .issued_at(start - Duration::from_secs(100))
+        .claim("nbf", epoch - 5)
+        .mint();
     remember(&layer, &token).await;
     set(start - Duration::from_secs(30));
     let (status, msg, _) = call(&layer, &token).await;

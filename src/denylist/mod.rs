@@ -40,6 +40,7 @@ pub use memory::MemoryDenylist;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisDenylist, RedisDenylistBuilder};
 
 /// The revocation store could not answer or record a revocation.

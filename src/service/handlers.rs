@@ -71,7 +71,7 @@ impl<U: UserStore> Inner<U> {
             }
         };
 
-        if crate::password::needs_rehash(&user.password_hash) {
+        if self.hasher.needs_rehash(&user.password_hash) {
             // Upgrading is best effort: the login succeeds either way.
             if let Ok(upgraded) = self.hasher.hash(password).await {
                 match self.store.update_password_hash(&user.id, &upgraded).await {

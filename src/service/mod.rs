@@ -179,10 +179,15 @@ impl MemoryUserStore {
         password: &str,
     ) -> Result<(), crate::password::PasswordError> {
         let user = StoredUser::new(id, crate::password::hash(password)?);
+        self.add_user_hash(login, user);
+        Ok(())
+    }
+
+    /// Adds (or replaces) a user whose password is already hashed.
+    pub(crate) fn add_user_hash(&self, login: impl Into<String>, user: StoredUser) {
         if let Ok(mut users) = self.users.write() {
             users.insert(login.into(), user);
         }
-        Ok(())
     }
 }
 

@@ -90,7 +90,7 @@ async fn structure_and_encoding() {
     let mut padded = claims();
     let payload = loop {
         let payload = b64(padded.to_string());
-        if payload.len() % 4 != 0 {
+        if !payload.len().is_multiple_of(4) {
             break payload; // the last character carries unused bits
         }
         padded["pad"] = serde_json::json!(format!("{}x", padded["pad"].as_str().unwrap_or("")));

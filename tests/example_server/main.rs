@@ -1,10 +1,13 @@
 //! Black-box tests of `examples/server.rs` over real HTTP on loopback: every route, the
 //! login failure paths, revocation surviving a restart, the login storm, and interop with
 //! the real Flask-JWT-Extended.
+// The support files are shared by several test crates, and some include each other.
+#![allow(clippy::duplicate_mod)]
 
 #[path = "../support/flask.rs"]
 mod flask;
 mod harness;
+mod walkthrough;
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,36 +1,5 @@
-//! Password hashing with Argon2id at OWASP's parameters (m = 19456 KiB, t = 2, p = 1,
-//! 16-byte random salt), stored as PHC strings.
-//!
-//! [`PasswordHasher`] runs the work on its own small pool of threads, one per core by
-//! default, so a burst of logins can neither starve the async runtime nor exhaust memory
-//! (each hash holds 19 MiB); a caller that waits longer than the configured bound gets
-//! [`PasswordError::Busy`] instead of queueing forever. On Linux the pool runs under the
-//! `SCHED_IDLE` policy: request handling preempts hashing whenever it wakes up, and hashing
-//! gets every idle cycle, so a login storm neither starves other routes nor wastes the
-//! machine. (The scheduler can still let a hash finish its tick before a request that was
-//! already runnable, so every extra thread hop on a request path, such as a blocking-pool
-//! round trip, is a small chance of a millisecond-scale wait while all cores hash; fewer
-//! hashing threads, via [`PasswordHasher::with_limits`], trade hashing throughput for that
-//! tail.)
-//!
-//! # Example
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! use tower_jwt_auth::password::{self, PasswordHasher};
-//!
-//! let hasher = PasswordHasher::new();
-//! let phc = hasher.hash("correct horse battery staple").await.unwrap();
-//! assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-//!
-//! // Accepted: the right password.
-//! assert!(hasher.verify("correct horse battery staple", &phc).await.unwrap());
-//! // Rejected: a wrong one.
-//! assert!(!hasher.verify("Tr0ub4dor&3", &phc).await.unwrap());
-//! assert!(!password::needs_rehash(&phc));
-//! # }
-//! ```
+//! [`PasswordHasher`]: hashing and verification on a dedicated pool of low-priority threads,
+//! bounded in number and in time, with logins that cost the same whatever the account.
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -38,140 +7,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::{Argon2, Params, PasswordHash, PasswordHasher as _};
-use subtle::ConstantTimeEq;
+use argon2::Params;
 use tokio::sync::Semaphore;
 
-/// Why a password could not be hashed or checked.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasswordError {
-    /// Every hashing slot stayed busy for longer than the configured wait.
-    Busy,
-    /// The stored hash is not a PHC string this crate can verify.
-    InvalidHash,
-    /// An admitted job took longer than the configured bound
-    /// ([`PasswordHasher::max_hash_time`]); its slot stays taken until it ends.
-    Timeout,
-    /// Hashing failed (e.g. no randomness for the salt) or its job panicked.
-    Failed(String),
-}
-
-impl fmt::Display for PasswordError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PasswordError::Busy => f.write_str("too many password checks in progress"),
-            PasswordError::InvalidHash => f.write_str("the stored password hash is invalid"),
-            PasswordError::Timeout => f.write_str("a password check took too long"),
-            PasswordError::Failed(why) => write!(f, "password hashing failed: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for PasswordError {}
-
-/// Hashes `password` with Argon2id at the default parameters, on the calling thread.
-pub fn hash(password: &str) -> Result<String, PasswordError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| PasswordError::Failed(e.to_string()))
-}
-
-/// A hash at today's parameters that no password is expected to match: unknown users are
-/// checked against it so that they cost as much as known ones. Its salt is fixed, so it
-/// needs no randomness.
-fn dummy_hash() -> String {
-    Argon2::default()
-        .hash_password_with_salt(b"tower-jwt-auth: no such user", b"tower-jwt-auth-d")
-        .map(|hash| hash.to_string())
-        .unwrap_or_default()
-}
-
-/// Checks `password` against a stored PHC string, on the calling thread. The parameters
-/// come from the PHC string, so older, weaker hashes still verify; parameters beyond
-/// [`MAX_M_COST`], [`MAX_T_COST`] or [`MAX_P_COST`] are refused as
-/// [`PasswordError::InvalidHash`] (a stored hash must not be able to cost minutes).
-pub fn verify(password: &str, phc: &str) -> Result<bool, PasswordError> {
-    verify_with(password, phc, false)
-}
-
-/// The largest memory cost (KiB) a stored hash may ask for: 256 MiB.
-pub const MAX_M_COST: u32 = 256 * 1024;
-/// The largest time cost (passes) a stored hash may ask for.
-pub const MAX_T_COST: u32 = 64;
-/// The largest parallelism a stored hash may ask for.
-pub const MAX_P_COST: u32 = 16;
-
-/// Memory kept by each pool thread for verification: up to 64 MiB (`m` up to 65536 KiB).
-const REUSED_BLOCKS_MAX: usize = 65_536;
-
-thread_local! {
-    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// [`verify`], computing into this thread's reusable Argon2 memory (the pool's threads).
-fn verify_reusing_memory(password: &str, phc: &str) -> Result<bool, PasswordError> {
-    verify_with(password, phc, true)
-}
-
-fn verify_with(password: &str, phc: &str, reuse_memory: bool) -> Result<bool, PasswordError> {
-    fn invalid<E>(_: E) -> PasswordError {
-        PasswordError::InvalidHash
-    }
-    let parsed = PasswordHash::new(phc).map_err(invalid)?;
-    let algorithm = argon2::Algorithm::try_from(parsed.algorithm.as_str()).map_err(invalid)?;
-    let version = match parsed.version {
-        Some(v) => argon2::Version::try_from(v).map_err(invalid)?,
-        None => argon2::Version::default(),
-    };
-    let params = Params::try_from(&parsed).map_err(invalid)?;
-    if params.m_cost() > MAX_M_COST || params.t_cost() > MAX_T_COST || params.p_cost() > MAX_P_COST
-    {
-        return Err(PasswordError::InvalidHash);
-    }
-    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
-        return Err(PasswordError::InvalidHash);
-    };
-    let expected = expected.as_bytes();
-    let mut out = vec![0u8; expected.len()];
-    let argon2 = Argon2::new(algorithm, version, params.clone());
-    let blocks = params.block_count();
-    let computed = if reuse_memory && blocks <= REUSED_BLOCKS_MAX {
-        BLOCKS.with_borrow_mut(|memory| {
-            memory.resize(blocks, argon2::Block::default());
-            argon2.hash_password_into_with_memory(
-                password.as_bytes(),
-                salt.as_ref(),
-                &mut out,
-                &mut memory[..],
-            )
-        })
-    } else {
-        argon2.hash_password_into(password.as_bytes(), salt.as_ref(), &mut out)
-    };
-    computed.map_err(|_| PasswordError::InvalidHash)?;
-    Ok(out.ct_eq(expected).into())
-}
-
-/// Whether a stored hash is weaker than the current parameters (another algorithm or
-/// variant, or lower memory, time or parallelism cost) and should be replaced.
-pub fn needs_rehash(phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else {
-        return true;
-    };
-    if parsed.algorithm != argon2::ARGON2ID_IDENT || parsed.version != Some(0x13) {
-        return true;
-    }
-    match Params::try_from(&parsed) {
-        Ok(params) => {
-            params.m_cost() < Params::DEFAULT_M_COST
-                || params.t_cost() < Params::DEFAULT_T_COST
-                || params.p_cost() < Params::DEFAULT_P_COST
-        }
-        Err(_) => true,
-    }
-}
+use super::{dummy_hash, hash_with, verify_reusing_memory, weaker_than, PasswordError};
 
 /// Runs hashing and verification on a dedicated pool of low-priority threads, a bounded
 /// number at once.
@@ -189,6 +28,8 @@ pub struct PasswordHasher {
     max_concurrent: usize,
     max_wait: Duration,
     max_hash_time: Duration,
+    /// The Argon2id parameters of new hashes and of the dummy (OWASP's by default).
+    params: Params,
     login: Arc<LoginCost>,
 }
 
@@ -206,8 +47,8 @@ struct LoginCost {
 
 impl LoginCost {
     /// Verifies `password` against the dummy hash and records how long that took.
-    fn verify_dummy(&self, password: &str) {
-        let dummy = self.dummy.get_or_init(dummy_hash);
+    fn verify_dummy(&self, password: &str, params: &Params) {
+        let dummy = self.dummy.get_or_init(|| dummy_hash(params));
         let started = Instant::now();
         let _ = verify_reusing_memory(password, dummy);
         let took = started.elapsed().as_nanos() as u64;
@@ -281,6 +122,7 @@ impl PasswordHasher {
             max_concurrent,
             max_wait,
             max_hash_time: Duration::from_secs(10),
+            params: Params::default(),
             login: Arc::default(),
         }
     }
@@ -294,10 +136,25 @@ impl PasswordHasher {
         self
     }
 
-    /// Hashes `password` (see [`hash`]).
+    /// Argon2id with other parameters than OWASP's, for new hashes and the dummy (the test
+    /// kit's deliberately weak ones).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn with_params(mut self, params: Params) -> Self {
+        self.params = params;
+        self.login = Arc::default();
+        self
+    }
+
+    /// Hashes `password` with Argon2id at this hasher's parameters (OWASP's, see [`hash`]).
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        let password = password.to_owned();
-        self.run(move || hash(&password)).await
+        let (password, params) = (password.to_owned(), self.params.clone());
+        self.run(move || hash_with(&password, &params)).await
+    }
+
+    /// Whether a stored hash is weaker than this hasher's parameters and should be replaced
+    /// (see [`needs_rehash`](super::needs_rehash)).
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        weaker_than(phc, &self.params)
     }
 
     /// Checks `password` against a stored PHC string (see [`verify`]). Each pool thread
@@ -322,27 +179,27 @@ impl PasswordHasher {
         stored: Option<&str>,
     ) -> Result<bool, PasswordError> {
         let (password, stored) = (password.to_owned(), stored.map(str::to_owned));
-        let login = self.login.clone();
+        let (login, params) = (self.login.clone(), self.params.clone());
         let (matches, pad) = self
             .run(move || {
                 let Some(phc) = stored else {
-                    login.verify_dummy(&password);
+                    login.verify_dummy(&password, &params);
                     return Ok((false, Duration::ZERO));
                 };
                 let started = Instant::now();
                 match verify_reusing_memory(&password, &phc) {
-                    Ok(matches) if needs_rehash(&phc) => match login.reference() {
+                    Ok(matches) if weaker_than(&phc, &params) => match login.reference() {
                         Some(reference) => {
                             Ok((matches, reference.saturating_sub(started.elapsed())))
                         }
                         None => {
-                            login.verify_dummy(&password);
+                            login.verify_dummy(&password, &params);
                             Ok((matches, Duration::ZERO))
                         }
                     },
                     Ok(matches) => Ok((matches, Duration::ZERO)),
                     Err(_) => {
-                        login.verify_dummy(&password);
+                        login.verify_dummy(&password, &params);
                         Ok((false, Duration::ZERO))
                     }
                 }
@@ -405,6 +262,9 @@ fn lower_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::password::hash;
+    use argon2::Argon2;
+    use argon2::PasswordHasher as _;
 
     /// A PHC string for "pw" with the given variant, version and parameters.
     fn phc(algorithm: argon2::Algorithm, version: argon2::Version, params: Params) -> String {
@@ -412,69 +272,6 @@ mod tests {
             .hash_password(b"pw")
             .unwrap()
             .to_string()
-    }
-
-    fn weak() -> String {
-        phc(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            Params::new(4096, 1, 1, None).unwrap(),
-        )
-    }
-
-    #[test]
-    fn weaker_hashes_need_rehash() {
-        let weak = weak();
-        assert!(needs_rehash(&weak));
-        assert!(verify("pw", &weak).unwrap());
-        let argon2i = phc(
-            argon2::Algorithm::Argon2i,
-            argon2::Version::V0x13,
-            Params::default(),
-        );
-        assert!(needs_rehash(&argon2i));
-        assert!(needs_rehash("not a phc string"));
-        assert!(!needs_rehash(&hash("pw").unwrap()));
-    }
-
-    #[test]
-    fn reusing_memory_gives_the_same_answers() {
-        let weak = weak();
-        let strong = hash("pw").unwrap();
-        let argon2i = phc(
-            argon2::Algorithm::Argon2i,
-            argon2::Version::V0x10,
-            Params::default(),
-        );
-        // Alternate sizes and variants so that the buffer is reused, shrunk and grown.
-        for phc in [&strong, &weak, &argon2i, &strong, &weak] {
-            assert_eq!(verify_reusing_memory("pw", phc), Ok(true), "{phc}");
-            assert_eq!(verify_reusing_memory("nope", phc), Ok(false), "{phc}");
-            assert_eq!(verify("pw", phc), Ok(true));
-        }
-        assert_eq!(
-            verify_reusing_memory("pw", "$argon2id$garbage"),
-            Err(PasswordError::InvalidHash)
-        );
-        assert_eq!(verify_reusing_memory("pw", &dummy_hash()), Ok(false));
-        assert_eq!(verify_reusing_memory("", &dummy_hash()), Ok(false));
-    }
-
-    #[test]
-    fn invalid_stored_hash() {
-        assert_eq!(
-            verify("pw", "$argon2id$garbage"),
-            Err(PasswordError::InvalidHash)
-        );
-        assert_eq!(verify("pw", ""), Err(PasswordError::InvalidHash));
-    }
-
-    #[test]
-    fn salts_are_16_random_bytes() {
-        let (a, b) = (hash("pw").unwrap(), hash("pw").unwrap());
-        assert_ne!(a, b);
-        let salt = PasswordHash::new(&a).unwrap().salt.unwrap();
-        assert_eq!(salt.len(), 16);
     }
 
     #[tokio::test]
@@ -514,37 +311,6 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-    }
-
-    #[test]
-    fn absurd_stored_parameters_are_refused_without_hashing() {
-        for params in [
-            Params::new(MAX_M_COST + 8, 1, 1, None).unwrap(),
-            Params::new(8, MAX_T_COST + 1, 1, None).unwrap(),
-            Params::new(8 * (MAX_P_COST + 1), 1, MAX_P_COST + 1, None).unwrap(),
-        ] {
-            // A PHC string naming the parameters (the hash itself is never computed).
-            let cheap = phc(
-                argon2::Algorithm::Argon2id,
-                argon2::Version::V0x13,
-                Params::new(8, 1, 1, None).unwrap(),
-            );
-            let named = cheap.replacen(
-                "m=8,t=1,p=1",
-                &format!(
-                    "m={},t={},p={}",
-                    params.m_cost(),
-                    params.t_cost(),
-                    params.p_cost()
-                ),
-                1,
-            );
-            assert_eq!(
-                verify("pw", &named),
-                Err(PasswordError::InvalidHash),
-                "{named}"
-            );
-        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
