@@ -36,6 +36,16 @@ pub enum ErrorKind {
     MissingToken,
     /// The header holding the token is not in the expected form (`InvalidHeaderError`).
     BadHeader,
+    /// The query parameter holding the token lacks its configured prefix
+    /// (`InvalidQueryParamError`).
+    BadQueryParameter,
+    /// A cookie-borne token's CSRF double-submit value is missing or does not match its
+    /// `csrf` claim (`CSRFError`).
+    Csrf,
+    /// The request body a token was to be read from is over the configured limit.
+    BodyTooLarge,
+    /// The request body a token was to be read from could not be read.
+    BodyUnreadable,
     /// The token is larger than the configured cap.
     TooLarge,
     /// The token is not a well-formed compact JWS (segments, base64, JSON, header fields).
@@ -88,9 +98,14 @@ impl ErrorKind {
     }
 
     /// Whether this kind is a problem with the token itself, which an anonymous-tolerant
-    /// optional guard may ignore.
+    /// optional guard may ignore. A CSRF failure is not: a forged cross-site request is
+    /// refused, never downgraded to an anonymous one.
     pub(crate) fn is_token_problem(self) -> bool {
         !self.is_unavailable()
+            && !matches!(
+                self,
+                ErrorKind::Csrf | ErrorKind::BodyTooLarge | ErrorKind::BodyUnreadable
+            )
     }
 }
 

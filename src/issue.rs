@@ -245,6 +245,11 @@ impl Issuer {
                 ),
                 (&s.identity_claim, Some(identity.into())),
                 ("nbf", s.encode_nbf.then(|| iat.into())),
+                (
+                    "csrf",
+                    s.issues_csrf()
+                        .then(|| uuid::Uuid::new_v4().to_string().into()),
+                ),
                 ("aud", s.encode_audience.clone()),
                 ("iss", s.encode_issuer.clone().map(Value::from)),
                 ("exp", exp.map(Value::from)),

@@ -65,6 +65,7 @@ pub mod axum;
 pub mod claims;
 pub mod clock;
 mod config;
+pub mod cookies;
 pub mod denylist;
 pub mod error;
 pub mod guard;
@@ -95,6 +96,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub use claims::{Freshness, TokenType, VerifiedToken};
 pub use config::{BuildError, Lifetime, TokenLocation};
+pub use cookie::SameSite;
+pub use cookies::Cookies;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use denylist::RedisDenylist;

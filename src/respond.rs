@@ -49,13 +49,14 @@ impl AuthError {
     pub fn status(&self, policy: StatusPolicy) -> StatusCode {
         use ErrorKind::*;
         match (self.kind(), policy) {
-            (UserClaimsVerification, _) => StatusCode::BAD_REQUEST,
+            (UserClaimsVerification | BodyUnreadable, _) => StatusCode::BAD_REQUEST,
+            (BodyTooLarge, _) => StatusCode::PAYLOAD_TOO_LARGE,
             (RevocationStoreUnavailable | UserStoreUnavailable, _) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             (_, StatusPolicy::Default) => StatusCode::UNAUTHORIZED,
             (
-                MissingToken | Expired | FreshTokenRequired | Revoked | UserLookup,
+                MissingToken | Expired | FreshTokenRequired | Revoked | UserLookup | Csrf,
                 StatusPolicy::FlaskCompatible,
             ) => StatusCode::UNAUTHORIZED,
             (_, StatusPolicy::FlaskCompatible) => StatusCode::UNPROCESSABLE_ENTITY,

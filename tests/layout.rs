@@ -25,15 +25,19 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "config", "claims", "clock", "denylist", "error", "issue", "respond", "verify",
         ],
     ),
+    ("cookies", &["manager", "config", "error"]),
     (
         "guard",
-        &["manager", "verify", "config", "claims", "respond", "error"],
+        &[
+            "cookies", "manager", "verify", "config", "claims", "respond", "error",
+        ],
     ),
     ("password", &[]),
     (
         "service",
         &[
-            "guard", "manager", "password", "issue", "config", "claims", "respond", "error",
+            "guard", "cookies", "manager", "password", "issue", "config", "claims", "respond",
+            "error",
         ],
     ),
     (

@@ -113,6 +113,8 @@ pub(crate) struct TokenData {
     pub(crate) nbf: Option<f64>,
     pub(crate) exp: Option<f64>,
     pub(crate) location: TokenLocation,
+    /// The `csrf` claim, when it is a string.
+    pub(crate) csrf: Option<Text>,
     /// The decoded header JSON, `None` when it is the key's own header.
     pub(crate) header: Option<Vec<u8>>,
     /// The key that verified it.
@@ -147,6 +149,11 @@ impl VerifiedToken {
 
     fn text<'a>(&'a self, text: &'a Text) -> &'a str {
         text.as_str(&self.0.payload)
+    }
+
+    /// The CSRF double-submit value (`csrf` claim) the token carries, if any.
+    pub fn csrf(&self) -> Option<&str> {
+        self.0.csrf.as_ref().map(|csrf| self.text(csrf))
     }
 
     /// The token's type.

@@ -186,6 +186,7 @@ pub(crate) struct RawClaims {
     pub(crate) exp: Found<f64>,
     pub(crate) iss: Found<String>,
     pub(crate) aud: Found<Vec<String>>,
+    pub(crate) csrf: Found<Text>,
 }
 
 /// Parses a payload, reading the identity from the claim named `identity_claim`. `payload`
@@ -215,6 +216,7 @@ enum Field {
     Exp,
     Iss,
     Aud,
+    Csrf,
     /// Any other claim, by a hash of its name (for duplicate detection without allocating).
     Other(u64),
 }
@@ -253,6 +255,7 @@ impl Field {
             "exp" => Field::Exp,
             "iss" => Field::Iss,
             "aud" => Field::Aud,
+            "csrf" => Field::Csrf,
             other => Field::Other(name_hash(other)),
         }
     }
@@ -310,6 +313,7 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                 Field::Exp => set_once(&mut claims.exp, value.numeric_date(), "exp")?,
                 Field::Iss => set_once(&mut claims.iss, value.string(), "iss")?,
                 Field::Aud => set_once(&mut claims.aud, value.audience(), "aud")?,
+                Field::Csrf => set_once(&mut claims.csrf, value.text(self.payload), "csrf")?,
                 Field::Other(hash) => {
                     if others.contains(&hash) {
                         return Err(de::Error::custom("duplicate claim"));

@@ -35,6 +35,7 @@ use serde_json::Value;
 use crate::clock::ClockHandle;
 
 pub(crate) mod keys;
+pub(crate) mod locations;
 
 /// How long a kind of token lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,13 +58,42 @@ impl From<Duration> for Lifetime {
 pub enum TokenLocation {
     /// A request header (`Authorization: Bearer <JWT>` by default).
     Headers,
+    /// A cookie (`access_token_cookie` / `refresh_token_cookie` by default), with CSRF double
+    /// submit for the methods that change state.
+    Cookies,
+    /// A query-string parameter (`?jwt=<JWT>` by default). Query strings end up in logs:
+    /// prefer the others.
+    QueryString,
+    /// A key of a JSON body (`access_token` / `refresh_token` by default).
+    Json,
 }
 
 impl TokenLocation {
-    /// Flask-JWT-Extended's name for the location (`"headers"`, ...).
+    /// Flask-JWT-Extended's name for the location: `"headers"`, `"cookies"`,
+    /// `"query_string"` or `"json"`.
     pub fn as_str(self) -> &'static str {
         match self {
             TokenLocation::Headers => "headers",
+            TokenLocation::Cookies => "cookies",
+            TokenLocation::QueryString => "query_string",
+            TokenLocation::Json => "json",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenLocation {
+    type Err = String;
+
+    /// Flask-JWT-Extended's names: `headers`, `cookies`, `query_string`, `json`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name.trim() {
+            "headers" => Ok(TokenLocation::Headers),
+            "cookies" => Ok(TokenLocation::Cookies),
+            "query_string" => Ok(TokenLocation::QueryString),
+            "json" => Ok(TokenLocation::Json),
+            other => Err(format!(
+                "unknown token location {other:?} (headers, cookies, query_string or json)"
+            )),
         }
     }
 }
@@ -149,6 +179,11 @@ pub(crate) struct Settings {
     pub(crate) header_messages: HeaderMessages,
     pub(crate) max_token_size: usize,
     pub(crate) locations: Arc<[TokenLocation]>,
+    pub(crate) cookies: locations::CookieSettings,
+    pub(crate) query: locations::QuerySettings,
+    pub(crate) json: locations::JsonSettings,
+    /// Refresh a cookie-borne access token with less than this left (`None`: never).
+    pub(crate) implicit_refresh: Option<Duration>,
     /// Whether guards remember the tokens they verified.
     pub(crate) verified_token_cache: bool,
     pub(crate) clock: ClockHandle,
@@ -163,6 +198,12 @@ impl Settings {
             self.access_lifetime
         };
         lifetime == Lifetime::Never
+    }
+
+    /// Whether issued tokens carry a `csrf` claim: CSRF protection is on and cookies are a
+    /// location.
+    pub(crate) fn issues_csrf(&self) -> bool {
+        self.cookies.csrf_protect && self.locations.contains(&TokenLocation::Cookies)
     }
 
     /// Whether some tokens never expire, so that what covers them must be kept for good.

@@ -1,5 +1,6 @@
-//! The response future of a guard: awaiting the checks that could not be decided at once,
-//! then the inner service, or answering the rejection.
+//! The response future of a guard: reading the body when the token may be in it, awaiting
+//! the checks that could not be decided at once, then the inner service (and an implicit
+//! refresh of the access cookie on its response), or answering the rejection.
 
 use std::fmt;
 use std::future::Future;
@@ -8,14 +9,18 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::ResponseBody;
+use super::request_body::{self, Reading};
+use super::service::{admit, take_ready};
 use super::GuardConfig;
-use crate::error::AuthError;
-use crate::verify::Admitted;
+use crate::claims::VerifiedToken;
+use crate::error::{AuthError, ErrorKind};
+use crate::verify::{Admitted, RequestView, Verdict};
 use crate::BoxFuture;
 
 pin_project! {
@@ -29,12 +34,24 @@ pin_project! {
     }
 }
 
+/// A token whose cookie the response refreshes, and the guard that does it.
+struct Refresh {
+    config: Arc<GuardConfig>,
+    token: VerifiedToken,
+}
+
 pin_project! {
     #[project = KindProj]
     enum Kind<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
     {
+        Reading {
+            reading: Reading,
+            parts: Option<Parts>,
+            inner: S,
+            config: Arc<GuardConfig>,
+        },
         Checking {
             check: BoxFuture<'static, Result<Admitted, AuthError>>,
             inner: S,
@@ -44,6 +61,7 @@ pin_project! {
         Inner {
             #[pin]
             future: S::Future,
+            refresh: Option<Refresh>,
         },
         Rejected {
             response: Option<Response<Bytes>>,
@@ -53,33 +71,51 @@ pin_project! {
 
 impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
-    S: Service<Request<ReqBody>>,
+    S: Service<Request<ReqBody>> + Clone,
 {
-    pub(super) fn inner(future: S::Future) -> Self {
-        Self {
-            kind: Kind::Inner { future },
-        }
-    }
-
-    pub(super) fn rejected(response: Response<Bytes>) -> Self {
-        Self {
-            kind: Kind::Rejected {
-                response: Some(response),
+    /// Acts on a verdict: the inner service's future for an admitted request, the
+    /// rejection, or the checks to await (with the ready service).
+    pub(super) fn decided(
+        config: &Arc<GuardConfig>,
+        verdict: Verdict,
+        mut req: Request<ReqBody>,
+        inner: &mut S,
+    ) -> Self {
+        let kind = match verdict {
+            Verdict::Ready(Ok(admitted)) => {
+                let refresh = admit(config, admitted, &mut req).map(|token| Refresh {
+                    config: config.clone(),
+                    token,
+                });
+                Kind::Inner {
+                    future: inner.call(req),
+                    refresh,
+                }
+            }
+            Verdict::Ready(Err(err)) => Kind::Rejected {
+                response: Some(config.reject(req.headers(), err)),
             },
-        }
+            Verdict::Pending(check) => Kind::Checking {
+                check,
+                inner: take_ready(inner),
+                request: Some(req),
+                config: config.clone(),
+            },
+        };
+        Self { kind }
     }
 
-    pub(super) fn checking(
-        check: BoxFuture<'static, Result<Admitted, AuthError>>,
+    pub(super) fn reading(
+        reading: Reading,
+        parts: Parts,
         inner: S,
-        request: Request<ReqBody>,
         config: Arc<GuardConfig>,
     ) -> Self {
         Self {
-            kind: Kind::Checking {
-                check,
+            kind: Kind::Reading {
+                reading,
+                parts: Some(parts),
                 inner,
-                request: Some(request),
                 config,
             },
         }
@@ -88,21 +124,58 @@ where
 
 impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ReqBody: 'static,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             let mut this = self.as_mut().project();
-            let future = match this.kind.as_mut().project() {
-                KindProj::Inner { future } => {
-                    let response = ready!(future.poll(cx))?;
+            let next = match this.kind.as_mut().project() {
+                KindProj::Inner { future, refresh } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(Refresh { config, token }) = refresh.take() {
+                        config.refresh_cookies(&token, response.headers_mut());
+                    }
                     return Poll::Ready(Ok(response.map(ResponseBody::inner)));
                 }
                 KindProj::Rejected { response } => {
                     let response = response.take().expect("polled after completion");
                     return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                }
+                KindProj::Reading {
+                    reading,
+                    parts,
+                    inner,
+                    config,
+                } => {
+                    let read = ready!(reading.as_mut().poll(cx));
+                    let parts = parts.take().expect("polled after completion");
+                    let bytes = match read {
+                        Ok(bytes) => bytes,
+                        Err(err) => {
+                            let response = config.reject(&parts.headers, err);
+                            return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                        }
+                    };
+                    let view = RequestView {
+                        method: &parts.method,
+                        headers: &parts.headers,
+                        query: parts.uri.query(),
+                        body: Some(&bytes),
+                    };
+                    let verdict = config.route.verify(&view);
+                    // Only bodies `read` accepted get here, and those rebuild.
+                    let Some(body) = request_body::rebuild::<ReqBody>(bytes) else {
+                        let err = AuthError::new(
+                            ErrorKind::BodyUnreadable,
+                            "Could not read the request body",
+                        );
+                        let response = config.reject(&parts.headers, err);
+                        return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                    };
+                    Self::decided(config, verdict, Request::from_parts(parts, body), inner)
                 }
                 KindProj::Checking {
                     check,
@@ -111,20 +184,11 @@ where
                     config,
                 } => {
                     let verdict = ready!(check.as_mut().poll(cx));
-                    let mut req = request.take().expect("polled after completion");
-                    match verdict {
-                        Ok(admitted) => {
-                            super::service::admit(config, admitted, &mut req);
-                            inner.call(req)
-                        }
-                        Err(err) => {
-                            let response = config.reject(req.headers(), err);
-                            return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
-                        }
-                    }
+                    let req = request.take().expect("polled after completion");
+                    Self::decided(config, Verdict::Ready(verdict), req, inner)
                 }
             };
-            this.kind.set(Kind::Inner { future });
+            self.set(next);
         }
     }
 }

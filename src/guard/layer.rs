@@ -4,6 +4,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tower_layer::Layer;
 
@@ -55,6 +56,12 @@ impl<K> GuardLayer<K> {
                 route: Arc::new(Route::new(manager.core().clone(), requirement)),
                 policy: manager.status_policy(),
                 responder: manager.responder().clone(),
+                manager: manager.clone(),
+                implicit_refresh: manager
+                    .core()
+                    .settings
+                    .implicit_refresh
+                    .map(|within| within.as_secs_f64()),
             }),
             _kind: PhantomData,
         }
@@ -72,7 +79,7 @@ impl<K> GuardLayer<K> {
     pub fn locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
         let locations: Vec<_> = locations.into_iter().collect();
         if !locations.is_empty() {
-            self.route_mut().locations = locations.into();
+            self.route_mut().set_locations(locations.into());
         }
         self
     }
@@ -95,6 +102,15 @@ impl<K> GuardLayer<K> {
     /// refresh tokens alike.
     pub fn verify_type(mut self, yes: bool) -> Self {
         self.route_mut().verify_type = yes;
+        self
+    }
+
+    /// Implicit refresh on these routes (see
+    /// [`JwtManagerBuilder::implicit_refresh_within`](crate::JwtManagerBuilder::implicit_refresh_within)):
+    /// a cookie-borne access token with less than `within` left gets a new access cookie on
+    /// the response; `Duration::ZERO` turns it off. Refresh tokens are never refreshed so.
+    pub fn implicit_refresh_within(mut self, within: Duration) -> Self {
+        self.config_mut().implicit_refresh = (!within.is_zero()).then(|| within.as_secs_f64());
         self
     }
 

@@ -55,6 +55,7 @@
 mod body;
 mod future;
 mod layer;
+mod request_body;
 mod service;
 
 use std::sync::Arc;
@@ -62,16 +63,23 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, Response};
 
+use crate::claims::{TokenType, VerifiedToken};
+use crate::config::TokenLocation;
 use crate::error::AuthError;
+use crate::manager::JwtManager;
 use crate::respond::{ErrorContext, ErrorResponder, StatusPolicy};
 use crate::verify::Route;
 
-/// What a guard layer holds: the route it verifies, and how it answers a rejection.
+/// What a guard layer holds: the route it verifies, how it answers a rejection, and the
+/// manager that issues implicitly refreshed tokens.
 #[derive(Clone)]
 pub(crate) struct GuardConfig {
     pub(crate) route: Arc<Route>,
     pub(crate) policy: StatusPolicy,
     pub(crate) responder: Arc<dyn ErrorResponder>,
+    manager: JwtManager,
+    /// Refresh a cookie-borne access token with less than this many seconds left.
+    implicit_refresh: Option<f64>,
 }
 
 impl GuardConfig {
@@ -93,6 +101,39 @@ impl GuardConfig {
         let mut response = self.responder.respond(&err, &cx);
         response.extensions_mut().insert(err);
         response
+    }
+
+    /// Whether the response to a request with this token is to carry a new access cookie:
+    /// a cookie-borne access token with less than the configured time left.
+    fn refresh_due(&self, token: &VerifiedToken) -> bool {
+        let Some(within) = self.implicit_refresh else {
+            return false;
+        };
+        token.location() == TokenLocation::Cookies
+            && token.token_type() != &TokenType::Refresh
+            && token
+                .expires_at()
+                .is_some_and(|exp| exp - self.route.core.settings.clock.now_secs() < within)
+    }
+
+    /// Implicit refresh: sets a new, non-fresh access cookie (and its CSRF cookie) for the
+    /// token's identity on `headers`, unless the response sets or unsets the access cookie
+    /// itself (a login, a logout, another guard's refresh) or the token was revoked or
+    /// expired meanwhile.
+    fn refresh_cookies(&self, token: &VerifiedToken, headers: &mut HeaderMap) {
+        let cookies = self.manager.cookies();
+        if cookies.sets_access(headers) || !self.route.still_valid(token) {
+            return;
+        }
+        let set = self
+            .manager
+            .create_access_token(token.identity())
+            .map_err(|e| e.to_string())
+            .and_then(|new| cookies.set_access(headers, &new).map_err(|e| e.to_string()));
+        match set {
+            Ok(()) => tracing::debug!(outcome = "refreshed", "access cookie refreshed"),
+            Err(err) => tracing::warn!(outcome = "error", "implicit refresh failed: {err}"),
+        }
     }
 }
 

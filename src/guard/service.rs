@@ -10,22 +10,32 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
+use super::request_body;
 use super::{Anonymous, GuardConfig};
-use crate::verify::{Admitted, RequestView, Verdict};
+use crate::claims::VerifiedToken;
+use crate::verify::{Admitted, RequestView};
 
 /// Lets a request through: the verified token into its extensions, or for a request
-/// without one, why (what a required extractor answers).
-pub(super) fn admit<B>(config: &Arc<GuardConfig>, admitted: Admitted, req: &mut Request<B>) {
+/// without one, why (what a required extractor answers). Gives back the token when the
+/// response is to refresh its cookie.
+pub(super) fn admit<B>(
+    config: &Arc<GuardConfig>,
+    admitted: Admitted,
+    req: &mut Request<B>,
+) -> Option<VerifiedToken> {
     config.route.admit(&admitted);
     match admitted {
         Admitted::Token(token) => {
+            let due = config.refresh_due(&token).then(|| token.clone());
             req.extensions_mut().insert(token);
+            due
         }
         Admitted::Anonymous(why) => {
             req.extensions_mut().insert(Anonymous {
                 why,
                 config: config.clone(),
             });
+            None
         }
     }
 }
@@ -81,6 +91,7 @@ impl<S: fmt::Debug, K> fmt::Debug for Guard<S, K> {
 impl<S, K, ReqBody, ResBody> Service<Request<ReqBody>> for Guard<S, K>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ReqBody: 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -91,21 +102,25 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self.config.route.verify(&RequestView::of(&req)) {
-            Verdict::Ready(Ok(admitted)) => {
-                admit(&self.config, admitted, &mut req);
-                ResponseFuture::inner(self.inner.call(req))
-            }
-            Verdict::Ready(Err(err)) => {
-                ResponseFuture::rejected(self.config.reject(req.headers(), err))
-            }
-            Verdict::Pending(check) => {
-                // The service that was driven to readiness goes with the request; a clone
-                // stays behind for the next call.
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::checking(check, inner, req, self.config.clone())
+        let route = &self.config.route;
+        if route.needs_body(&RequestView::of(&req)) {
+            let (parts, body) = req.into_parts();
+            match request_body::read(body, route.body_limit()) {
+                Ok(reading) => {
+                    let ready = take_ready(&mut self.inner);
+                    return ResponseFuture::reading(reading, parts, ready, self.config.clone());
+                }
+                Err(body) => req = Request::from_parts(parts, body),
             }
         }
+        let verdict = route.verify(&RequestView::of(&req));
+        ResponseFuture::decided(&self.config, verdict, req, &mut self.inner)
     }
+}
+
+/// The service that was driven to readiness, to go with a request whose verification must
+/// be awaited; a clone stays behind for the next call.
+pub(super) fn take_ready<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
 }

@@ -38,6 +38,7 @@ pub struct JwtManagerBuilder {
     max_token_size: usize,
     verified_token_cache: bool,
     locations: Vec<TokenLocation>,
+    pub(super) locations_settings: super::locations::LocationSettings,
     status_policy: StatusPolicy,
     responder: Arc<dyn ErrorResponder>,
     denylist: Option<Arc<dyn Denylist>>,
@@ -71,6 +72,7 @@ impl Default for JwtManagerBuilder {
             max_token_size: 8 * 1024,
             verified_token_cache: true,
             locations: vec![TokenLocation::Headers],
+            locations_settings: Default::default(),
             status_policy: StatusPolicy::Default,
             responder: Arc::new(DefaultErrorResponder),
             denylist: None,
@@ -376,6 +378,7 @@ impl JwtManagerBuilder {
             seen.push(*location);
         }
 
+        let (cookies, query, json, implicit_refresh) = self.locations_settings.validate()?;
         let settings = Arc::new(Settings {
             keys: KeySet::single(key),
             access_lifetime: self.access_lifetime,
@@ -394,6 +397,10 @@ impl JwtManagerBuilder {
             header_type: self.header_type,
             max_token_size: self.max_token_size,
             locations: self.locations.into(),
+            cookies,
+            query,
+            json,
+            implicit_refresh,
             verified_token_cache: self.verified_token_cache,
             clock: self.clock.clone(),
         });

@@ -43,6 +43,7 @@ use crate::verify::{Admitted, Core, RequestView, Requirement, Route};
 
 mod builder;
 mod hooks;
+mod locations;
 pub use builder::JwtManagerBuilder;
 pub use hooks::{ClaimsVerdict, LookupOutcome};
 

@@ -2,12 +2,15 @@
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Map, Value};
 
 use super::{BoxError, Inner, UserStore};
 use crate::claims::{TokenType, VerifiedToken};
+use crate::config::locations::cookie_value;
+use crate::cookies::Cookies;
+use crate::error::AuthError;
 use crate::error::ErrorKind;
 use crate::issue::TokenOptions;
 use crate::password::PasswordError;
@@ -87,27 +90,50 @@ impl<U: UserStore> Inner<U> {
             .manager
             .create_access_token_with(&user.id, TokenOptions::new().fresh(true))
             .and_then(|access| Ok((access, self.manager.create_refresh_token(&user.id)?)));
-        match tokens {
-            Ok((access, refresh)) => {
-                tracing::info!(outcome = "accepted", user_id = %user.id, "login");
-                json_reply(
-                    StatusCode::OK,
-                    &json!({"access_token": access, "refresh_token": refresh}),
-                )
-            }
-            Err(_) => self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens"),
-        }
+        let Ok((access, refresh)) = tokens else {
+            return self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens");
+        };
+        tracing::info!(outcome = "accepted", user_id = %user.id, "login");
+        self.tokens_reply(
+            json!({"access_token": access, "refresh_token": refresh}),
+            "Logged in",
+            |cookies, headers| {
+                cookies.set_access(headers, &access)?;
+                cookies.set_refresh(headers, &refresh)
+            },
+        )
     }
 
     /// `/refresh`, behind a `RefreshRequired` guard: a new, non-fresh access token.
     pub(super) async fn refresh(&self, token: &VerifiedToken) -> Reply {
-        match self.manager.create_access_token(token.identity()) {
-            Ok(access) => {
-                tracing::info!(outcome = "accepted", user_id = %token.identity(), "refresh");
-                json_reply(StatusCode::OK, &json!({"access_token": access}))
-            }
-            Err(_) => self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens"),
+        let Ok(access) = self.manager.create_access_token(token.identity()) else {
+            return self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens");
+        };
+        tracing::info!(outcome = "accepted", user_id = %token.identity(), "refresh");
+        self.tokens_reply(
+            json!({"access_token": access}),
+            "Token refreshed",
+            |cookies, headers| cookies.set_access(headers, &access),
+        )
+    }
+
+    /// A reply carrying new tokens: in the body (or `message` when they stay out of it),
+    /// and as cookies in cookie mode.
+    fn tokens_reply(
+        &self,
+        tokens: Value,
+        message: &str,
+        set_cookies: impl FnOnce(Cookies<'_>, &mut HeaderMap) -> Result<(), AuthError>,
+    ) -> Reply {
+        let mut reply = if self.tokens_in_body {
+            json_reply(StatusCode::OK, &tokens)
+        } else {
+            self.message(StatusCode::OK, message)
+        };
+        if self.cookies && set_cookies(self.manager.cookies(), reply.headers_mut()).is_err() {
+            return self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens");
         }
+        reply
     }
 
     /// `/revoke`, behind a guard accepting access and refresh tokens alike.
@@ -117,12 +143,24 @@ impl<U: UserStore> Inner<U> {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        let headers = req.headers().clone();
         let body = match self.read_json(req, false).await {
             Ok(body) => body,
             Err(reply) => return reply,
         };
         let refresh = match body.as_ref().map(|b| b.get("refresh_token")) {
-            None | Some(None) | Some(Some(Value::Null)) => None,
+            None | Some(None) | Some(Some(Value::Null)) => match self.refresh_cookie(&headers) {
+                // A refresh cookie that is not a usable refresh token of the same identity is
+                // unset below all the same; only a store that cannot answer stops the logout.
+                Some(token) => match self.companion_refresh(&presented, token).await {
+                    Ok(token) => token,
+                    Err(reply) if reply.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                        return reply
+                    }
+                    Err(_) => None,
+                },
+                None => None,
+            },
             Some(Some(Value::String(token))) => {
                 match self.companion_refresh(&presented, token).await {
                     Ok(token) => token,
@@ -153,7 +191,17 @@ impl<U: UserStore> Inner<U> {
             tokens = 1 + usize::from(refresh.is_some()),
             "revoke"
         );
-        self.message(StatusCode::OK, "Successfully logged out")
+        let mut reply = self.message(StatusCode::OK, "Successfully logged out");
+        if self.cookies {
+            self.manager.cookies().unset_all(reply.headers_mut());
+        }
+        reply
+    }
+
+    /// The refresh token in the refresh cookie, in cookie mode.
+    fn refresh_cookie<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        let name = &self.manager.core().settings.cookies.refresh.jwt;
+        self.cookies.then(|| cookie_value(headers, name)).flatten()
     }
 
     /// The refresh token named in a revoke body: `None` when it is already unusable
@@ -199,25 +247,10 @@ impl<U: UserStore> Inner<U> {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = req.into_parts();
-        let declared = parts
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared == Some(0) && !required {
+        if declared_length(&parts.headers) == Some(0) && !required {
             return Ok(None);
         }
-        if declared.is_some_and(|len| len > self.max_body_size as u64) {
-            return Err(self.too_large());
-        }
-        let bytes = match Limited::new(body, self.max_body_size).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-                return Err(self.too_large())
-            }
-            Err(_) => {
-                return Err(self.message(StatusCode::BAD_REQUEST, "Could not read the request body"))
-            }
-        };
+        let bytes = self.read_bytes(&parts.headers, body).await?;
         if bytes.is_empty() && !required {
             return Ok(None);
         }
@@ -234,6 +267,35 @@ impl<U: UserStore> Inner<U> {
                 StatusCode::BAD_REQUEST,
                 "The request body must be a JSON object",
             )),
+        }
+    }
+
+    /// The request with its body read whole, within the size cap.
+    pub(super) async fn read_whole<B>(&self, req: Request<B>) -> Result<Request<Full<Bytes>>, Reply>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = req.into_parts();
+        let bytes = self.read_bytes(&parts.headers, body).await?;
+        Ok(Request::from_parts(parts, Full::new(bytes)))
+    }
+
+    /// A body's bytes within the size cap: 413 over it, 400 when it cannot be read.
+    async fn read_bytes<B>(&self, headers: &HeaderMap, body: B) -> Result<Bytes, Reply>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        if declared_length(headers).is_some_and(|len| len > self.max_body_size as u64) {
+            return Err(self.too_large());
+        }
+        match Limited::new(body, self.max_body_size).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(self.too_large()),
+            Err(_) => Err(self.message(StatusCode::BAD_REQUEST, "Could not read the request body")),
         }
     }
 
@@ -283,6 +345,10 @@ impl<U: UserStore> Inner<U> {
     pub(super) fn message(&self, status: StatusCode, message: &str) -> Reply {
         json_message(status, self.manager.message_key(), message).map(Full::new)
     }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 fn is_json(content_type: Option<&HeaderValue>) -> bool {

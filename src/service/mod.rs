@@ -81,6 +81,7 @@ use http_body_util::Full;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::config::TokenLocation;
 use crate::guard::{
     JwtRequired, JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer, ResponseBody,
 };
@@ -220,6 +221,7 @@ pub struct AuthServiceBuilder<U> {
     login_field: String,
     max_body_size: usize,
     max_password_size: usize,
+    tokens_in_body: Option<bool>,
 }
 
 impl<U: UserStore> AuthServiceBuilder<U> {
@@ -249,9 +251,24 @@ impl<U: UserStore> AuthServiceBuilder<U> {
         self
     }
 
+    /// Whether `/token` and `/refresh` answer with the tokens in the JSON body. By default
+    /// they do unless cookies are the manager's only token location: a browser app never
+    /// needs its tokens where scripts can read them.
+    pub fn tokens_in_body(mut self, yes: bool) -> Self {
+        self.tokens_in_body = Some(yes);
+        self
+    }
+
     /// Builds the service.
     pub fn build(self) -> AuthService<U> {
+        let locations = &self.manager.core().settings.locations;
+        let cookies = locations.contains(&TokenLocation::Cookies);
+        let tokens_in_body = self
+            .tokens_in_body
+            .unwrap_or_else(|| locations.iter().any(|l| *l != TokenLocation::Cookies));
         let inner = Arc::new(Inner {
+            cookies,
+            tokens_in_body,
             login_failed: format!("{} or password is incorrect", self.login_field),
             manager: self.manager.clone(),
             store: self.store,
@@ -276,6 +293,9 @@ impl<U: UserStore> AuthServiceBuilder<U> {
 }
 
 pub(crate) struct Inner<U> {
+    /// Tokens are set as cookies (and unset on logout): cookies are a token location.
+    cookies: bool,
+    tokens_in_body: bool,
     manager: JwtManager,
     store: U,
     hasher: PasswordHasher,
@@ -309,6 +329,8 @@ impl<U> fmt::Debug for AuthService<U> {
             .field("login_field", &self.inner.login_field)
             .field("max_body_size", &self.inner.max_body_size)
             .field("max_password_size", &self.inner.max_password_size)
+            .field("cookies", &self.inner.cookies)
+            .field("tokens_in_body", &self.inner.tokens_in_body)
             .finish_non_exhaustive()
     }
 }
@@ -328,6 +350,7 @@ impl<U: UserStore> AuthService<U> {
             login_field: "email".into(),
             max_body_size: 16 * 1024,
             max_password_size: 1024,
+            tokens_in_body: None,
         }
     }
 }
@@ -369,13 +392,46 @@ where
                 .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
             return Box::pin(std::future::ready(Ok(reply.map(ResponseBody::inner))));
         }
+        let inner = self.inner.clone();
         match which {
             Which::Login => {
-                let inner = self.inner.clone();
                 Box::pin(async move { Ok(inner.login(req).await.map(ResponseBody::inner)) })
             }
-            Which::Refresh => Box::pin(self.refresh.call(req)),
-            Which::Revoke => Box::pin(self.revoke.call(req)),
+            // Their guards see the body read whole (within the size cap), so that they can
+            // find a token in it whatever the body type.
+            Which::Refresh => {
+                let guard = self.refresh.clone();
+                Box::pin(async move { inner.guarded(guard, req).await })
+            }
+            Which::Revoke => {
+                let guard = self.revoke.clone();
+                Box::pin(async move { inner.guarded(guard, req).await })
+            }
+        }
+    }
+}
+
+impl<U: UserStore> Inner<U> {
+    /// Reads the body of a `/refresh` or `/revoke` request, then hands the request to its
+    /// guard.
+    async fn guarded<B, G>(
+        &self,
+        mut guard: G,
+        req: Request<B>,
+    ) -> Result<Response<ResponseBody<Full<Bytes>>>, Infallible>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+        G: Service<
+            Request<Full<Bytes>>,
+            Response = Response<ResponseBody<Full<Bytes>>>,
+            Error = Infallible,
+        >,
+    {
+        match self.read_whole(req).await {
+            Ok(req) => guard.call(req).await,
+            Err(reply) => Ok(reply.map(ResponseBody::inner)),
         }
     }
 }
@@ -403,13 +459,7 @@ impl<U> Clone for Endpoint<U> {
     }
 }
 
-impl<U, B> Service<Request<B>> for Endpoint<U>
-where
-    U: UserStore,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+impl<U: UserStore> Service<Request<Full<Bytes>>> for Endpoint<U> {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
@@ -418,7 +468,7 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, req: Request<Full<Bytes>>) -> Self::Future {
         let (inner, which) = (self.inner.clone(), self.which);
         Box::pin(async move {
             // The guard in front admitted the request with a token (it answers everything

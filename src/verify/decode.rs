@@ -247,6 +247,10 @@ pub(crate) fn decode(
         nbf,
         exp,
         location,
+        csrf: match claims.csrf {
+            Found::Valid(csrf) => Some(csrf),
+            _ => None,
+        },
         header,
         key: key.clone(),
         settings: s.clone(),

@@ -1,20 +1,25 @@
 //! Finding the token in a request: locations are tried in the configured order; only
 //! "token missing" moves on to the next one, any other problem stops the search
-//! (Flask-JWT-Extended's rule).
+//! (Flask-JWT-Extended's rule). A cookie-borne token on a request whose method changes state
+//! also needs its CSRF double-submit value, from a header (or a form field).
 
+use std::borrow::Cow;
+
+use http::header::CONTENT_TYPE;
 use http::{HeaderMap, Method, Request};
 
+use crate::config::locations::{cookie_value, NOT_JSON};
 use crate::config::{Settings, TokenLocation};
 use crate::error::{AuthError, ErrorKind};
 
-/// What the verification reads of a request: its method, headers and query string (and,
-/// for the JSON location to come, a buffered body). Built without copying anything.
+/// What the verification reads of a request: its method, headers, query string and, when a
+/// guard buffered it, its body. Built without copying anything.
 #[derive(Clone, Copy)]
 pub(crate) struct RequestView<'a> {
     pub(crate) method: &'a Method,
     pub(crate) headers: &'a HeaderMap,
-    #[allow(dead_code)] // the query-string location reads it
     pub(crate) query: Option<&'a str>,
+    pub(crate) body: Option<&'a [u8]>,
 }
 
 impl<'a> RequestView<'a> {
@@ -23,24 +28,51 @@ impl<'a> RequestView<'a> {
             method: req.method(),
             headers: req.headers(),
             query: req.uri().query(),
+            body: None,
         }
+    }
+
+    fn content_type(&self) -> Option<&'a str> {
+        self.headers.get(CONTENT_TYPE)?.to_str().ok()
     }
 }
 
-/// Finds the encoded token in the first location that has one. The token is ASCII without
-/// whitespace, commas or control characters.
+/// Whether a content type is JSON (`application/json`, with parameters or not).
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
+    essence(content_type).is_some_and(|e| e.eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether a content type is an HTML form (`application/x-www-form-urlencoded`).
+pub(crate) fn is_form(content_type: Option<&str>) -> bool {
+    essence(content_type)
+        .is_some_and(|e| e.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+fn essence(content_type: Option<&str>) -> Option<&str> {
+    Some(content_type?.split(';').next()?.trim())
+}
+
+/// A token found in a request.
+pub(crate) struct Found<'a> {
+    /// The encoded token (borrowed from the request, unless it had to be decoded).
+    pub(crate) token: Cow<'a, [u8]>,
+    pub(crate) location: TokenLocation,
+    /// For a cookie-borne token on a request that changes state: the CSRF value presented.
+    pub(crate) csrf: Option<Cow<'a, str>>,
+}
+
+/// Finds the token in the first location that has one, looking for a refresh token's
+/// cookie and JSON key when `refresh`.
 pub(crate) fn locate<'a>(
     settings: &Settings,
     locations: &[TokenLocation],
+    refresh: bool,
     req: &RequestView<'a>,
-) -> Result<(&'a [u8], TokenLocation), AuthError> {
+) -> Result<Found<'a>, AuthError> {
     let mut missing: Vec<String> = Vec::new();
     for &location in locations {
-        let found = match location {
-            TokenLocation::Headers => from_headers(settings, req.headers),
-        };
-        match found {
-            Ok(token) => return Ok((token, location)),
+        match find(settings, location, refresh, req) {
+            Ok(found) => return Ok(found),
             Err(err) if err.kind() == ErrorKind::MissingToken => {
                 missing.push(err.message().to_owned())
             }
@@ -48,6 +80,149 @@ pub(crate) fn locate<'a>(
         }
     }
     Err(missing_everywhere(locations, missing))
+}
+
+/// Whether finding the token needs the request's body, which has not been read: the first
+/// location holding something is a JSON body, or a cookie whose CSRF value may be in a form.
+pub(crate) fn needs_body(
+    settings: &Settings,
+    locations: &[TokenLocation],
+    refresh: bool,
+    req: &RequestView<'_>,
+) -> bool {
+    for &location in locations {
+        if location == TokenLocation::Json {
+            return is_json(req.content_type());
+        }
+        match find(settings, location, refresh, req) {
+            Err(err) if err.kind() == ErrorKind::MissingToken => continue,
+            // Only a form's field can still hold the CSRF value the header lacks.
+            Err(err) if err.kind() == ErrorKind::Csrf => {
+                return settings.cookies.csrf_check_form && is_form(req.content_type())
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The token in one location.
+fn find<'a>(
+    settings: &Settings,
+    location: TokenLocation,
+    refresh: bool,
+    req: &RequestView<'a>,
+) -> Result<Found<'a>, AuthError> {
+    match location {
+        TokenLocation::Headers => from_headers(settings, req.headers).map(|token| Found {
+            token: Cow::Borrowed(token),
+            location,
+            csrf: None,
+        }),
+        TokenLocation::Cookies => from_cookies(settings, refresh, req),
+        TokenLocation::QueryString => from_query(settings, req),
+        TokenLocation::Json => from_json(settings, refresh, req),
+    }
+}
+
+/// A cookie-borne token, and the CSRF value a state-changing request must present with it
+/// (the header, or with form checking on, a field of a buffered form body).
+fn from_cookies<'a>(
+    settings: &Settings,
+    refresh: bool,
+    req: &RequestView<'a>,
+) -> Result<Found<'a>, AuthError> {
+    let cookies = &settings.cookies;
+    let names = cookies.names(refresh);
+    let token = cookie_value(req.headers, &names.jwt)
+        .ok_or_else(|| AuthError::missing(names.missing.clone()))?;
+    let csrf = if cookies.csrf_required(req.method) {
+        let header = req
+            .headers
+            .get(&names.csrf_header)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(Cow::Borrowed);
+        let field = || {
+            let body = req.body.filter(|_| cookies.csrf_check_form)?;
+            is_form(req.content_type()).then_some(())?;
+            form_urlencoded::parse(body)
+                .find(|(name, _)| *name == names.csrf_field)
+                .map(|(_, value)| value)
+                .filter(|value| !value.is_empty())
+        };
+        Some(
+            header
+                .or_else(field)
+                .ok_or_else(|| AuthError::new(ErrorKind::Csrf, "Missing CSRF token"))?,
+        )
+    } else {
+        None
+    };
+    Ok(Found {
+        token: Cow::Borrowed(token.as_bytes()),
+        location: TokenLocation::Cookies,
+        csrf,
+    })
+}
+
+/// `?jwt=<token>`, percent-decoded, after the configured prefix.
+fn from_query<'a>(settings: &Settings, req: &RequestView<'a>) -> Result<Found<'a>, AuthError> {
+    let query = &settings.query;
+    let value = req
+        .query
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(name, _)| *name == query.name)
+                .map(|(_, value)| value)
+        })
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| AuthError::missing(query.missing.clone()))?;
+    let token = match value {
+        Cow::Borrowed(value) => value.strip_prefix(&*query.prefix).map(Cow::Borrowed),
+        Cow::Owned(value) => value
+            .strip_prefix(&*query.prefix)
+            .map(|token| Cow::Owned(token.to_owned())),
+    }
+    .ok_or_else(|| AuthError::new(ErrorKind::BadQueryParameter, query.bad_prefix.clone()))?;
+    Ok(Found {
+        token: match token {
+            Cow::Borrowed(token) => Cow::Borrowed(token.as_bytes()),
+            Cow::Owned(token) => Cow::Owned(token.into_bytes()),
+        },
+        location: TokenLocation::QueryString,
+        csrf: None,
+    })
+}
+
+/// `{"access_token": "<token>"}` in a JSON body the guard buffered.
+fn from_json<'a>(
+    settings: &Settings,
+    refresh: bool,
+    req: &RequestView<'a>,
+) -> Result<Found<'a>, AuthError> {
+    if !is_json(req.content_type()) {
+        return Err(AuthError::missing(NOT_JSON));
+    }
+    let (key, missing) = settings.json.key(refresh);
+    let Some(body) = req.body else {
+        return Err(AuthError::missing(format!(
+            "{missing} (the guard could not read this request's body: it can give back axum's \
+             Body, http-body-util's Full<Bytes>, String, Bytes or Vec<u8>)"
+        )));
+    };
+    let token = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+        .ok()
+        .and_then(|mut object| match object.remove(key) {
+            Some(serde_json::Value::String(token)) if !token.is_empty() => Some(token),
+            _ => None,
+        })
+        .ok_or_else(|| AuthError::missing(missing.to_owned()))?;
+    Ok(Found {
+        token: Cow::Owned(token.into_bytes()),
+        location: TokenLocation::Json,
+        csrf: None,
+    })
 }
 
 /// Flask-JWT-Extended's message when no location holds a token.

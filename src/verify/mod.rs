@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::claims::{LookedUp, TokenType, VerifiedToken};
+use crate::config::keys::constant_time_eq;
 use crate::config::{Settings, TokenLocation};
 use crate::denylist::{Denylist, DenylistError, TokenId};
 use crate::error::{AuthError, ErrorKind};
@@ -192,19 +193,33 @@ pub(crate) struct Route {
     /// Let requests through when the revocation store cannot answer.
     pub(crate) fail_open: bool,
     pub(crate) invalid_as_anonymous: bool,
+    /// Whether a token (or a CSRF value) may be in the body: JSON is a location, or cookies
+    /// are and CSRF values may come in forms.
+    reads_body: bool,
 }
 
 impl Route {
     pub(crate) fn new(core: Arc<Core>, requirement: Requirement) -> Self {
-        Self {
+        let mut route = Self {
             requirement,
             verify_type: true,
-            locations: core.settings.locations.clone(),
+            locations: Arc::new([]),
             check_revocation: core.check_revocation,
             fail_open: false,
             invalid_as_anonymous: false,
+            reads_body: false,
             core,
-        }
+        };
+        route.set_locations(route.core.settings.locations.clone());
+        route
+    }
+
+    /// Looks for tokens in these locations, in this order.
+    pub(crate) fn set_locations(&mut self, locations: Arc<[TokenLocation]>) {
+        self.reads_body = locations.contains(&TokenLocation::Json)
+            || (self.core.settings.cookies.csrf_check_form
+                && locations.contains(&TokenLocation::Cookies));
+        self.locations = locations;
     }
 
     fn settings(&self) -> &Settings {
@@ -227,7 +242,8 @@ impl Route {
                 "Missing JWT: OPTIONS requests are not authenticated",
             )));
         }
-        let (encoded, location) = match locate::locate(self.settings(), &self.locations, req) {
+        let refresh = self.requirement.kind == TokenKind::Refresh;
+        let found = match locate::locate(self.settings(), &self.locations, refresh, req) {
             Ok(found) => found,
             Err(err) if err.kind() == ErrorKind::MissingToken && self.requirement.optional => {
                 return Ok(Admitted::Anonymous(err))
@@ -235,8 +251,32 @@ impl Route {
             Err(err) => return Err(err),
         };
         let now = self.settings().clock.now_secs();
-        let token = self.core.decode_remembered(encoded, location, now)?;
+        let token = self
+            .core
+            .decode_remembered(&found.token, found.location, now)?;
+        if let Some(presented) = &found.csrf {
+            check_csrf(&token, presented)?;
+        }
         Ok(Admitted::Token(token))
+    }
+
+    /// Whether verifying `req` needs its body, not read yet: a JSON body on a route that
+    /// reads tokens from JSON, or a form that may carry the CSRF value of a cookie-borne
+    /// token. One test of a flag on routes that read no body.
+    pub(crate) fn needs_body(&self, req: &RequestView<'_>) -> bool {
+        self.reads_body
+            && req.method != http::Method::OPTIONS
+            && locate::needs_body(
+                self.settings(),
+                &self.locations,
+                self.requirement.kind == TokenKind::Refresh,
+                req,
+            )
+    }
+
+    /// The most a guard buffers of a body.
+    pub(crate) fn body_limit(&self) -> usize {
+        self.settings().json.body_limit
     }
 
     /// The one pipeline after decoding: type and freshness, revocation, the claims hook,
@@ -377,6 +417,17 @@ impl Route {
         }
     }
 
+    /// Whether a token verified earlier is still good for issuing a successor: not expired
+    /// (leeway aside) and, as far as the denylist can tell at once, not revoked since.
+    pub(crate) fn still_valid(&self, token: &VerifiedToken) -> bool {
+        let now = self.settings().clock.now_secs();
+        token.expires_at().is_none_or(|exp| exp > now)
+            && token_id(token)
+                .ok()
+                .and_then(|id| self.core.denylist.is_revoked_now(id))
+                .is_some_and(|answer| matches!(answer, Ok(false)))
+    }
+
     /// Records a request the guard let through (never the token itself).
     pub(crate) fn admit(&self, admitted: &Admitted) {
         match admitted {
@@ -390,6 +441,25 @@ impl Route {
                 tracing::debug!(outcome = "anonymous", "no token required")
             }
         }
+    }
+}
+
+/// The CSRF double-submit check of a cookie-borne token: the value presented must equal its
+/// `csrf` claim, compared in constant time.
+fn check_csrf(token: &VerifiedToken, presented: &str) -> Result<(), AuthError> {
+    let Some(claim) = token.csrf() else {
+        return Err(AuthError::new(
+            ErrorKind::InvalidClaim,
+            "Missing claim: csrf",
+        ));
+    };
+    if constant_time_eq(claim.as_bytes(), presented.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthError::new(
+            ErrorKind::Csrf,
+            "CSRF double submit tokens do not match",
+        ))
     }
 }
 

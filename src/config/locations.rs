@@ -1,0 +1,190 @@
+//! Where tokens travel besides the header, as configured: cookies (with CSRF double submit),
+//! the query string and the JSON body. Flask-JWT-Extended's names and messages by default.
+
+use http::header::{HeaderName, COOKIE};
+use http::{HeaderMap, Method};
+
+pub(crate) use cookie::SameSite;
+
+/// One kind of token's cookie, CSRF cookie, CSRF header and form field, and the message of
+/// its absence.
+#[derive(Clone, Debug)]
+pub(crate) struct CookieNames {
+    pub(crate) jwt: String,
+    pub(crate) csrf: String,
+    pub(crate) jwt_path: String,
+    pub(crate) csrf_path: String,
+    pub(crate) csrf_header: HeaderName,
+    pub(crate) csrf_field: String,
+    /// `Missing cookie "<name>"`.
+    pub(crate) missing: String,
+}
+
+impl CookieNames {
+    fn new(jwt: &str, csrf: &str) -> Self {
+        Self {
+            jwt: jwt.into(),
+            csrf: csrf.into(),
+            jwt_path: "/".into(),
+            csrf_path: "/".into(),
+            csrf_header: HeaderName::from_static("x-csrf-token"),
+            csrf_field: "csrf_token".into(),
+            missing: missing_cookie(jwt),
+        }
+    }
+}
+
+/// The value of cookie `name` among a request's `Cookie` headers, borrowed from them;
+/// `None` when it is absent or empty. Nothing is allocated.
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name_raw() == Some(name))
+        .and_then(|c| c.value_raw())
+        .filter(|value| !value.is_empty())
+}
+
+/// A cookie `Domain`: a host name (letters, digits, dots and hyphens).
+pub(crate) fn valid_domain(domain: &str) -> bool {
+    !domain.is_empty()
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
+pub(crate) fn missing_cookie(name: &str) -> String {
+    format!("Missing cookie \"{name}\"")
+}
+
+/// Cookies and CSRF double submit.
+#[derive(Clone, Debug)]
+pub(crate) struct CookieSettings {
+    pub(crate) access: CookieNames,
+    pub(crate) refresh: CookieNames,
+    pub(crate) domain: Option<String>,
+    /// `Secure` (on by default: Flask-JWT-Extended's default is off).
+    pub(crate) secure: bool,
+    /// `SameSite` (`Lax` by default: Flask-JWT-Extended writes none).
+    pub(crate) same_site: Option<SameSite>,
+    /// Session cookies (no `Max-Age`); otherwise `Max-Age` is the token's remaining life.
+    pub(crate) session: bool,
+    /// Tokens carry a `csrf` claim and cookie-borne ones must match a header or form field.
+    pub(crate) csrf_protect: bool,
+    /// The CSRF values are also set as cookies (readable by scripts).
+    pub(crate) csrf_in_cookies: bool,
+    /// The methods that need the CSRF value.
+    pub(crate) csrf_methods: Vec<Method>,
+    /// Also look for the CSRF value in a form field (`application/x-www-form-urlencoded`).
+    pub(crate) csrf_check_form: bool,
+}
+
+impl Default for CookieSettings {
+    fn default() -> Self {
+        Self {
+            access: CookieNames::new("access_token_cookie", "csrf_access_token"),
+            refresh: CookieNames::new("refresh_token_cookie", "csrf_refresh_token"),
+            domain: None,
+            secure: true,
+            same_site: Some(SameSite::Lax),
+            session: true,
+            csrf_protect: true,
+            csrf_in_cookies: true,
+            csrf_methods: vec![Method::POST, Method::PUT, Method::PATCH, Method::DELETE],
+            csrf_check_form: false,
+        }
+    }
+}
+
+impl CookieSettings {
+    pub(crate) fn names(&self, refresh: bool) -> &CookieNames {
+        if refresh {
+            &self.refresh
+        } else {
+            &self.access
+        }
+    }
+
+    /// Whether a cookie-borne token on a request with this method needs the CSRF value.
+    pub(crate) fn csrf_required(&self, method: &Method) -> bool {
+        self.csrf_protect && self.csrf_methods.contains(method)
+    }
+}
+
+/// The query-string location.
+#[derive(Clone, Debug)]
+pub(crate) struct QuerySettings {
+    pub(crate) name: String,
+    pub(crate) prefix: String,
+    /// `Missing '<name>' query paramater` (sic, Flask-JWT-Extended's spelling).
+    pub(crate) missing: String,
+    /// `Invalid value for query parameter '<name>'. Expected the value to start with '<prefix>'`.
+    pub(crate) bad_prefix: String,
+}
+
+impl QuerySettings {
+    pub(crate) fn new(name: &str, prefix: &str) -> Self {
+        Self {
+            name: name.into(),
+            prefix: prefix.into(),
+            missing: format!("Missing '{name}' query paramater"),
+            bad_prefix: format!(
+                "Invalid value for query parameter '{name}'. Expected the value to start with \
+                 '{prefix}'"
+            ),
+        }
+    }
+}
+
+impl Default for QuerySettings {
+    fn default() -> Self {
+        Self::new("jwt", "")
+    }
+}
+
+/// The JSON-body location.
+#[derive(Clone, Debug)]
+pub(crate) struct JsonSettings {
+    pub(crate) access_key: String,
+    pub(crate) refresh_key: String,
+    /// The most a guard buffers of a JSON body to find a token in it.
+    pub(crate) body_limit: usize,
+    pub(crate) missing_access: String,
+    pub(crate) missing_refresh: String,
+}
+
+impl JsonSettings {
+    pub(crate) fn new(access_key: &str, refresh_key: &str, body_limit: usize) -> Self {
+        Self {
+            access_key: access_key.into(),
+            refresh_key: refresh_key.into(),
+            body_limit,
+            missing_access: missing_key(access_key),
+            missing_refresh: missing_key(refresh_key),
+        }
+    }
+
+    pub(crate) fn key(&self, refresh: bool) -> (&str, &str) {
+        if refresh {
+            (&self.refresh_key, &self.missing_refresh)
+        } else {
+            (&self.access_key, &self.missing_access)
+        }
+    }
+}
+
+fn missing_key(key: &str) -> String {
+    format!("Missing \"{key}\" key in json data.")
+}
+
+impl Default for JsonSettings {
+    fn default() -> Self {
+        Self::new("access_token", "refresh_token", 16 * 1024)
+    }
+}
+
+/// `Invalid content-type. Must be application/json.`
+pub(crate) const NOT_JSON: &str = "Invalid content-type. Must be application/json.";

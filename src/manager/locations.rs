@@ -1,0 +1,301 @@
+//! The builder's settings for where tokens travel besides the header: cookies and CSRF double
+//! submit, the query string, the JSON body, and implicit refresh of cookies. Defaults are
+//! Flask-JWT-Extended's, except `Secure` and `SameSite=Lax` on cookies (safer).
+
+use std::time::Duration;
+
+use http::header::HeaderName;
+use http::Method;
+
+use super::JwtManagerBuilder;
+use crate::config::locations::{
+    missing_cookie, valid_domain, CookieSettings, JsonSettings, QuerySettings, SameSite,
+};
+use crate::config::BuildError;
+
+/// Location settings collected by the builder, validated by `build`.
+#[derive(Clone, Debug)]
+pub(super) struct LocationSettings {
+    pub(super) cookies: CookieSettings,
+    /// CSRF header names as given, checked when the manager is built.
+    pub(super) access_csrf_header: String,
+    pub(super) refresh_csrf_header: String,
+    pub(super) query_name: String,
+    pub(super) query_prefix: String,
+    pub(super) json_access_key: String,
+    pub(super) json_refresh_key: String,
+    pub(super) json_body_limit: usize,
+    pub(super) implicit_refresh: Option<Duration>,
+}
+
+impl Default for LocationSettings {
+    fn default() -> Self {
+        Self {
+            cookies: CookieSettings::default(),
+            access_csrf_header: "X-CSRF-TOKEN".into(),
+            refresh_csrf_header: "X-CSRF-TOKEN".into(),
+            query_name: "jwt".into(),
+            query_prefix: String::new(),
+            json_access_key: "access_token".into(),
+            json_refresh_key: "refresh_token".into(),
+            json_body_limit: 16 * 1024,
+            implicit_refresh: None,
+        }
+    }
+}
+
+/// Validated location settings: cookies, query string, JSON body, implicit refresh.
+pub(super) type Validated = (
+    CookieSettings,
+    QuerySettings,
+    JsonSettings,
+    Option<Duration>,
+);
+
+/// A cookie name: a token of visible ASCII without separators (RFC 6265).
+fn valid_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+impl LocationSettings {
+    /// The settings with every name checked and the messages built: cookies, query string,
+    /// JSON body, implicit refresh.
+    pub(super) fn validate(mut self) -> Result<Validated, BuildError> {
+        let invalid =
+            |what: &str, value: &str| BuildError::Invalid(format!("invalid {what} {value:?}"));
+        let c = &mut self.cookies;
+        for (what, name) in [
+            ("access cookie name", &c.access.jwt),
+            ("refresh cookie name", &c.refresh.jwt),
+            ("access CSRF cookie name", &c.access.csrf),
+            ("refresh CSRF cookie name", &c.refresh.csrf),
+        ] {
+            if !valid_cookie_name(name) {
+                return Err(invalid(what, name));
+            }
+        }
+        for (names, header) in [
+            (&mut c.access, &self.access_csrf_header),
+            (&mut c.refresh, &self.refresh_csrf_header),
+        ] {
+            names.csrf_header = HeaderName::try_from(header.as_str())
+                .map_err(|_| invalid("CSRF header name", header))?;
+            names.missing = missing_cookie(&names.jwt);
+            for path in [&names.jwt_path, &names.csrf_path] {
+                if !path.starts_with('/') || path.bytes().any(|b| b.is_ascii_control() || b == b';')
+                {
+                    return Err(invalid("cookie path", path));
+                }
+            }
+        }
+        if c.domain.as_deref().is_some_and(|d| !valid_domain(d)) {
+            return Err(invalid(
+                "cookie domain",
+                c.domain.as_deref().unwrap_or_default(),
+            ));
+        }
+        if self.query_name.is_empty() {
+            return Err(invalid("query string name", &self.query_name));
+        }
+        if self.json_access_key.is_empty() || self.json_refresh_key.is_empty() {
+            return Err(BuildError::Invalid("JSON keys must not be empty".into()));
+        }
+        if self.json_body_limit == 0 {
+            return Err(BuildError::Invalid(
+                "the JSON body limit must be positive".into(),
+            ));
+        }
+        Ok((
+            self.cookies,
+            QuerySettings::new(&self.query_name, &self.query_prefix),
+            JsonSettings::new(
+                &self.json_access_key,
+                &self.json_refresh_key,
+                self.json_body_limit,
+            ),
+            self.implicit_refresh.filter(|d| !d.is_zero()),
+        ))
+    }
+}
+
+impl JwtManagerBuilder {
+    fn cookie_settings(&mut self) -> &mut CookieSettings {
+        &mut self.locations_settings.cookies
+    }
+
+    /// The access token's cookie (default `access_token_cookie`).
+    pub fn access_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_settings().access.jwt = name.into();
+        self
+    }
+
+    /// The refresh token's cookie (default `refresh_token_cookie`).
+    pub fn refresh_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_settings().refresh.jwt = name.into();
+        self
+    }
+
+    /// The access token's CSRF cookie (default `csrf_access_token`).
+    pub fn access_csrf_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_settings().access.csrf = name.into();
+        self
+    }
+
+    /// The refresh token's CSRF cookie (default `csrf_refresh_token`).
+    pub fn refresh_csrf_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_settings().refresh.csrf = name.into();
+        self
+    }
+
+    /// The `Path` of the access token's cookie (default `/`).
+    pub fn access_cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.cookie_settings().access.jwt_path = path.into();
+        self
+    }
+
+    /// The `Path` of the refresh token's cookie (default `/`).
+    pub fn refresh_cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.cookie_settings().refresh.jwt_path = path.into();
+        self
+    }
+
+    /// The `Path` of the access token's CSRF cookie (default `/`).
+    pub fn access_csrf_cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.cookie_settings().access.csrf_path = path.into();
+        self
+    }
+
+    /// The `Path` of the refresh token's CSRF cookie (default `/`).
+    pub fn refresh_csrf_cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.cookie_settings().refresh.csrf_path = path.into();
+        self
+    }
+
+    /// The `Domain` of every cookie (default none: the host that set it).
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie_settings().domain = Some(domain.into());
+        self
+    }
+
+    /// Whether cookies are `Secure` (sent over HTTPS only). On by default (Flask-JWT-Extended:
+    /// off); turn it off only for plain HTTP on loopback during development.
+    pub fn cookie_secure(mut self, yes: bool) -> Self {
+        self.cookie_settings().secure = yes;
+        self
+    }
+
+    /// The `SameSite` attribute (default `Lax`; Flask-JWT-Extended writes none). `None`
+    /// writes no attribute.
+    pub fn cookie_samesite(mut self, same_site: Option<SameSite>) -> Self {
+        self.cookie_settings().same_site = same_site;
+        self
+    }
+
+    /// Session cookies (the default, no `Max-Age`), or cookies that live as long as their
+    /// token: `Max-Age` is the token's remaining lifetime (400 days for a token that never
+    /// expires, the most browsers keep a cookie). Flask-JWT-Extended's `JWT_SESSION_COOKIE`,
+    /// without its fixed year.
+    pub fn session_cookies(mut self, yes: bool) -> Self {
+        self.cookie_settings().session = yes;
+        self
+    }
+
+    /// CSRF double submit for cookie-borne tokens (default on): tokens carry a `csrf` claim,
+    /// and a request with a method of [`csrf_methods`](Self::csrf_methods) must send the same
+    /// value in the CSRF header (or form field).
+    pub fn csrf_protect(mut self, yes: bool) -> Self {
+        self.cookie_settings().csrf_protect = yes;
+        self
+    }
+
+    /// Whether the CSRF values are also set as cookies readable by scripts (default on).
+    pub fn csrf_in_cookies(mut self, yes: bool) -> Self {
+        self.cookie_settings().csrf_in_cookies = yes;
+        self
+    }
+
+    /// The methods whose cookie-borne tokens need the CSRF value (default POST, PUT, PATCH,
+    /// DELETE).
+    pub fn csrf_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.cookie_settings().csrf_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// The header carrying the CSRF value, for both kinds of token (default `X-CSRF-TOKEN`).
+    pub fn csrf_header_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.access_csrf_header_name(name.clone())
+            .refresh_csrf_header_name(name)
+    }
+
+    /// The header carrying the access token's CSRF value.
+    pub fn access_csrf_header_name(mut self, name: impl Into<String>) -> Self {
+        self.locations_settings.access_csrf_header = name.into();
+        self
+    }
+
+    /// The header carrying the refresh token's CSRF value.
+    pub fn refresh_csrf_header_name(mut self, name: impl Into<String>) -> Self {
+        self.locations_settings.refresh_csrf_header = name.into();
+        self
+    }
+
+    /// Also accept the CSRF value from a field of an HTML form body (default off).
+    pub fn csrf_check_form(mut self, yes: bool) -> Self {
+        self.cookie_settings().csrf_check_form = yes;
+        self
+    }
+
+    /// The form field carrying the CSRF value, for both kinds of token (default
+    /// `csrf_token`).
+    pub fn csrf_field_name(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.cookie_settings().access.csrf_field = name.clone();
+        self.cookie_settings().refresh.csrf_field = name;
+        self
+    }
+
+    /// The query-string parameter carrying a token (default `jwt`).
+    pub fn query_string_name(mut self, name: impl Into<String>) -> Self {
+        self.locations_settings.query_name = name.into();
+        self
+    }
+
+    /// A prefix the query-string value must start with, e.g. `"Bearer "` (default none).
+    pub fn query_string_value_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.locations_settings.query_prefix = prefix.into();
+        self
+    }
+
+    /// The JSON key carrying an access token (default `access_token`).
+    pub fn json_key(mut self, key: impl Into<String>) -> Self {
+        self.locations_settings.json_access_key = key.into();
+        self
+    }
+
+    /// The JSON key carrying a refresh token (default `refresh_token`).
+    pub fn refresh_json_key(mut self, key: impl Into<String>) -> Self {
+        self.locations_settings.json_refresh_key = key.into();
+        self
+    }
+
+    /// The most a guard buffers of a JSON body (or form) to find a token (or CSRF value) in
+    /// it (default 16 KiB); larger bodies answer 413.
+    pub fn json_body_limit(mut self, bytes: usize) -> Self {
+        self.locations_settings.json_body_limit = bytes;
+        self
+    }
+
+    /// Implicit refresh: when a cookie-borne access token has less than `within` left, the
+    /// response to a guarded request also sets a new (non-fresh) access cookie and CSRF cookie
+    /// for the same identity (default off; `Duration::ZERO` turns it off). Never from an
+    /// expired or revoked token, never on a response that sets or unsets the access cookie
+    /// itself (a login, a logout), never twice on one response.
+    pub fn implicit_refresh_within(mut self, within: Duration) -> Self {
+        self.locations_settings.implicit_refresh = Some(within);
+        self
+    }
+}
