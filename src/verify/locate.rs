@@ -69,17 +69,44 @@ pub(crate) fn locate<'a>(
     refresh: bool,
     req: &RequestView<'a>,
 ) -> Result<Found<'a>, AuthError> {
-    let mut missing: Vec<String> = Vec::new();
     for &location in locations {
+        if absent(settings, location, refresh, req) {
+            continue;
+        }
         match find(settings, location, refresh, req) {
             Ok(found) => return Ok(found),
-            Err(err) if err.kind() == ErrorKind::MissingToken => {
-                missing.push(err.message().to_owned())
-            }
+            Err(err) if err.kind() == ErrorKind::MissingToken => {}
             Err(err) => return Err(err),
         }
     }
+    // No location holds a token (the rejection path): each one's reason, in order.
+    let missing = locations
+        .iter()
+        .filter_map(|&location| find(settings, location, refresh, req).err())
+        .map(|err| err.message().to_owned())
+        .collect();
     Err(missing_everywhere(locations, missing))
+}
+
+/// Whether a location plainly holds no token, decided without allocating (so that moving
+/// on from it costs nothing); `false` leaves the decision to [`find`].
+fn absent(
+    settings: &Settings,
+    location: TokenLocation,
+    refresh: bool,
+    req: &RequestView<'_>,
+) -> bool {
+    match location {
+        TokenLocation::Headers => req.headers.get(&settings.header_name).is_none(),
+        TokenLocation::Cookies => {
+            cookie_value(req.headers, &settings.cookies.names(refresh).jwt).is_none()
+        }
+        TokenLocation::QueryString => req.query.is_none_or(|q| {
+            !form_urlencoded::parse(q.as_bytes())
+                .any(|(name, value)| name == settings.query.name && !value.is_empty())
+        }),
+        TokenLocation::Json => !is_json(req.content_type()),
+    }
 }
 
 /// Whether finding the token needs the request's body, which has not been read: the first
