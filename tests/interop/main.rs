@@ -122,3 +122,152 @@ async fn tokens_cross_between_rust_and_flask_jwt_extended() {
         "Only non-refresh tokens are allowed"
     );
 }
+
+/// Cookie mode, both ways: our cookies (token and CSRF value) on a Flask-JWT-Extended app
+/// with `JWT_TOKEN_LOCATION = ["cookies"]`, and its cookies on our guards, with the right,
+/// a wrong and no `X-CSRF-TOKEN` header.
+#[tokio::test]
+async fn cookie_mode_tokens_cross_with_their_csrf_claims() {
+    use http::header::{COOKIE, SET_COOKIE};
+    use http::{HeaderMap, Request};
+    use tower_jwt_auth::TokenLocation;
+
+    let Some(python) = flask::python() else {
+        return;
+    };
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .token_locations([TokenLocation::Cookies])
+        .build()
+        .unwrap();
+
+    // Rust → Flask: the cookies our helpers set.
+    let mut headers = HeaderMap::new();
+    m.cookies()
+        .set_access(&mut headers, &m.create_access_token(42).unwrap())
+        .unwrap();
+    m.cookies()
+        .set_refresh(&mut headers, &m.create_refresh_token(42).unwrap())
+        .unwrap();
+    let ours = cookies_of(&headers);
+    let input = json!({
+        "secret": SECRET,
+        "access": ours["access_token_cookie"],
+        "access_csrf": ours["csrf_access_token"],
+        "refresh": ours["refresh_token_cookie"],
+        "refresh_csrf": ours["csrf_refresh_token"],
+    });
+    let out = flask::run_script(&python, "fje_cookies.py", &input);
+    let r = &out["results"];
+    for kind in ["access", "refresh"] {
+        assert_eq!(
+            r[format!("{kind}_right")],
+            json!({"status": 200, "json": {"identity": "42"}}),
+            "Flask refused our {kind} cookie"
+        );
+        assert_eq!(
+            r[format!("{kind}_wrong")],
+            json!({"status": 401, "json": {"msg": "CSRF double submit tokens do not match"}})
+        );
+        assert_eq!(
+            r[format!("{kind}_none")],
+            json!({"status": 401, "json": {"msg": "Missing CSRF token"}})
+        );
+    }
+
+    // Flask → Rust: the cookies Flask-JWT-Extended set, on our guards.
+    let mut flask_headers = HeaderMap::new();
+    for value in out["set_cookie"].as_array().unwrap() {
+        flask_headers.append(SET_COOKIE, value.as_str().unwrap().parse().unwrap());
+    }
+    let theirs = cookies_of(&flask_headers);
+    let jar = theirs
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    for (refresh, csrf_cookie) in [(false, "csrf_access_token"), (true, "csrf_refresh_token")] {
+        let token = &theirs[if refresh {
+            "refresh_token_cookie"
+        } else {
+            "access_token_cookie"
+        }];
+        let claims = m.decode_token(token).unwrap();
+        assert_eq!(claims.csrf(), Some(theirs[csrf_cookie].as_str()));
+        for (csrf, expected) in [
+            (Some(theirs[csrf_cookie].as_str()), Ok("7")),
+            (
+                Some("not-the-csrf-value"),
+                Err("CSRF double submit tokens do not match"),
+            ),
+            (None, Err("Missing CSRF token")),
+        ] {
+            let mut req = Request::post("/").header(COOKIE, &jar);
+            if let Some(csrf) = csrf {
+                req = req.header("X-CSRF-TOKEN", csrf);
+            }
+            let req = req.body(axum::body::Body::empty()).unwrap();
+            let got = if refresh {
+                guarded_identity(tower_jwt_auth::RefreshRequiredLayer::new(&m), req).await
+            } else {
+                guarded_identity(tower_jwt_auth::JwtRequiredLayer::new(&m), req).await
+            };
+            assert_eq!(got, expected.map(str::to_owned).map_err(str::to_owned));
+        }
+    }
+}
+
+/// `name → value` of the cookies set by these headers.
+fn cookies_of(headers: &http::HeaderMap) -> std::collections::BTreeMap<String, String> {
+    headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| {
+            let c = cookie::Cookie::parse(v.to_str().unwrap().to_owned()).unwrap();
+            (c.name().to_owned(), c.value().to_owned())
+        })
+        .collect()
+}
+
+/// The identity a guard admits, or its rejection message.
+async fn guarded_identity<L>(
+    layer: L,
+    req: http::Request<axum::body::Body>,
+) -> Result<String, String>
+where
+    L: tower::Layer<
+        tower::util::BoxCloneService<
+            http::Request<axum::body::Body>,
+            http::Response<axum::body::Body>,
+            std::convert::Infallible,
+        >,
+    >,
+    L::Service: tower::Service<
+        http::Request<axum::body::Body>,
+        Response = http::Response<tower_jwt_auth::guard::ResponseBody<axum::body::Body>>,
+        Error = std::convert::Infallible,
+    >,
+{
+    use tower::ServiceExt;
+    let inner = tower::util::BoxCloneService::new(tower::service_fn(
+        |req: http::Request<axum::body::Body>| async move {
+            let id = req
+                .extensions()
+                .get::<tower_jwt_auth::VerifiedToken>()
+                .map(|t| t.identity().to_owned())
+                .unwrap_or_default();
+            Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::from(id)))
+        },
+    ));
+    let res = layer.layer(inner).oneshot(req).await.unwrap();
+    match res.extensions().get::<tower_jwt_auth::AuthError>() {
+        Some(err) => Err(err.message().to_owned()),
+        None => {
+            let bytes = http_body_util::BodyExt::collect(res.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            Ok(String::from_utf8(bytes.to_vec()).unwrap())
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! Runs `tests/support/fje.py` with the real Flask-JWT-Extended.
+//! Runs the Python scripts of `tests/support` with the real Flask-JWT-Extended.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -29,26 +29,33 @@ pub fn python() -> Option<String> {
 
 /// Decodes `tokens` with Flask-JWT-Extended and creates tokens for `identity`, all with
 /// `secret`: `{"decoded": [...], "created": {...}}`.
+#[allow(dead_code)]
 pub fn run(python: &str, secret: &str, identity: &str, tokens: &[&str]) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/fje.py");
+    let input = json!({"secret": secret, "identity": identity, "tokens": tokens});
+    run_script(python, "fje.py", &input)
+}
+
+/// Runs `tests/support/<script>` with `input` as JSON on its standard input; its standard
+/// output, parsed.
+pub fn run_script(python: &str, script: &str, input: &Value) -> Value {
+    let script = format!("{}/tests/support/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new(python)
-        .arg(script)
+        .arg(&script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let input = json!({"secret": secret, "identity": identity, "tokens": tokens}).to_string();
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(input.as_bytes())
+        .write_all(input.to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "fje.py failed: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
