@@ -12,7 +12,13 @@
 //! | `PASSWORD_HASH_CONCURRENCY` | the number of cores |
 //! | `PASSWORD_HASH_MAX_WAIT_MS` | `1000` |
 //! | `REDIS_URL` | unset: revocations in SQLite; set (with `--features redis`): shared through Redis |
+//! | `JWT_TOKEN_LOCATION` | `headers,cookies` (any of `headers`, `cookies`, `query_string`, `json`) |
+//! | `JWT_COOKIE_SECURE` | `false` (so that the page works on plain http on loopback) |
+//! | `JWT_COOKIE_SAMESITE` | `Lax` (`Strict`, `None`) |
+//! | `JWT_IMPLICIT_REFRESH_WITHIN` | `300` seconds (`0` turns it off) |
 //!
+//! `GET /` serves a web page that registers, logs in, shows `/me`, refreshes, changes the
+//! password and logs out with cookies and CSRF double submit.
 //! Users and revoked tokens live in SQLite, so revocations survive a restart; an in-process
 //! moka cache in front of the revoked-token table answers every guard without a query.
 
@@ -33,10 +39,11 @@ use tower_jwt_auth::password::{PasswordError, PasswordHasher};
 use tower_jwt_auth::service::AuthService;
 use tower_jwt_auth::{
     Denylist, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, Lifetime,
-    VerifiedToken,
+    SameSite, TokenLocation, VerifiedToken,
 };
 
 mod db;
+mod web;
 use db::{Db, DbError, SqliteDenylist};
 
 const MAX_BODY: usize = 16 * 1024;
@@ -70,8 +77,16 @@ async fn run() -> Result<(), String> {
             key
         }
     };
+    let locations = token_locations()?;
+    let cookies = locations.contains(&TokenLocation::Cookies);
     let jwt = JwtManager::builder()
         .secret(secret)
+        .token_locations(locations)
+        .cookie_secure(env_parse("JWT_COOKIE_SECURE")?.unwrap_or(false))
+        .cookie_samesite(same_site()?)
+        .implicit_refresh_within(Duration::from_secs(
+            env_parse("JWT_IMPLICIT_REFRESH_WITHIN")?.unwrap_or(300),
+        ))
         .access_token_lifetime(lifetime("JWT_ACCESS_TOKEN_EXPIRES", 900)?)
         .refresh_token_lifetime(lifetime("JWT_REFRESH_TOKEN_EXPIRES", 2_592_000)?)
         .denylist_arc(denylist)
@@ -84,7 +99,7 @@ async fn run() -> Result<(), String> {
         Duration::from_millis(env_parse("PASSWORD_HASH_MAX_WAIT_MS")?.unwrap_or(1000)),
     );
 
-    let app = app(jwt, db, hasher);
+    let app = app(jwt, db, hasher, cookies);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -136,11 +151,19 @@ struct AppState {
     jwt: JwtManager,
 }
 
-fn app(jwt: JwtManager, db: Db, hasher: PasswordHasher) -> Router {
+/// The routes; `cookies` says whether cookies are a token location (the page needs them).
+fn app(jwt: JwtManager, db: Db, hasher: PasswordHasher, cookies: bool) -> Router {
     let auth = AuthService::builder(&jwt, db.clone())
         .password_hasher(hasher.clone())
         .build();
+    // The page's own endpoints: cookies only, no token in any answer.
+    let web_auth = AuthService::builder(&jwt, db.clone())
+        .password_hasher(hasher.clone())
+        .tokens_in_body(false)
+        .build();
+    let page = web::Page::new(cookies);
     Router::new()
+        .route("/", get(move || async move { page.response() }))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/users", post(create_user))
         .route(
@@ -162,6 +185,7 @@ fn app(jwt: JwtManager, db: Db, hasher: PasswordHasher) -> Router {
         .route_service("/token", auth.clone())
         .route_service("/refresh", auth.clone())
         .route_service("/revoke", auth)
+        .nest_service("/web", web_auth)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found") })
         .with_state(AppState { db, hasher, jwt })
 }
@@ -409,6 +433,37 @@ fn lifetime(name: &str, default_secs: u64) -> Result<Lifetime, String> {
             )),
         },
         Err(_) => Ok(Lifetime::After(Duration::from_secs(default_secs))),
+    }
+}
+
+/// `JWT_TOKEN_LOCATION`: comma-separated locations, `headers,cookies` by default.
+fn token_locations() -> Result<Vec<TokenLocation>, String> {
+    let value = env_or("JWT_TOKEN_LOCATION", "headers,cookies");
+    let locations = value
+        .split(',')
+        .filter(|l| !l.trim().is_empty())
+        .map(str::parse)
+        .collect::<Result<Vec<TokenLocation>, _>>()
+        .map_err(|e| format!("JWT_TOKEN_LOCATION: {e}"))?;
+    if locations.is_empty() {
+        return Err("JWT_TOKEN_LOCATION: no location given".into());
+    }
+    Ok(locations)
+}
+
+/// `JWT_COOKIE_SAMESITE`: `Lax` (default), `Strict` or `None`.
+fn same_site() -> Result<Option<SameSite>, String> {
+    match env_or("JWT_COOKIE_SAMESITE", "Lax")
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "lax" => Ok(Some(SameSite::Lax)),
+        "strict" => Ok(Some(SameSite::Strict)),
+        "none" => Ok(Some(SameSite::None)),
+        other => Err(format!(
+            "JWT_COOKIE_SAMESITE: expected Lax, Strict or None, got {other:?}"
+        )),
     }
 }
 

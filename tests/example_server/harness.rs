@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
+use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
@@ -72,6 +72,22 @@ impl Server {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let (status, _, body) = self.call_with(method, path, &headers, body).await;
+        (status, body)
+    }
+
+    /// Sends a request with these headers; returns the status, the headers and the JSON body
+    /// (`Null` when not JSON).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
         let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
             hyper_util::rt::TokioIo::new(stream),
@@ -83,8 +99,8 @@ impl Server {
             .method(method)
             .uri(path)
             .header("host", "localhost");
-        if let Some(token) = token {
-            req = req.header("authorization", format!("Bearer {token}"));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let body = match body {
             Some(json) => {
@@ -100,10 +116,11 @@ impl Server {
         .await
         .expect("answered within 30 s")
         .unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
         (
-            status,
+            parts.status,
+            parts.headers,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
     }

@@ -4,9 +4,11 @@
 // The support files are shared by several test crates, and some include each other.
 #![allow(clippy::duplicate_mod)]
 
+mod browser;
 #[path = "../support/flask.rs"]
 mod flask;
 mod harness;
+mod locations;
 mod walkthrough;
 
 use http::{Method, StatusCode};
@@ -140,7 +142,7 @@ async fn full_login_flow() {
         s.get("/me", None).await,
         (
             StatusCode::UNAUTHORIZED,
-            json!({"msg": "Missing Authorization Header"})
+            json!({"msg": "Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie \"access_token_cookie\")"})
         )
     );
     assert_eq!(s.get("/whoami", Some(&access)).await.1, json!({"sub": "1"}));

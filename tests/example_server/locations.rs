@@ -1,0 +1,269 @@
+//! The example server's token locations over real HTTP, against the contract: cookies with
+//! CSRF double submit (the default `headers,cookies`), implicit refresh, the cookie
+//! settings from the environment, the query string and the JSON body.
+
+use std::collections::BTreeMap;
+
+use http::header::SET_COOKIE;
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::{Server, TempDb};
+use crate::{manager, register};
+
+/// The cookies a response sets: name → (value, attributes as written).
+fn set_cookies(headers: &HeaderMap) -> BTreeMap<String, (String, String)> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            (name.to_owned(), (value.to_owned(), attrs.to_owned()))
+        })
+        .collect()
+}
+
+const FOUR: [&str; 4] = [
+    "access_token_cookie",
+    "csrf_access_token",
+    "csrf_refresh_token",
+    "refresh_token_cookie",
+];
+
+async fn cookie_login(s: &Server) -> (BTreeMap<String, (String, String)>, Value) {
+    let (status, headers, body) = s
+        .call_with(
+            Method::POST,
+            "/token",
+            &[],
+            Some(json!({"email": "ada@example.com", "password": "pw"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (set_cookies(&headers), body)
+}
+
+fn jar(cookies: &BTreeMap<String, (String, String)>) -> String {
+    cookies
+        .iter()
+        .map(|(name, (value, _))| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test]
+async fn cookies_with_csrf_double_submit() {
+    let db = TempDb::new("cookies");
+    let s = Server::start(&db.path(), &[]);
+    register(&s, "ada", "ada@example.com", "pw").await;
+
+    // Login sets the four cookies (Path=/, no Secure by default in the example, SameSite=Lax,
+    // HttpOnly on the tokens only) and, with headers a location too, returns the tokens.
+    let (cookies, body) = cookie_login(&s).await;
+    assert_eq!(cookies.keys().map(String::as_str).collect::<Vec<_>>(), FOUR);
+    for (name, (_, attrs)) in &cookies {
+        assert!(attrs.contains("Path=/"), "{name}: {attrs}");
+        assert!(attrs.contains("SameSite=Lax"), "{name}: {attrs}");
+        assert!(!attrs.contains("Secure"), "{name}: {attrs}");
+        assert_eq!(
+            attrs.contains("HttpOnly"),
+            !name.starts_with("csrf"),
+            "{name}: {attrs}"
+        );
+    }
+    assert_eq!(body["access_token"], cookies["access_token_cookie"].0);
+    assert_eq!(body["refresh_token"], cookies["refresh_token_cookie"].0);
+    let jar = jar(&cookies);
+    let csrf_access = cookies["csrf_access_token"].0.clone();
+    let csrf_refresh = cookies["csrf_refresh_token"].0.clone();
+
+    // GET needs no CSRF value.
+    let (status, _, body) = s
+        .call_with(Method::GET, "/me", &[("cookie", &jar)], None)
+        .await;
+    assert_eq!(
+        (status, body["username"].as_str()),
+        (StatusCode::OK, Some("ada"))
+    );
+
+    // PUT /me/password needs it.
+    let change = json!({"old_password": "pw", "new_password": "pw2"});
+    let (status, _, body) = s
+        .call_with(
+            Method::PUT,
+            "/me/password",
+            &[("cookie", &jar)],
+            Some(change.clone()),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Missing CSRF token"})
+        )
+    );
+    let (status, _, body) = s
+        .call_with(
+            Method::PUT,
+            "/me/password",
+            &[("cookie", &jar), ("x-csrf-token", "wrong")],
+            Some(change),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "CSRF double submit tokens do not match"})
+        )
+    );
+
+    // Refresh with the refresh cookie and its CSRF value: a new access cookie and CSRF cookie.
+    let (status, headers, body) = s
+        .call_with(
+            Method::POST,
+            "/refresh",
+            &[("cookie", &jar), ("x-csrf-token", &csrf_refresh)],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refreshed = set_cookies(&headers);
+    assert_eq!(
+        refreshed.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["access_token_cookie", "csrf_access_token"]
+    );
+    assert_eq!(body["access_token"], refreshed["access_token_cookie"].0);
+
+    // Revoke with the access cookie and its CSRF value: both tokens, all four cookies.
+    let (status, headers, body) = s
+        .call_with(
+            Method::POST,
+            "/revoke",
+            &[("cookie", &jar), ("x-csrf-token", &csrf_access)],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"msg": "Successfully logged out"}))
+    );
+    let unset = set_cookies(&headers);
+    assert_eq!(unset.keys().map(String::as_str).collect::<Vec<_>>(), FOUR);
+    assert!(unset
+        .values()
+        .all(|(value, attrs)| value.is_empty() && attrs.contains("Max-Age=0")));
+    let revoked = json!({"msg": "Token has been revoked"});
+    let access = &cookies["access_token_cookie"].0;
+    let refresh = &cookies["refresh_token_cookie"].0;
+    assert_eq!(
+        s.get("/me", Some(access)).await,
+        (StatusCode::UNAUTHORIZED, revoked.clone())
+    );
+    assert_eq!(
+        s.post("/refresh", Some(refresh), None).await,
+        (StatusCode::UNAUTHORIZED, revoked)
+    );
+}
+
+#[tokio::test]
+async fn cookie_settings_from_the_environment() {
+    let db = TempDb::new("cookie-env");
+    let s = Server::start(
+        &db.path(),
+        &[
+            ("JWT_COOKIE_SECURE", "true"),
+            ("JWT_COOKIE_SAMESITE", "Strict"),
+        ],
+    );
+    register(&s, "ada", "ada@example.com", "pw").await;
+    let (cookies, _) = cookie_login(&s).await;
+    assert_eq!(cookies.len(), 4);
+    for (name, (_, attrs)) in &cookies {
+        assert!(
+            attrs.contains("Secure") && attrs.contains("SameSite=Strict"),
+            "{name}: {attrs}"
+        );
+    }
+}
+
+/// Implicit refresh: the example's default is 300 s. An access token with less left (a 120 s
+/// lifetime here) gets a new access cookie on any guarded response; `0` turns it off.
+#[tokio::test]
+async fn implicit_refresh_of_the_access_cookie() {
+    for (within, refreshed) in [(None, true), (Some("0"), false)] {
+        let db = TempDb::new("implicit");
+        let mut env = vec![("JWT_ACCESS_TOKEN_EXPIRES", "120")];
+        if let Some(within) = within {
+            env.push(("JWT_IMPLICIT_REFRESH_WITHIN", within));
+        }
+        let s = Server::start(&db.path(), &env);
+        register(&s, "ada", "ada@example.com", "pw").await;
+        let (cookies, _) = cookie_login(&s).await;
+        let (status, headers, _) = s
+            .call_with(Method::GET, "/me", &[("cookie", &jar(&cookies))], None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let set = set_cookies(&headers);
+        if refreshed {
+            assert_eq!(
+                set.keys().map(String::as_str).collect::<Vec<_>>(),
+                ["access_token_cookie", "csrf_access_token"]
+            );
+            let new = manager()
+                .decode_token(&set["access_token_cookie"].0)
+                .unwrap();
+            assert_eq!(new.identity(), "1");
+            assert!(!new.is_fresh());
+        } else {
+            assert!(set.is_empty(), "{set:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn query_string_and_json_locations() {
+    let db = TempDb::new("query-json");
+    let s = Server::start(
+        &db.path(),
+        &[("JWT_TOKEN_LOCATION", "headers,query_string,json")],
+    );
+    register(&s, "ada", "ada@example.com", "pw").await;
+    let (status, headers, body) = s
+        .call_with(
+            Method::POST,
+            "/token",
+            &[],
+            Some(json!({"email": "ada@example.com", "password": "pw"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        set_cookies(&headers).is_empty(),
+        "no cookies without the cookies location"
+    );
+    let access = body["access_token"].as_str().unwrap();
+    let refresh = body["refresh_token"].as_str().unwrap();
+
+    assert_eq!(
+        s.get(&format!("/whoami?jwt={access}"), None).await,
+        (StatusCode::OK, json!({"sub": "1"}))
+    );
+    let (status, body) = s
+        .post("/refresh", None, Some(json!({"refresh_token": refresh})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string());
+    assert_eq!(
+        s.get("/whoami", None).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Missing JWT in headers, query_string or json (Missing Authorization \
+                           Header; Missing 'jwt' query paramater; Invalid content-type. Must be \
+                           application/json.)"})
+        )
+    );
+}
