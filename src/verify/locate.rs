@@ -62,7 +62,8 @@ pub(crate) struct Found<'a> {
 }
 
 /// Finds the token in the first location that has one, looking for a refresh token's
-/// cookie and JSON key when `refresh`.
+/// cookie and JSON key when `refresh`. Moving on from a location that plainly holds nothing
+/// allocates nothing.
 pub(crate) fn locate<'a>(
     settings: &Settings,
     locations: &[TokenLocation],
@@ -70,11 +71,9 @@ pub(crate) fn locate<'a>(
     req: &RequestView<'a>,
 ) -> Result<Found<'a>, AuthError> {
     for &location in locations {
-        if absent(settings, location, refresh, req) {
-            continue;
-        }
         match find(settings, location, refresh, req) {
-            Ok(found) => return Ok(found),
+            Ok(Some(found)) => return Ok(found),
+            Ok(None) => {}
             Err(err) if err.kind() == ErrorKind::MissingToken => {}
             Err(err) => return Err(err),
         }
@@ -82,30 +81,21 @@ pub(crate) fn locate<'a>(
     // No location holds a token (the rejection path): each one's reason, in order.
     let missing = locations
         .iter()
-        .filter_map(|&location| find(settings, location, refresh, req).err())
-        .map(|err| err.message().to_owned())
+        .map(|&location| match find(settings, location, refresh, req) {
+            Err(err) => err.message().to_owned(),
+            _ => absent(settings, location, refresh).to_owned(),
+        })
         .collect();
     Err(missing_everywhere(locations, missing))
 }
 
-/// Whether a location plainly holds no token, decided without allocating (so that moving
-/// on from it costs nothing); `false` leaves the decision to [`find`].
-fn absent(
-    settings: &Settings,
-    location: TokenLocation,
-    refresh: bool,
-    req: &RequestView<'_>,
-) -> bool {
+/// Why a location that plainly holds nothing has no token: Flask-JWT-Extended's message.
+fn absent(settings: &Settings, location: TokenLocation, refresh: bool) -> &str {
     match location {
-        TokenLocation::Headers => req.headers.get(&settings.header_name).is_none(),
-        TokenLocation::Cookies => {
-            cookie_value(req.headers, &settings.cookies.names(refresh).jwt).is_none()
-        }
-        TokenLocation::QueryString => req.query.is_none_or(|q| {
-            !form_urlencoded::parse(q.as_bytes())
-                .any(|(name, value)| name == settings.query.name && !value.is_empty())
-        }),
-        TokenLocation::Json => !is_json(req.content_type()),
+        TokenLocation::Headers => &settings.header_messages.missing,
+        TokenLocation::Cookies => &settings.cookies.names(refresh).missing,
+        TokenLocation::QueryString => &settings.query.missing,
+        TokenLocation::Json => NOT_JSON,
     }
 }
 
@@ -122,6 +112,7 @@ pub(crate) fn needs_body(
             return is_json(req.content_type());
         }
         match find(settings, location, refresh, req) {
+            Ok(None) => continue,
             Err(err) if err.kind() == ErrorKind::MissingToken => continue,
             // Only a form's field can still hold the CSRF value the header lacks.
             Err(err) if err.kind() == ErrorKind::Csrf => {
@@ -133,19 +124,26 @@ pub(crate) fn needs_body(
     false
 }
 
-/// The token in one location.
+/// The token in one location: `Ok(None)` when the location plainly holds nothing.
 fn find<'a>(
     settings: &Settings,
     location: TokenLocation,
     refresh: bool,
     req: &RequestView<'a>,
-) -> Result<Found<'a>, AuthError> {
+) -> Result<Option<Found<'a>>, AuthError> {
     match location {
-        TokenLocation::Headers => from_headers(settings, req.headers).map(|token| Found {
-            token: Cow::Borrowed(token),
-            location,
-            csrf: None,
-        }),
+        TokenLocation::Headers => {
+            if req.headers.get(&settings.header_name).is_none() {
+                return Ok(None);
+            }
+            from_headers(settings, req.headers).map(|token| {
+                Some(Found {
+                    token: Cow::Borrowed(token),
+                    location,
+                    csrf: None,
+                })
+            })
+        }
         TokenLocation::Cookies => from_cookies(settings, refresh, req),
         TokenLocation::QueryString => from_query(settings, req),
         TokenLocation::Json => from_json(settings, refresh, req),
@@ -158,11 +156,12 @@ fn from_cookies<'a>(
     settings: &Settings,
     refresh: bool,
     req: &RequestView<'a>,
-) -> Result<Found<'a>, AuthError> {
+) -> Result<Option<Found<'a>>, AuthError> {
     let cookies = &settings.cookies;
     let names = cookies.names(refresh);
-    let token = cookie_value(req.headers, &names.jwt)
-        .ok_or_else(|| AuthError::missing(names.missing.clone()))?;
+    let Some(token) = cookie_value(req.headers, &names.jwt) else {
+        return Ok(None);
+    };
     let csrf = if cookies.csrf_required(req.method) {
         let header = req
             .headers
@@ -186,15 +185,18 @@ fn from_cookies<'a>(
     } else {
         None
     };
-    Ok(Found {
-        token: Cow::Borrowed(token.as_bytes()),
+    Ok(Some(Found {
+        token: Cow::Borrowed(token),
         location: TokenLocation::Cookies,
         csrf,
-    })
+    }))
 }
 
 /// `?jwt=<token>`, percent-decoded, after the configured prefix.
-fn from_query<'a>(settings: &Settings, req: &RequestView<'a>) -> Result<Found<'a>, AuthError> {
+fn from_query<'a>(
+    settings: &Settings,
+    req: &RequestView<'a>,
+) -> Result<Option<Found<'a>>, AuthError> {
     let query = &settings.query;
     let value = req
         .query
@@ -203,8 +205,10 @@ fn from_query<'a>(settings: &Settings, req: &RequestView<'a>) -> Result<Found<'a
                 .find(|(name, _)| *name == query.name)
                 .map(|(_, value)| value)
         })
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| AuthError::missing(query.missing.clone()))?;
+        .filter(|value| !value.is_empty());
+    let Some(value) = value else {
+        return Ok(None);
+    };
     let token = match value {
         Cow::Borrowed(value) => value.strip_prefix(&*query.prefix).map(Cow::Borrowed),
         Cow::Owned(value) => value
@@ -212,14 +216,14 @@ fn from_query<'a>(settings: &Settings, req: &RequestView<'a>) -> Result<Found<'a
             .map(|token| Cow::Owned(token.to_owned())),
     }
     .ok_or_else(|| AuthError::new(ErrorKind::BadQueryParameter, query.bad_prefix.clone()))?;
-    Ok(Found {
+    Ok(Some(Found {
         token: match token {
             Cow::Borrowed(token) => Cow::Borrowed(token.as_bytes()),
             Cow::Owned(token) => Cow::Owned(token.into_bytes()),
         },
         location: TokenLocation::QueryString,
         csrf: None,
-    })
+    }))
 }
 
 /// `{"access_token": "<token>"}` in a JSON body the guard buffered.
@@ -227,9 +231,9 @@ fn from_json<'a>(
     settings: &Settings,
     refresh: bool,
     req: &RequestView<'a>,
-) -> Result<Found<'a>, AuthError> {
+) -> Result<Option<Found<'a>>, AuthError> {
     if !is_json(req.content_type()) {
-        return Err(AuthError::missing(NOT_JSON));
+        return Ok(None);
     }
     let (key, missing) = settings.json.key(refresh);
     let Some(body) = req.body else {
@@ -245,11 +249,11 @@ fn from_json<'a>(
             _ => None,
         })
         .ok_or_else(|| AuthError::missing(missing.to_owned()))?;
-    Ok(Found {
+    Ok(Some(Found {
         token: Cow::Owned(token.into_bytes()),
         location: TokenLocation::Json,
         csrf: None,
-    })
+    }))
 }
 
 /// Flask-JWT-Extended's message when no location holds a token.

@@ -163,6 +163,11 @@ impl TempDb {
     pub fn path(&self) -> PathBuf {
         self.0.join("app.db")
     }
+
+    /// The temporary directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.0
+    }
 }
 
 impl Drop for TempDb {

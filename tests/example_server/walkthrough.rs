@@ -1,7 +1,8 @@
-//! The README's walkthrough, run as written: its `sh` block under "The example server, step
-//! by step" goes to `bash` against the example server (with `localhost:3000` pointed at the
-//! test's server), and every answer is compared with the `#=>` line that follows its
-//! command in the README (`…` matches any text). Needs `bash`, `curl` and `sed`: without
+//! The README's walkthroughs, run as written: the `sh` blocks under "The example server, step
+//! by step" and "Browser apps" go to `bash` against the example server (with
+//! `localhost:3000` pointed at the test's server, in a temporary directory), and every answer
+//! is compared with the `#=>` line that follows its command in the README (`…` matches any
+//! text). Needs `bash`, `curl` and `sed`: without
 //! them the test says why it is skipped, and fails under `CI=true`.
 
 use std::process::{Command, Stdio};
@@ -11,12 +12,13 @@ use crate::harness::{Server, TempDb};
 #[path = "../support/skip.rs"]
 mod skip;
 
-/// The walkthrough's commands, each with the answer the README shows (if any).
-fn walkthrough() -> Vec<(String, Option<String>)> {
+/// The commands of the first `sh` block under `heading`, each with the answer the README
+/// shows (if any).
+fn walkthrough(heading: &str) -> Vec<(String, Option<String>)> {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = &readme[readme
-        .find("## The example server, step by step")
+        .find(heading)
         .expect("the README has the walkthrough")..];
     let start = section.find("```sh\n").expect("a sh block") + "```sh\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
@@ -84,9 +86,18 @@ fn the_readme_walkthrough_runs_as_written() {
         "{\"access_token\":\"eyJ.x.y\"}"
     ));
     assert!(!matches("{\"a\":\"…\"}", "{\"b\":\"x\"}"));
-    let steps = walkthrough();
+    run("## The example server, step by step", 15);
+}
+
+#[test]
+fn the_readme_cookie_walkthrough_runs_as_written() {
+    run("## Browser apps", 8);
+}
+
+fn run(heading: &str, at_least: usize) {
+    let steps = walkthrough(heading);
     assert!(
-        steps.len() >= 15,
+        steps.len() >= at_least,
         "the walkthrough has its steps: {}",
         steps.len()
     );
@@ -104,6 +115,7 @@ fn the_readme_walkthrough_runs_as_written() {
     let out = Command::new("bash")
         .arg("-c")
         .arg(&script)
+        .current_dir(db.dir())
         .output()
         .unwrap();
     assert!(
@@ -124,7 +136,7 @@ fn the_readme_walkthrough_runs_as_written() {
         }
     }
     println!(
-        "README walkthrough: {} commands, {} answers as shown",
+        "README walkthrough {heading:?}: {} commands, {} answers as shown",
         steps.len(),
         steps.iter().filter(|(_, e)| e.is_some()).count()
     );
