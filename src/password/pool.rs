@@ -145,7 +145,7 @@ impl PasswordHasher {
         self
     }
 
-    /// Hashes `password` with Argon2id at this hasher's parameters (OWASP's, see [`hash`]).
+    /// Hashes `password` with Argon2id at this hasher's parameters (OWASP's, see [`hash`](super::hash)).
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let (password, params) = (password.to_owned(), self.params.clone());
         self.run(move || hash_with(&password, &params)).await
@@ -157,7 +157,7 @@ impl PasswordHasher {
         weaker_than(phc, &self.params)
     }
 
-    /// Checks `password` against a stored PHC string (see [`verify`]). Each pool thread
+    /// Checks `password` against a stored PHC string (see [`verify`](super::verify)). Each pool thread
     /// keeps its Argon2 memory between calls instead of allocating (and faulting in) 19 MiB
     /// every time.
     pub async fn verify(&self, password: &str, phc: &str) -> Result<bool, PasswordError> {
