@@ -404,6 +404,48 @@ async fn jwt_optional_with_csrf_enabled() {
     }
 }
 
+#[cfg(feature = "testing")]
+/// An optional route that treats invalid tokens as anonymous still refuses a CSRF failure:
+/// a forged cross-site request is never downgraded to an anonymous one.
+#[tokio::test]
+async fn csrf_failure_is_never_anonymous() {
+    use tower::{Layer, ServiceExt};
+    let m = cookies_builder(StatusPolicy::Default).build().unwrap();
+    let token = m.create_access_token("username").unwrap();
+    let layer = tower_jwt_auth::JwtOptionalLayer::new(&m).invalid_as_anonymous(true);
+    for csrf in [None, Some("forged")] {
+        let mut req = Request::post("/").header("cookie", format!("access_token_cookie={token}"));
+        if let Some(csrf) = csrf {
+            req = req.header("X-CSRF-TOKEN", csrf);
+        }
+        let req = req.body(http_body_util::Full::<Bytes>::default()).unwrap();
+        let res = layer.layer(view()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 401, "{csrf:?}");
+    }
+    // An expired cookie token with the right CSRF value is a token problem: anonymous.
+    let expired = tower_jwt_auth::testing::token(&m, "username").expired().mint();
+    let csrf = expired_csrf(&expired);
+    let req = Request::post("/")
+        .header("cookie", format!("access_token_cookie={expired}"))
+        .header("X-CSRF-TOKEN", csrf)
+        .body(http_body_util::Full::<Bytes>::default())
+        .unwrap();
+    let res = layer.layer(view()).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// The `csrf` claim of a token, read without verifying it.
+#[cfg(feature = "testing")]
+fn expired_csrf(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    claims["csrf"].as_str().unwrap().to_owned()
+}
+
 /// A cookie token without a `csrf` claim (e.g. issued with CSRF protection off) on a
 /// state-changing request: `Missing claim: csrf` (422 in Flask-JWT-Extended).
 #[tokio::test]
