@@ -54,6 +54,9 @@ pub enum ErrorKind {
     AlgorithmNotAllowed,
     /// The signature does not verify.
     InvalidSignature,
+    /// No key of the manager's set (or of a trusted outside issuer's) matches the token's
+    /// key id (`kid`), or the token has none and several keys could verify it.
+    UnknownKey,
     /// The token's `exp` has passed.
     Expired,
     /// `nbf` or `iat` lies in the future.

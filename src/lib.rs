@@ -70,6 +70,7 @@ pub mod denylist;
 pub mod error;
 pub mod guard;
 pub mod issue;
+pub mod jwks;
 pub mod manager;
 #[cfg(feature = "service")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]
@@ -95,6 +96,7 @@ pub struct ReadmeDoctests;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub use claims::{Freshness, TokenType, VerifiedToken};
+pub use config::keys::{JwtKey, KeyError, KeyInfo};
 pub use config::{BuildError, Lifetime, TokenLocation};
 pub use cookie::SameSite;
 pub use cookies::Cookies;

@@ -26,6 +26,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         ],
     ),
     ("cookies", &["manager", "config", "error"]),
+    ("jwks", &["manager", "config", "respond", "error", "clock"]),
     (
         "guard",
         &[
@@ -59,7 +60,6 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "password", "respond", "error",
         ],
     ),
-    ("jwks", &["config", "clock", "error", "verify"]),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -159,7 +159,7 @@ impl HeaderMessages {
 
 /// Everything a manager was built with, validated.
 pub(crate) struct Settings {
-    pub(crate) keys: keys::KeySet,
+    pub(crate) keys: keys::Keys,
     pub(crate) access_lifetime: Lifetime,
     pub(crate) refresh_lifetime: Lifetime,
     /// Clock leeway, in seconds.

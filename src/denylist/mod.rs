@@ -70,8 +70,9 @@ impl std::error::Error for DenylistError {}
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TokenId<'a> {
-    /// The token's unique id.
-    pub jti: &'a str,
+    /// The token's unique id; `None` for an outside issuer's token without one (only its
+    /// identity's cut-off can then revoke it).
+    pub jti: Option<&'a str>,
     /// The token's identity.
     pub identity: &'a str,
     /// When the token was issued, in epoch seconds: its `iat`, or to the millisecond when
@@ -83,7 +84,16 @@ impl<'a> TokenId<'a> {
     /// A token `jti` of `identity`, issued at `issued_at` (epoch seconds).
     pub fn new(jti: &'a str, identity: &'a str, issued_at: f64) -> Self {
         Self {
-            jti,
+            jti: Some(jti),
+            identity,
+            issued_at,
+        }
+    }
+
+    /// A token of `identity` without a `jti` (an outside issuer's), issued at `issued_at`.
+    pub fn without_jti(identity: &'a str, issued_at: f64) -> Self {
+        Self {
+            jti: None,
             identity,
             issued_at,
         }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::JwtManager;
 use crate::clock::{Clock, ClockHandle};
-use crate::config::keys::{Key, KeySet, Material};
+use crate::config::keys::{JwtKey, Key, KeySet, Keys, Material, RemoteKeys};
 use crate::config::{BuildError, HeaderMessages, Lifetime, Settings, TokenLocation};
 use crate::denylist::{Denylist, MemoryDenylist};
 use crate::issue::{Issuer, Loader};
@@ -21,6 +21,10 @@ use crate::verify::{ClaimsHook, Core, UserLookup};
 /// Builds a [`JwtManager`]; every setting is validated by [`build`](Self::build).
 pub struct JwtManagerBuilder {
     material: Option<Material>,
+    /// Keys added with [`key`](Self::key), after the one of `secret`/`key_pair`.
+    keys: Vec<JwtKey>,
+    /// Outside issuers whose keys verify too.
+    pub(crate) remotes: Vec<Arc<RemoteKeys>>,
     max_lifetime: Option<Duration>,
     algorithm: Algorithm,
     access_lifetime: Lifetime,
@@ -55,6 +59,8 @@ impl Default for JwtManagerBuilder {
     fn default() -> Self {
         Self {
             material: None,
+            keys: Vec::new(),
+            remotes: Vec::new(),
             max_lifetime: None,
             algorithm: Algorithm::HS256,
             access_lifetime: Lifetime::After(Duration::from_secs(15 * 60)),
@@ -117,6 +123,17 @@ impl JwtManagerBuilder {
     /// [`algorithm`](Self::algorithm).
     pub fn verification_key(mut self, decoding: DecodingKey) -> Self {
         self.material = Some(Material::Public(decoding));
+        self
+    }
+
+    /// Adds a key to the set (see [`JwtKey`]): every key verifies the tokens naming it by
+    /// `kid`, and the first key that can sign (the one of [`secret`](Self::secret) or
+    /// [`key_pair`](Self::key_pair) when set) signs. Keys of one algorithm need a `kid`
+    /// each; an asymmetric key has its thumbprint by default. Rotate at run time with
+    /// [`JwtManager::add_key`], [`promote_key`](JwtManager::promote_key) and
+    /// [`retire_key`](JwtManager::retire_key).
+    pub fn key(mut self, key: JwtKey) -> Self {
+        self.keys.push(key);
         self
     }
 
@@ -285,9 +302,34 @@ impl JwtManagerBuilder {
         self
     }
 
+    /// The manager's own keys: the one of `secret`/`key_pair`/`verification_key`, then those
+    /// of [`key`](Self::key); the first that can sign signs.
+    fn key_set(&mut self) -> Result<KeySet, BuildError> {
+        let mut keys: Vec<Key> = Vec::new();
+        if let Some(material) = self.material.take() {
+            keys.push(Key::new(self.algorithm, material)?);
+        }
+        keys.extend(self.keys.drain(..).map(|k| k.0));
+        if keys.is_empty() && self.remotes.is_empty() {
+            return Err(BuildError::MissingKey);
+        }
+        let ring = crate::config::keys::KeyRing::new(KeySet::default());
+        let mut signing = None;
+        for (i, key) in keys.into_iter().enumerate() {
+            if signing.is_none() && key.encoding.is_some() {
+                signing = Some(i);
+            }
+            ring.add(key)
+                .map_err(|e| BuildError::Invalid(format!("key set: {e}")))?;
+        }
+        let mut set = KeySet::clone(&ring.load());
+        set.signing = signing;
+        Ok(set)
+    }
+
     /// Validates the settings and builds the manager.
-    pub fn build(self) -> Result<JwtManager, BuildError> {
-        let key = Key::new(self.algorithm, self.material.ok_or(BuildError::MissingKey)?)?;
+    pub fn build(mut self) -> Result<JwtManager, BuildError> {
+        let keys = self.key_set()?;
         // Lifetimes are whole seconds (`exp` is an integer for the consumers that read it as
         // one); longer than a century is a mistake (use `Lifetime::Never`).
         const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -380,7 +422,7 @@ impl JwtManagerBuilder {
 
         let (cookies, query, json, implicit_refresh) = self.locations_settings.validate()?;
         let settings = Arc::new(Settings {
-            keys: KeySet::single(key),
+            keys: Keys::new(keys, self.remotes),
             access_lifetime: self.access_lifetime,
             refresh_lifetime: self.refresh_lifetime,
             leeway: self.leeway.as_secs_f64(),

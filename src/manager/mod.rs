@@ -44,6 +44,7 @@ use crate::verify::{Admitted, Core, RequestView, Requirement, Route};
 mod builder;
 mod hooks;
 mod locations;
+mod rotation;
 pub use builder::JwtManagerBuilder;
 pub use hooks::{ClaimsVerdict, LookupOutcome};
 
@@ -107,7 +108,6 @@ impl JwtManager {
     }
 
     /// The JSON key of error messages (`msg` by default).
-    #[cfg_attr(not(feature = "service"), allow(dead_code))]
     pub(crate) fn message_key(&self) -> &str {
         &self.inner.core.settings.message_key
     }

@@ -78,10 +78,16 @@ pub(crate) fn decode(
                         "The specified alg value is not allowed",
                     ))
                 }
-                Err(NoKey::UnknownKid | NoKey::Ambiguous) => {
+                Err(NoKey::UnknownKid) => {
                     return Err(AuthError::new(
-                        ErrorKind::InvalidSignature,
+                        ErrorKind::UnknownKey,
                         "No key matches the token's key id (kid)",
+                    ))
+                }
+                Err(NoKey::Ambiguous) => {
+                    return Err(AuthError::new(
+                        ErrorKind::UnknownKey,
+                        "The token has no key id (kid), and several keys could verify it",
                     ))
                 }
             };
@@ -141,8 +147,10 @@ pub(crate) fn decode(
         "Expiration Time claim (exp) must be an integer.",
     )?;
     check_times(s, iat, nbf, exp, now)?;
+    // An outside issuer's token always expires; its lifetime is its issuer's business.
+    let own = key.trust.is_none();
     match exp {
-        Some(exp) if exp - iat > s.max_lifetime => {
+        Some(exp) if own && exp - iat > s.max_lifetime => {
             return Err(AuthError::new(
                 ErrorKind::InvalidClaim,
                 "Token lifetime (exp - iat) exceeds the maximum",
@@ -151,7 +159,7 @@ pub(crate) fn decode(
         Some(_) => {}
         None => {
             let refresh = matches!(claims.token_type, Found::Valid(TokenType::Refresh));
-            if !s.may_not_expire(refresh) {
+            if !own || !s.may_not_expire(refresh) {
                 return Err(AuthError::new(
                     ErrorKind::InvalidClaim,
                     r#"Token is missing the "exp" claim"#,
@@ -160,8 +168,13 @@ pub(crate) fn decode(
         }
     }
 
-    // Issuer, then audience, when configured.
-    if let Some(expected) = &s.decode_issuer {
+    // Issuer, then audience: the manager's settings for its own tokens; for an outside
+    // issuer's, its `iss` (required) and the audience configured for it.
+    let (issuer, audience) = match &key.trust {
+        Some(trust) => (Some(&trust.issuer), &trust.audience),
+        None => (s.decode_issuer.as_ref(), &s.decode_audience),
+    };
+    if let Some(expected) = issuer {
         match &claims.iss {
             Found::Absent => {
                 return Err(AuthError::new(
@@ -173,7 +186,7 @@ pub(crate) fn decode(
             _ => return Err(AuthError::new(ErrorKind::InvalidIssuer, "Invalid issuer")),
         }
     }
-    if !s.decode_audience.is_empty() {
+    if !audience.is_empty() {
         match &claims.aud {
             Found::Absent => {
                 return Err(AuthError::new(
@@ -188,7 +201,7 @@ pub(crate) fn decode(
                 ))
             }
             Found::Valid(aud) => {
-                if !aud.iter().any(|a| s.decode_audience.contains(a)) {
+                if !aud.iter().any(|a| audience.contains(a)) {
                     return Err(AuthError::new(
                         ErrorKind::InvalidAudience,
                         "Audience doesn't match",
@@ -252,7 +265,7 @@ pub(crate) fn decode(
             _ => None,
         },
         header,
-        key: key.clone(),
+        key,
         settings: s.clone(),
         payload,
         user: None,

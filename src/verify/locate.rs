@@ -53,12 +53,24 @@ fn essence(content_type: Option<&str>) -> Option<&str> {
 }
 
 /// A token found in a request.
+#[derive(Clone)]
 pub(crate) struct Found<'a> {
     /// The encoded token (borrowed from the request, unless it had to be decoded).
     pub(crate) token: Cow<'a, [u8]>,
     pub(crate) location: TokenLocation,
     /// For a cookie-borne token on a request that changes state: the CSRF value presented.
     pub(crate) csrf: Option<Cow<'a, str>>,
+}
+
+impl Found<'_> {
+    /// The same, owning what it borrowed from the request (to wait for keys).
+    pub(crate) fn into_owned(self) -> Found<'static> {
+        Found {
+            token: Cow::Owned(self.token.into_owned()),
+            location: self.location,
+            csrf: self.csrf.map(|c| Cow::Owned(c.into_owned())),
+        }
+    }
 }
 
 /// Finds the token in the first location that has one, looking for a refresh token's

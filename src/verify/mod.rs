@@ -131,7 +131,7 @@ impl Core {
         if let Some(owner) = self.memo_owner {
             if let Some(token) = cache::get(owner, encoded, location) {
                 let t = &token.0;
-                if s.keys.by_id(t.key.id).is_some() {
+                if s.keys.alive(t.key.id) {
                     decode::check_times(s, t.iat.unwrap_or(0.0), t.nbf, t.exp, now)?;
                     return Ok(token);
                 }
@@ -228,28 +228,43 @@ impl Route {
 
     /// Verifies a request: every check that needs no waiting now, and what is left.
     pub(crate) fn verify(self: &Arc<Self>, req: &RequestView<'_>) -> Verdict {
-        match self.locate_and_decode(req) {
-            Ok(Admitted::Token(token)) => self.after_decode(token),
-            other => Verdict::Ready(other.or_else(|e| self.tolerate(e))),
+        let found = match self.locate(req) {
+            Ok(Ok(found)) => found,
+            Ok(Err(anonymous)) => return Verdict::Ready(Ok(anonymous)),
+            Err(err) => return Verdict::Ready(self.tolerate(err)),
+        };
+        match self.decode_found(&found) {
+            Ok(token) => self.after_decode(token),
+            Err(err) if err.kind() == ErrorKind::UnknownKey && self.may_learn_keys() => {
+                self.after_refreshing_keys(found.into_owned())
+            }
+            Err(err) => Verdict::Ready(self.tolerate(err)),
         }
     }
 
-    /// Locate and decode, or why the request passes without a token (OPTIONS, or no token
+    /// The token of a request, or why the request passes without one (OPTIONS, or no token
     /// on an optional route).
-    fn locate_and_decode(&self, req: &RequestView<'_>) -> Result<Admitted, AuthError> {
+    fn locate<'a>(
+        &self,
+        req: &RequestView<'a>,
+    ) -> Result<Result<locate::Found<'a>, Admitted>, AuthError> {
         if req.method == http::Method::OPTIONS {
-            return Ok(Admitted::Anonymous(AuthError::missing(
+            return Ok(Err(Admitted::Anonymous(AuthError::missing(
                 "Missing JWT: OPTIONS requests are not authenticated",
-            )));
+            ))));
         }
         let refresh = self.requirement.kind == TokenKind::Refresh;
-        let found = match locate::locate(self.settings(), &self.locations, refresh, req) {
-            Ok(found) => found,
+        match locate::locate(self.settings(), &self.locations, refresh, req) {
+            Ok(found) => Ok(Ok(found)),
             Err(err) if err.kind() == ErrorKind::MissingToken && self.requirement.optional => {
-                return Ok(Admitted::Anonymous(err))
+                Ok(Err(Admitted::Anonymous(err)))
             }
-            Err(err) => return Err(err),
-        };
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Decodes a located token (or takes it from the memo) and checks its CSRF value.
+    fn decode_found(&self, found: &locate::Found<'_>) -> Result<VerifiedToken, AuthError> {
         let now = self.settings().clock.now_secs();
         let token = self
             .core
@@ -257,7 +272,39 @@ impl Route {
         if let Some(presented) = &found.csrf {
             check_csrf(&token, presented)?;
         }
-        Ok(Admitted::Token(token))
+        Ok(token)
+    }
+
+    /// Whether an outside issuer's keys may be fetched again for a token naming an unknown
+    /// key.
+    fn may_learn_keys(&self) -> bool {
+        self.settings().keys.refreshers().next().is_some()
+    }
+
+    /// A token naming a key none of the sets holds: the outside issuers' keys are fetched
+    /// again (at most once per cooldown, concurrent misses sharing one fetch), then the
+    /// token is decoded once more.
+    fn after_refreshing_keys(self: &Arc<Self>, found: locate::Found<'static>) -> Verdict {
+        let route = Arc::clone(self);
+        Verdict::Pending(Box::pin(async move {
+            for refresher in route.settings().keys.refreshers() {
+                refresher.refresh_on_miss().await;
+            }
+            match route.decode_found(&found) {
+                Ok(token) => route.after_decode(token).outcome().await,
+                Err(err) => route.tolerate(err),
+            }
+        }))
+    }
+
+    /// Locate and decode, or why the request passes without a token; what `verify` does
+    /// before the pipeline, without fetching keys.
+    #[cfg(test)]
+    fn locate_and_decode(&self, req: &RequestView<'_>) -> Result<Admitted, AuthError> {
+        match self.locate(req)? {
+            Ok(found) => self.decode_found(&found).map(Admitted::Token),
+            Err(anonymous) => Ok(anonymous),
+        }
     }
 
     /// Whether verifying `req` needs its body, not read yet: a JSON body on a route that
@@ -467,15 +514,20 @@ fn claims_refused(message: Cow<'static, str>) -> AuthError {
     AuthError::new(ErrorKind::UserClaimsVerification, message)
 }
 
-/// What the denylist is asked about a token; a token without `jti` cannot be checked.
+/// What the denylist is asked about a token. A token of this manager without `jti` cannot
+/// be checked; an outside issuer's (which often has none) is checked against its identity's
+/// cut-off only.
 fn token_id(token: &VerifiedToken) -> Result<TokenId<'_>, AuthError> {
-    let jti = token.jti().ok_or_else(|| {
-        AuthError::new(
+    match token.jti() {
+        Some(jti) => Ok(TokenId::new(jti, token.identity(), token.0.issued)),
+        None if token.0.key.trust.is_some() => {
+            Ok(TokenId::without_jti(token.identity(), token.0.issued))
+        }
+        None => Err(AuthError::new(
             ErrorKind::InvalidClaim,
             r#"Token is missing the "jti" claim"#,
-        )
-    })?;
-    Ok(TokenId::new(jti, token.identity(), token.0.issued))
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -423,7 +423,9 @@ async fn csrf_failure_is_never_anonymous() {
         assert_eq!(res.status(), 401, "{csrf:?}");
     }
     // An expired cookie token with the right CSRF value is a token problem: anonymous.
-    let expired = tower_jwt_auth::testing::token(&m, "username").expired().mint();
+    let expired = tower_jwt_auth::testing::token(&m, "username")
+        .expired()
+        .mint();
     let csrf = expired_csrf(&expired);
     let req = Request::post("/")
         .header("cookie", format!("access_token_cookie={expired}"))

@@ -522,16 +522,27 @@ impl Denylist for RedisDenylist {
             if inner.local.is_token_revoked(token) {
                 return Ok(true);
             }
-            let jti_key = inner.key(Kind::Jti, token.jti);
+            let jti_key = token.jti.map(|jti| inner.key(Kind::Jti, jti));
             let cutoff_key = inner.key(Kind::Cutoff, token.identity);
             let (exists, cutoff): (bool, Option<String>) = inner
                 .connection
                 .run(|mut connection| async move {
-                    redis::pipe()
-                        .exists(&jti_key)
-                        .get(&cutoff_key)
-                        .query_async(&mut connection)
-                        .await
+                    match &jti_key {
+                        Some(jti_key) => {
+                            redis::pipe()
+                                .exists(jti_key)
+                                .get(&cutoff_key)
+                                .query_async(&mut connection)
+                                .await
+                        }
+                        None => {
+                            let cutoff: Option<String> = redis::cmd("GET")
+                                .arg(&cutoff_key)
+                                .query_async(&mut connection)
+                                .await?;
+                            Ok((false, cutoff))
+                        }
+                    }
                 })
                 .await?;
             let cutoff = cutoff.as_deref().and_then(parse_value).map(|(c, _)| c);

@@ -1,0 +1,585 @@
+//! Keys: [`JwtKey`] (one key, pinning its algorithm), the key set a manager verifies with
+//! (chosen by a token's `kid`) and signs with, rotated at run time through the [`KeyRing`],
+//! and the keys of outside issuers ([`RemoteKeys`], filled from their JWKS).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use serde_json::{Map, Value};
+
+use super::BuildError;
+
+mod hmac;
+mod jwk;
+mod remote;
+mod ring;
+
+pub(crate) use self::hmac::{constant_time_eq, HmacKey};
+pub(crate) use self::jwk::keys_from_jwks;
+pub(crate) use self::remote::{Refresher, RemoteKeys};
+pub(crate) use self::ring::KeyRing;
+pub use self::ring::{KeyError, KeyInfo};
+
+/// One key: how to verify with it, and to sign with it when it is private.
+pub(crate) struct Key {
+    /// Unique in this process: what the memo of verified tokens remembers a token by, so
+    /// that a key removed from the set takes what it verified with it.
+    pub(crate) id: u64,
+    pub(crate) kid: Option<String>,
+    pub(crate) algorithm: Algorithm,
+    /// The algorithm's name as it appears in headers (`"HS256"`).
+    pub(crate) alg_name: String,
+    /// The header this key signs with, `{"alg":..,"typ":"JWT"}` in PyJWT's layout, and its
+    /// base64url form: tokens carrying it are recognised without parsing their header.
+    pub(crate) header_json: String,
+    pub(crate) header_b64: String,
+    pub(crate) decoding: DecodingKey,
+    /// `None` for a key that only verifies.
+    pub(crate) encoding: Option<EncodingKey>,
+    /// For HS256/384/512: the HMAC with its key schedule done once.
+    pub(crate) hmac: Option<HmacKey>,
+    /// The public JWK (`kty`, `kid`, `alg`, `use`, and the public members); `None` for an
+    /// HMAC key, which is never published.
+    pub(crate) public_jwk: Option<Map<String, Value>>,
+    /// The RFC 7638 SHA-256 thumbprint of the public JWK (asymmetric keys).
+    pub(crate) thumbprint: Option<String>,
+    /// For an outside issuer's key: the `iss` (and `aud`) its tokens must carry.
+    pub(crate) trust: Option<Arc<Trust>>,
+}
+
+/// What tokens verified with an outside issuer's key must carry.
+#[derive(Debug)]
+pub(crate) struct Trust {
+    pub(crate) issuer: String,
+    /// Checked when not empty: the token's `aud` must name one of them.
+    pub(crate) audience: Vec<String>,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("signs", &self.encoding.is_some())
+            .field("material", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Key material as configured.
+pub(crate) enum Material {
+    Secret(Vec<u8>),
+    Pair(EncodingKey, DecodingKey),
+    Public(DecodingKey),
+}
+
+impl Key {
+    /// A key for `algorithm`, checked: secrets long enough and not well known, the
+    /// algorithm fitting the key, a private key verifying what it signs.
+    pub(crate) fn new(algorithm: Algorithm, material: Material) -> Result<Self, BuildError> {
+        ensure_crypto_provider()?;
+        let (encoding, decoding, hmac) = match material {
+            Material::Secret(secret) => {
+                check_secret(&secret, algorithm)?;
+                let invalid =
+                    |e: jsonwebtoken::errors::Error| BuildError::Invalid(format!("secret: {e}"));
+                (
+                    Some(EncodingKey::from_secret(&secret).map_err(invalid)?),
+                    DecodingKey::from_secret(&secret).map_err(invalid)?,
+                    Some(HmacKey::new(algorithm, &secret)?),
+                )
+            }
+            Material::Pair(..) | Material::Public(_) if is_hmac(algorithm) => {
+                return Err(BuildError::UnsupportedAlgorithm(format!(
+                    "{algorithm:?} needs a secret, not a key pair or public key"
+                )))
+            }
+            Material::Pair(encoding, decoding) => (Some(encoding), decoding, None),
+            Material::Public(decoding) => (None, decoding, None),
+        };
+        // Prove the key and the algorithm fit together now rather than on a request.
+        if decoding.family() != algorithm.family() {
+            return Err(BuildError::UnsupportedAlgorithm(format!(
+                "{algorithm:?} does not fit the {:?} key",
+                decoding.family()
+            )));
+        }
+        if let Some(encoding) = &encoding {
+            let probe = jsonwebtoken::crypto::sign(b"probe", encoding, algorithm)
+                .map_err(|e| BuildError::UnsupportedAlgorithm(format!("{algorithm:?}: {e}")))?;
+            if !matches!(
+                jsonwebtoken::crypto::verify(&probe, b"probe", &decoding, algorithm),
+                Ok(true)
+            ) {
+                return Err(BuildError::Invalid(
+                    "the decoding key does not verify what the encoding key signs".into(),
+                ));
+            }
+        }
+        let alg_name = match serde_json::to_value(algorithm) {
+            Ok(Value::String(name)) => name,
+            _ => return Err(BuildError::UnsupportedAlgorithm(format!("{algorithm:?}"))),
+        };
+        // An asymmetric key is published; a `JwtKey` is named by its RFC 7638 thumbprint by
+        // default (a key given to the builder's `key_pair`/`verification_key` stays unnamed,
+        // as in 0.1: its tokens' `kid` is then ignored).
+        let (public_jwk, thumbprint) = if hmac.is_some() {
+            (None, None)
+        } else {
+            let (jwk, thumbprint) = jwk::public(&decoding, algorithm, &alg_name)?;
+            (Some(jwk), Some(thumbprint))
+        };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let mut key = Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            kid: None,
+            algorithm,
+            alg_name,
+            header_json: String::new(),
+            header_b64: String::new(),
+            decoding,
+            encoding,
+            hmac,
+            public_jwk,
+            thumbprint,
+            trust: None,
+        };
+        key.set_kid(None);
+        Ok(key)
+    }
+
+    /// Names the key (or unnames it): its tokens' header and its JWK say so.
+    pub(crate) fn set_kid(&mut self, kid: Option<String>) {
+        self.header_json = header(&self.alg_name, kid.as_deref(), &Map::new());
+        self.header_b64 = base64_simd::URL_SAFE_NO_PAD.encode_to_string(&self.header_json);
+        if let Some(jwk) = &mut self.public_jwk {
+            match &kid {
+                Some(kid) => jwk.insert("kid".into(), kid.clone().into()),
+                None => jwk.remove("kid"),
+            };
+        }
+        self.kid = kid;
+    }
+}
+
+/// A key for a manager's key set: a secret (HS256/384/512) or an asymmetric key (RS*, PS*,
+/// ES256/384, EdDSA) that pins its algorithm, so that no token can choose how it is
+/// verified. An asymmetric key is named (`kid`) by its RFC 7638 SHA-256 JWK thumbprint
+/// unless [`with_kid`](Self::with_kid) says otherwise; a secret has no `kid` unless given
+/// one.
+///
+/// ```
+/// use tower_jwt_auth::{Algorithm, JwtKey};
+///
+/// let key = JwtKey::hmac(Algorithm::HS256, "an-example-secret-that-is-32-bytes!")
+///     .unwrap()
+///     .with_kid("2026-11");
+/// assert_eq!(key.kid(), Some("2026-11"));
+///
+/// // Refused: too short for HS256, or an algorithm that does not fit the key.
+/// assert!(JwtKey::hmac(Algorithm::HS256, "short").is_err());
+/// assert!(JwtKey::hmac(Algorithm::RS256, "an-example-secret-that-is-32-bytes!").is_err());
+/// ```
+pub struct JwtKey(pub(crate) Key);
+
+impl From<Key> for JwtKey {
+    /// Named by its thumbprint (asymmetric keys).
+    fn from(mut key: Key) -> Self {
+        key.set_kid(key.thumbprint.clone());
+        Self(key)
+    }
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl JwtKey {
+    /// An HMAC secret for HS256, HS384 or HS512 (at least 32, 48 or 64 bytes, not a
+    /// well-known example value).
+    pub fn hmac(algorithm: Algorithm, secret: impl AsRef<[u8]>) -> Result<Self, BuildError> {
+        Key::new(algorithm, Material::Secret(secret.as_ref().to_vec())).map(JwtKey::from)
+    }
+
+    /// A private key in PEM (PKCS#8; also PKCS#1 for RSA and SEC1 for EC where jsonwebtoken
+    /// reads them): it signs, and verifies with its public half.
+    pub fn from_pem(algorithm: Algorithm, pem: &[u8]) -> Result<Self, BuildError> {
+        ensure_crypto_provider()?;
+        let invalid = |e: jsonwebtoken::errors::Error| {
+            BuildError::Invalid(format!("{algorithm:?} private key: {e}"))
+        };
+        let encoding = match algorithm {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem),
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
+            other => {
+                return Err(BuildError::UnsupportedAlgorithm(format!(
+                    "{other:?} needs a secret, not a PEM key"
+                )))
+            }
+        }
+        .map_err(invalid)?;
+        let decoding = jwk::decoding_from_private(&encoding, algorithm)?;
+        Key::new(algorithm, Material::Pair(encoding, decoding)).map(JwtKey::from)
+    }
+
+    /// A public key in PEM (SPKI; also PKCS#1 for RSA): it verifies only.
+    pub fn from_public_pem(algorithm: Algorithm, pem: &[u8]) -> Result<Self, BuildError> {
+        ensure_crypto_provider()?;
+        let invalid = |e: jsonwebtoken::errors::Error| {
+            BuildError::Invalid(format!("{algorithm:?} public key: {e}"))
+        };
+        let decoding = match algorithm.family() {
+            jsonwebtoken::AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
+            jsonwebtoken::AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem),
+            jsonwebtoken::AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
+            jsonwebtoken::AlgorithmFamily::Hmac => {
+                return Err(BuildError::UnsupportedAlgorithm(format!(
+                    "{algorithm:?} needs a secret, not a PEM key"
+                )))
+            }
+        }
+        .map_err(invalid)?;
+        Key::new(algorithm, Material::Public(decoding)).map(JwtKey::from)
+    }
+
+    /// A key pair from jsonwebtoken's keys.
+    pub fn from_pair(
+        algorithm: Algorithm,
+        encoding: EncodingKey,
+        decoding: DecodingKey,
+    ) -> Result<Self, BuildError> {
+        Key::new(algorithm, Material::Pair(encoding, decoding)).map(JwtKey::from)
+    }
+
+    /// A public key from jsonwebtoken's [`DecodingKey`]: it verifies only.
+    pub fn from_decoding_key(
+        algorithm: Algorithm,
+        decoding: DecodingKey,
+    ) -> Result<Self, BuildError> {
+        Key::new(algorithm, Material::Public(decoding)).map(JwtKey::from)
+    }
+
+    /// Names the key: its tokens carry this `kid`, and its JWK too.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.0.set_kid(Some(kid.into()));
+        self
+    }
+
+    /// The key's `kid`, if it has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.0.kid.as_deref()
+    }
+
+    /// The algorithm the key pins.
+    pub fn algorithm(&self) -> Algorithm {
+        self.0.algorithm
+    }
+
+    /// Whether the key can sign (a secret or a private key).
+    pub fn can_sign(&self) -> bool {
+        self.0.encoding.is_some()
+    }
+
+    /// The public JWK (`kty`, `kid`, `alg`, `use: "sig"` and the public members); `None` for
+    /// a secret, which is never published.
+    pub fn public_jwk(&self) -> Option<Value> {
+        self.0.public_jwk.clone().map(Value::Object)
+    }
+}
+
+/// A JOSE header in PyJWT's layout: `{"alg", "kid"?, "typ": "JWT"}` updated with `extra`,
+/// keys sorted; `alg` always the key's own.
+pub(crate) fn header(alg_name: &str, kid: Option<&str>, extra: &Map<String, Value>) -> String {
+    // serde_json's map keeps keys sorted (no `preserve_order`).
+    let mut header = Map::new();
+    header.insert("typ".into(), "JWT".into());
+    if let Some(kid) = kid {
+        header.insert("kid".into(), kid.into());
+    }
+    header.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    header.insert("alg".into(), alg_name.into());
+    Value::Object(header).to_string()
+}
+
+/// The keys a manager verifies with, and the one it signs with: one snapshot of the
+/// [`KeyRing`].
+#[derive(Clone, Default)]
+pub(crate) struct KeySet {
+    pub(crate) keys: Vec<Arc<Key>>,
+    pub(crate) signing: Option<usize>,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.keys).finish()
+    }
+}
+
+/// Why no key verifies a token's header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NoKey {
+    /// The `alg` is none of the set's (or not the one of the key its `kid` names).
+    Algorithm,
+    /// A `kid` the set does not hold.
+    UnknownKid,
+    /// No `kid`, and the set holds several keys for the algorithm.
+    Ambiguous,
+}
+
+impl NoKey {
+    /// Of two answers from two sets, the more telling one.
+    pub(crate) fn or(self, other: NoKey) -> NoKey {
+        match (self, other) {
+            (NoKey::Algorithm, other) => other,
+            (this, _) => this,
+        }
+    }
+}
+
+impl KeySet {
+    /// A set of one key, which signs when it can.
+    #[cfg(test)]
+    pub(crate) fn single(key: Key) -> Self {
+        let signing = key.encoding.is_some().then_some(0);
+        Self {
+            keys: vec![Arc::new(key)],
+            signing,
+        }
+    }
+
+    /// The key tokens are signed with, if any.
+    pub(crate) fn signing(&self) -> Option<&Arc<Key>> {
+        self.signing.map(|i| &self.keys[i])
+    }
+
+    /// The key whose default header is exactly `header_b64`: the common case, no parsing.
+    pub(crate) fn by_header(&self, header_b64: &str) -> Option<&Arc<Key>> {
+        self.keys.iter().find(|k| k.header_b64 == header_b64)
+    }
+
+    /// The key for a token whose header names `alg` and maybe `kid`: the key with that
+    /// `kid`, which must pin `alg`; without a `kid` (or with one, when no key of `alg` has
+    /// one: tokens of Flask-JWT-Extended and of earlier versions), the one key of `alg`.
+    pub(crate) fn select(&self, alg: &str, kid: Option<&str>) -> Result<&Arc<Key>, NoKey> {
+        let mut of_alg = self.keys.iter().filter(|k| k.alg_name == alg);
+        match kid {
+            Some(kid) if self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)) => of_alg
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .ok_or(NoKey::Algorithm),
+            Some(_)
+                if self
+                    .keys
+                    .iter()
+                    .any(|k| k.alg_name == alg && k.kid.is_some()) =>
+            {
+                Err(NoKey::UnknownKid)
+            }
+            _ => match (of_alg.next(), of_alg.next()) {
+                (Some(key), None) => Ok(key),
+                (None, _) => Err(NoKey::Algorithm),
+                (Some(_), Some(_)) => Err(NoKey::Ambiguous),
+            },
+        }
+    }
+
+    /// The key with this [`Key::id`], while it is in the set.
+    pub(crate) fn by_id(&self, id: u64) -> Option<&Arc<Key>> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+}
+
+/// Every key a manager verifies with: its own (rotated through the ring) and those of the
+/// outside issuers it trusts.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    pub(crate) ring: KeyRing,
+    pub(crate) remotes: Vec<Arc<RemoteKeys>>,
+}
+
+impl Keys {
+    pub(crate) fn new(set: KeySet, remotes: Vec<Arc<RemoteKeys>>) -> Self {
+        Self {
+            ring: KeyRing::new(set),
+            remotes,
+        }
+    }
+
+    /// The key whose default header is exactly `header_b64`: the common case, no parsing.
+    #[inline]
+    pub(crate) fn by_header(&self, header_b64: &str) -> Option<Arc<Key>> {
+        if let Some(key) = self.ring.load().by_header(header_b64) {
+            return Some(key.clone());
+        }
+        self.remotes
+            .iter()
+            .find_map(|r| r.load().by_header(header_b64).cloned())
+    }
+
+    /// The key for a token's `alg` and `kid`: the manager's own first, then the outside
+    /// issuers'.
+    pub(crate) fn select(&self, alg: &str, kid: Option<&str>) -> Result<Arc<Key>, NoKey> {
+        let mut why = match self.ring.load().select(alg, kid) {
+            Ok(key) => return Ok(key.clone()),
+            Err(why) => why,
+        };
+        for remote in &self.remotes {
+            match remote.load().select(alg, kid) {
+                Ok(key) => return Ok(key.clone()),
+                Err(other) => why = why.or(other),
+            }
+        }
+        Err(why)
+    }
+
+    /// Whether the key with this id is still in a set (the memo of verified tokens forgets
+    /// what a retired key verified).
+    #[inline]
+    pub(crate) fn alive(&self, id: u64) -> bool {
+        self.ring.load().by_id(id).is_some()
+            || self.remotes.iter().any(|r| r.load().by_id(id).is_some())
+    }
+
+    /// The key tokens are signed with now.
+    pub(crate) fn signing(&self) -> Option<Arc<Key>> {
+        self.ring.load().signing().cloned()
+    }
+
+    /// The outside issuers' refreshers, to ask when a token names an unknown key.
+    pub(crate) fn refreshers(&self) -> impl Iterator<Item = &Arc<dyn Refresher>> {
+        self.remotes.iter().filter_map(|r| r.refresher())
+    }
+}
+
+pub(crate) fn is_hmac(algorithm: Algorithm) -> bool {
+    matches!(
+        algorithm,
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+    )
+}
+
+/// With both backend features enabled (e.g. `--all-features`), jsonwebtoken cannot pick
+/// one by itself; the opt-in `aws_lc_rs` then wins.
+pub(crate) fn ensure_crypto_provider() -> Result<(), BuildError> {
+    use jsonwebtoken::crypto::CryptoProvider;
+    if CryptoProvider::try_get_default().is_none() {
+        #[cfg(feature = "aws_lc_rs")]
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    }
+    match CryptoProvider::try_get_default() {
+        Some(_) => Ok(()),
+        None => Err(BuildError::Invalid(
+            "no jsonwebtoken crypto backend: enable exactly one of the `rust_crypto` and \
+             `aws_lc_rs` features"
+                .into(),
+        )),
+    }
+}
+
+/// Secrets that are published in tutorials and must never sign real tokens.
+const WELL_KNOWN_SECRETS: &[&str] = &[
+    "secret",
+    "secret-key",
+    "secret_key",
+    "secretkey",
+    "your-256-bit-secret",
+    "your-384-bit-secret",
+    "your-512-bit-secret",
+    "change_me",
+    "changeme",
+    "change-me",
+    "super-secret",
+    "supersecret",
+    "super-secret-key",
+    "jwt-secret",
+    "jwt_secret_key",
+    "my-secret-key",
+    "password",
+    "foobarbaz",
+];
+
+fn check_secret(secret: &[u8], algorithm: Algorithm) -> Result<(), BuildError> {
+    let min = match algorithm {
+        Algorithm::HS256 => 32,
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        other => {
+            return Err(BuildError::UnsupportedAlgorithm(format!(
+                "{other:?} needs a key pair, not a secret"
+            )))
+        }
+    };
+    let lowered = String::from_utf8_lossy(secret).trim().to_ascii_lowercase();
+    if WELL_KNOWN_SECRETS.contains(&lowered.as_str()) {
+        return Err(BuildError::WeakSecret(
+            "the secret is a well-known example value; use a random one".into(),
+        ));
+    }
+    if secret.len() < min {
+        return Err(BuildError::WeakSecret(format!(
+            "the secret is {} bytes; {algorithm:?} needs at least {min} random bytes",
+            secret.len()
+        )));
+    }
+    if secret.iter().all(|&b| b == secret[0]) {
+        return Err(BuildError::WeakSecret(
+            "the secret repeats a single byte; use a random one".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_in_pyjwt_layout() {
+        assert_eq!(
+            header("HS256", None, &Map::new()),
+            r#"{"alg":"HS256","typ":"JWT"}"#
+        );
+        let mut extra = Map::new();
+        extra.insert("alg".into(), "none".into());
+        extra.insert("b".into(), 1.into());
+        assert_eq!(
+            header("ES256", Some("k1"), &extra),
+            r#"{"alg":"ES256","b":1,"kid":"k1","typ":"JWT"}"#
+        );
+    }
+
+    #[test]
+    fn keys_are_chosen_by_kid_and_pin_their_algorithm() {
+        let key = Key::new(
+            Algorithm::HS256,
+            Material::Secret(b"0123456789abcdef0123456789abcdef".to_vec()),
+        )
+        .unwrap();
+        let id = key.id;
+        let set = KeySet::single(key);
+        assert_eq!(set.select("HS256", None).unwrap().id, id);
+        assert_eq!(set.select("HS512", None).unwrap_err(), NoKey::Algorithm);
+        // Keys without a kid: a token's kid selects nothing (tokens of earlier versions
+        // and of Flask-JWT-Extended may carry one).
+        assert_eq!(set.select("HS256", Some("k")).unwrap().id, id);
+        assert_eq!(set.by_id(id).unwrap().id, id);
+        assert!(set.by_id(id + 1_000_000).is_none());
+        assert_eq!(
+            set.by_header("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9")
+                .unwrap()
+                .id,
+            id
+        );
+    }
+}

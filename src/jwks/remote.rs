@@ -1,0 +1,459 @@
+//! Tokens of an outside issuer (Keycloak, Auth0, another service of this crate), verified
+//! with the keys it publishes as a JWKS: fetched at start, refreshed periodically and when a
+//! token names an unknown key (at most once per cooldown, concurrent misses sharing one
+//! fetch), kept when a fetch fails.
+//!
+//! Outside tokens carry their issuer's claims, not Flask-JWT-Extended's: without `type` they
+//! are access tokens; without `jti` they cannot be revoked one by one (their identity's
+//! revoke-all cut-off still applies); `sub` may be any string, a URL too. Their `iss` must be
+//! the configured issuer, and their `aud` must name the configured audience when there is
+//! one. Each key pins one algorithm: its `alg`, or for a key without one, the algorithms of
+//! the allow-list its type and curve fit (RS256, PS256, ES256, ES384 and EdDSA by default);
+//! HMAC is never accepted from a JWKS.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use tower_jwt_auth::jwks::RemoteJwks;
+//! use tower_jwt_auth::JwtManager;
+//!
+//! let idp = RemoteJwks::builder("https://login.example.com/realms/app/protocol/openid-connect/certs")
+//!     .issuer("https://login.example.com/realms/app")
+//!     .audience("my-api")
+//!     .build()
+//!     .unwrap();
+//! idp.start().await.unwrap(); // first fetch, then a refresh every 10 minutes
+//! let manager = JwtManager::builder()
+//!     .secret("an-example-secret-that-is-32-bytes!") // its own tokens, if it issues any
+//!     .trust_jwks(&idp)
+//!     .build()
+//!     .unwrap();
+//! # let _ = manager;
+//! # }
+//! ```
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::Algorithm;
+
+use crate::config::keys::{keys_from_jwks, Refresher, RemoteKeys, Trust};
+use crate::config::BuildError;
+use crate::manager::JwtManagerBuilder;
+use crate::BoxFuture;
+
+/// A JWKS (or OpenID discovery document) could not be fetched or used. The keys known
+/// before stay in use.
+#[derive(Debug, Clone)]
+pub struct JwksError(String);
+
+impl fmt::Display for JwksError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JWKS: {}", self.0)
+    }
+}
+
+impl std::error::Error for JwksError {}
+
+/// Where the keys are published.
+#[derive(Clone, Debug)]
+enum Source {
+    Jwks(String),
+    /// OpenID Connect discovery: `<issuer>/.well-known/openid-configuration` names the JWKS.
+    Discovery(String),
+}
+
+/// An outside issuer whose published keys verify its tokens; cheap to clone. See the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct RemoteJwks {
+    keys: Arc<RemoteKeys>,
+    fetcher: Arc<Fetcher>,
+}
+
+impl fmt::Debug for RemoteJwks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteJwks")
+            .field("source", &self.fetcher.source)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RemoteJwks`].
+#[derive(Debug)]
+pub struct RemoteJwksBuilder {
+    source: Source,
+    issuer: Option<String>,
+    audience: Vec<String>,
+    allowed: Vec<Algorithm>,
+    refresh_every: Duration,
+    cooldown: Duration,
+    timeout: Duration,
+    max_size: usize,
+    client: Option<reqwest::Client>,
+}
+
+impl RemoteJwks {
+    /// Keys published at `jwks_url` (HTTPS; plain HTTP only on a loopback address). Set the
+    /// [`issuer`](RemoteJwksBuilder::issuer) its tokens carry.
+    pub fn builder(jwks_url: impl Into<String>) -> RemoteJwksBuilder {
+        RemoteJwksBuilder::new(Source::Jwks(jwks_url.into()), None)
+    }
+
+    /// Keys found through OpenID Connect discovery of `issuer`
+    /// (`<issuer>/.well-known/openid-configuration`, whose `issuer` must match).
+    pub fn discover(issuer: impl Into<String>) -> RemoteJwksBuilder {
+        let issuer = issuer.into();
+        RemoteJwksBuilder::new(Source::Discovery(issuer.clone()), Some(issuer))
+    }
+
+    /// Fetches the keys now (whatever the cooldown), then refreshes them every
+    /// [`refresh_interval`](RemoteJwksBuilder::refresh_interval) on the current Tokio
+    /// runtime, for as long as a manager or this handle holds them. A failed first fetch is
+    /// returned; the refreshes go on and a token naming a key fetches again.
+    pub async fn start(&self) -> Result<usize, JwksError> {
+        let first = self.fetcher.fetch().await;
+        let weak = Arc::downgrade(&self.fetcher);
+        let every = self.fetcher.refresh_every;
+        tokio::spawn(periodic(weak, every));
+        first
+    }
+
+    /// Fetches the keys now, whatever the cooldown: the number of usable keys.
+    pub async fn refresh(&self) -> Result<usize, JwksError> {
+        self.fetcher.fetch().await
+    }
+
+    /// How many fetches were made (each JWKS request, successful or not).
+    pub fn fetches(&self) -> u64 {
+        self.fetcher.fetches.load(Ordering::Relaxed)
+    }
+
+    /// The `kid`s of the keys known now.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys
+            .load()
+            .keys
+            .iter()
+            .filter_map(|k| k.kid.clone())
+            .collect()
+    }
+}
+
+impl JwtManagerBuilder {
+    /// Verifies the tokens of an outside issuer with its published keys too (see
+    /// [`RemoteJwks`]); the manager's own keys keep verifying and signing its own tokens.
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+    pub fn trust_jwks(mut self, remote: &RemoteJwks) -> Self {
+        self.remotes.push(remote.keys.clone());
+        self
+    }
+}
+
+impl RemoteJwksBuilder {
+    fn new(source: Source, issuer: Option<String>) -> Self {
+        Self {
+            source,
+            issuer,
+            audience: Vec::new(),
+            allowed: vec![
+                Algorithm::RS256,
+                Algorithm::PS256,
+                Algorithm::ES256,
+                Algorithm::ES384,
+                Algorithm::EdDSA,
+            ],
+            refresh_every: Duration::from_secs(600),
+            cooldown: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            max_size: 256 * 1024,
+            client: None,
+        }
+    }
+
+    /// The `iss` the issuer's tokens carry (required; discovery sets it).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// An audience the tokens' `aud` must name (several calls: any of them).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience.push(audience.into());
+        self
+    }
+
+    /// The algorithms keys may be used with (default RS256, PS256, ES256, ES384, EdDSA): a
+    /// key's `alg` must be one of them, and a key without `alg` is used with those its type
+    /// and curve fit. HMAC algorithms are never accepted.
+    pub fn allowed_algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.allowed = algorithms.into_iter().collect();
+        self
+    }
+
+    /// How often the keys are fetched again (default 10 minutes).
+    pub fn refresh_interval(mut self, every: Duration) -> Self {
+        self.refresh_every = every;
+        self
+    }
+
+    /// The least time between two fetches caused by unknown keys (default 30 seconds).
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// The longest a fetch may take (default 5 seconds).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest document accepted (default 256 KiB).
+    pub fn max_document_size(mut self, bytes: usize) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// The HTTP client to fetch with (proxies, extra root certificates, ...). The default
+    /// uses rustls with the web PKI roots and follows no redirect.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Checks the settings; nothing is fetched until [`RemoteJwks::start`] (or a token).
+    pub fn build(self) -> Result<RemoteJwks, BuildError> {
+        let invalid = |m: String| BuildError::Invalid(format!("JWKS: {m}"));
+        let issuer = self
+            .issuer
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| invalid("the issuer its tokens carry is required".into()))?;
+        match &self.source {
+            Source::Jwks(url) | Source::Discovery(url) => check_url(url).map_err(invalid)?,
+        }
+        if self.allowed.is_empty()
+            || self
+                .allowed
+                .iter()
+                .any(|a| crate::config::keys::is_hmac(*a))
+        {
+            return Err(invalid(
+                "the allowed algorithms must be asymmetric ones, at least one".into(),
+            ));
+        }
+        if self.cooldown.is_zero() || self.refresh_every < self.cooldown {
+            return Err(invalid(
+                "the cooldown must be positive and at most the refresh interval".into(),
+            ));
+        }
+        crate::config::keys::ensure_crypto_provider()?;
+        let client = match self.client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| invalid(format!("HTTP client: {e}")))?,
+        };
+        let keys = Arc::new(RemoteKeys::new(Trust {
+            issuer,
+            audience: self.audience,
+        }));
+        let fetcher = Arc::new(Fetcher {
+            source: self.source,
+            keys: Arc::downgrade(&keys),
+            allowed: self.allowed,
+            refresh_every: self.refresh_every,
+            cooldown: self.cooldown,
+            timeout: self.timeout,
+            max_size: self.max_size,
+            client,
+            last_attempt: Mutex::new(None),
+            one_at_a_time: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            fetches: AtomicU64::new(0),
+        });
+        keys.set_refresher(Arc::new(OnMiss(fetcher.clone())));
+        Ok(RemoteJwks { keys, fetcher })
+    }
+}
+
+/// HTTPS, or plain HTTP to a loopback address.
+fn check_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?}: {e}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(host)) => host == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!(
+            "{url:?}: HTTPS required (plain HTTP only on loopback)"
+        )),
+    }
+}
+
+/// Fetches and installs an issuer's keys.
+struct Fetcher {
+    source: Source,
+    /// The keys it fills; weak, so that the periodic refresh stops with the last manager.
+    keys: Weak<RemoteKeys>,
+    allowed: Vec<Algorithm>,
+    refresh_every: Duration,
+    cooldown: Duration,
+    timeout: Duration,
+    max_size: usize,
+    client: reqwest::Client,
+    last_attempt: Mutex<Option<Instant>>,
+    /// One fetch at a time; `generation` counts finished ones, so that a miss that waited
+    /// for another's fetch uses its result instead of fetching again.
+    one_at_a_time: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+    fetches: AtomicU64,
+}
+
+/// What the verification core calls on an unknown key.
+struct OnMiss(Arc<Fetcher>);
+
+impl Refresher for OnMiss {
+    fn refresh_on_miss(&self) -> BoxFuture<'static, ()> {
+        let fetcher = self.0.clone();
+        Box::pin(async move { fetcher.on_miss().await })
+    }
+}
+
+async fn periodic(fetcher: Weak<Fetcher>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(fetcher) = fetcher.upgrade() else {
+            return;
+        };
+        if fetcher.keys.strong_count() == 0 {
+            return;
+        }
+        let _ = fetcher.fetch().await;
+    }
+}
+
+impl Fetcher {
+    /// An unknown key: fetch, unless one finished while this miss waited, or the last one
+    /// started less than a cooldown ago.
+    async fn on_miss(&self) {
+        let seen = self.generation.load(Ordering::Acquire);
+        let _turn = self.one_at_a_time.lock().await;
+        if self.generation.load(Ordering::Acquire) != seen {
+            return;
+        }
+        let recent = self
+            .last_attempt
+            .lock()
+            .ok()
+            .and_then(|last| *last)
+            .is_some_and(|at| at.elapsed() < self.cooldown);
+        if !recent {
+            let _ = self.fetch_locked().await;
+        }
+    }
+
+    async fn fetch(&self) -> Result<usize, JwksError> {
+        let _turn = self.one_at_a_time.lock().await;
+        self.fetch_locked().await
+    }
+
+    /// One fetch; the caller holds `one_at_a_time`. On failure the known keys stay.
+    async fn fetch_locked(&self) -> Result<usize, JwksError> {
+        if let Ok(mut last) = self.last_attempt.lock() {
+            *last = Some(Instant::now());
+        }
+        let result = self.fetch_keys().await;
+        self.generation.fetch_add(1, Ordering::Release);
+        match &result {
+            Ok(n) => tracing::debug!(keys = n, "JWKS fetched"),
+            Err(err) => tracing::warn!("{err}; keeping the keys known before"),
+        }
+        result
+    }
+
+    async fn fetch_keys(&self) -> Result<usize, JwksError> {
+        let Some(keys) = self.keys.upgrade() else {
+            return Ok(0);
+        };
+        let url = match &self.source {
+            Source::Jwks(url) => url.clone(),
+            Source::Discovery(issuer) => self.discover(issuer).await?,
+        };
+        let document = self.get(&url).await?;
+        let previous = keys.load().keys.clone();
+        let found =
+            keys_from_jwks(&document, &self.allowed, &keys.trust, &previous).map_err(JwksError)?;
+        if found.is_empty() {
+            return Err(JwksError(format!("{url}: no usable signing key")));
+        }
+        let n = found.len();
+        keys.replace(found);
+        Ok(n)
+    }
+
+    /// The JWKS URL of an OpenID Connect issuer.
+    async fn discover(&self, issuer: &str) -> Result<String, JwksError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let document = self.get(&url).await?;
+        let config: serde_json::Value = serde_json::from_slice(&document)
+            .map_err(|e| JwksError(format!("{url}: not JSON: {e}")))?;
+        if config["issuer"].as_str() != Some(issuer) {
+            return Err(JwksError(format!("{url}: its issuer is not {issuer:?}")));
+        }
+        let jwks = config["jwks_uri"]
+            .as_str()
+            .ok_or_else(|| JwksError(format!("{url}: no jwks_uri")))?;
+        check_url(jwks).map_err(JwksError)?;
+        Ok(jwks.to_owned())
+    }
+
+    /// A document of at most `max_size` bytes, within the timeout.
+    async fn get(&self, url: &str) -> Result<Vec<u8>, JwksError> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let failed = |e: reqwest::Error| JwksError(format!("{url}: {e}"));
+        let read = async {
+            let mut response = self
+                .client
+                .get(url)
+                .header(http::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(failed)?;
+            if !response.status().is_success() {
+                return Err(JwksError(format!("{url}: HTTP {}", response.status())));
+            }
+            let too_large = || JwksError(format!("{url}: larger than {} bytes", self.max_size));
+            if response
+                .content_length()
+                .is_some_and(|len| len > self.max_size as u64)
+            {
+                return Err(too_large());
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(failed)? {
+                if body.len() + chunk.len() > self.max_size {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body)
+        };
+        tokio::time::timeout(self.timeout, read)
+            .await
+            .map_err(|_| JwksError(format!("{url}: no answer within {:?}", self.timeout)))?
+    }
+}
