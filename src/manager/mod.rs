@@ -172,7 +172,16 @@ impl JwtManager {
     pub async fn verify_token(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         let mut route = Route::new(self.core().clone(), Requirement::ACCESS);
         route.verify_type = false;
-        let verified = self.decode_token(token)?;
+        let verified = match self.decode_token(token) {
+            // A key an outside issuer may have published since its keys were fetched.
+            Err(err) if err.kind() == crate::error::ErrorKind::UnknownKey => {
+                for refresher in self.core().settings.keys.refreshers() {
+                    refresher.refresh_on_miss().await;
+                }
+                self.decode_token(token)?
+            }
+            decoded => decoded?,
+        };
         match Arc::new(route).after_decode(verified).outcome().await? {
             Admitted::Token(token) => Ok(token),
             Admitted::Anonymous(why) => Err(why),

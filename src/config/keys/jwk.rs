@@ -46,6 +46,50 @@ pub(super) fn decoding_from_private(
     DecodingKey::from_jwk(&jwk).map_err(invalid)
 }
 
+/// A SEC1 EC private key (`-----BEGIN EC PRIVATE KEY-----`, what `openssl ecparam
+/// -genkey` writes) wrapped as PKCS#8 DER, which the crypto backends read; `None` for any
+/// other PEM.
+pub(super) fn sec1_as_pkcs8(pem: &[u8], algorithm: Algorithm) -> Option<Vec<u8>> {
+    const BEGIN: &str = "-----BEGIN EC PRIVATE KEY-----";
+    const END: &str = "-----END EC PRIVATE KEY-----";
+    let text = std::str::from_utf8(pem).ok()?;
+    let body = text.split(BEGIN).nth(1)?.split(END).next()?;
+    let base64: String = body.split_whitespace().collect();
+    let sec1 = base64_simd::STANDARD.decode_to_vec(base64).ok()?;
+    // PrivateKeyInfo ::= SEQUENCE { version 0, AlgorithmIdentifier { id-ecPublicKey,
+    // namedCurve }, privateKey OCTET STRING (the SEC1 structure) } (RFC 5915, RFC 5208).
+    const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    let curve: &[u8] = match algorithm {
+        Algorithm::ES256 => &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+        Algorithm::ES384 => &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+        _ => return None,
+    };
+    let identifier = der(0x30, &[EC_PUBLIC_KEY, curve].concat());
+    let info = [
+        &[0x02, 0x01, 0x00][..],
+        &identifier,
+        &der(0x04, &sec1),
+    ]
+    .concat();
+    Some(der(0x30, &info))
+}
+
+/// A DER element: tag, length (short or long form), contents.
+fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = contents.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
 /// The algorithms a JWK may be used with: its `alg` when it says, else those of `allowed`
 /// its key type and curve fit. Never an HMAC algorithm: a JWKS publishes public keys.
 fn algorithms_of(jwk: &Jwk, allowed: &[Algorithm]) -> Vec<Algorithm> {

@@ -219,7 +219,10 @@ impl JwtKey {
             | Algorithm::PS256
             | Algorithm::PS384
             | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem),
-            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
+            Algorithm::ES256 | Algorithm::ES384 => match jwk::sec1_as_pkcs8(pem, algorithm) {
+                Some(der) => Ok(EncodingKey::from_ec_der(&der)),
+                None => EncodingKey::from_ec_pem(pem),
+            },
             Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
             other => {
                 return Err(BuildError::UnsupportedAlgorithm(format!(
