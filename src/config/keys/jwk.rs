@@ -65,12 +65,7 @@ pub(super) fn sec1_as_pkcs8(pem: &[u8], algorithm: Algorithm) -> Option<Vec<u8>>
         _ => return None,
     };
     let identifier = der(0x30, &[EC_PUBLIC_KEY, curve].concat());
-    let info = [
-        &[0x02, 0x01, 0x00][..],
-        &identifier,
-        &der(0x04, &sec1),
-    ]
-    .concat();
+    let info = [&[0x02, 0x01, 0x00][..], &identifier, &der(0x04, &sec1)].concat();
     Some(der(0x30, &info))
 }
 

@@ -431,6 +431,20 @@ impl Keys {
     /// The key for a token's `alg` and `kid`: the manager's own first, then the outside
     /// issuers'.
     pub(crate) fn select(&self, alg: &str, kid: Option<&str>) -> Result<Arc<Key>, NoKey> {
+        // A `kid` one of the sets holds decides: that set's key, which must pin `alg`.
+        if let Some(kid) = kid {
+            let named = |set: &KeySet| set.keys.iter().any(|k| k.kid.as_deref() == Some(kid));
+            let own = self.ring.load();
+            if named(&own) {
+                return own.select(alg, Some(kid)).cloned();
+            }
+            for remote in &self.remotes {
+                let set = remote.load();
+                if named(&set) {
+                    return set.select(alg, Some(kid)).cloned();
+                }
+            }
+        }
         let mut why = match self.ring.load().select(alg, kid) {
             Ok(key) => return Ok(key.clone()),
             Err(why) => why,
