@@ -16,6 +16,12 @@
 //! | `JWT_COOKIE_SECURE` | `false` (so that the page works on plain http on loopback) |
 //! | `JWT_COOKIE_SAMESITE` | `Lax` (`Strict`, `None`) |
 //! | `JWT_IMPLICIT_REFRESH_WITHIN` | `300` seconds (`0` turns it off) |
+//! | `JWT_ALGORITHM` | `HS256`; with an asymmetric one, `JWT_SECRET_KEY` is ignored |
+//! | `JWT_PRIVATE_KEY` | comma-separated PEM private keys: the first signs, all verify and are published |
+//! | `JWT_JWKS_URL` | an outside issuer's JWKS, trusted besides the own keys |
+//! | `JWT_JWKS_ISSUER` | the `iss` its tokens carry (required with `JWT_JWKS_URL`) |
+//! | `JWT_JWKS_AUDIENCE` | the `aud` they must name (optional) |
+//! | `JWT_JWKS_COOLDOWN` / `JWT_JWKS_REFRESH` | `30` / `600` seconds |
 //!
 //! `GET /` serves a web page that registers, logs in, shows `/me`, refreshes, changes the
 //! password and logs out with cookies and CSRF double submit.
@@ -35,6 +41,7 @@ use axum::{Extension, Json, Router};
 use http_body_util::{BodyExt, Limited};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
+use tower_jwt_auth::jwks::JwksService;
 use tower_jwt_auth::password::{PasswordError, PasswordHasher};
 use tower_jwt_auth::service::AuthService;
 use tower_jwt_auth::{
@@ -43,6 +50,7 @@ use tower_jwt_auth::{
 };
 
 mod db;
+mod keys;
 mod web;
 use db::{Db, DbError, SqliteDenylist};
 
@@ -65,22 +73,16 @@ async fn run() -> Result<(), String> {
     let db = Db::open(&database_path())?;
     let denylist = denylist(&db).await?;
 
-    let secret = match std::env::var("JWT_SECRET_KEY") {
-        Ok(secret) if !secret.is_empty() => secret.into_bytes(),
-        _ => {
-            tracing::warn!(
-                "JWT_SECRET_KEY is not set: using a random key for this run; \
-                 tokens will not be accepted after a restart"
-            );
-            let mut key = vec![0u8; 64];
-            getrandom::fill(&mut key).map_err(|e| format!("no randomness for a key: {e}"))?;
-            key
-        }
-    };
     let locations = token_locations()?;
     let cookies = locations.contains(&TokenLocation::Cookies);
-    let jwt = JwtManager::builder()
-        .secret(secret)
+    let mut builder = JwtManager::builder();
+    for key in keys::own_keys()? {
+        builder = builder.key(key);
+    }
+    if let Some(remote) = keys::remote_jwks().await? {
+        builder = builder.trust_jwks(&remote);
+    }
+    let jwt = builder
         .token_locations(locations)
         .cookie_secure(env_parse("JWT_COOKIE_SECURE")?.unwrap_or(false))
         .cookie_samesite(same_site()?)
@@ -165,6 +167,7 @@ fn app(jwt: JwtManager, db: Db, hasher: PasswordHasher, cookies: bool) -> Router
     Router::new()
         .route("/", get(move || async move { page.response() }))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route_service("/.well-known/jwks.json", JwksService::new(&jwt))
         .route("/users", post(create_user))
         .route(
             "/users/{username}",
@@ -408,11 +411,11 @@ fn valid_email(email: &str) -> bool {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-fn env_or(name: &str, default: &str) -> String {
+pub(crate) fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
-fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
+pub(crate) fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
     match std::env::var(name) {
         Ok(v) => v
             .trim()

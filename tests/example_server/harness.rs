@@ -139,6 +139,31 @@ impl Server {
     }
 }
 
+/// Runs the server with `env` (on a throwaway database) until it exits by itself, within
+/// 30 s: for settings that must stop it.
+pub fn run_to_exit(env: &[(&str, &str)]) -> std::process::Output {
+    let db = TempDb::new("exit");
+    let mut cmd = Command::new(server_binary());
+    cmd.env("APP_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", format!("sqlite://{}", db.path().display()))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not stop with {env:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -8,6 +8,7 @@ mod browser;
 #[path = "../support/flask.rs"]
 mod flask;
 mod harness;
+mod keys;
 mod locations;
 mod walkthrough;
 

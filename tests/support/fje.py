@@ -2,7 +2,8 @@
 
 Reads {"secret": ..., "identity": ..., "tokens": [...]} on stdin; decodes each token with
 flask_jwt_extended.decode_token, creates tokens of its own for the identity, and prints one
-JSON object.
+JSON object. With {"algorithm": ..., "public_key": <PEM>} instead of a secret it only
+decodes, with that public key (JWT_ALGORITHM, JWT_PUBLIC_KEY).
 """
 import json
 import sys
@@ -19,7 +20,11 @@ from flask_jwt_extended import (
 
 request = json.load(sys.stdin)
 app = Flask(__name__)
-app.config["JWT_SECRET_KEY"] = request["secret"]
+if "public_key" in request:
+    app.config["JWT_ALGORITHM"] = request["algorithm"]
+    app.config["JWT_PUBLIC_KEY"] = request["public_key"]
+else:
+    app.config["JWT_SECRET_KEY"] = request["secret"]
 JWTManager(app)
 
 with app.app_context():
@@ -32,7 +37,7 @@ with app.app_context():
         except Exception as e:  # reported to the Rust side, which fails the test
             decoded.append({"error": f"{type(e).__name__}: {e}"})
     identity = request.get("identity", "7")
-    created = {
+    created = {} if "public_key" in request else {
         "access": create_access_token(identity=identity),
         "fresh": create_access_token(identity=identity, fresh=True),
         "fresh_for": create_access_token(identity=identity, fresh=timedelta(minutes=5)),

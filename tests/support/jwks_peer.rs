@@ -129,6 +129,7 @@ impl Issuer {
     }
 
     /// How many times its JWKS was fetched.
+    #[allow(dead_code)]
     pub async fn fetches(&self) -> u64 {
         self.call(http::Method::GET, "/count", None).await["jwks"]
             .as_u64()

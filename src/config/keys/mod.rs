@@ -455,6 +455,11 @@ impl Keys {
                 Err(other) => why = why.or(other),
             }
         }
+        // A `kid` nobody holds yet, which an outside issuer may have published since its
+        // keys were fetched.
+        if kid.is_some() && why == NoKey::Algorithm && !self.remotes.is_empty() {
+            why = NoKey::UnknownKid;
+        }
         Err(why)
     }
 
