@@ -1,7 +1,7 @@
 //! Guard cost per request, as ratios to baselines measured in the same run.
 //!
-//! For HS256, EdDSA and ES256 tokens with the default claims in the `Authorization` header,
-//! with 1,000,000 revoked jtis in the in-process denylist:
+//! For HS256, EdDSA, RS256 and ES256 tokens with the default claims in the `Authorization`
+//! header, with 1,000,000 revoked jtis in the in-process denylist:
 //!
 //! - `echo`: building the request and calling a bare echo service;
 //! - `layer`: the same through `JwtRequired` with the memo of verified tokens off, so that
@@ -10,6 +10,8 @@
 //!   is a hit: what a client's second and later requests cost;
 //! - `many_tokens` / `many_tokens_remembered` (HS256): 4,096 different tokens in turn, the
 //!   memo off / on: what the memo costs when it never hits;
+//! - `keys10` (HS256): `layer` over a set of ten keys with kids, the token's promoted last:
+//!   what choosing a key by `kid` costs;
 //! - `floor`: signature check over the signing input + base64url decode of the payload +
 //!   one typed JSON parse of the claims (for HS256: a precomputed HMAC key, compared with
 //!   the signature's bytes decoded before the loop);
@@ -43,7 +45,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Deserialize;
 use support::{median, ready, target_dir};
 use tower::{service_fn, Layer, Service};
-use tower_jwt_auth::{JwtManager, JwtRequiredLayer, MemoryDenylist, TokenLocation};
+use tower_jwt_auth::{JwtKey, JwtManager, JwtRequiredLayer, MemoryDenylist, TokenLocation};
 
 /// Flask-JWT-Extended's claims, typed.
 #[derive(Deserialize, Clone)]
@@ -142,6 +144,19 @@ fn cases(denylist: &MemoryDenylist) -> Vec<Case> {
                         DecodingKey::from_ed_pem(&key("ed25519_public.pem")).unwrap(),
                     )
                     .algorithm(Algorithm::EdDSA)
+            },
+        ),
+        case(
+            "rs256",
+            Algorithm::RS256,
+            DecodingKey::from_rsa_pem(&key("rsa_public.pem")).unwrap(),
+            || {
+                JwtManager::builder()
+                    .key_pair(
+                        EncodingKey::from_rsa_pem(&key("rsa_private.pem")).unwrap(),
+                        DecodingKey::from_rsa_pem(&key("rsa_public.pem")).unwrap(),
+                    )
+                    .algorithm(Algorithm::RS256)
             },
         ),
         case(
@@ -264,6 +279,35 @@ fn bench(c: &mut Criterion, case: &Case, denylist: &MemoryDenylist) -> Vec<Round
                 ));
             }
         }
+    }
+
+    // A set of ten HS256 keys with kids, the token signed by the one looked at last.
+    if case.algorithm == Algorithm::HS256 {
+        let secret = |i: usize| format!("benchmark-secret-{i:02}-0123456789abcdefghijklmnop");
+        let first = JwtKey::hmac(Algorithm::HS256, secret(0))
+            .unwrap()
+            .with_kid("k00");
+        let manager = JwtManager::builder()
+            .key(first)
+            .denylist(denylist.clone())
+            .verified_token_cache(false)
+            .build()
+            .unwrap();
+        for i in 1..10 {
+            let key = JwtKey::hmac(Algorithm::HS256, secret(i)).unwrap();
+            manager.add_key(key.with_kid(format!("k{i:02}"))).unwrap();
+        }
+        manager.promote_key("k09").unwrap();
+        let token = manager.create_access_token("42").unwrap();
+        let auth = format!("Bearer {token}");
+        let mut guarded = JwtRequiredLayer::new(&manager).layer(echo);
+        assert_eq!(ready(guarded.call(request(&auth))).unwrap().status(), 200);
+        routines.push((
+            "keys10",
+            Box::new(move || {
+                black_box(ready(guarded.call(request(black_box(&auth)))).unwrap());
+            }),
+        ));
     }
 
     // The floor: signature, base64url of the payload, one typed parse. For HS256, the MAC
@@ -485,6 +529,23 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
         ));
     }
     for (name, rounds) in names.iter().zip(rounds) {
+        let extra: Vec<f64> = rounds
+            .iter()
+            .map(|round| {
+                let t = |n: &str| round.iter().find(|(m, _)| *m == n).map(|(_, t)| *t);
+                match (t("keys10"), t("layer")) {
+                    (Some(ten), Some(one)) => ten - one,
+                    _ => f64::NAN,
+                }
+            })
+            .collect();
+        if extra.iter().any(|r| r.is_finite()) {
+            let (mid, low, high) = quartiles(extra);
+            out.push_str(&format!(
+                "{name:<6} ten keys, the token's looked at last, against one key: \
+                 {mid:+.0} ns [{low:+.0}, {high:+.0}]\n"
+            ));
+        }
         for suffix in ["", "_remembered"] {
             let ratio = |a: &str, b: &str| {
                 let (a, b) = (format!("{a}{suffix}"), format!("{b}{suffix}"));

@@ -68,7 +68,7 @@ enum Source {
 }
 
 /// An outside issuer whose published keys verify its tokens; cheap to clone. See the
-/// [module docs](self).
+/// [`jwks` module docs](crate::jwks).
 #[derive(Clone)]
 pub struct RemoteJwks {
     keys: Arc<RemoteKeys>,
