@@ -10,6 +10,8 @@
 //!   is a hit: what a client's second and later requests cost;
 //! - `many_tokens` / `many_tokens_remembered` (HS256): 4,096 different tokens in turn, the
 //!   memo off / on: what the memo costs when it never hits;
+//! - `sid` / `sid_control` (HS256): `layer` for a token of a refresh-rotation session (its
+//!   `sid` claim is looked up in the denylist too) and one of the same size without;
 //! - `keys10` (HS256): `layer` over a set of ten keys with kids, the token's promoted last:
 //!   what choosing a key by `kid` costs;
 //! - `floor`: signature check over the signing input + base64url decode of the payload +
@@ -45,7 +47,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Deserialize;
 use support::{median, ready, target_dir};
 use tower::{service_fn, Layer, Service};
-use tower_jwt_auth::{JwtKey, JwtManager, JwtRequiredLayer, MemoryDenylist, TokenLocation};
+use tower_jwt_auth::{
+    JwtKey, JwtManager, JwtRequiredLayer, MemoryDenylist, TokenLocation, TokenOptions,
+};
 
 /// Flask-JWT-Extended's claims, typed.
 #[derive(Deserialize, Clone)]
@@ -310,6 +314,28 @@ fn bench(c: &mut Criterion, case: &Case, denylist: &MemoryDenylist) -> Vec<Round
         ));
     }
 
+    // Refresh rotation (HS256): a token of a session (its `sid` claim, looked up in the
+    // denylist next to its `jti`) against a token of the same size with another claim
+    // carrying the same value, the memo off.
+    if case.algorithm == Algorithm::HS256 {
+        let sid = uuid::Uuid::new_v4().to_string();
+        for (name, claim) in [("sid", "sid"), ("sid_control", "xid")] {
+            let token = case
+                .manager
+                .create_access_token_with("42", TokenOptions::new().claim(claim, sid.as_str()))
+                .unwrap();
+            let auth = format!("Bearer {token}");
+            let mut guarded = JwtRequiredLayer::new(&case.manager).layer(echo);
+            assert_eq!(ready(guarded.call(request(&auth))).unwrap().status(), 200);
+            routines.push((
+                name,
+                Box::new(move || {
+                    black_box(ready(guarded.call(request(black_box(&auth)))).unwrap());
+                }),
+            ));
+        }
+    }
+
     // The floor: signature, base64url of the payload, one typed parse. For HS256, the MAC
     // over the signing input compared with the signature's bytes decoded once, outside the
     // loop: decoding the signature is work the floor does not count.
@@ -539,6 +565,23 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
                 }
             })
             .collect();
+        let sid: Vec<f64> = rounds
+            .iter()
+            .map(|round| {
+                let t = |n: &str| round.iter().find(|(m, _)| *m == n).map(|(_, t)| *t);
+                match (t("sid"), t("sid_control"), t("echo")) {
+                    (Some(sid), Some(control), Some(echo)) => (sid - echo) / (control - echo),
+                    _ => f64::NAN,
+                }
+            })
+            .collect();
+        if sid.iter().any(|r| r.is_finite()) {
+            let (mid, low, high) = quartiles(sid);
+            out.push_str(&format!(
+                "{name:<6} a session's token (sid looked up) / the same size without: \
+                 {mid:.3}x [{low:.3}, {high:.3}]\n"
+            ));
+        }
         if extra.iter().any(|r| r.is_finite()) {
             let (mid, low, high) = quartiles(extra);
             out.push_str(&format!(

@@ -34,11 +34,12 @@ const MAY_USE: &[(&str, &[&str])] = &[
         ],
     ),
     ("password", &[]),
+    ("sessions", &[]),
     (
         "service",
         &[
-            "guard", "cookies", "manager", "password", "issue", "config", "claims", "respond",
-            "error",
+            "guard", "cookies", "manager", "password", "sessions", "issue", "config", "claims",
+            "respond", "error",
         ],
     ),
     (

@@ -63,7 +63,19 @@ impl Db {
                  identity TEXT PRIMARY KEY,
                  issued_before REAL NOT NULL,
                  expires_at INTEGER
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS sessions (
+                 id TEXT PRIMARY KEY,
+                 identity TEXT NOT NULL,
+                 current TEXT NOT NULL,
+                 previous TEXT,
+                 spent_at INTEGER,
+                 created_at INTEGER NOT NULL,
+                 last_refreshed_at INTEGER NOT NULL,
+                 user_agent TEXT,
+                 expires_at INTEGER
+             );
+             CREATE INDEX IF NOT EXISTS sessions_by_identity ON sessions (identity);",
         )
         .map_err(|e| format!("database schema: {e}"))?;
         tracing::info!("database: {path}");

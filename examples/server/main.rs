@@ -22,6 +22,8 @@
 //! | `JWT_JWKS_ISSUER` | the `iss` its tokens carry (required with `JWT_JWKS_URL`) |
 //! | `JWT_JWKS_AUDIENCE` | the `aud` they must name (optional) |
 //! | `JWT_JWKS_COOLDOWN` / `JWT_JWKS_REFRESH` | `30` / `600` seconds |
+//! | `JWT_REFRESH_ROTATION` | `false`; `true`: every refresh answers a new refresh token, a spent one presented again revokes its session |
+//! | `JWT_REFRESH_REUSE_GRACE` | `10` seconds: the token just spent still answers (concurrent refreshes) |
 //!
 //! `GET /` serves a web page that registers, logs in, shows `/me`, refreshes, changes the
 //! password and logs out with cookies and CSRF double submit.
@@ -36,14 +38,15 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use http_body_util::{BodyExt, Limited};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
 use tower_jwt_auth::jwks::JwksService;
 use tower_jwt_auth::password::{PasswordError, PasswordHasher};
-use tower_jwt_auth::service::AuthService;
+use tower_jwt_auth::service::{AuthService, Sessions};
+use tower_jwt_auth::sessions::SessionStore;
 use tower_jwt_auth::{
     Denylist, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, Lifetime,
     SameSite, TokenLocation, VerifiedToken,
@@ -51,6 +54,7 @@ use tower_jwt_auth::{
 
 mod db;
 mod keys;
+mod sessions;
 mod web;
 use db::{Db, DbError, SqliteDenylist};
 
@@ -101,7 +105,8 @@ async fn run() -> Result<(), String> {
         Duration::from_millis(env_parse("PASSWORD_HASH_MAX_WAIT_MS")?.unwrap_or(1000)),
     );
 
-    let app = app(jwt, db, hasher, cookies);
+    let rotation = rotation(&db).await?;
+    let app = app(jwt, db, hasher, cookies, rotation);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -146,23 +151,69 @@ async fn redis_denylist(_: &str) -> Result<Arc<dyn Denylist>, String> {
     )
 }
 
+/// With `JWT_REFRESH_ROTATION=true`: where sessions live (Redis with `REDIS_URL`, SQLite
+/// otherwise) and the reuse grace.
+async fn rotation(db: &Db) -> Result<Option<Rotation>, String> {
+    if !env_parse("JWT_REFRESH_ROTATION")?.unwrap_or(false) {
+        return Ok(None);
+    }
+    let grace = Duration::from_secs(env_parse("JWT_REFRESH_REUSE_GRACE")?.unwrap_or(10));
+    let store: Arc<dyn SessionStore> = match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => redis_sessions(&url).await?,
+        _ => Arc::new(sessions::SqliteSessionStore::new(db.clone())),
+    };
+    tracing::info!(grace_secs = grace.as_secs(), "refresh-token rotation on");
+    Ok(Some(Rotation { store, grace }))
+}
+
+#[cfg(feature = "redis")]
+async fn redis_sessions(url: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let store = tower_jwt_auth::sessions::RedisSessionStore::connect(url)
+        .await
+        .map_err(|e| format!("REDIS_URL: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_sessions(_: &str) -> Result<Arc<dyn SessionStore>, String> {
+    Err("REDIS_URL needs the `redis` feature".into())
+}
+
+struct Rotation {
+    store: Arc<dyn SessionStore>,
+    grace: Duration,
+}
+
 #[derive(Clone)]
 struct AppState {
     db: Db,
     hasher: PasswordHasher,
     jwt: JwtManager,
+    /// With refresh-token rotation on.
+    sessions: Option<Sessions>,
 }
 
 /// The routes; `cookies` says whether cookies are a token location (the page needs them).
-fn app(jwt: JwtManager, db: Db, hasher: PasswordHasher, cookies: bool) -> Router {
-    let auth = AuthService::builder(&jwt, db.clone())
-        .password_hasher(hasher.clone())
-        .build();
+fn app(
+    jwt: JwtManager,
+    db: Db,
+    hasher: PasswordHasher,
+    cookies: bool,
+    rotation: Option<Rotation>,
+) -> Router {
+    let auth_service = || {
+        let builder = AuthService::builder(&jwt, db.clone()).password_hasher(hasher.clone());
+        match &rotation {
+            Some(r) => builder
+                .refresh_rotation(r.store.clone())
+                .reuse_grace(r.grace),
+            None => builder,
+        }
+    };
+    let auth = auth_service().build();
     // The page's own endpoints: cookies only, no token in any answer.
-    let web_auth = AuthService::builder(&jwt, db.clone())
-        .password_hasher(hasher.clone())
-        .tokens_in_body(false)
-        .build();
+    let web_auth = auth_service().tokens_in_body(false).build();
+    let sessions = auth.sessions();
     let page = web::Page::new(cookies);
     Router::new()
         .route("/", get(move || async move { page.response() }))
@@ -174,6 +225,14 @@ fn app(jwt: JwtManager, db: Db, hasher: PasswordHasher, cookies: bool) -> Router
             get(get_user).route_layer(JwtOptionalLayer::new(&jwt)),
         )
         .route("/me", get(me).route_layer(JwtRequiredLayer::new(&jwt)))
+        .route(
+            "/me/sessions",
+            get(sessions::list).route_layer(JwtRequiredLayer::new(&jwt)),
+        )
+        .route(
+            "/me/sessions/{id}",
+            delete(sessions::end).route_layer(FreshRequiredLayer::new(&jwt)),
+        )
         .route(
             "/whoami",
             get(|Extension(token): Extension<VerifiedToken>| async move {
@@ -190,7 +249,12 @@ fn app(jwt: JwtManager, db: Db, hasher: PasswordHasher, cookies: bool) -> Router
         .route_service("/revoke", auth)
         .nest_service("/web", web_auth)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found") })
-        .with_state(AppState { db, hasher, jwt })
+        .with_state(AppState {
+            db,
+            hasher,
+            jwt,
+            sessions,
+        })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -337,15 +401,24 @@ async fn change_password(
         return err.into_response();
     }
     // Every token issued before the change (on every device) stops working.
-    match state.jwt.revoke_all(token.identity()).await {
+    if let Err(err) = state.jwt.revoke_all(token.identity()).await {
+        tracing::error!("password changed, but revoking older tokens failed: {err}");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Token revocation store unavailable",
+        );
+    }
+    // With rotation on, the sessions those tokens belonged to are over too.
+    let ended = match &state.sessions {
+        Some(sessions) => sessions
+            .end_all_except(token.identity(), None)
+            .await
+            .map(drop),
+        None => Ok(()),
+    };
+    match ended {
         Ok(()) => Json(json!({"msg": "Password updated"})).into_response(),
-        Err(err) => {
-            tracing::error!("password changed, but revoking older tokens failed: {err}");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Token revocation store unavailable",
-            )
-        }
+        Err(err) => sessions::unavailable(&err),
     }
 }
 

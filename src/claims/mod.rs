@@ -115,6 +115,8 @@ pub(crate) struct TokenData {
     pub(crate) location: TokenLocation,
     /// The `csrf` claim, when it is a string.
     pub(crate) csrf: Option<Text>,
+    /// The `sid` claim (the session of a rotated refresh token), when it is a string.
+    pub(crate) session: Option<Text>,
     /// The decoded header JSON, `None` when it is the key's own header.
     pub(crate) header: Option<Vec<u8>>,
     /// The key that verified it.
@@ -154,6 +156,12 @@ impl VerifiedToken {
     /// The CSRF double-submit value (`csrf` claim) the token carries, if any.
     pub fn csrf(&self) -> Option<&str> {
         self.0.csrf.as_ref().map(|csrf| self.text(csrf))
+    }
+
+    /// The session the token belongs to (its `sid` claim), when refresh-token rotation
+    /// issued it: guards refuse it once the session has been revoked.
+    pub fn session(&self) -> Option<&str> {
+        self.0.session.as_ref().map(|sid| self.text(sid))
     }
 
     /// The token's type.

@@ -187,6 +187,7 @@ pub(crate) struct RawClaims {
     pub(crate) iss: Found<String>,
     pub(crate) aud: Found<Vec<String>>,
     pub(crate) csrf: Found<Text>,
+    pub(crate) sid: Found<Text>,
 }
 
 /// Parses a payload, reading the identity from the claim named `identity_claim`. `payload`
@@ -217,6 +218,7 @@ enum Field {
     Iss,
     Aud,
     Csrf,
+    Sid,
     /// Any other claim, by a hash of its name (for duplicate detection without allocating).
     Other(u64),
 }
@@ -256,6 +258,7 @@ impl Field {
             "iss" => Field::Iss,
             "aud" => Field::Aud,
             "csrf" => Field::Csrf,
+            "sid" => Field::Sid,
             other => Field::Other(name_hash(other)),
         }
     }
@@ -314,6 +317,7 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                 Field::Iss => set_once(&mut claims.iss, value.string(), "iss")?,
                 Field::Aud => set_once(&mut claims.aud, value.audience(), "aud")?,
                 Field::Csrf => set_once(&mut claims.csrf, value.text(self.payload), "csrf")?,
+                Field::Sid => set_once(&mut claims.sid, value.text(self.payload), "sid")?,
                 Field::Other(hash) => {
                     if others.contains(&hash) {
                         return Err(de::Error::custom("duplicate claim"));

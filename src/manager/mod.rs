@@ -30,7 +30,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::claims::VerifiedToken;
 use crate::clock;
@@ -221,14 +221,28 @@ impl JwtManager {
         while s.clock.now() < cutoff && waiting.elapsed() < Duration::from_millis(5) {
             std::hint::spin_loop();
         }
-        let until = if s.some_never_expire() {
-            None
-        } else {
-            Duration::try_from_secs_f64(s.max_lifetime + s.leeway)
-                .ok()
-                .and_then(|longest| cutoff.checked_add(longest))
-        };
+        let until = self.all_expired_after(cutoff);
         self.denylist().revoke_all(identity, cutoff, until).await
+    }
+
+    /// Revokes every token of the session `session` (their `sid` claim): what ending a
+    /// session, or a refresh token presented twice, does (see [`crate::sessions`]). Kept
+    /// until every token issued until now has expired.
+    pub async fn revoke_session(&self, session: &str) -> Result<(), DenylistError> {
+        let until = self.all_expired_after(self.inner.core.settings.clock.now());
+        self.denylist().revoke(session, until).await
+    }
+
+    /// When every token issued by `at` has expired (plus leeway); `None` when some never
+    /// do.
+    pub(crate) fn all_expired_after(&self, at: SystemTime) -> Option<SystemTime> {
+        let s = &self.inner.core.settings;
+        if s.some_never_expire() {
+            return None;
+        }
+        Duration::try_from_secs_f64(s.max_lifetime + s.leeway)
+            .ok()
+            .and_then(|longest| at.checked_add(longest))
     }
 
     /// The denylist guards consult.

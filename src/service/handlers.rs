@@ -12,11 +12,10 @@ use crate::config::locations::cookie_value;
 use crate::cookies::Cookies;
 use crate::error::AuthError;
 use crate::error::ErrorKind;
-use crate::issue::TokenOptions;
 use crate::password::PasswordError;
 use crate::respond::json_message;
 
-type Reply = Response<Full<Bytes>>;
+pub(super) type Reply = Response<Full<Bytes>>;
 
 impl<U: UserStore> Inner<U> {
     pub(super) async fn login<B>(&self, req: Request<B>) -> Reply
@@ -25,6 +24,11 @@ impl<U: UserStore> Inner<U> {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        let user_agent = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|ua| ua.to_str().ok())
+            .map(str::to_owned);
         let body = match self.read_json(req, true).await {
             Ok(Some(body)) => body,
             Ok(None) => return self.bad_login_body(),
@@ -86,12 +90,9 @@ impl<U: UserStore> Inner<U> {
             }
         }
 
-        let tokens = self
-            .manager
-            .create_access_token_with(&user.id, TokenOptions::new().fresh(true))
-            .and_then(|access| Ok((access, self.manager.create_refresh_token(&user.id)?)));
-        let Ok((access, refresh)) = tokens else {
-            return self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens");
+        let (access, refresh) = match self.login_tokens(&user.id, user_agent.as_deref()).await {
+            Ok(tokens) => (tokens.access, tokens.refresh),
+            Err(reply) => return reply,
         };
         tracing::info!(outcome = "accepted", user_id = %user.id, "login");
         self.tokens_reply(
@@ -104,8 +105,12 @@ impl<U: UserStore> Inner<U> {
         )
     }
 
-    /// `/refresh`, behind a `RefreshRequired` guard: a new, non-fresh access token.
+    /// `/refresh`, behind a `RefreshRequired` guard: a new, non-fresh access token (and,
+    /// with rotation on, a new refresh token).
     pub(super) async fn refresh(&self, token: &VerifiedToken) -> Reply {
+        if let Some(rotating) = &self.rotating {
+            return self.rotate(rotating, token).await;
+        }
         let Ok(access) = self.manager.create_access_token(token.identity()) else {
             return self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens");
         };
@@ -119,7 +124,7 @@ impl<U: UserStore> Inner<U> {
 
     /// A reply carrying new tokens: in the body (or `message` when they stay out of it),
     /// and as cookies in cookie mode.
-    fn tokens_reply(
+    pub(super) fn tokens_reply(
         &self,
         tokens: Value,
         message: &str,
@@ -174,6 +179,10 @@ impl<U: UserStore> Inner<U> {
                 )
             }
         };
+        // With rotation on, a logout ends the session: every token of it is refused.
+        if let Err(reply) = self.end_session_of(&presented).await {
+            return reply;
+        }
         // The companion refresh token first: if the store fails half-way, the presented
         // token still works, so the client's retry reaches this point again.
         for token in refresh.iter().chain(std::iter::once(&presented)) {

@@ -68,12 +68,16 @@
 //! ```
 
 mod handlers;
+mod sessions;
+
+pub use sessions::Sessions;
 
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -87,7 +91,9 @@ use crate::guard::{
 };
 use crate::manager::JwtManager;
 use crate::password::PasswordHasher;
+use crate::sessions::SessionStore;
 use crate::BoxFuture;
+use sessions::Rotating;
 
 /// A user as the login handler needs it.
 #[non_exhaustive]
@@ -222,6 +228,8 @@ pub struct AuthServiceBuilder<U> {
     max_body_size: usize,
     max_password_size: usize,
     tokens_in_body: Option<bool>,
+    rotating: Option<Rotating>,
+    reuse_grace: Duration,
 }
 
 impl<U: UserStore> AuthServiceBuilder<U> {
@@ -259,6 +267,31 @@ impl<U: UserStore> AuthServiceBuilder<U> {
         self
     }
 
+    /// Turns refresh-token rotation with reuse detection on, sessions kept in `store`
+    /// ([`MemorySessionStore`](crate::sessions::MemorySessionStore) for one instance,
+    /// [`RedisSessionStore`](crate::sessions::RedisSessionStore) for several): a login
+    /// starts a session, `/refresh` answers a new refresh token too, and a spent refresh
+    /// token presented again revokes the whole session. Off by default (the refresh token
+    /// stays reusable until it expires). See [`crate::sessions`].
+    pub fn refresh_rotation(mut self, store: impl SessionStore) -> Self {
+        self.rotating = Some(Rotating {
+            store: Arc::new(store),
+            grace: self.reuse_grace,
+        });
+        self
+    }
+
+    /// How long after a rotation the refresh token just spent still answers (with the
+    /// session's current token) instead of revoking the session: concurrent refreshes
+    /// (default 10 s; `Duration::ZERO`: never).
+    pub fn reuse_grace(mut self, grace: Duration) -> Self {
+        self.reuse_grace = grace;
+        if let Some(rotating) = &mut self.rotating {
+            rotating.grace = grace;
+        }
+        self
+    }
+
     /// Builds the service.
     pub fn build(self) -> AuthService<U> {
         let locations = &self.manager.core().settings.locations;
@@ -276,6 +309,7 @@ impl<U: UserStore> AuthServiceBuilder<U> {
             login_field: self.login_field,
             max_body_size: self.max_body_size,
             max_password_size: self.max_password_size,
+            rotating: self.rotating,
         });
         let endpoint = |which| Endpoint {
             inner: inner.clone(),
@@ -303,6 +337,7 @@ pub(crate) struct Inner<U> {
     login_failed: String,
     max_body_size: usize,
     max_password_size: usize,
+    rotating: Option<Rotating>,
 }
 
 /// The login / refresh / revoke service; see the [module docs](crate::service).
@@ -341,6 +376,16 @@ impl<U: UserStore> AuthService<U> {
         Self::builder(manager, store).build()
     }
 
+    /// The sessions of refresh-token rotation, to list and end; `None` when rotation is
+    /// off.
+    pub fn sessions(&self) -> Option<Sessions> {
+        let rotating = self.inner.rotating.as_ref()?;
+        Some(Sessions::new(
+            self.inner.manager.clone(),
+            rotating.store.clone(),
+        ))
+    }
+
     /// Starts building a service.
     pub fn builder(manager: &JwtManager, store: U) -> AuthServiceBuilder<U> {
         AuthServiceBuilder {
@@ -351,6 +396,8 @@ impl<U: UserStore> AuthService<U> {
             max_body_size: 16 * 1024,
             max_password_size: 1024,
             tokens_in_body: None,
+            rotating: None,
+            reuse_grace: Duration::from_secs(10),
         }
     }
 }

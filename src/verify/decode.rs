@@ -264,6 +264,10 @@ pub(crate) fn decode(
             Found::Valid(csrf) => Some(csrf),
             _ => None,
         },
+        session: match claims.sid {
+            Found::Valid(sid) => Some(sid),
+            _ => None,
+        },
         header,
         key,
         settings: s.clone(),

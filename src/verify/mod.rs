@@ -20,13 +20,14 @@ use std::sync::Arc;
 use crate::claims::{LookedUp, TokenType, VerifiedToken};
 use crate::config::keys::constant_time_eq;
 use crate::config::{Settings, TokenLocation};
-use crate::denylist::{Denylist, DenylistError, TokenId};
+use crate::denylist::{Denylist, DenylistError};
 use crate::error::{AuthError, ErrorKind};
 use crate::BoxFuture;
 
 mod cache;
 pub(crate) mod decode;
 pub(crate) mod locate;
+mod revocation;
 
 pub(crate) use locate::RequestView;
 
@@ -357,7 +358,7 @@ impl Route {
         revocation_settled: bool,
     ) -> Result<VerifiedToken, AuthError> {
         if !revocation_settled {
-            let answer = self.core.denylist.is_revoked(token_id(&token)?).await;
+            let answer = self.core.is_revoked(&token).await?;
             self.revoked(answer)?;
         }
         match &self.core.claims_hook {
@@ -410,7 +411,7 @@ impl Route {
         if !self.check_revocation {
             return Ok(Some(false));
         }
-        match self.core.denylist.is_revoked_now(token_id(token)?) {
+        match self.core.is_revoked_now(token)? {
             Some(answer) => self.revoked(answer).map(Some),
             None => Ok(None),
         }
@@ -469,9 +470,11 @@ impl Route {
     pub(crate) fn still_valid(&self, token: &VerifiedToken) -> bool {
         let now = self.settings().clock.now_secs();
         token.expires_at().is_none_or(|exp| exp > now)
-            && token_id(token)
+            && self
+                .core
+                .is_revoked_now(token)
                 .ok()
-                .and_then(|id| self.core.denylist.is_revoked_now(id))
+                .flatten()
                 .is_some_and(|answer| matches!(answer, Ok(false)))
     }
 
@@ -512,22 +515,6 @@ fn check_csrf(token: &VerifiedToken, presented: &str) -> Result<(), AuthError> {
 
 fn claims_refused(message: Cow<'static, str>) -> AuthError {
     AuthError::new(ErrorKind::UserClaimsVerification, message)
-}
-
-/// What the denylist is asked about a token. A token of this manager without `jti` cannot
-/// be checked; an outside issuer's (which often has none) is checked against its identity's
-/// cut-off only.
-fn token_id(token: &VerifiedToken) -> Result<TokenId<'_>, AuthError> {
-    match token.jti() {
-        Some(jti) => Ok(TokenId::new(jti, token.identity(), token.0.issued)),
-        None if token.0.key.trust.is_some() => {
-            Ok(TokenId::without_jti(token.identity(), token.0.issued))
-        }
-        None => Err(AuthError::new(
-            ErrorKind::InvalidClaim,
-            r#"Token is missing the "jti" claim"#,
-        )),
-    }
 }
 
 #[cfg(test)]

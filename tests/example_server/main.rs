@@ -10,6 +10,7 @@ mod flask;
 mod harness;
 mod keys;
 mod locations;
+mod sessions;
 mod walkthrough;
 
 use http::{Method, StatusCode};
@@ -584,8 +585,9 @@ async fn two_instances_a_jti_with_spaces() {
     );
 }
 
-/// Retries `POST /revoke` with `token` on `s` until it is done (at most 10 s); every other
-/// answer must be the 503 of an unavailable store.
+/// Retries `POST /revoke` with `token` on `s` until it is done (at most 10 s): logged out,
+/// or already revoked by an attempt whose answer was lost; every other answer must be the
+/// 503 of an unavailable store.
 #[cfg(feature = "redis")]
 async fn logout_retried(s: &Server, token: &str) {
     let start = std::time::Instant::now();
@@ -595,6 +597,9 @@ async fn logout_retried(s: &Server, token: &str) {
                 assert_eq!(body, json!({"msg": "Successfully logged out"}));
                 return;
             }
+            // An attempt timed out on a loaded machine after Redis had recorded it: the
+            // logout is done, and the retry says so.
+            other if other == revoked() => return,
             other => assert_eq!(
                 other,
                 (

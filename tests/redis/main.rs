@@ -5,6 +5,8 @@
 
 mod proxy;
 mod server;
+#[cfg(feature = "testing")]
+mod sessions;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,275 @@
+//! Refresh-token rotation in the auth service (see [`crate::sessions`]): a login starts a
+//! session, `/refresh` rotates its refresh token, a spent one revokes it; and
+//! [`Sessions`], the handle that lists and ends an identity's sessions.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::StatusCode;
+use serde_json::json;
+
+use super::handlers::Reply;
+use super::{Inner, UserStore};
+use crate::claims::VerifiedToken;
+use crate::issue::TokenOptions;
+use crate::manager::JwtManager;
+use crate::sessions::{Rotate, Rotation, Session, SessionError, SessionStore, SESSION_CLAIM};
+
+/// The longest `User-Agent` a session records.
+const MAX_USER_AGENT: usize = 256;
+
+/// Rotation settings of an auth service.
+#[derive(Clone)]
+pub(super) struct Rotating {
+    pub(super) store: Arc<dyn SessionStore>,
+    pub(super) grace: Duration,
+}
+
+/// A fresh access token and a refresh token, both of one session.
+pub(super) struct Issued {
+    pub(super) access: String,
+    pub(super) refresh: String,
+}
+
+impl<U: UserStore> Inner<U> {
+    /// Tokens for a login: with rotation on, a new session of `identity` carries them.
+    pub(super) async fn login_tokens(
+        &self,
+        identity: &str,
+        user_agent: Option<&str>,
+    ) -> Result<Issued, Reply> {
+        let access = TokenOptions::new().fresh(true);
+        let Some(rotating) = &self.rotating else {
+            return self
+                .issue(identity, access, TokenOptions::new())
+                .ok_or_else(|| self.could_not_issue());
+        };
+        self.start_session(rotating, identity, user_agent, access)
+            .await
+    }
+
+    /// Starts a session of `identity` and issues its first tokens.
+    async fn start_session(
+        &self,
+        rotating: &Rotating,
+        identity: &str,
+        user_agent: Option<&str>,
+        access: TokenOptions,
+    ) -> Result<Issued, Reply> {
+        let now = self.manager.core().settings.clock.now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let tokens = self.issue(
+            identity,
+            access.claim(SESSION_CLAIM, id.as_str()),
+            TokenOptions::new().claim(SESSION_CLAIM, id.as_str()),
+        );
+        let Some((refresh_jti, tokens)) = tokens.and_then(|t| Some((self.jti_of(&t.refresh)?, t)))
+        else {
+            return Err(self.could_not_issue());
+        };
+        let mut session = Session::new(id, identity, now);
+        session.user_agent = user_agent.map(|ua| truncate(ua, MAX_USER_AGENT).to_owned());
+        let until = self.manager.all_expired_after(now);
+        match rotating.store.start(&session, &refresh_jti, until).await {
+            Ok(()) => Ok(tokens),
+            Err(err) => Err(self.session_store_failed(err)),
+        }
+    }
+
+    /// `/refresh` with rotation on: a new access token and a new refresh token of the
+    /// presented token's session; the presented one is spent.
+    pub(super) async fn rotate(&self, rotating: &Rotating, token: &VerifiedToken) -> Reply {
+        let identity = token.identity();
+        let Some(session) = token.session() else {
+            // A refresh token from before rotation was on: it starts a session and is spent.
+            let tokens = self
+                .start_session(rotating, identity, None, TokenOptions::new())
+                .await;
+            return match tokens {
+                Ok(tokens) => match self.manager.revoke(token).await {
+                    Ok(()) => self.rotated_reply(&tokens),
+                    Err(err) => self.revocation_failed(&err),
+                },
+                Err(reply) => reply,
+            };
+        };
+        let in_session = || TokenOptions::new().claim(SESSION_CLAIM, session);
+        let Some(tokens) = self.issue(identity, in_session(), in_session()) else {
+            return self.could_not_issue();
+        };
+        let (Some(presented), Some(next)) = (token.jti(), self.jti_of(&tokens.refresh)) else {
+            return self.could_not_issue();
+        };
+        let now = self.manager.core().settings.clock.now();
+        let rotate = Rotate {
+            session,
+            identity,
+            presented,
+            next: &next,
+            now,
+            grace: rotating.grace,
+            until: self.manager.all_expired_after(now),
+        };
+        match rotating.store.rotate(rotate).await {
+            Ok(Rotation::Rotated) => {
+                tracing::info!(outcome = "accepted", user_id = %identity, "refresh rotated");
+                self.rotated_reply(&tokens)
+            }
+            Ok(Rotation::Concurrent { current }) => {
+                // Two refreshes at once: the current token of the session, issued anew.
+                let again = in_session().claim("jti", current);
+                match self.manager.create_refresh_token_with(identity, again) {
+                    Ok(refresh) => {
+                        tracing::info!(outcome = "accepted", user_id = %identity, "refresh within the grace");
+                        self.rotated_reply(&Issued {
+                            access: tokens.access,
+                            refresh,
+                        })
+                    }
+                    Err(_) => self.could_not_issue(),
+                }
+            }
+            Ok(Rotation::Reused | Rotation::Ended) => {
+                // A spent refresh token: the thief or the user, the session ends. (For a
+                // session already over, revoking again repairs a revocation a fault lost.)
+                tracing::warn!(outcome = "rejected", user_id = %identity, "refresh token reused: session revoked");
+                match self.manager.revoke_session(session).await {
+                    Ok(()) => self.message(StatusCode::UNAUTHORIZED, "Token has been revoked"),
+                    Err(err) => self.revocation_failed(&err),
+                }
+            }
+            Err(err) => self.session_store_failed(err),
+        }
+    }
+
+    /// Ends the session of a token being revoked (a logout), when it has one.
+    pub(super) async fn end_session_of(&self, token: &VerifiedToken) -> Result<(), Reply> {
+        let (Some(rotating), Some(session)) = (&self.rotating, token.session()) else {
+            return Ok(());
+        };
+        let sessions = Sessions {
+            manager: self.manager.clone(),
+            store: rotating.store.clone(),
+        };
+        match sessions.end(token.identity(), session).await {
+            Ok(_) => Ok(()),
+            Err(err) => Err(self.session_store_failed(err)),
+        }
+    }
+
+    fn issue(&self, identity: &str, access: TokenOptions, refresh: TokenOptions) -> Option<Issued> {
+        Some(Issued {
+            access: self
+                .manager
+                .create_access_token_with(identity, access)
+                .ok()?,
+            refresh: self
+                .manager
+                .create_refresh_token_with(identity, refresh)
+                .ok()?,
+        })
+    }
+
+    /// The `jti` of a token just issued.
+    fn jti_of(&self, token: &str) -> Option<String> {
+        let token = self.manager.decode_token(token).ok()?;
+        token.jti().map(str::to_owned)
+    }
+
+    fn could_not_issue(&self) -> Reply {
+        self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens")
+    }
+
+    fn rotated_reply(&self, tokens: &Issued) -> Reply {
+        self.tokens_reply(
+            json!({"access_token": tokens.access, "refresh_token": tokens.refresh}),
+            "Token refreshed",
+            |cookies, headers| {
+                cookies.set_access(headers, &tokens.access)?;
+                cookies.set_refresh(headers, &tokens.refresh)
+            },
+        )
+    }
+
+    fn session_store_failed(&self, err: SessionError) -> Reply {
+        tracing::warn!(outcome = "error", "session store: {err}");
+        self.message(StatusCode::SERVICE_UNAVAILABLE, "Session store unavailable")
+    }
+
+    fn revocation_failed(&self, err: &crate::DenylistError) -> Reply {
+        tracing::warn!(outcome = "error", "session revocation: {err}");
+        self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Token revocation store unavailable",
+        )
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// An identity's sessions, to list and end: from [`AuthService::sessions`] when
+/// refresh-token rotation is on. Cheap to clone.
+///
+/// [`AuthService::sessions`]: super::AuthService::sessions
+#[derive(Clone)]
+pub struct Sessions {
+    manager: JwtManager,
+    store: Arc<dyn SessionStore>,
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    pub(super) fn new(manager: JwtManager, store: Arc<dyn SessionStore>) -> Self {
+        Self { manager, store }
+    }
+
+    /// The live sessions of `identity`, oldest first.
+    pub async fn list(&self, identity: &str) -> Result<Vec<Session>, SessionError> {
+        let now: SystemTime = self.manager.core().settings.clock.now();
+        self.store.list(identity, now).await
+    }
+
+    /// Ends session `id` of `identity`: its tokens are refused from now on, on every
+    /// instance. `false` when `identity` has no such session (another identity's session
+    /// is left alone). The session is revoked before the store forgets it, so a failure
+    /// half-way leaves it listed, and a retry ends it.
+    pub async fn end(&self, identity: &str, id: &str) -> Result<bool, SessionError> {
+        if !self.list(identity).await?.iter().any(|s| s.id == id) {
+            return Ok(false);
+        }
+        self.manager
+            .revoke_session(id)
+            .await
+            .map_err(|err| SessionError::new(err.to_string()))?;
+        self.store.end(identity, id).await?;
+        Ok(true)
+    }
+
+    /// Ends every session of `identity` but `keep` (e.g. the current one after a password
+    /// change); the number ended.
+    pub async fn end_all_except(
+        &self,
+        identity: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, SessionError> {
+        let mut ended = 0;
+        for session in self.list(identity).await? {
+            if Some(session.id.as_str()) != keep && self.end(identity, &session.id).await? {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+}
