@@ -1,8 +1,8 @@
 //! Sessions: refresh-token rotation with reuse detection (RFC 9700 §4.14.2), and the
 //! sessions a user can see and end.
 //!
-//! With rotation on ([`AuthServiceBuilder::refresh_rotation`]), each login starts a
-//! *session* (a family of tokens): its access and refresh tokens carry the session's id in
+//! With rotation on ([`refresh_rotation`]), each login starts a *session* (a family of
+//! tokens): its access and refresh tokens carry the session's id in
 //! the `sid` claim (an extra claim, so Flask-JWT-Extended still reads them). Every
 //! `POST /refresh` answers a new refresh token and spends the one presented. Presenting a
 //! spent refresh token means two parties hold it — the user and a thief, and the server
@@ -22,6 +22,8 @@
 //! A session's revocation goes through the manager's [`Denylist`](crate::Denylist) as the
 //! session id, which guards check next to the token's own `jti`: it reaches other instances
 //! as fast as any revocation.
+//!
+//! [`refresh_rotation`]: crate::service::AuthServiceBuilder::refresh_rotation
 //!
 //! # Example
 //!

@@ -85,6 +85,7 @@ fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
     out
 }
 
+#[cfg_attr(not(feature = "jwks"), allow(dead_code))]
 /// The algorithms a JWK may be used with: its `alg` when it says, else those of `allowed`
 /// its key type and curve fit. Never an HMAC algorithm: a JWKS publishes public keys.
 fn algorithms_of(jwk: &Jwk, allowed: &[Algorithm]) -> Vec<Algorithm> {
@@ -127,6 +128,7 @@ fn algorithms_of(jwk: &Jwk, allowed: &[Algorithm]) -> Vec<Algorithm> {
     }
 }
 
+#[cfg_attr(not(feature = "jwks"), allow(dead_code))]
 /// The signing keys of a JWKS document, each pinning an algorithm of `allowed`, trusted
 /// for tokens of `trust`'s issuer. Keys for encryption (`use: "enc"`), of an unknown type
 /// or with an algorithm not allowed are skipped; `previous` keys equal to a new one are

@@ -18,6 +18,7 @@ mod ring;
 mod set;
 
 pub(crate) use self::hmac::{constant_time_eq, HmacKey};
+#[cfg_attr(not(feature = "jwks"), allow(unused_imports))]
 pub(crate) use self::jwk::keys_from_jwks;
 pub(crate) use self::remote::{Refresher, RemoteKeys};
 pub(crate) use self::ring::KeyRing;

@@ -32,6 +32,7 @@ impl std::fmt::Debug for RemoteKeys {
 }
 
 impl RemoteKeys {
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     pub(crate) fn new(trust: Trust) -> Self {
         Self {
             trust: Arc::new(trust),
@@ -45,6 +46,7 @@ impl RemoteKeys {
         self.set.load()
     }
 
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     /// Replaces the keys (after a successful fetch).
     pub(crate) fn replace(&self, keys: Vec<Arc<Key>>) {
         self.set.store(Arc::new(KeySet {
@@ -53,6 +55,7 @@ impl RemoteKeys {
         }));
     }
 
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     pub(crate) fn set_refresher(&self, refresher: Arc<dyn Refresher>) {
         let _ = self.refresher.set(refresher);
     }
