@@ -30,11 +30,11 @@ const MAY_USE: &[(&str, &[&str])] = &[
     (
         "guard",
         &[
-            "cookies", "manager", "verify", "config", "claims", "respond", "error",
+            "cookies", "manager", "verify", "issue", "config", "claims", "respond", "error",
         ],
     ),
     ("password", &[]),
-    ("sessions", &[]),
+    ("sessions", &["claims"]),
     (
         "service",
         &[

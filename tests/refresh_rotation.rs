@@ -530,3 +530,85 @@ async fn the_store_is_atomic_under_contention() {
     }
     assert_eq!(rotated, 1);
 }
+
+#[tokio::test]
+async fn an_implicitly_refreshed_access_cookie_stays_in_its_session() {
+    let clock = TestClock::new();
+    let jwt = JwtManager::builder()
+        .secret(SECRET)
+        .clock(clock.clone())
+        .token_locations([TokenLocation::Cookies])
+        .access_token_lifetime(Duration::from_secs(900))
+        .implicit_refresh_within(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let users = InsecureTestUsers::new().with_user("ada@example.com", "1", "correct horse");
+    let auth = AuthService::builder(&jwt, users)
+        .password_hasher(insecure_fast_password_hasher())
+        .refresh_rotation(MemorySessionStore::new())
+        .build();
+    let w = World { clock, jwt, auth };
+    let res = w
+        .auth
+        .clone()
+        .oneshot(
+            Request::post("/token")
+                .header("content-type", "application/json")
+                .body(Full::<Bytes>::from(
+                    r#"{"email":"ada@example.com","password":"correct horse"}"#,
+                ))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let cookie_of = |res: &Response<_>, name: &str| -> Option<String> {
+        res.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| cookie::Cookie::parse(v.to_str().unwrap().to_owned()).unwrap())
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_owned())
+    };
+    let access = cookie_of(&res, "access_token_cookie").unwrap();
+    let sid = w
+        .jwt
+        .decode_token(&access)
+        .unwrap()
+        .session()
+        .unwrap()
+        .to_owned();
+
+    // Near expiry, a guarded request answers with a new access cookie of the same session.
+    w.clock.advance(Duration::from_secs(700));
+    let guarded = JwtRequiredLayer::new(&w.jwt).layer(service_fn(ok));
+    let res = guarded
+        .clone()
+        .oneshot(
+            Request::get("/")
+                .header(COOKIE, format!("access_token_cookie={access}"))
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let refreshed = cookie_of(&res, "access_token_cookie").expect("an implicit refresh");
+    assert_ne!(refreshed, access);
+    assert_eq!(
+        w.jwt.decode_token(&refreshed).unwrap().session(),
+        Some(sid.as_str())
+    );
+
+    // Ending the session refuses the refreshed token too.
+    assert!(w.auth.sessions().unwrap().end("1", &sid).await.unwrap());
+    let res = guarded
+        .oneshot(
+            Request::get("/")
+                .header(COOKIE, format!("access_token_cookie={refreshed}"))
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}

@@ -107,7 +107,7 @@ impl SessionStore for SqliteSessionStore {
                             Rotation::Rotated
                         }
                         Some((current, Some(previous), Some(spent)))
-                            if previous == presented && now - spent <= grace =>
+                            if previous == presented && now - spent < grace =>
                         {
                             Rotation::Concurrent { current }
                         }

@@ -99,6 +99,10 @@ impl Freshness {
 #[derive(Clone)]
 pub struct VerifiedToken(pub(crate) Arc<TokenData>);
 
+/// The claim naming the refresh-rotation session a token belongs to (OpenID Connect's
+/// session id claim); see [`VerifiedToken::session`].
+pub const SESSION_CLAIM: &str = "sid";
+
 /// What a [`VerifiedToken`] holds.
 #[derive(Clone)]
 pub(crate) struct TokenData {

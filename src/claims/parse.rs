@@ -258,7 +258,7 @@ impl Field {
             "iss" => Field::Iss,
             "aud" => Field::Aud,
             "csrf" => Field::Csrf,
-            "sid" => Field::Sid,
+            super::SESSION_CLAIM => Field::Sid,
             other => Field::Other(name_hash(other)),
         }
     }
@@ -317,7 +317,11 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                 Field::Iss => set_once(&mut claims.iss, value.string(), "iss")?,
                 Field::Aud => set_once(&mut claims.aud, value.audience(), "aud")?,
                 Field::Csrf => set_once(&mut claims.csrf, value.text(self.payload), "csrf")?,
-                Field::Sid => set_once(&mut claims.sid, value.text(self.payload), "sid")?,
+                Field::Sid => set_once(
+                    &mut claims.sid,
+                    value.text(self.payload),
+                    super::SESSION_CLAIM,
+                )?,
                 Field::Other(hash) => {
                     if others.contains(&hash) {
                         return Err(de::Error::custom("duplicate claim"));

@@ -63,9 +63,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, Response};
 
-use crate::claims::{TokenType, VerifiedToken};
+use crate::claims::{TokenType, VerifiedToken, SESSION_CLAIM};
 use crate::config::TokenLocation;
 use crate::error::AuthError;
+use crate::issue::TokenOptions;
 use crate::manager::JwtManager;
 use crate::respond::{ErrorContext, ErrorResponder, StatusPolicy};
 use crate::verify::Route;
@@ -125,9 +126,15 @@ impl GuardConfig {
         if cookies.sets_access(headers) || !self.route.still_valid(token) {
             return;
         }
+        // A token of a rotation session is followed by one of the same session, which
+        // ending the session revokes with the others.
+        let options = match token.session() {
+            Some(session) => TokenOptions::new().claim(SESSION_CLAIM, session),
+            None => TokenOptions::new(),
+        };
         let set = self
             .manager
-            .create_access_token(token.identity())
+            .create_access_token_with(token.identity(), options)
             .map_err(|e| e.to_string())
             .and_then(|new| cookies.set_access(headers, &new).map_err(|e| e.to_string()));
         match set {

@@ -192,7 +192,11 @@ mod tests {
     use super::*;
 
     /// A PHC string for "pw" with the given variant, version and parameters.
-    fn phc(algorithm: argon2::Algorithm, version: argon2::Version, params: Params) -> String {
+    pub(super) fn phc(
+        algorithm: argon2::Algorithm,
+        version: argon2::Version,
+        params: Params,
+    ) -> String {
         Argon2::new(algorithm, version, params)
             .hash_password(b"pw")
             .unwrap()

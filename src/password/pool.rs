@@ -263,16 +263,8 @@ fn lower_priority() {
 mod tests {
     use super::*;
     use crate::password::hash;
-    use argon2::Argon2;
-    use argon2::PasswordHasher as _;
 
-    /// A PHC string for "pw" with the given variant, version and parameters.
-    fn phc(algorithm: argon2::Algorithm, version: argon2::Version, params: Params) -> String {
-        Argon2::new(algorithm, version, params)
-            .hash_password(b"pw")
-            .unwrap()
-            .to_string()
-    }
+    use crate::password::tests::phc;
 
     #[tokio::test]
     async fn a_panicking_job_does_not_shrink_the_pool() {

@@ -379,11 +379,7 @@ impl<U: UserStore> AuthService<U> {
     /// The sessions of refresh-token rotation, to list and end; `None` when rotation is
     /// off.
     pub fn sessions(&self) -> Option<Sessions> {
-        let rotating = self.inner.rotating.as_ref()?;
-        Some(Sessions::new(
-            self.inner.manager.clone(),
-            rotating.store.clone(),
-        ))
+        self.inner.sessions()
     }
 
     /// Starts building a service.

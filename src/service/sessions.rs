@@ -26,7 +26,7 @@ pub(super) struct Rotating {
     pub(super) grace: Duration,
 }
 
-/// A fresh access token and a refresh token, both of one session.
+/// An access token and a refresh token issued together (of one session, with rotation on).
 pub(super) struct Issued {
     pub(super) access: String,
     pub(super) refresh: String,
@@ -145,17 +145,22 @@ impl<U: UserStore> Inner<U> {
 
     /// Ends the session of a token being revoked (a logout), when it has one.
     pub(super) async fn end_session_of(&self, token: &VerifiedToken) -> Result<(), Reply> {
-        let (Some(rotating), Some(session)) = (&self.rotating, token.session()) else {
+        let (Some(sessions), Some(session)) = (self.sessions(), token.session()) else {
             return Ok(());
-        };
-        let sessions = Sessions {
-            manager: self.manager.clone(),
-            store: rotating.store.clone(),
         };
         match sessions.end(token.identity(), session).await {
             Ok(_) => Ok(()),
             Err(err) => Err(self.session_store_failed(err)),
         }
+    }
+
+    /// The sessions handle, with rotation on.
+    pub(super) fn sessions(&self) -> Option<Sessions> {
+        let rotating = self.rotating.as_ref()?;
+        Some(Sessions {
+            manager: self.manager.clone(),
+            store: rotating.store.clone(),
+        })
     }
 
     fn issue(&self, identity: &str, access: TokenOptions, refresh: TokenOptions) -> Option<Issued> {
@@ -231,10 +236,6 @@ impl fmt::Debug for Sessions {
 }
 
 impl Sessions {
-    pub(super) fn new(manager: JwtManager, store: Arc<dyn SessionStore>) -> Self {
-        Self { manager, store }
-    }
-
     /// The live sessions of `identity`, oldest first.
     pub async fn list(&self, identity: &str) -> Result<Vec<Session>, SessionError> {
         let now: SystemTime = self.manager.core().settings.clock.now();

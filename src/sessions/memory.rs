@@ -47,10 +47,15 @@ impl MemorySessionStore {
         Self::default()
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, HashMap<String, State>>) -> T) -> T {
+    /// Runs `f` on the sessions of `identity`, under the lock; an identity left without
+    /// sessions is forgotten.
+    fn with<T>(&self, identity: &str, f: impl FnOnce(&mut HashMap<String, State>) -> T) -> T {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let answer = f(&mut sessions.by_identity);
-        sessions.by_identity.retain(|_, mine| !mine.is_empty());
+        let mut mine = sessions.by_identity.remove(identity).unwrap_or_default();
+        let answer = f(&mut mine);
+        if !mine.is_empty() {
+            sessions.by_identity.insert(identity.to_owned(), mine);
+        }
         answer
     }
 
@@ -87,8 +92,7 @@ impl SessionStore for MemorySessionStore {
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), SessionError>> {
         self.sweep(session.created_at);
-        self.with(|all| {
-            let mine = all.entry(session.identity.clone()).or_default();
+        self.with(&session.identity, |mine| {
             mine.retain(|_, s| s.live(session.created_at));
             mine.insert(
                 session.id.clone(),
@@ -104,10 +108,7 @@ impl SessionStore for MemorySessionStore {
     }
 
     fn rotate<'a>(&'a self, r: Rotate<'a>) -> BoxFuture<'a, Result<Rotation, SessionError>> {
-        let outcome = self.with(|all| {
-            let Some(mine) = all.get_mut(r.identity) else {
-                return Rotation::Ended;
-            };
+        let outcome = self.with(r.identity, |mine| {
             let Some(state) = mine.get_mut(r.session).filter(|s| s.live(r.now)) else {
                 mine.remove(r.session);
                 return Rotation::Ended;
@@ -120,7 +121,7 @@ impl SessionStore for MemorySessionStore {
                 return Rotation::Rotated;
             }
             let within_grace = |spent_at: SystemTime| {
-                r.now.duration_since(spent_at).unwrap_or(Duration::ZERO) <= r.grace
+                r.now.duration_since(spent_at).unwrap_or(Duration::ZERO) < r.grace
             };
             match &state.previous {
                 Some((previous, spent_at))
@@ -144,11 +145,9 @@ impl SessionStore for MemorySessionStore {
         identity: &'a str,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<Session>, SessionError>> {
-        let mut sessions: Vec<Session> = self.with(|all| {
-            all.get_mut(identity).map_or_else(Vec::new, |mine| {
-                mine.retain(|_, s| s.live(now));
-                mine.values().map(|s| s.session.clone()).collect()
-            })
+        let mut sessions: Vec<Session> = self.with(identity, |mine| {
+            mine.retain(|_, s| s.live(now));
+            mine.values().map(|s| s.session.clone()).collect()
         });
         sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Box::pin(std::future::ready(Ok(sessions)))
@@ -159,10 +158,7 @@ impl SessionStore for MemorySessionStore {
         identity: &'a str,
         id: &'a str,
     ) -> BoxFuture<'a, Result<bool, SessionError>> {
-        let ended = self.with(|all| {
-            all.get_mut(identity)
-                .is_some_and(|mine| mine.remove(id).is_some())
-        });
+        let ended = self.with(identity, |mine| mine.remove(id).is_some());
         Box::pin(std::future::ready(Ok(ended)))
     }
 }

@@ -73,8 +73,7 @@ mod redis;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisSessionStore;
 
-/// The claim naming a token's session (OpenID Connect's session id claim).
-pub const SESSION_CLAIM: &str = "sid";
+pub use crate::claims::SESSION_CLAIM;
 
 /// One session: a login and the tokens refreshed from it.
 #[non_exhaustive]
@@ -196,7 +195,7 @@ pub trait SessionStore: Send + Sync + 'static {
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<Session>, SessionError>>;
 
-    /// Ends session `id` of `identity`: `false` when `identity` has no such live session.
+    /// Ends session `id` of `identity`: `false` when `identity` has no such session.
     fn end<'a>(
         &'a self,
         identity: &'a str,

@@ -53,7 +53,7 @@ if s[2] == ARGV[3] then
   extend_index(KEYS[2], ARGV[7], ARGV[5], existed, ttl)
   return {'rotated'}
 end
-if s[3] == ARGV[3] and tonumber(ARGV[5]) - tonumber(s[4]) <= tonumber(ARGV[6]) then
+if s[3] == ARGV[3] and tonumber(ARGV[5]) - tonumber(s[4]) < tonumber(ARGV[6]) then
   return {'concurrent', s[2]}
 end
 redis.call('DEL', KEYS[1])

@@ -144,18 +144,11 @@ fn find<'a>(
     req: &RequestView<'a>,
 ) -> Result<Option<Found<'a>>, AuthError> {
     match location {
-        TokenLocation::Headers => {
-            if req.headers.get(&settings.header_name).is_none() {
-                return Ok(None);
-            }
-            from_headers(settings, req.headers).map(|token| {
-                Some(Found {
-                    token: Cow::Borrowed(token),
-                    location,
-                    csrf: None,
-                })
-            })
-        }
+        TokenLocation::Headers => Ok(from_headers(settings, req.headers)?.map(|token| Found {
+            token: Cow::Borrowed(token),
+            location,
+            csrf: None,
+        })),
         TokenLocation::Cookies => from_cookies(settings, refresh, req),
         TokenLocation::QueryString => from_query(settings, req),
         TokenLocation::Json => from_json(settings, refresh, req),
@@ -289,11 +282,15 @@ fn missing_everywhere(locations: &[TokenLocation], mut missing: Vec<String>) -> 
 /// `Authorization: Bearer <JWT>`, parsed as Flask-JWT-Extended does: the value may hold
 /// several comma-separated credentials, exactly one of which must use the header type.
 /// The type is matched case-insensitively (RFC 9110 §11.1). Several header lines are refused.
-fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a [u8], AuthError> {
+/// `Ok(None)` without the header.
+fn from_headers<'a>(
+    settings: &Settings,
+    headers: &'a HeaderMap,
+) -> Result<Option<&'a [u8]>, AuthError> {
     let messages = &settings.header_messages;
     let mut values = headers.get_all(&settings.header_name).iter();
     let Some(value) = values.next() else {
-        return Err(AuthError::missing(messages.missing.clone()));
+        return Ok(None);
     };
     if values.next().is_some() {
         return Err(AuthError::new(
@@ -304,7 +301,7 @@ fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a [
     let bad_header = || AuthError::new(ErrorKind::BadHeader, messages.bad.clone());
     // The common case, `<type> <token>` and nothing else, without the general parsing.
     if let Some(token) = single_credential(value.as_bytes(), settings.header_type.as_bytes()) {
-        return Ok(token);
+        return Ok(Some(token));
     }
     let value = value.to_str().map_err(|_| bad_header())?;
     let value = value.trim().trim_matches(',');
@@ -316,7 +313,7 @@ fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a [
     if header_type.is_empty() {
         let mut parts = value.split_ascii_whitespace();
         return match (parts.next(), parts.next()) {
-            (Some(token), None) => Ok(token.as_bytes()),
+            (Some(token), None) => Ok(Some(token.as_bytes())),
             _ => Err(bad_header()),
         };
     }
@@ -337,7 +334,7 @@ fn from_headers<'a>(settings: &Settings, headers: &'a HeaderMap) -> Result<&'a [
     let item = item.trim_end();
     let mut parts = item.split_ascii_whitespace().skip(1);
     match (parts.next(), parts.next()) {
-        (Some(token), None) if !item.contains('\t') => Ok(token.as_bytes()),
+        (Some(token), None) if !item.contains('\t') => Ok(Some(token.as_bytes())),
         _ => Err(bad_header()),
     }
 }
