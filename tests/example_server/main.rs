@@ -10,6 +10,8 @@ mod flask;
 mod harness;
 mod keys;
 mod locations;
+#[cfg(feature = "jwks")]
+mod outside;
 mod sessions;
 mod walkthrough;
 

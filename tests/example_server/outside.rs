@@ -1,0 +1,130 @@
+//! The example server with `JWT_JWKS_URL` (issue #20's exact contract): an outside issuer's
+//! token is a non-fresh access token of an identity that has no local row. It refreshes
+//! nothing, changes no password, reads no local user, gets no implicitly refreshed cookie;
+//! `/whoami` still answers its `sub`; `/revoke` revokes it when it has a `jti` and answers a
+//! clear 4xx (never a 503 to retry) when it has none. The issuer runs in the test process.
+
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{Server, TempDb};
+use crate::{login, register};
+
+#[path = "../support/idp.rs"]
+mod idp;
+use idp::{Idp, ISSUER};
+
+fn start(idp: &Idp, db: &TempDb, extra: &[(&str, &str)]) -> Server {
+    let mut env = vec![
+        ("JWT_JWKS_URL", idp.url.as_str()),
+        ("JWT_JWKS_ISSUER", ISSUER),
+    ];
+    env.extend_from_slice(extra);
+    Server::start(&db.path(), &env)
+}
+
+#[tokio::test]
+async fn an_outside_token_is_a_non_fresh_access_token_of_no_local_user() {
+    let idp = Idp::start().await;
+    let db = TempDb::new("outside-contract");
+    let s = start(&idp, &db, &[]);
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+    let (local, _) = login(&s, "ada@example.com", "pw-of-ada").await;
+    // Local user 1 is ada; the outside token says `sub: "1"` too.
+    assert_eq!(s.get("/me", Some(&local)).await.1["username"], "ada");
+
+    let refresh = idp.token("1", json!({"type": "refresh", "jti": "o-refresh"}));
+    assert_eq!(
+        s.post("/refresh", Some(&refresh), None).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Only refresh tokens are allowed"})
+        )
+    );
+
+    let fresh = idp.token("1", json!({"fresh": true, "jti": "o-fresh"}));
+    let change = json!({"old_password": "pw-of-ada", "new_password": "taken-over"});
+    assert_eq!(
+        s.call(Method::PUT, "/me/password", Some(&fresh), Some(change))
+            .await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Fresh token required"})
+        )
+    );
+    // The password did not change.
+    login(&s, "ada@example.com", "pw-of-ada").await;
+
+    let plain = idp.token("1", json!({"jti": "o-plain"}));
+    let (status, body) = s.get("/me", Some(&plain)).await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(body.get("email").is_none() && body.get("username").is_none(), "{body}");
+    let (status, body) = s.get("/users/ada", Some(&plain)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.get("email").is_none(), "the owner's view: {body}");
+    assert_eq!(
+        s.get("/whoami", Some(&plain)).await,
+        (StatusCode::OK, json!({"sub": "1"}))
+    );
+}
+
+#[tokio::test]
+async fn an_outside_token_is_revoked_by_jti_and_without_one_gets_a_clear_4xx() {
+    let idp = Idp::start().await;
+    let db = TempDb::new("outside-revoke");
+    let s = start(&idp, &db, &[]);
+    let with_jti = idp.token("someone", json!({"jti": "outside-jti-1"}));
+    assert_eq!(
+        s.post("/revoke", Some(&with_jti), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.get("/whoami", Some(&with_jti)).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Token has been revoked"})
+        )
+    );
+    let without = idp.token("someone", json!({}));
+    let (status, body) = s.post("/revoke", Some(&without), None).await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(body["msg"].as_str().unwrap().contains("jti"), "{body}");
+    // It still works: nothing was revoked.
+    assert_eq!(s.get("/whoami", Some(&without)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn no_access_cookie_is_minted_from_an_outside_token() {
+    let idp = Idp::start().await;
+    let db = TempDb::new("outside-cookie");
+    let s = start(&idp, &db, &[("JWT_IMPLICIT_REFRESH_WITHIN", "300")]);
+    let near_expiry = idp.token("someone", json!({"exp": idp::now() + 60}));
+    let cookie = format!("access_token_cookie={near_expiry}");
+    let (status, headers, body) = s
+        .call_with(Method::GET, "/whoami", &[("cookie", &cookie)], None)
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"sub": "someone"})));
+    let set: Vec<_> = headers.get_all("set-cookie").iter().collect();
+    assert!(set.is_empty(), "cookies minted from an outside token: {set:?}");
+
+    // A local token near expiry still gets a new access cookie.
+    register(&s, "bob", "bob@example.com", "pw-of-bob").await;
+    let s2 = start(
+        &idp,
+        &db,
+        &[
+            ("JWT_IMPLICIT_REFRESH_WITHIN", "300"),
+            ("JWT_ACCESS_TOKEN_EXPIRES", "120"),
+        ],
+    );
+    let (local, _) = login(&s2, "bob@example.com", "pw-of-bob").await;
+    let cookie = format!("access_token_cookie={local}");
+    let (status, headers, _) = s2
+        .call_with(Method::GET, "/whoami", &[("cookie", &cookie)], None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("access_token_cookie=")));
+}
