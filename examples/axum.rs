@@ -59,7 +59,7 @@ async fn me(Claims(claims): Claims<Standard>, token: VerifiedToken) -> Json<Valu
         "exp": claims.exp,
         "fresh": claims.fresh,
         "jti": token.jti(),
-        "location": token.location().as_str(),
+        "location": token.location().map(|l| l.as_str()),
     }))
 }
 

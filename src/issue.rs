@@ -174,9 +174,21 @@ pub(crate) struct Issuer {
     pub(crate) settings: Arc<Settings>,
     pub(crate) claims_loader: Option<Loader>,
     pub(crate) headers_loader: Option<Loader>,
+    /// No token is dated before this (epoch milliseconds): the latest revoke-all cut-off
+    /// of this manager, so that a token issued after one is never covered by it.
+    pub(crate) floor_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Issuer {
+    /// Dates every token issued from now on at `cutoff` or later.
+    pub(crate) fn not_before(&self, cutoff: std::time::SystemTime) {
+        let ms = cutoff
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.floor_ms
+            .fetch_max(ms, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Issues a token for `identity`: Flask-JWT-Extended's claim layout, signed with the
     /// key set's signing key.
     pub(crate) fn issue(
@@ -189,7 +201,11 @@ impl Issuer {
         // Flask-JWT-Extended's layout: `iat`, `nbf` and `exp` in whole seconds. The `jti` is a
         // UUIDv7 carrying the issue time to the millisecond: revoke-all cut-offs compare with
         // it, so a token issued right after one works even within the same second.
-        let now = s.clock.now();
+        let floor = self.floor_ms.load(std::sync::atomic::Ordering::Acquire);
+        let now = s
+            .clock
+            .now()
+            .max(UNIX_EPOCH + std::time::Duration::from_millis(floor));
         let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
         let iat = since_epoch.as_secs();
         let lifetime = options.lifetime.unwrap_or(if refresh {

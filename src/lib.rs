@@ -114,7 +114,7 @@ pub use guard::{
 };
 pub use issue::{Fresh, IssueError, TokenOptions};
 pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-pub use manager::{ClaimsVerdict, JwtManager, JwtManagerBuilder, LookupOutcome};
+pub use manager::{ClaimsVerdict, JwtManager, JwtManagerBuilder, LookupOutcome, RevokeError};
 pub use respond::{DefaultErrorResponder, ErrorContext, ErrorResponder, StatusPolicy};
 #[cfg(feature = "service")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]

@@ -341,14 +341,19 @@ async fn get_user(
         Err(err) => return err.into_response(),
     };
     let mut body = json!({"id": user.id, "username": user.username});
-    if token.is_some_and(|t| t.identity() == user.id.to_string()) {
+    // An outside issuer's `sub` names no local user: only the manager's own tokens own a row.
+    if token.is_some_and(|t| t.local_identity() == Some(user.id.to_string().as_str())) {
         body["email"] = json!(user.email);
     }
     Json(body).into_response()
 }
 
 async fn me(State(state): State<AppState>, Extension(token): Extension<VerifiedToken>) -> Response {
-    match state.db.user_by_id(token.identity()).await {
+    // An outside issuer's identity has no local row (its `sub` is not a local user id).
+    let Some(id) = token.local_identity() else {
+        return error(StatusCode::NOT_FOUND, "user not found");
+    };
+    match state.db.user_by_id(id).await {
         Ok(Some(user)) => {
             Json(json!({"id": user.id, "username": user.username, "email": user.email}))
                 .into_response()
@@ -381,7 +386,10 @@ async fn change_password(
             &format!("passwords must be 1 to {MAX_PASSWORD} bytes"),
         );
     }
-    let user = match state.db.user_by_id(token.identity()).await {
+    let Some(id) = token.local_identity() else {
+        return error(StatusCode::NOT_FOUND, "user not found");
+    };
+    let user = match state.db.user_by_id(id).await {
         Ok(Some(user)) => user,
         Ok(None) => return error(StatusCode::NOT_FOUND, "user not found"),
         Err(err) => return err.into_response(),
@@ -401,7 +409,7 @@ async fn change_password(
         return err.into_response();
     }
     // Every token issued before the change (on every device) stops working.
-    if let Err(err) = state.jwt.revoke_all(token.identity()).await {
+    if let Err(err) = state.jwt.revoke_all(&token).await {
         tracing::error!("password changed, but revoking older tokens failed: {err}");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -116,7 +116,8 @@ pub(crate) struct TokenData {
     pub(crate) issued: f64,
     pub(crate) nbf: Option<f64>,
     pub(crate) exp: Option<f64>,
-    pub(crate) location: TokenLocation,
+    /// `None` for a token handed to the manager directly (`decode_token`, `verify_token`).
+    pub(crate) location: Option<TokenLocation>,
     /// The `csrf` claim, when it is a string.
     pub(crate) csrf: Option<Text>,
     /// The `sid` claim (the session of a rotated refresh token), when it is a string.
@@ -141,11 +142,134 @@ pub(crate) struct LookedUp {
     pub(crate) type_name: &'static str,
 }
 
+/// Who a token speaks for: an identity, and the outside issuer that vouches for it (`None`
+/// for the manager's own tokens).
+///
+/// Identities are **namespaced by issuer**: `"1"` of an outside issuer is not local user
+/// `"1"`. [`JwtManager::revoke_all`](crate::JwtManager::revoke_all) and the sessions API take
+/// a `Subject` (a plain `&str` converts into a local one), and the denylist and session
+/// stores see an outside identity under [`key`](Self::key), never under its bare `sub`.
+///
+/// ```
+/// use tower_jwt_auth::claims::Subject;
+///
+/// let local = Subject::from("1");
+/// let outside = Subject::external("https://idp.example", "1");
+/// assert!(!local.is_external() && outside.is_external());
+/// assert_ne!(local, outside);
+/// assert_eq!(local.key(), "1");
+/// assert_ne!(outside.key(), "1");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Subject<'a> {
+    issuer: Option<&'a str>,
+    id: &'a str,
+}
+
+/// What separates an outside issuer from the identity (or `jti`, or session) it names in
+/// the keys stores see: a control character no issuer URL holds.
+const ISSUER_SEPARATOR: char = '\u{1f}';
+
+impl<'a> Subject<'a> {
+    /// An identity of the manager's own tokens.
+    pub fn local(id: &'a str) -> Self {
+        Self { issuer: None, id }
+    }
+
+    /// An identity `id` as outside issuer `issuer` names it.
+    pub fn external(issuer: &'a str, id: &'a str) -> Self {
+        Self {
+            issuer: Some(issuer),
+            id,
+        }
+    }
+
+    /// The outside issuer, `None` for the manager's own identities.
+    pub fn issuer(&self) -> Option<&'a str> {
+        self.issuer
+    }
+
+    /// The identity as its issuer names it (the token's `sub`).
+    pub fn id(&self) -> &'a str {
+        self.id
+    }
+
+    /// Whether an outside issuer names this identity.
+    pub fn is_external(&self) -> bool {
+        self.issuer.is_some()
+    }
+
+    /// The name stores keep this identity under: the identity itself for the manager's
+    /// own, `<issuer>\u{1f}<id>` for an outside issuer's (no allocation for local ones).
+    pub fn key(&self) -> std::borrow::Cow<'a, str> {
+        scoped(self.issuer, self.id)
+    }
+}
+
+/// `value` (an identity, a `jti`, a session id) as stores keep it: namespaced by its outside
+/// issuer, if any.
+pub(crate) fn scoped<'a>(issuer: Option<&str>, value: &'a str) -> std::borrow::Cow<'a, str> {
+    match issuer {
+        None => std::borrow::Cow::Borrowed(value),
+        Some(issuer) => format!("{issuer}{ISSUER_SEPARATOR}{value}").into(),
+    }
+}
+
+impl<'a> From<&'a str> for Subject<'a> {
+    fn from(id: &'a str) -> Self {
+        Self::local(id)
+    }
+}
+
+impl<'a> From<&'a String> for Subject<'a> {
+    fn from(id: &'a String) -> Self {
+        Self::local(id)
+    }
+}
+
+impl<'a> From<&'a VerifiedToken> for Subject<'a> {
+    fn from(token: &'a VerifiedToken) -> Self {
+        token.subject()
+    }
+}
+
 impl VerifiedToken {
     /// The identity (the `sub` claim, or the configured identity claim): Flask-JWT-Extended's
     /// `get_jwt_identity()`.
+    ///
+    /// For an outside issuer's token this is *its* name for the user: see
+    /// [`local_identity`](Self::local_identity) for a name of a local user, and
+    /// [`subject`](Self::subject) for the identity with its issuer.
     pub fn identity(&self) -> &str {
         self.text(&self.0.identity)
+    }
+
+    /// The identity when the token is the manager's own, `None` for an outside issuer's:
+    /// what to look a local user up by. An outside `sub` never names a local user unless the
+    /// application maps it (through [`subject`](Self::subject)).
+    pub fn local_identity(&self) -> Option<&str> {
+        (!self.is_external()).then(|| self.identity())
+    }
+
+    /// The identity together with its issuer.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            issuer: self.issuer(),
+            id: self.identity(),
+        }
+    }
+
+    /// The outside issuer whose published keys verified the token (its `iss`), `None` for
+    /// the manager's own tokens.
+    pub fn issuer(&self) -> Option<&str> {
+        self.0.key.trust.as_ref().map(|trust| trust.issuer.as_str())
+    }
+
+    /// Whether an outside issuer (a [`RemoteJwks`](crate::jwks)) issued the token. Unless
+    /// that issuer is trusted with `trust_token_claims`, such a token is a non-fresh access
+    /// token whatever its claims say.
+    pub fn is_external(&self) -> bool {
+        self.0.key.trust.is_some()
     }
 
     /// The token's unique id (`jti`), when it has one.
@@ -198,8 +322,10 @@ impl VerifiedToken {
         self.0.exp
     }
 
-    /// Where the token was found.
-    pub fn location(&self) -> TokenLocation {
+    /// Where the request carried the token; `None` for a token handed to the manager
+    /// directly ([`JwtManager::decode_token`](crate::JwtManager::decode_token),
+    /// [`verify_token`](crate::JwtManager::verify_token)).
+    pub fn location(&self) -> Option<TokenLocation> {
         self.0.location
     }
 
@@ -247,6 +373,7 @@ impl fmt::Debug for VerifiedToken {
             .field("iat", &self.0.iat)
             .field("exp", &self.0.exp)
             .field("location", &self.0.location)
+            .field("issuer", &self.issuer())
             .finish_non_exhaustive()
     }
 }

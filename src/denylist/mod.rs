@@ -103,6 +103,11 @@ impl<'a> TokenId<'a> {
 /// A store of revoked tokens: single tokens by `jti`, and every token of an identity
 /// issued before a cut-off.
 ///
+/// The names a store sees are namespaced by issuer: the manager's own tokens' `jti`s and
+/// identities as they are, an outside issuer's as `<issuer>\u{1f}<name>` (see
+/// [`Subject::key`](crate::claims::Subject::key)), so that an outside issuer's names never
+/// meet the manager's.
+///
 /// Implement it to share revocations between instances (a database, Redis, ...). Guards
 /// first call [`is_revoked_now`](Self::is_revoked_now), which a store with a local view
 /// answers without waiting; only when it returns `None` do they await

@@ -110,7 +110,9 @@ impl GuardConfig {
         let Some(within) = self.implicit_refresh else {
             return false;
         };
-        token.location() == TokenLocation::Cookies
+        // Never for an outside issuer's token: no first-party token is minted from one.
+        token.location() == Some(TokenLocation::Cookies)
+            && !token.is_external()
             && token.token_type() != &TokenType::Refresh
             && token
                 .expires_at()

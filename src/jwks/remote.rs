@@ -96,6 +96,7 @@ pub struct RemoteJwksBuilder {
     timeout: Duration,
     max_size: usize,
     client: Option<reqwest::Client>,
+    trust_claims: bool,
 }
 
 impl RemoteJwks {
@@ -173,7 +174,23 @@ impl RemoteJwksBuilder {
             timeout: Duration::from_secs(5),
             max_size: 256 * 1024,
             client: None,
+            trust_claims: false,
         }
+    }
+
+    /// Whether its tokens' own `type`, `fresh`, `csrf` and `sid` claims are believed
+    /// (default `false`).
+    ///
+    /// By default an outside issuer's token is a **non-fresh access token**, whatever its
+    /// claims say: it never passes a `RefreshRequired` or `FreshRequired` guard, never
+    /// carries a CSRF value or a rotation session, and no first-party token is ever minted
+    /// from it. Turn this on only for a sibling service of this crate whose tokens mean what
+    /// this crate's mean; even then, its identities stay namespaced by issuer (see
+    /// [`VerifiedToken::subject`](crate::VerifiedToken::subject)) and the auth service never
+    /// refreshes them.
+    pub fn trust_token_claims(mut self, trust: bool) -> Self {
+        self.trust_claims = trust;
+        self
     }
 
     /// The `iss` the issuer's tokens carry (required; discovery sets it).
@@ -263,6 +280,7 @@ impl RemoteJwksBuilder {
         let keys = Arc::new(RemoteKeys::new(Trust {
             issuer,
             audience: self.audience,
+            trust_claims: self.trust_claims,
         }));
         let fetcher = Arc::new(Fetcher {
             source: self.source,

@@ -51,6 +51,7 @@ pub struct JwtManagerBuilder {
     pub(super) claims_hook: Option<ClaimsHook>,
     pub(super) user_lookup: Option<UserLookup>,
     pub(super) user_lookup_error: String,
+    pub(super) user_lookup_outside: bool,
     pub(super) claims_loader: Option<Loader>,
     pub(super) headers_loader: Option<Loader>,
 }
@@ -87,6 +88,7 @@ impl Default for JwtManagerBuilder {
             claims_hook: None,
             user_lookup: None,
             user_lookup_error: "User store unavailable".into(),
+            user_lookup_outside: false,
             claims_loader: None,
             headers_loader: None,
         }
@@ -457,11 +459,13 @@ impl JwtManagerBuilder {
                 self.claims_hook,
                 self.user_lookup,
                 self.user_lookup_error,
+                self.user_lookup_outside,
             ),
             Issuer {
                 settings,
                 claims_loader: self.claims_loader,
                 headers_loader: self.headers_loader,
+                floor_ms: Default::default(),
             },
             self.status_policy,
             self.responder,

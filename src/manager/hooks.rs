@@ -118,6 +118,20 @@ impl JwtManagerBuilder {
         self
     }
 
+    /// Whether the [user-lookup hook](Self::user_lookup) is asked about outside issuers'
+    /// tokens too (default `false`).
+    ///
+    /// An outside issuer's `sub` is its own name for a user, not a local identity: by
+    /// default such a token names no user, so on a manager with a user lookup it is refused
+    /// (401 "Error loading the user ..."), and a hook that looks users up by
+    /// [`VerifiedToken::identity`] can never hand an outside token a local user's row. Turn
+    /// this on when the hook maps outside identities itself, reading
+    /// [`VerifiedToken::subject`] (or [`issuer`](VerifiedToken::issuer)).
+    pub fn user_lookup_for_outside_tokens(mut self, ask: bool) -> Self {
+        self.user_lookup_outside = ask;
+        self
+    }
+
     /// The message of the 503 answered when the user-lookup hook fails (default
     /// `User store unavailable`).
     pub fn user_lookup_error_message(mut self, message: impl Into<String>) -> Self {

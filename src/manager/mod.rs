@@ -32,9 +32,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::claims::VerifiedToken;
+use crate::claims::{scoped, Subject, VerifiedToken};
 use crate::clock;
-use crate::config::TokenLocation;
 use crate::denylist::{Denylist, DenylistError};
 use crate::error::AuthError;
 use crate::issue::{IssueError, Issuer, TokenOptions};
@@ -70,6 +69,41 @@ impl fmt::Debug for JwtManager {
             .field("settings", &self.inner.core.settings)
             .field("status_policy", &self.inner.status_policy)
             .finish_non_exhaustive()
+    }
+}
+
+/// A token could not be revoked.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RevokeError {
+    /// The token has no `jti` (an outside issuer's may lack one), so it cannot be revoked
+    /// alone: revoke every token of its subject instead. A client's mistake, not an outage.
+    NoJti,
+    /// The store could not record the revocation: nothing was recorded, retry.
+    Store(DenylistError),
+}
+
+impl fmt::Display for RevokeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RevokeError::NoJti => f.write_str("the token has no jti to revoke"),
+            RevokeError::Store(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RevokeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RevokeError::NoJti => None,
+            RevokeError::Store(err) => Some(err),
+        }
+    }
+}
+
+impl From<DenylistError> for RevokeError {
+    fn from(err: DenylistError) -> Self {
+        RevokeError::Store(err)
     }
 }
 
@@ -149,7 +183,7 @@ impl JwtManager {
     /// audience, issuer, identity), without the route checks (type, freshness) or the
     /// revocation and hook checks: Flask-JWT-Extended's `decode_token`.
     pub fn decode_token(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        self.inner.core.decode(token, TokenLocation::Headers)
+        self.inner.core.decode(token, None)
     }
 
     /// Verifies a request as a `JwtRequired` guard with the manager's settings would:
@@ -189,40 +223,44 @@ impl JwtManager {
     }
 
     /// Revokes a verified token until it would have expired (plus leeway); a token without
-    /// `exp` stays revoked for good.
-    pub async fn revoke(&self, token: &VerifiedToken) -> Result<(), DenylistError> {
-        let jti = token
-            .jti()
-            .ok_or_else(|| DenylistError::new("the token has no jti to revoke"))?;
+    /// `exp` stays revoked for good. An outside issuer's token is revoked under its issuer's
+    /// name for its `jti` (see [`Subject`]); one without a `jti` cannot be revoked alone
+    /// ([`RevokeError::NoJti`]: revoke all of its subject's tokens instead).
+    pub async fn revoke(&self, token: &VerifiedToken) -> Result<(), RevokeError> {
+        let jti = token.jti().ok_or(RevokeError::NoJti)?;
         // `exp` is a numeric date up to the year 9999, so this is always a time.
         let leeway = self.inner.core.settings.leeway;
         let until = token
             .expires_at()
             .and_then(|exp| clock::from_numeric_date(exp + leeway));
-        self.denylist().revoke(jti, until).await
+        let jti = scoped(token.issuer(), jti);
+        Ok(self.denylist().revoke(&jti, until).await?)
     }
 
-    /// Revokes every token of `identity` issued until now (e.g. after a password change or
+    /// Revokes every token of `subject` issued until now (e.g. after a password change or
     /// a compromised account); tokens issued afterwards work, even within the same second.
+    /// A `&str` names a local identity; pass [`VerifiedToken::subject`] (or the token) for
+    /// an outside issuer's.
     ///
     /// The cut-off is the next millisecond, compared with each token's issue time: this
     /// crate's tokens carry it to the millisecond in their `jti` (a UUIDv7), so a token issued
-    /// before the call is refused and one issued after it returns is accepted. A token
-    /// without such a `jti` (Flask-JWT-Extended's are UUIDv4) is judged by its whole-second
-    /// `iat`: one issued in the second of the cut-off counts as issued before it. The
-    /// cut-off is kept until every token it covers has expired, for good when a lifetime is
-    /// [`Lifetime::Never`](crate::Lifetime::Never).
-    pub async fn revoke_all(&self, identity: &str) -> Result<(), DenylistError> {
+    /// before the call is refused and one issued after it returns is accepted (the manager
+    /// dates the tokens it issues no earlier than its latest cut-off, so nothing waits). A
+    /// token without such a `jti` (Flask-JWT-Extended's are UUIDv4) is judged by its
+    /// whole-second `iat`: one issued in the second of the cut-off counts as issued before
+    /// it. The cut-off is kept until every token it covers has expired, for good when a
+    /// lifetime is [`Lifetime::Never`](crate::Lifetime::Never).
+    pub async fn revoke_all<'a>(&self, subject: impl Into<Subject<'a>>) -> Result<(), DenylistError> {
+        let subject = subject.into();
         let s = &self.inner.core.settings;
         let cutoff = clock::to_millis(s.clock.now()) + Duration::from_millis(1);
-        // Return only once the clock has reached the cut-off (a millisecond at most), so
-        // that a token issued after this call is never taken for one issued before it.
-        let waiting = std::time::Instant::now();
-        while s.clock.now() < cutoff && waiting.elapsed() < Duration::from_millis(5) {
-            std::hint::spin_loop();
-        }
+        // Tokens this manager issues from now on are dated at the cut-off or later, so that
+        // none issued after this call is taken for one issued before it.
+        self.inner.issuer.not_before(cutoff);
         let until = self.all_expired_after(cutoff);
-        self.denylist().revoke_all(identity, cutoff, until).await
+        self.denylist()
+            .revoke_all(&subject.key(), cutoff, until)
+            .await
     }
 
     /// Revokes every token of the session `session` (their `sid` claim): what ending a

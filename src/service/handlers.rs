@@ -10,6 +10,7 @@ use super::{BoxError, Inner, UserStore};
 use crate::claims::{TokenType, VerifiedToken};
 use crate::config::locations::cookie_value;
 use crate::cookies::Cookies;
+use crate::manager::RevokeError;
 use crate::error::AuthError;
 use crate::error::ErrorKind;
 use crate::password::PasswordError;
@@ -108,6 +109,12 @@ impl<U: UserStore> Inner<U> {
     /// `/refresh`, behind a `RefreshRequired` guard: a new, non-fresh access token (and,
     /// with rotation on, a new refresh token).
     pub(super) async fn refresh(&self, token: &VerifiedToken) -> Reply {
+        // No first-party token is ever minted from an outside issuer's token, not even from
+        // one trusted to say it is a refresh token.
+        if token.is_external() {
+            let err = AuthError::new(ErrorKind::WrongTokenType, "Only refresh tokens are allowed");
+            return self.message(err.status(self.manager.status_policy()), err.message());
+        }
         if let Some(rotating) = &self.rotating {
             return self.rotate(rotating, token).await;
         }
@@ -148,6 +155,9 @@ impl<U: UserStore> Inner<U> {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        if presented.jti().is_none() {
+            return self.cannot_revoke();
+        }
         let headers = req.headers().clone();
         let body = match self.read_json(req, false).await {
             Ok(body) => body,
@@ -186,12 +196,16 @@ impl<U: UserStore> Inner<U> {
         // The companion refresh token first: if the store fails half-way, the presented
         // token still works, so the client's retry reaches this point again.
         for token in refresh.iter().chain(std::iter::once(&presented)) {
-            if let Err(err) = self.manager.revoke(token).await {
-                tracing::warn!(outcome = "error", "revoke: {err}");
-                return self.message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Token revocation store unavailable",
-                );
+            match self.manager.revoke(token).await {
+                Ok(()) => {}
+                Err(RevokeError::NoJti) => return self.cannot_revoke(),
+                Err(err) => {
+                    tracing::warn!(outcome = "error", "revoke: {err}");
+                    return self.message(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Token revocation store unavailable",
+                    );
+                }
             }
         }
         tracing::info!(
@@ -230,7 +244,7 @@ impl<U: UserStore> Inner<U> {
                 StatusCode::BAD_REQUEST,
                 "\"refresh_token\" is not a refresh token",
             )),
-            Ok(token) if token.identity() != presented.identity() => Err(self.message(
+            Ok(token) if token.subject() != presented.subject() => Err(self.message(
                 StatusCode::BAD_REQUEST,
                 "\"refresh_token\" belongs to another identity",
             )),
@@ -352,6 +366,15 @@ impl<U: UserStore> Inner<U> {
                 self.message(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
             }
         }
+    }
+
+    /// A token without `jti` (an outside issuer's may have none) cannot be revoked alone:
+    /// the client's request cannot succeed, so it is a 400, never a 503 to retry.
+    fn cannot_revoke(&self) -> Reply {
+        self.message(
+            StatusCode::BAD_REQUEST,
+            "This token has no \"jti\" claim and cannot be revoked",
+        )
     }
 
     /// `{"<message key>": message}` with `status`.

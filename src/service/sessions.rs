@@ -202,7 +202,7 @@ impl<U: UserStore> Inner<U> {
         self.message(StatusCode::SERVICE_UNAVAILABLE, "Session store unavailable")
     }
 
-    fn revocation_failed(&self, err: &crate::DenylistError) -> Reply {
+    fn revocation_failed(&self, err: &dyn std::fmt::Display) -> Reply {
         tracing::warn!(outcome = "error", "session revocation: {err}");
         self.message(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::claims::{ClaimsSeed, Found, RawHeader, TokenData, TokenType, VerifiedToken};
+use crate::claims::{ClaimsSeed, Found, Freshness, RawHeader, TokenData, TokenType, VerifiedToken};
 use crate::config::keys::NoKey;
 use crate::config::{Settings, TokenLocation};
 use crate::error::{AuthError, ErrorKind};
@@ -42,7 +42,7 @@ pub(super) fn check_times(
 pub(crate) fn decode(
     s: &Arc<Settings>,
     encoded: &str,
-    location: TokenLocation,
+    location: Option<TokenLocation>,
     now: f64,
 ) -> Result<VerifiedToken, AuthError> {
     // Size and shape, before any decoding.
@@ -237,7 +237,11 @@ pub(crate) fn decode(
             ))
         }
     };
+    // An outside issuer's `type`, `fresh`, `csrf` and `sid` mean nothing here unless it is
+    // trusted to speak this crate's language: its tokens are non-fresh access tokens.
+    let believed = key.trust.as_ref().is_none_or(|trust| trust.trust_claims);
     let token_type = match claims.token_type {
+        _ if !believed => TokenType::Access,
         Found::Valid(t) => t,
         Found::Absent => TokenType::Access,
         Found::Invalid => {
@@ -254,18 +258,22 @@ pub(crate) fn decode(
         identity,
         jti,
         token_type,
-        fresh: claims.fresh,
+        fresh: if believed {
+            claims.fresh
+        } else {
+            Freshness::NotFresh
+        },
         iat: Some(iat),
         issued,
         nbf,
         exp,
         location,
         csrf: match claims.csrf {
-            Found::Valid(csrf) => Some(csrf),
+            Found::Valid(csrf) if believed => Some(csrf),
             _ => None,
         },
         session: match claims.sid {
-            Found::Valid(sid) => Some(sid),
+            Found::Valid(sid) if believed => Some(sid),
             _ => None,
         },
         header,

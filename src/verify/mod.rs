@@ -81,6 +81,9 @@ pub(crate) struct Core {
     pub(crate) claims_hook: Option<ClaimsHook>,
     pub(crate) user_lookup: Option<UserLookup>,
     pub(crate) user_lookup_error: String,
+    /// Whether the user lookup is asked about outside issuers' tokens too (it then reads
+    /// their issuer); otherwise such a token names no user.
+    pub(crate) user_lookup_outside: bool,
     /// This manager's key in the per-thread memo of verified tokens; `None` when off.
     memo_owner: Option<u64>,
 }
@@ -93,6 +96,7 @@ impl Core {
         claims_hook: Option<ClaimsHook>,
         user_lookup: Option<UserLookup>,
         user_lookup_error: String,
+        user_lookup_outside: bool,
     ) -> Self {
         Self {
             memo_owner: settings.verified_token_cache.then(cache::owner_id),
@@ -102,6 +106,7 @@ impl Core {
             claims_hook,
             user_lookup,
             user_lookup_error,
+            user_lookup_outside,
         }
     }
 
@@ -109,7 +114,7 @@ impl Core {
     pub(crate) fn decode(
         &self,
         encoded: &str,
-        location: TokenLocation,
+        location: Option<TokenLocation>,
     ) -> Result<VerifiedToken, AuthError> {
         decode::decode(
             &self.settings,
@@ -141,7 +146,7 @@ impl Core {
         // `locate` hands out ASCII only; the check is for the type system.
         let encoded = std::str::from_utf8(encoded)
             .map_err(|_| AuthError::malformed("Invalid header padding"))?;
-        let token = decode::decode(s, encoded, location, now)?;
+        let token = decode::decode(s, encoded, Some(location), now)?;
         if let Some(owner) = self.memo_owner {
             cache::put(owner, encoded.as_bytes(), location, &token);
         }
@@ -446,7 +451,17 @@ impl Route {
         let Some(lookup) = &self.core.user_lookup else {
             return Ok(token);
         };
-        match lookup(&token).await {
+        // An outside issuer's `sub` is not a local identity: the hook, written for the
+        // manager's own tokens, is not asked unless it says it maps outside identities.
+        let asked = !token.is_external() || self.core.user_lookup_outside;
+        let found = if asked { lookup(&token).await } else { Ok(None) };
+        if !asked {
+            tracing::debug!(
+                outcome = "refused",
+                "an outside issuer's token names no local user (see user_lookup_for_outside_tokens)"
+            );
+        }
+        match found {
             Ok(Some(user)) => {
                 Arc::make_mut(&mut token.0).user = Some(user);
                 Ok(token)
@@ -483,7 +498,7 @@ impl Route {
         match admitted {
             Admitted::Token(token) => tracing::debug!(
                 outcome = "accepted",
-                location = token.location().as_str(),
+                location = token.location().map_or("direct", TokenLocation::as_str),
                 token_type = token.token_type().as_str(),
                 "token verified"
             ),

@@ -23,7 +23,8 @@ async fn located(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Inf
     let location = req
         .extensions()
         .get::<VerifiedToken>()
-        .map(|t| t.location().as_str());
+        .and_then(|t| t.location())
+        .map(|l| l.as_str());
     let body = json!({"foo": "bar", "location": location});
     Ok(Response::new(Full::from(body.to_string())))
 }

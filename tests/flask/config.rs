@@ -26,7 +26,8 @@ async fn default_configs() {
     );
     assert_eq!(access.header()["alg"], "HS256");
     assert_eq!(access.claims_json()["sub"], "u");
-    assert_eq!(access.location(), TokenLocation::Headers);
+    // Decoded from a string, not found in a request: no location.
+    assert_eq!(access.location(), None);
     // Header `Authorization`, type `Bearer`, message key `msg`.
     let r = send(&JwtRequiredLayer::new(&m), None).await;
     assert_eq!(r.json, json!({"msg": "Missing Authorization Header"}));

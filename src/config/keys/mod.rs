@@ -62,6 +62,9 @@ pub(crate) struct Trust {
     pub(crate) issuer: String,
     /// Checked when not empty: the token's `aud` must name one of them.
     pub(crate) audience: Vec<String>,
+    /// Whether the token's own `type`, `fresh`, `csrf` and `sid` claims are believed (a
+    /// sibling service of this crate); otherwise its tokens are non-fresh access tokens.
+    pub(crate) trust_claims: bool,
 }
 
 impl fmt::Debug for Key {

@@ -1,0 +1,363 @@
+//! Where an outside issuer's tokens meet the crate's other features (issue #20): such a token
+//! is a non-fresh access token whatever its claims say, its identity is namespaced by its
+//! issuer, and no first-party token is ever minted from it. The issuer runs in the test
+//! process (tests/support/idp.rs): no Python.
+#![cfg(all(feature = "jwks", feature = "testing"))]
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{COOKIE, SET_COOKIE};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::claims::Subject;
+use tower_jwt_auth::jwks::RemoteJwks;
+use tower_jwt_auth::testing::{self, InsecureTestUsers};
+use tower_jwt_auth::{
+    AuthError, AuthService, ErrorKind, Freshness, FreshRequiredLayer, JwtManager,
+    JwtRequiredLayer, RefreshRequiredLayer, RevokeError, TokenLocation, TokenType,
+    VerifiedToken,
+};
+
+#[path = "support/idp.rs"]
+mod idp;
+use idp::{Idp, ISSUER};
+
+const SECRET: &str = "outside-tokens-test-secret-0123456789abcdef";
+
+async fn remote(idp: &Idp, trust_claims: bool) -> RemoteJwks {
+    let remote = RemoteJwks::builder(&idp.url)
+        .issuer(ISSUER)
+        .trust_token_claims(trust_claims)
+        .build()
+        .unwrap();
+    // `start` returns the number of keys (or, with the lifecycle work, a handle); either way
+    // the first fetch has happened.
+    let _ = remote.refresh().await.unwrap();
+    remote
+}
+
+async fn setup() -> (Idp, JwtManager) {
+    let idp = Idp::start().await;
+    let remote = remote(&idp, false).await;
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .trust_jwks(&remote)
+        .build()
+        .unwrap();
+    (idp, m)
+}
+
+async fn who<B>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let token = req.extensions().get::<VerifiedToken>().unwrap();
+    Ok(Response::new(Full::from(token.identity().to_owned())))
+}
+
+fn bearer(token: &str) -> Request<Full<Bytes>> {
+    Request::post("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::default())
+        .unwrap()
+}
+
+macro_rules! guarded {
+    ($layer:expr, $req:expr) => {{
+        let res = $layer.layer(service_fn(who)).oneshot($req).await.unwrap();
+        let status = res.status();
+        let err = res.extensions().get::<AuthError>().cloned();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        match err {
+            None => Ok::<_, (StatusCode, String)>(String::from_utf8(body.to_vec()).unwrap()),
+            Some(err) => Err((status, err.message().to_owned())),
+        }
+    }};
+}
+
+#[tokio::test]
+async fn outside_claims_of_type_and_freshness_are_not_believed() {
+    let (idp, m) = setup().await;
+    let refresh = idp.token("1", json!({"type": "refresh", "jti": "r-1"}));
+    let fresh = idp.token("1", json!({"fresh": true, "jti": "f-1"}));
+
+    let verified = m.verify_token(&refresh).await.unwrap();
+    assert_eq!(verified.token_type(), &TokenType::Access);
+    assert!(verified.is_external());
+    assert_eq!(verified.issuer(), Some(ISSUER));
+    assert_eq!(verified.local_identity(), None);
+    assert_eq!(verified.subject(), Subject::external(ISSUER, "1"));
+    assert_ne!(verified.subject(), Subject::from("1"));
+
+    // Not a refresh token, whatever it says; an access token for access routes.
+    assert_eq!(
+        guarded!(RefreshRequiredLayer::new(&m), bearer(&refresh)),
+        Err((
+            StatusCode::UNAUTHORIZED,
+            "Only refresh tokens are allowed".into()
+        ))
+    );
+    assert_eq!(
+        guarded!(JwtRequiredLayer::new(&m), bearer(&refresh)).unwrap(),
+        "1"
+    );
+
+    // Never fresh.
+    let verified = m.verify_token(&fresh).await.unwrap();
+    assert_eq!(verified.freshness(), Freshness::NotFresh);
+    assert_eq!(
+        guarded!(FreshRequiredLayer::new(&m), bearer(&fresh)),
+        Err((StatusCode::UNAUTHORIZED, "Fresh token required".into()))
+    );
+    // Its `csrf` and `sid` claims are not believed either.
+    let claimed = idp.token("1", json!({"csrf": "x", "sid": "s"}));
+    let verified = m.verify_token(&claimed).await.unwrap();
+    assert_eq!(verified.csrf(), None);
+    assert_eq!(verified.session(), None);
+}
+
+#[tokio::test]
+async fn a_sibling_trusted_with_its_claims_is_believed_but_never_refreshed_here() {
+    let idp = Idp::start().await;
+    let remote = remote(&idp, true).await;
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .trust_jwks(&remote)
+        .build()
+        .unwrap();
+    let refresh = idp.token("1", json!({"type": "refresh", "jti": "r-1"}));
+    let fresh = idp.token("1", json!({"fresh": true, "jti": "f-1"}));
+    assert_eq!(
+        guarded!(RefreshRequiredLayer::new(&m), bearer(&refresh)).unwrap(),
+        "1"
+    );
+    assert_eq!(
+        guarded!(FreshRequiredLayer::new(&m), bearer(&fresh)).unwrap(),
+        "1"
+    );
+    // Still namespaced, and the auth service mints nothing from it.
+    assert_eq!(
+        m.verify_token(&refresh).await.unwrap().local_identity(),
+        None
+    );
+    let auth = AuthService::builder(&m, InsecureTestUsers::new())
+        .password_hasher(testing::insecure_fast_password_hasher())
+        .build();
+    let res = auth
+        .oneshot(
+            Request::post("/refresh")
+                .header("authorization", format!("Bearer {refresh}"))
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body, json!({"msg": "Only refresh tokens are allowed"}));
+}
+
+#[tokio::test]
+async fn the_auth_service_mints_nothing_from_an_outside_refresh_token() {
+    let (idp, m) = setup().await;
+    let auth = AuthService::builder(&m, InsecureTestUsers::new())
+        .password_hasher(testing::insecure_fast_password_hasher())
+        .build();
+    let refresh = idp.token("1", json!({"type": "refresh", "jti": "r-2"}));
+    let res = auth
+        .oneshot(
+            Request::post("/refresh")
+                .header("authorization", format!("Bearer {refresh}"))
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body, json!({"msg": "Only refresh tokens are allowed"}));
+}
+
+#[tokio::test]
+async fn identities_and_jtis_are_namespaced_by_issuer() {
+    let (idp, m) = setup().await;
+    // A local token and an outside one with the same `sub` and the same `jti`.
+    let outside = idp.token("1", json!({"jti": "shared-jti"}));
+    let local = testing::token(&m, "1").mint();
+    let local_verified = m.verify_token(&local).await.unwrap();
+    let outside_verified = m.verify_token(&outside).await.unwrap();
+
+    // Revoking all of local user 1's tokens leaves the outside "1" alone, and back.
+    m.revoke_all("1").await.unwrap();
+    assert_eq!(
+        m.verify_token(&local).await.unwrap_err().kind(),
+        ErrorKind::Revoked
+    );
+    m.verify_token(&outside).await.unwrap();
+    let local2 = testing::token(&m, "1").mint();
+    m.revoke_all(&outside_verified).await.unwrap();
+    assert_eq!(
+        m.verify_token(&outside).await.unwrap_err().kind(),
+        ErrorKind::Revoked
+    );
+    m.verify_token(&local2).await.unwrap();
+
+    // Revoking an outside token by its `jti` does not revoke a local token with that `jti`
+    // (the denylist sees it under its issuer's name).
+    let (idp2, m2) = setup().await;
+    let outside = idp2.token("2", json!({"jti": local_verified.jti().unwrap()}));
+    let outside = m2.verify_token(&outside).await.unwrap();
+    m2.revoke(&outside).await.unwrap();
+    let answer = m2
+        .denylist()
+        .is_revoked_now(tower_jwt_auth::denylist::TokenId::new(
+            local_verified.jti().unwrap(),
+            "1",
+            0.0,
+        ));
+    assert!(matches!(answer, Some(Ok(false))), "{answer:?}");
+    drop(idp);
+}
+
+#[tokio::test]
+async fn an_outside_token_without_jti_cannot_be_revoked_alone_and_says_so() {
+    let (idp, m) = setup().await;
+    let token = idp.token("1", json!({}));
+    let verified = m.verify_token(&token).await.unwrap();
+    assert!(matches!(
+        m.revoke(&verified).await,
+        Err(RevokeError::NoJti)
+    ));
+    let auth = AuthService::builder(&m, InsecureTestUsers::new())
+        .password_hasher(testing::insecure_fast_password_hasher())
+        .build();
+    let res = auth
+        .clone()
+        .oneshot(
+            Request::post("/revoke")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(body["msg"].as_str().unwrap().contains("jti"), "{body}");
+
+    // With a `jti` it is revoked: 200, then refused.
+    let token = idp.token("1", json!({"jti": "outside-1"}));
+    let revoke = || {
+        Request::post("/revoke")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::<Bytes>::default())
+            .unwrap()
+    };
+    assert_eq!(
+        auth.clone().oneshot(revoke()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        m.verify_token(&token).await.unwrap_err().kind(),
+        ErrorKind::Revoked
+    );
+}
+
+#[tokio::test]
+async fn the_user_lookup_is_not_asked_about_outside_identities_unless_it_maps_them() {
+    let idp = Idp::start().await;
+    let remote = remote(&idp, false).await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let lookup = |asked: Arc<AtomicUsize>| {
+        move |token: &VerifiedToken| {
+            asked.fetch_add(1, Ordering::SeqCst);
+            // A hook written for local tokens: user "1" exists.
+            let user = (token.identity() == "1").then(|| format!("local user {}", token.identity()));
+            std::future::ready(user)
+        }
+    };
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .trust_jwks(&remote)
+        .user_lookup(lookup(asked.clone()))
+        .build()
+        .unwrap();
+    let outside = idp.token("1", json!({"jti": "o-1"}));
+    let err = m.verify_token(&outside).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UserLookup);
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+    let local = testing::token(&m, "1").mint();
+    let verified = m.verify_token(&local).await.unwrap();
+    assert_eq!(verified.user::<String>().unwrap(), "local user 1");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+    // Opted in: the hook is asked, and sees the issuer.
+    let mapping = JwtManager::builder()
+        .secret(SECRET)
+        .trust_jwks(&remote)
+        .user_lookup(|token: &VerifiedToken| {
+            std::future::ready(
+                (token.subject() == Subject::external(ISSUER, "1"))
+                    .then(|| "mapped outside user".to_string()),
+            )
+        })
+        .user_lookup_for_outside_tokens(true)
+        .build()
+        .unwrap();
+    let verified = mapping.verify_token(&outside).await.unwrap();
+    assert_eq!(verified.user::<String>().unwrap(), "mapped outside user");
+}
+
+#[tokio::test]
+async fn no_access_cookie_is_minted_from_an_outside_token_near_expiry() {
+    let idp = Idp::start().await;
+    let remote = remote(&idp, false).await;
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .trust_jwks(&remote)
+        .token_locations([TokenLocation::Cookies])
+        .implicit_refresh_within(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let with_cookie = |token: &str| {
+        Request::get("/")
+            .header(COOKIE, format!("access_token_cookie={token}"))
+            .body(Full::<Bytes>::default())
+            .unwrap()
+    };
+    let near_expiry = idp.token("1", json!({"exp": idp::now() + 60}));
+    let svc = JwtRequiredLayer::new(&m).layer(service_fn(who));
+    let res = svc.clone().oneshot(with_cookie(&near_expiry)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers().get(SET_COOKIE).is_none(),
+        "an access cookie was minted from an outside token"
+    );
+    // A local token near expiry still gets one.
+    let local = testing::token(&m, "1")
+        .lifetime(Duration::from_secs(60))
+        .mint();
+    let res = svc.clone().oneshot(with_cookie(&local)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get(SET_COOKIE).is_some());
+
+    // Its `csrf` claim is not believed: a POST with the matching header is refused.
+    let with_csrf = idp.token("1", json!({"csrf": "chosen-by-the-issuer"}));
+    let post = Request::post("/")
+        .header(COOKIE, format!("access_token_cookie={with_csrf}"))
+        .header("x-csrf-token", "chosen-by-the-issuer")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let res = svc.oneshot(post).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.extensions().get::<AuthError>().unwrap().message(),
+        "Missing claim: csrf"
+    );
+}
