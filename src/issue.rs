@@ -30,7 +30,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -174,21 +174,54 @@ pub(crate) struct Issuer {
     pub(crate) settings: Arc<Settings>,
     pub(crate) claims_loader: Option<Loader>,
     pub(crate) headers_loader: Option<Loader>,
-    /// No token is dated before this (epoch milliseconds): the latest revoke-all cut-off
-    /// of this manager, so that a token issued after one is never covered by it.
-    pub(crate) floor_ms: std::sync::atomic::AtomicU64,
+    /// Identities whose tokens must be dated no earlier than their latest revoke-all
+    /// cut-off (see [`CutOffs`]).
+    pub(crate) cut_offs: CutOffs,
+}
+
+/// The latest revoke-all cut-off of each identity, for as long as it lies ahead of the
+/// clock: a token issued after `revoke_all` returns is dated at its cut-off or later, so it
+/// is never taken for one issued before it, and nothing waits for the clock to get there.
+/// Entries last about a millisecond; kept per identity, so that revoking many identities in
+/// a row moves no other identity's dates.
+#[derive(Default)]
+pub(crate) struct CutOffs {
+    /// Whether any entry may be ahead of the clock: issuing looks no further when not.
+    any: std::sync::atomic::AtomicBool,
+    ahead: std::sync::Mutex<std::collections::HashMap<Box<str>, SystemTime>>,
+}
+
+impl CutOffs {
+    /// When a token of `identity` issued now is dated: the clock, or its cut-off when that
+    /// is later.
+    pub(crate) fn date(&self, identity: &str, now: SystemTime) -> SystemTime {
+        if !self.any.load(std::sync::atomic::Ordering::Acquire) {
+            return now;
+        }
+        let Ok(mut ahead) = self.ahead.lock() else {
+            return now;
+        };
+        ahead.retain(|_, cut_off| *cut_off > now);
+        self.any
+            .store(!ahead.is_empty(), std::sync::atomic::Ordering::Release);
+        ahead.get(identity).map_or(now, |&cut_off| cut_off.max(now))
+    }
+
+    /// A new cut-off for `identity`: the millisecond after every token of it issued so far
+    /// (those dated at an earlier cut-off included).
+    pub(crate) fn cut(&self, identity: &str, now: SystemTime) -> SystemTime {
+        let Ok(mut ahead) = self.ahead.lock() else {
+            return clock::to_millis(now) + Duration::from_millis(1);
+        };
+        let latest = ahead.get(identity).map_or(now, |&cut_off| cut_off.max(now));
+        let cut_off = clock::to_millis(latest) + Duration::from_millis(1);
+        ahead.insert(identity.into(), cut_off);
+        self.any.store(true, std::sync::atomic::Ordering::Release);
+        cut_off
+    }
 }
 
 impl Issuer {
-    /// Dates every token issued from now on at `cutoff` or later.
-    pub(crate) fn not_before(&self, cutoff: std::time::SystemTime) {
-        let ms = cutoff
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.floor_ms
-            .fetch_max(ms, std::sync::atomic::Ordering::AcqRel);
-    }
-
     /// Issues a token for `identity`: Flask-JWT-Extended's claim layout, signed with the
     /// key set's signing key.
     pub(crate) fn issue(
@@ -201,11 +234,7 @@ impl Issuer {
         // Flask-JWT-Extended's layout: `iat`, `nbf` and `exp` in whole seconds. The `jti` is a
         // UUIDv7 carrying the issue time to the millisecond: revoke-all cut-offs compare with
         // it, so a token issued right after one works even within the same second.
-        let floor = self.floor_ms.load(std::sync::atomic::Ordering::Acquire);
-        let now = s
-            .clock
-            .now()
-            .max(UNIX_EPOCH + std::time::Duration::from_millis(floor));
+        let now = self.cut_offs.date(identity, s.clock.now());
         let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
         let iat = since_epoch.as_secs();
         let lifetime = options.lifetime.unwrap_or(if refresh {

@@ -19,9 +19,8 @@ use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::jwks::RemoteJwks;
 use tower_jwt_auth::testing::{self, InsecureTestUsers};
 use tower_jwt_auth::{
-    AuthError, AuthService, ErrorKind, Freshness, FreshRequiredLayer, JwtManager,
-    JwtRequiredLayer, RefreshRequiredLayer, RevokeError, TokenLocation, TokenType,
-    VerifiedToken,
+    AuthError, AuthService, ErrorKind, FreshRequiredLayer, Freshness, JwtManager, JwtRequiredLayer,
+    RefreshRequiredLayer, RevokeError, TokenLocation, TokenType, VerifiedToken,
 };
 
 #[path = "support/idp.rs"]
@@ -229,10 +228,7 @@ async fn an_outside_token_without_jti_cannot_be_revoked_alone_and_says_so() {
     let (idp, m) = setup().await;
     let token = idp.token("1", json!({}));
     let verified = m.verify_token(&token).await.unwrap();
-    assert!(matches!(
-        m.revoke(&verified).await,
-        Err(RevokeError::NoJti)
-    ));
+    assert!(matches!(m.revoke(&verified).await, Err(RevokeError::NoJti)));
     let auth = AuthService::builder(&m, InsecureTestUsers::new())
         .password_hasher(testing::insecure_fast_password_hasher())
         .build();
@@ -278,7 +274,8 @@ async fn the_user_lookup_is_not_asked_about_outside_identities_unless_it_maps_th
         move |token: &VerifiedToken| {
             asked.fetch_add(1, Ordering::SeqCst);
             // A hook written for local tokens: user "1" exists.
-            let user = (token.identity() == "1").then(|| format!("local user {}", token.identity()));
+            let user =
+                (token.identity() == "1").then(|| format!("local user {}", token.identity()));
             std::future::ready(user)
         }
     };
@@ -333,7 +330,11 @@ async fn no_access_cookie_is_minted_from_an_outside_token_near_expiry() {
     };
     let near_expiry = idp.token("1", json!({"exp": idp::now() + 60}));
     let svc = JwtRequiredLayer::new(&m).layer(service_fn(who));
-    let res = svc.clone().oneshot(with_cookie(&near_expiry)).await.unwrap();
+    let res = svc
+        .clone()
+        .oneshot(with_cookie(&near_expiry))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         res.headers().get(SET_COOKIE).is_none(),

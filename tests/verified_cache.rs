@@ -32,7 +32,13 @@ async fn call<K>(layer: &GuardLayer<K>, token: &str) -> (StatusCode, String, Str
     let view = service_fn(|req: Request<Empty<Bytes>>| async move {
         let seen = req.extensions().get::<VerifiedToken>().map_or_else(
             || "anonymous".to_string(),
-            |t| format!("{} {}", t.identity(), t.location().map_or("direct", |l| l.as_str())),
+            |t| {
+                format!(
+                    "{} {}",
+                    t.identity(),
+                    t.location().map_or("direct", |l| l.as_str())
+                )
+            },
         );
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(seen))))
     });

@@ -465,7 +465,7 @@ impl JwtManagerBuilder {
                 settings,
                 claims_loader: self.claims_loader,
                 headers_loader: self.headers_loader,
-                floor_ms: Default::default(),
+                cut_offs: Default::default(),
             },
             self.status_policy,
             self.responder,

@@ -250,13 +250,18 @@ impl JwtManager {
     /// whole-second `iat`: one issued in the second of the cut-off counts as issued before
     /// it. The cut-off is kept until every token it covers has expired, for good when a
     /// lifetime is [`Lifetime::Never`](crate::Lifetime::Never).
-    pub async fn revoke_all<'a>(&self, subject: impl Into<Subject<'a>>) -> Result<(), DenylistError> {
+    pub async fn revoke_all<'a>(
+        &self,
+        subject: impl Into<Subject<'a>>,
+    ) -> Result<(), DenylistError> {
         let subject = subject.into();
         let s = &self.inner.core.settings;
-        let cutoff = clock::to_millis(s.clock.now()) + Duration::from_millis(1);
-        // Tokens this manager issues from now on are dated at the cut-off or later, so that
-        // none issued after this call is taken for one issued before it.
-        self.inner.issuer.not_before(cutoff);
+        // Tokens of a local identity issued from now on are dated at the cut-off or later,
+        // so that none issued after this call is taken for one issued before it.
+        let cutoff = match subject.issuer() {
+            None => self.inner.issuer.cut_offs.cut(subject.id(), s.clock.now()),
+            Some(_) => clock::to_millis(s.clock.now()) + Duration::from_millis(1),
+        };
         let until = self.all_expired_after(cutoff);
         self.denylist()
             .revoke_all(&subject.key(), cutoff, until)

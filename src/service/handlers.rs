@@ -10,9 +10,9 @@ use super::{BoxError, Inner, UserStore};
 use crate::claims::{TokenType, VerifiedToken};
 use crate::config::locations::cookie_value;
 use crate::cookies::Cookies;
-use crate::manager::RevokeError;
 use crate::error::AuthError;
 use crate::error::ErrorKind;
+use crate::manager::RevokeError;
 use crate::password::PasswordError;
 use crate::respond::json_message;
 

@@ -454,7 +454,11 @@ impl Route {
         // An outside issuer's `sub` is not a local identity: the hook, written for the
         // manager's own tokens, is not asked unless it says it maps outside identities.
         let asked = !token.is_external() || self.core.user_lookup_outside;
-        let found = if asked { lookup(&token).await } else { Ok(None) };
+        let found = if asked {
+            lookup(&token).await
+        } else {
+            Ok(None)
+        };
         if !asked {
             tracing::debug!(
                 outcome = "refused",

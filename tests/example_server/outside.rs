@@ -58,7 +58,10 @@ async fn an_outside_token_is_a_non_fresh_access_token_of_no_local_user() {
     let plain = idp.token("1", json!({"jti": "o-plain"}));
     let (status, body) = s.get("/me", Some(&plain)).await;
     assert!(status.is_client_error(), "{status} {body}");
-    assert!(body.get("email").is_none() && body.get("username").is_none(), "{body}");
+    assert!(
+        body.get("email").is_none() && body.get("username").is_none(),
+        "{body}"
+    );
     let (status, body) = s.get("/users/ada", Some(&plain)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.get("email").is_none(), "the owner's view: {body}");
@@ -105,7 +108,10 @@ async fn no_access_cookie_is_minted_from_an_outside_token() {
         .await;
     assert_eq!((status, body), (StatusCode::OK, json!({"sub": "someone"})));
     let set: Vec<_> = headers.get_all("set-cookie").iter().collect();
-    assert!(set.is_empty(), "cookies minted from an outside token: {set:?}");
+    assert!(
+        set.is_empty(),
+        "cookies minted from an outside token: {set:?}"
+    );
 
     // A local token near expiry still gets a new access cookie.
     register(&s, "bob", "bob@example.com", "pw-of-bob").await;
