@@ -253,6 +253,12 @@ impl MemoryDenylist {
         Self::with_clock_handle(ClockHandle::default())
     }
 
+    /// The time by this denylist's clock.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
     /// An empty denylist whose entries expire by `clock` (use the manager's clock).
     pub fn with_clock(clock: impl Clock) -> Self {
         Self::with_clock_handle(ClockHandle::new(clock))

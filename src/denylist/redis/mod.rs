@@ -415,7 +415,7 @@ impl Inner {
         number: f64,
         until: Option<SystemTime>,
     ) -> Result<(), DenylistError> {
-        if until.is_some_and(|until| until <= SystemTime::now()) {
+        if until.is_some_and(|until| until <= self.local.now()) {
             return Ok(()); // every token it would cover has expired already
         }
         let key = self.key(kind, name);
