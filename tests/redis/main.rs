@@ -3,6 +3,8 @@
 //! (fail closed, recovery, data kept across a restart) and expiry.
 #![cfg(feature = "redis")]
 
+#[cfg(feature = "jwks")]
+mod outside;
 mod proxy;
 mod server;
 #[cfg(feature = "testing")]
