@@ -96,6 +96,9 @@ pub enum ExtractError {
     },
     /// The token's claims do not deserialize into the requested type (401).
     InvalidClaims,
+    /// [`Identity`] asked of an outside issuer's token (403): its `sub` names no local
+    /// identity. Read [`VerifiedToken::subject`] where outside identities are welcome.
+    ExternalIdentity,
 }
 
 impl fmt::Display for ExtractError {
@@ -122,6 +125,9 @@ impl fmt::Display for ExtractError {
                  set JwtManagerBuilder::user_lookup"
             ),
             ExtractError::InvalidClaims => f.write_str("Token claims are not in the expected form"),
+            ExtractError::ExternalIdentity => {
+                f.write_str("This route needs a local identity; the token is an outside issuer's")
+            }
         }
     }
 }
@@ -148,6 +154,7 @@ impl ExtractRejection {
             ExtractError::InvalidClaims | ExtractError::Unauthenticated(_) => {
                 StatusCode::UNAUTHORIZED
             }
+            ExtractError::ExternalIdentity => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut response = json_message(status, key, &error.to_string());
@@ -230,7 +237,13 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for VerifiedToken {
     }
 }
 
-/// The identity of the verified token (`sub`, or the configured identity claim).
+/// The identity of the verified token (`sub`, or the configured identity claim) when the
+/// token is the manager's own: what to look a local user up by.
+///
+/// An outside issuer's token (a [`RemoteJwks`](crate::jwks)) has no local identity: this
+/// extractor answers it 403 ([`ExtractError::ExternalIdentity`]), and its optional form
+/// `None`, so that an outside `sub` never names a local user. Take the [`VerifiedToken`]
+/// and read its [`subject`](VerifiedToken::subject) where outside identities are welcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity(pub String);
 
@@ -245,7 +258,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
     type Rejection = ExtractRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        token(parts, "Identity").map(|t| Identity(t.identity().to_owned()))
+        let token = token(parts, "Identity")?;
+        match token.local_identity() {
+            Some(identity) => Ok(Identity(identity.to_owned())),
+            None => Err(ExtractRejection::json(
+                ExtractError::ExternalIdentity,
+                &token.0.settings.message_key,
+            )),
+        }
     }
 }
 
@@ -256,7 +276,8 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
         Ok(parts
             .extensions
             .get::<VerifiedToken>()
-            .map(|t| Identity(t.identity().to_owned())))
+            .and_then(VerifiedToken::local_identity)
+            .map(|identity| Identity(identity.to_owned())))
     }
 }
 

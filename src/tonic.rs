@@ -67,9 +67,17 @@ pub trait RequestExt {
     /// The verified token, when a guard accepted one.
     fn verified_token(&self) -> Option<&VerifiedToken>;
 
-    /// The identity of the verified token.
+    /// The identity of the verified token when it is the manager's own (what to look a
+    /// local user up by); `None` without a token and for an outside issuer's token, whose
+    /// `sub` names no local user (see [`subject`](Self::subject)).
     fn identity(&self) -> Option<&str> {
-        self.verified_token().map(VerifiedToken::identity)
+        self.verified_token()
+            .and_then(VerifiedToken::local_identity)
+    }
+
+    /// The identity of the verified token with its issuer, outside issuers' included.
+    fn subject(&self) -> Option<crate::claims::Subject<'_>> {
+        self.verified_token().map(VerifiedToken::subject)
     }
 
     /// The verified token if it is fresh; `UNAUTHENTICATED` "Fresh token required"

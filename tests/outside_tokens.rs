@@ -362,3 +362,65 @@ async fn no_access_cookie_is_minted_from_an_outside_token_near_expiry() {
         "Missing claim: csrf"
     );
 }
+
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn the_axum_identity_extractor_never_hands_out_an_outside_sub() {
+    use tower_jwt_auth::axum::Identity;
+    let (idp, m) = setup().await;
+    let app = axum::Router::new()
+        .route(
+            "/mine",
+            axum::routing::get(|Identity(id): Identity| async move { id }),
+        )
+        .route(
+            "/maybe",
+            axum::routing::get(|id: Option<Identity>| async move {
+                id.map_or("none".to_owned(), |Identity(id)| id)
+            }),
+        )
+        .route_layer(JwtRequiredLayer::new(&m));
+    let call = |path: &'static str, token: String| {
+        let app = app.clone();
+        async move {
+            let req = Request::get(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let outside = idp.token("1", json!({}));
+    let local = testing::token(&m, "1").mint();
+    assert_eq!(
+        call("/mine", local.clone()).await,
+        (StatusCode::OK, "1".into())
+    );
+    let (status, body) = call("/mine", outside.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("outside issuer"), "{body}");
+    assert_eq!(call("/maybe", local).await.1, "1");
+    assert_eq!(call("/maybe", outside).await.1, "none");
+}
+
+#[cfg(feature = "tonic")]
+#[tokio::test]
+async fn tonic_requests_name_no_local_identity_for_an_outside_token() {
+    use tower_jwt_auth::tonic::RequestExt;
+    let (idp, m) = setup().await;
+    let outside = m.verify_token(&idp.token("1", json!({}))).await.unwrap();
+    let mut req = tonic::Request::new(());
+    req.extensions_mut().insert(outside);
+    assert_eq!(req.identity(), None);
+    assert_eq!(req.subject(), Some(Subject::external(ISSUER, "1")));
+    let local = m
+        .verify_token(&testing::token(&m, "1").mint())
+        .await
+        .unwrap();
+    let mut req = tonic::Request::new(());
+    req.extensions_mut().insert(local);
+    assert_eq!(req.identity(), Some("1"));
+}

@@ -24,7 +24,10 @@ async fn outside_instance(redis: &RedisServer, idp: &Idp, prefix: &str) -> JwtMa
         .await
         .unwrap();
     assert!(denylist.wait_until_trusted(Duration::from_secs(10)).await);
-    let remote = RemoteJwks::builder(&idp.url).issuer(ISSUER).build().unwrap();
+    let remote = RemoteJwks::builder(&idp.url)
+        .issuer(ISSUER)
+        .build()
+        .unwrap();
     remote.refresh().await.unwrap();
     JwtManager::builder()
         .secret(SECRET)
