@@ -79,6 +79,7 @@ async fn hashing_threads_start_on_first_use_up_to_the_limit() {
         hash.await.unwrap().unwrap();
     }
     assert_eq!(hashing_threads(), 3);
+    assert_eq!(hasher.threads_started(), 3);
 
     // The default hasher starts its own thread on its first login.
     assert_eq!(login(&default).await, StatusCode::OK);
