@@ -407,7 +407,7 @@ async fn ending_sessions_costs_the_same_commands_for_3_and_300_sessions() {
         return;
     }
     let redis = RedisServer::start();
-    let a = instance(&redis, "s7:").await;
+    let (a, b) = (instance(&redis, "s7:").await, instance(&redis, "s7:").await);
     let store = RedisSessionStore::connect_with(&redis.url(), "s7:", Duration::from_secs(2))
         .await
         .unwrap();
@@ -447,6 +447,20 @@ async fn ending_sessions_costs_the_same_commands_for_3_and_300_sessions() {
                 .unwrap();
             assert_eq!(revoked, i != 1, "session {id}");
         }
+        // The other instance hears of every revocation.
+        let start = std::time::Instant::now();
+        let heard = |id: &str| {
+            let revoked = b
+                .jwt
+                .denylist()
+                .is_revoked_now(TokenId::new(id, identity, 0.0));
+            matches!(revoked, Some(Ok(true)))
+        };
+        while !ids.iter().enumerate().all(|(i, id)| i == 1 || heard(id)) {
+            assert!(start.elapsed() < Duration::from_secs(10), "B hears of them");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!heard(&ids[1]));
     }
     println!("Redis commands (end one, end all but one) for 3 and 300 sessions: {costs:?}");
     assert_eq!(
