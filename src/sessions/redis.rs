@@ -117,11 +117,11 @@ return out
 
 /// Sessions in Redis, shared by every instance (feature `redis`). Cheap to clone.
 ///
-/// Every operation is one Lua script (one command, one round trip) whatever the number of
-/// sessions: the check-and-rotate, so that concurrent refreshes on several instances never
-/// both rotate nor both raise an alarm; ending one session or all of an identity's; and
-/// listing them. The reuse grace is measured by Redis's clock (`TIME`), so instances whose
-/// clocks disagree decide alike.
+/// Every operation is one command (one round trip), whatever the number of sessions: a
+/// Lua script to start, to check-and-rotate (so that concurrent refreshes on several
+/// instances never both rotate nor both raise an alarm), to list an identity's sessions,
+/// to end one or several; an `HGET` to find one. The reuse grace is measured by Redis's
+/// clock (`TIME`), so instances whose clocks disagree decide alike.
 ///
 /// Keys, after the prefix (`tower-jwt-auth:` by default), where `<tag>` is the first 16
 /// hex digits of the identity's SHA-256:
@@ -134,8 +134,9 @@ return out
 ///
 /// The `{<tag>}` is a Redis Cluster hash tag: every key of one identity lies in one slot,
 /// whatever characters the identity holds, so each script touches one slot only (a prefix
-/// must not hold `{` itself). Sessions started before 0.3 (keys `session:<id>`) are not
-/// found: their next refresh answers 401 and the user logs in again.
+/// must not hold `{` itself). Sessions kept by 0.2.0 (keys `session:<id>` and
+/// `sessions:<identity>`) are not found: their next refresh answers 401 and the user logs
+/// in again.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
