@@ -122,6 +122,22 @@ pub trait Denylist: Send + Sync + 'static {
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>>;
 
+    /// Records every `jti` of `jtis` as revoked, kept until `until` like
+    /// [`revoke`](Self::revoke). The default revokes them one by one; a shared store should
+    /// record them in one step (ending all of a user's sessions revokes them so).
+    fn revoke_many<'a>(
+        &'a self,
+        jtis: &'a [&'a str],
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        Box::pin(async move {
+            for jti in jtis {
+                self.revoke(jti, until).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Revokes every token of `identity` issued before `issued_before`: a token is covered
     /// when its `iat` (epoch seconds, compared as numbers) is below the cut-off's. The
     /// cut-off may be forgotten after `until` (when every such token has expired); `None`

@@ -1,9 +1,9 @@
 //! Password hashing with Argon2id at OWASP's parameters (m = 19456 KiB, t = 2, p = 1,
 //! 16-byte random salt), stored as PHC strings.
 //!
-//! [`PasswordHasher`] runs the work on its own small pool of threads, one per core by
-//! default, so a burst of logins can neither starve the async runtime nor exhaust memory
-//! (each hash holds 19 MiB); a caller that waits longer than the configured bound gets
+//! [`PasswordHasher`] runs the work on its own small pool of threads, started on first use,
+//! at most one per core by default, so a burst of logins can neither starve the async
+//! runtime nor exhaust memory (each hash holds 19 MiB); a caller that waits longer than the configured bound gets
 //! [`PasswordError::Busy`] instead of queueing forever. On Linux the pool runs under the
 //! `SCHED_IDLE` policy: request handling preempts hashing whenever it wakes up, and hashing
 //! gets every idle cycle, so a login storm neither starves other routes nor wastes the
@@ -113,7 +113,8 @@ pub const MAX_T_COST: u32 = 64;
 /// The largest parallelism a stored hash may ask for.
 pub const MAX_P_COST: u32 = 16;
 
-/// Memory kept by each pool thread for verification: up to 64 MiB (`m` up to 65536 KiB).
+/// Memory a pool thread keeps for verification between jobs: up to 64 MiB (`m` up to
+/// 65536 KiB); a hash asking for more gets memory of its own, freed when it is done.
 const REUSED_BLOCKS_MAX: usize = 65_536;
 
 thread_local! {

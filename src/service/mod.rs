@@ -223,7 +223,8 @@ impl UserStore for MemoryUserStore {
 pub struct AuthServiceBuilder<U> {
     manager: JwtManager,
     store: U,
-    hasher: PasswordHasher,
+    /// `None`: [`PasswordHasher::new`], made at build time.
+    hasher: Option<PasswordHasher>,
     login_field: String,
     max_body_size: usize,
     max_password_size: usize,
@@ -255,7 +256,7 @@ impl<U: UserStore> AuthServiceBuilder<U> {
     /// The bounded hasher shared with the rest of the application (default
     /// [`PasswordHasher::new`]).
     pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
-        self.hasher = hasher;
+        self.hasher = Some(hasher);
         self
     }
 
@@ -305,7 +306,7 @@ impl<U: UserStore> AuthServiceBuilder<U> {
             login_failed: format!("{} or password is incorrect", self.login_field),
             manager: self.manager.clone(),
             store: self.store,
-            hasher: self.hasher,
+            hasher: self.hasher.unwrap_or_default(),
             login_field: self.login_field,
             max_body_size: self.max_body_size,
             max_password_size: self.max_password_size,
@@ -387,7 +388,7 @@ impl<U: UserStore> AuthService<U> {
         AuthServiceBuilder {
             manager: manager.clone(),
             store,
-            hasher: PasswordHasher::new(),
+            hasher: None,
             login_field: "email".into(),
             max_body_size: 16 * 1024,
             max_password_size: 1024,

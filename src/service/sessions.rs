@@ -245,9 +245,11 @@ impl Sessions {
     /// Ends session `id` of `identity`: its tokens are refused from now on, on every
     /// instance. `false` when `identity` has no such session (another identity's session
     /// is left alone). The session is revoked before the store forgets it, so a failure
-    /// half-way leaves it listed, and a retry ends it.
+    /// half-way leaves it listed, and a retry ends it. Three store calls whatever the
+    /// number of sessions (with Redis: three commands).
     pub async fn end(&self, identity: &str, id: &str) -> Result<bool, SessionError> {
-        if !self.list(identity).await?.iter().any(|s| s.id == id) {
+        let now: SystemTime = self.manager.core().settings.clock.now();
+        if !self.store.contains(identity, id, now).await? {
             return Ok(false);
         }
         self.manager
@@ -259,18 +261,34 @@ impl Sessions {
     }
 
     /// Ends every session of `identity` but `keep` (e.g. the current one after a password
-    /// change); the number ended.
+    /// change); the number ended. They are revoked together, then forgotten together: three
+    /// store calls whatever their number (with Redis: three commands), and a failure
+    /// half-way leaves them listed for a retry.
     pub async fn end_all_except(
         &self,
         identity: &str,
         keep: Option<&str>,
     ) -> Result<usize, SessionError> {
-        let mut ended = 0;
-        for session in self.list(identity).await? {
-            if Some(session.id.as_str()) != keep && self.end(identity, &session.id).await? {
-                ended += 1;
-            }
+        let now: SystemTime = self.manager.core().settings.clock.now();
+        let ids: Vec<String> = self
+            .store
+            .list(identity, now)
+            .await?
+            .into_iter()
+            .map(|session| session.id)
+            .filter(|id| Some(id.as_str()) != keep)
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
         }
-        Ok(ended)
+        let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+        // As `revoke_session`: kept until every token issued until now has expired.
+        let until = self.manager.all_expired_after(now);
+        self.manager
+            .denylist()
+            .revoke_many(&names, until)
+            .await
+            .map_err(|err| SessionError::new(err.to_string()))?;
+        self.store.end_many(identity, &ids).await
     }
 }

@@ -161,6 +161,29 @@ impl SessionStore for MemorySessionStore {
         let ended = self.with(identity, |mine| mine.remove(id).is_some());
         Box::pin(std::future::ready(Ok(ended)))
     }
+
+    fn contains<'a>(
+        &'a self,
+        identity: &'a str,
+        id: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<bool, SessionError>> {
+        let found = self.with(identity, |mine| mine.get(id).is_some_and(|s| s.live(now)));
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn end_many<'a>(
+        &'a self,
+        identity: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, SessionError>> {
+        let ended = self.with(identity, |mine| {
+            ids.iter()
+                .filter(|id| mine.remove(id.as_str()).is_some())
+                .count()
+        });
+        Box::pin(std::future::ready(Ok(ended)))
+    }
 }
 
 #[cfg(test)]

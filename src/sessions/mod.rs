@@ -122,7 +122,9 @@ pub struct Rotate<'a> {
     pub presented: &'a str,
     /// The `jti` of the refresh token issued to replace it.
     pub next: &'a str,
-    /// Now, by the manager's clock.
+    /// Now, by the manager's clock: when the session was last refreshed. A store shared by
+    /// several instances measures the grace on its own clock instead (Redis's `TIME` for
+    /// [`RedisSessionStore`]), so that instances whose clocks disagree decide alike.
     pub now: SystemTime,
     /// How long after it was spent the previous token still counts as a concurrent refresh.
     pub grace: Duration,
@@ -201,6 +203,41 @@ pub trait SessionStore: Send + Sync + 'static {
         identity: &'a str,
         id: &'a str,
     ) -> BoxFuture<'a, Result<bool, SessionError>>;
+
+    /// Whether `identity` has the live session `id` (another identity's is not found).
+    /// The default lists the identity's sessions; a store should answer in one lookup
+    /// whatever their number ([`Sessions::end`](crate::service::Sessions::end) asks it).
+    fn contains<'a>(
+        &'a self,
+        identity: &'a str,
+        id: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<bool, SessionError>> {
+        Box::pin(async move {
+            let sessions = self.list(identity, now).await?;
+            Ok(sessions.iter().any(|s| s.id == id))
+        })
+    }
+
+    /// Ends the sessions `ids` of `identity` (another identity's are left alone): the
+    /// number ended. The default ends them one by one; a store should end them in one
+    /// step ([`Sessions::end_all_except`](crate::service::Sessions::end_all_except) asks
+    /// it).
+    fn end_many<'a>(
+        &'a self,
+        identity: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, SessionError>> {
+        Box::pin(async move {
+            let mut ended = 0;
+            for id in ids {
+                if self.end(identity, id).await? {
+                    ended += 1;
+                }
+            }
+            Ok(ended)
+        })
+    }
 }
 
 /// A shared store is a store: `Arc<dyn SessionStore>` chosen at run time (e.g. Redis or a
@@ -233,5 +270,22 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         id: &'a str,
     ) -> BoxFuture<'a, Result<bool, SessionError>> {
         (**self).end(identity, id)
+    }
+
+    fn contains<'a>(
+        &'a self,
+        identity: &'a str,
+        id: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<bool, SessionError>> {
+        (**self).contains(identity, id, now)
+    }
+
+    fn end_many<'a>(
+        &'a self,
+        identity: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, SessionError>> {
+        (**self).end_many(identity, ids)
     }
 }

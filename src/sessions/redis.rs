@@ -10,21 +10,31 @@ use redis::{AsyncConnectionConfig, Client, Script};
 use super::{Rotate, Rotation, Session, SessionError, SessionStore};
 use crate::BoxFuture;
 
+/// Redis's clock in epoch milliseconds (`TIME`), the one clock every instance's script
+/// reads. Scripts calling it replicate their effects, not themselves (the default from
+/// Redis 5; asked for explicitly before).
+const REDIS_NOW: &str = r"
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local function redis_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+";
+
 /// Sets an index key's expiry so that it outlives its longest session: `''` (never)
 /// persists it; otherwise the expiry only grows, and a key that never expires stays so.
-/// KEYS[2] index; ARGV[until_at] until (ms or ''), ARGV[now_at] now (ms).
 const EXTEND_INDEX: &str = r"
-local function extend_index(index, expire_at, now, existed, ttl)
+local function extend_index(index, expire_at, existed, ttl)
   if expire_at == '' then
     redis.call('PERSIST', index)
-  elseif (not existed) or (ttl >= 0 and ttl < tonumber(expire_at) - tonumber(now)) then
+  elseif (not existed) or (ttl >= 0 and ttl < tonumber(expire_at) - redis_now()) then
     redis.call('PEXPIREAT', index, expire_at)
   end
 end
 ";
 
 /// KEYS: session, index. ARGV: id, identity, current, created (ms), user agent, until
-/// (ms or ''), now (ms).
+/// (ms or '').
 const START: &str = r"
 local existed = redis.call('EXISTS', KEYS[2]) == 1
 local ttl = redis.call('PTTL', KEYS[2])
@@ -33,27 +43,29 @@ redis.call('HMSET', KEYS[1], 'identity', ARGV[2], 'current', ARGV[3], 'created',
   'last', ARGV[4], 'ua', ARGV[5])
 if ARGV[6] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[6]) end
 redis.call('SADD', KEYS[2], ARGV[1])
-extend_index(KEYS[2], ARGV[6], ARGV[7], existed, ttl)
+extend_index(KEYS[2], ARGV[6], existed, ttl)
 return 1
 ";
 
-/// KEYS: session, index. ARGV: id, identity, presented, next, now (ms), grace (ms), until
-/// (ms or '').
+/// KEYS: session, index. ARGV: id, identity, presented, next, now (ms, the instance's:
+/// the `last` refresh shown), grace (ms), until (ms or ''). When a token was spent, and the
+/// grace, are measured by Redis's clock.
 const ROTATE: &str = r"
 local s = redis.call('HMGET', KEYS[1], 'identity', 'current', 'prev', 'spent')
 if s[1] ~= ARGV[2] then return {'ended'} end
+local now = redis_now()
 if s[2] == ARGV[3] then
   local existed = redis.call('EXISTS', KEYS[2]) == 1
   local ttl = redis.call('PTTL', KEYS[2])
-  redis.call('HMSET', KEYS[1], 'current', ARGV[4], 'prev', ARGV[3], 'spent', ARGV[5],
-    'last', ARGV[5])
+  redis.call('HMSET', KEYS[1], 'current', ARGV[4], 'prev', ARGV[3],
+    'spent', string.format('%.0f', now), 'last', ARGV[5])
   if ARGV[7] == '' then redis.call('PERSIST', KEYS[1])
   else redis.call('PEXPIREAT', KEYS[1], ARGV[7]) end
   redis.call('SADD', KEYS[2], ARGV[1])
-  extend_index(KEYS[2], ARGV[7], ARGV[5], existed, ttl)
+  extend_index(KEYS[2], ARGV[7], existed, ttl)
   return {'rotated'}
 end
-if s[3] == ARGV[3] and tonumber(ARGV[5]) - tonumber(s[4]) < tonumber(ARGV[6]) then
+if s[3] == ARGV[3] and now - tonumber(s[4]) < tonumber(ARGV[6]) then
   return {'concurrent', s[2]}
 end
 redis.call('DEL', KEYS[1])
@@ -71,10 +83,60 @@ end
 return 0
 ";
 
-/// Sessions in Redis, shared by every instance (feature `redis`): one hash per session
-/// (expiring with its tokens) and a set of session ids per identity. The check-and-rotate
-/// is one Lua script, so that concurrent refreshes on several instances never both rotate
-/// nor both raise an alarm. Cheap to clone.
+/// KEYS: index, then the sessions to end. ARGV: identity, then the sessions' ids.
+const END_MANY: &str = r"
+local ended = 0
+for i = 2, #KEYS do
+  redis.call('SREM', KEYS[1], ARGV[i])
+  if redis.call('HGET', KEYS[i], 'identity') == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+    ended = ended + 1
+  end
+end
+return ended
+";
+
+/// KEYS: index. ARGV: the prefix of the identity's session keys (with its hash tag, so
+/// every key read is in the index's slot), identity. Answers `id, created, last, ua` of
+/// each live session, flattened; drops expired ones from the index.
+const LIST: &str = r"
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local s = redis.call('HMGET', ARGV[1] .. id, 'identity', 'created', 'last', 'ua')
+  if s[1] == ARGV[2] and s[2] and s[3] then
+    out[#out + 1] = id
+    out[#out + 1] = s[2]
+    out[#out + 1] = s[3]
+    out[#out + 1] = s[4] or ''
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return out
+";
+
+/// Sessions in Redis, shared by every instance (feature `redis`). Cheap to clone.
+///
+/// Every operation is one command (one round trip), whatever the number of sessions: a
+/// Lua script to start, to check-and-rotate (so that concurrent refreshes on several
+/// instances never both rotate nor both raise an alarm), to list an identity's sessions,
+/// to end one or several; an `HGET` to find one. The reuse grace is measured by Redis's
+/// clock (`TIME`), so instances whose clocks disagree decide alike.
+///
+/// Keys, after the prefix (`tower-jwt-auth:` by default), where `<tag>` is the first 16
+/// hex digits of the identity's SHA-256:
+///
+/// - `sessions:{<tag>}:<identity>`: a set of the identity's session ids, expiring with
+///   its longest session;
+/// - `session:{<tag>}:<id>`: a hash per session (`identity`, `current` and `prev` refresh
+///   `jti`, `spent` (Redis time, ms), `created`, `last` (ms), `ua`), expiring with its
+///   tokens.
+///
+/// The `{<tag>}` is a Redis Cluster hash tag: every key of one identity lies in one slot,
+/// whatever characters the identity holds, so each script touches one slot only (a prefix
+/// must not hold `{` itself). Sessions kept by 0.2.0 (keys `session:<id>` and
+/// `sessions:<identity>`) are not found: their next refresh answers 401 and the user logs
+/// in again.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -100,6 +162,8 @@ struct Inner {
     start: Script,
     rotate: Script,
     end: Script,
+    end_many: Script,
+    list: Script,
 }
 
 impl fmt::Debug for RedisSessionStore {
@@ -133,9 +197,11 @@ impl RedisSessionStore {
                 prefix: prefix.into(),
                 timeout,
                 connection: tokio::sync::Mutex::new(None),
-                start: Script::new(&format!("{EXTEND_INDEX}{START}")),
-                rotate: Script::new(&format!("{EXTEND_INDEX}{ROTATE}")),
+                start: Script::new(&format!("{REDIS_NOW}{EXTEND_INDEX}{START}")),
+                rotate: Script::new(&format!("{REDIS_NOW}{EXTEND_INDEX}{ROTATE}")),
                 end: Script::new(END),
+                end_many: Script::new(END_MANY),
+                list: Script::new(LIST),
             }),
         };
         store.connection().await?;
@@ -164,16 +230,16 @@ impl RedisSessionStore {
     async fn run<T: redis::FromRedisValue>(
         &self,
         script: &Script,
-        keys: &[&str],
-        args: &[&str],
+        keys: &[impl AsRef<str>],
+        args: &[impl AsRef<str>],
     ) -> Result<T, SessionError> {
         let mut connection = self.connection().await?;
         let mut invocation = script.prepare_invoke();
         for key in keys {
-            invocation.key(*key);
+            invocation.key(key.as_ref());
         }
         for arg in args {
-            invocation.arg(*arg);
+            invocation.arg(arg.as_ref());
         }
         let answer = tokio::time::timeout(
             self.inner.timeout,
@@ -193,13 +259,30 @@ impl RedisSessionStore {
         }
     }
 
-    fn session_key(&self, id: &str) -> String {
-        format!("{}session:{id}", self.inner.prefix)
+    /// The prefix of the session keys of `identity`, hash tag included.
+    fn session_prefix(&self, identity: &str) -> String {
+        format!("{}session:{{{}}}:", self.inner.prefix, hash_tag(identity))
+    }
+
+    fn session_key(&self, identity: &str, id: &str) -> String {
+        format!("{}{id}", self.session_prefix(identity))
     }
 
     fn index_key(&self, identity: &str) -> String {
-        format!("{}sessions:{identity}", self.inner.prefix)
+        format!(
+            "{}sessions:{{{}}}:{identity}",
+            self.inner.prefix,
+            hash_tag(identity)
+        )
     }
+}
+
+/// The Redis Cluster hash tag of `identity`'s keys: 16 hex digits of its SHA-256, so that
+/// braces or any other character in an identity cannot move its keys apart.
+fn hash_tag(identity: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(identity.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn store_error(err: redis::RedisError) -> SessionError {
@@ -230,7 +313,7 @@ impl SessionStore for RedisSessionStore {
     ) -> BoxFuture<'a, Result<(), SessionError>> {
         Box::pin(async move {
             let keys = [
-                self.session_key(&session.id),
+                self.session_key(&session.identity, &session.id),
                 self.index_key(&session.identity),
             ];
             let created = millis(session.created_at);
@@ -241,9 +324,7 @@ impl SessionStore for RedisSessionStore {
                 &created,
                 session.user_agent.as_deref().unwrap_or(""),
                 &until_arg(until),
-                &created,
             ];
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             self.run::<i64>(&self.inner.start, &keys, &args).await?;
             Ok(())
         })
@@ -251,8 +332,10 @@ impl SessionStore for RedisSessionStore {
 
     fn rotate<'a>(&'a self, r: Rotate<'a>) -> BoxFuture<'a, Result<Rotation, SessionError>> {
         Box::pin(async move {
-            let keys = [self.session_key(r.session), self.index_key(r.identity)];
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let keys = [
+                self.session_key(r.identity, r.session),
+                self.index_key(r.identity),
+            ];
             let now = millis(r.now);
             let grace = r.grace.as_millis().to_string();
             let args = [
@@ -283,47 +366,21 @@ impl SessionStore for RedisSessionStore {
         _now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<Session>, SessionError>> {
         Box::pin(async move {
-            let mut connection = self.connection().await?;
-            let index = self.index_key(identity);
-            let timeout = self.inner.timeout;
-            let ids: Vec<String> = tokio::time::timeout(
-                timeout,
-                redis::cmd("SMEMBERS")
-                    .arg(&index)
-                    .query_async(&mut connection),
-            )
-            .await
-            .map_err(|_| SessionError::new("redis: timed out"))?
-            .map_err(store_error)?;
-            let mut sessions = Vec::with_capacity(ids.len());
-            for id in ids {
-                let fields: Vec<Option<String>> = tokio::time::timeout(
-                    timeout,
-                    redis::cmd("HMGET")
-                        .arg(self.session_key(&id))
-                        .arg(&["identity", "created", "last", "ua"])
-                        .query_async(&mut connection),
-                )
-                .await
-                .map_err(|_| SessionError::new("redis: timed out"))?
-                .map_err(store_error)?;
-                match fields.as_slice() {
-                    [Some(owner), Some(created), Some(last), ua] if owner == identity => {
-                        let mut session = Session::new(id, identity, from_millis(created));
-                        session.last_refreshed_at = from_millis(last);
-                        session.user_agent = ua.clone().filter(|ua| !ua.is_empty());
-                        sessions.push(session);
-                    }
-                    // Expired (or not this identity's): tidy the index.
-                    _ => {
-                        let _: Result<i64, _> = redis::cmd("SREM")
-                            .arg(&index)
-                            .arg(&id)
-                            .query_async(&mut connection)
-                            .await;
-                    }
-                }
-            }
+            let keys = [self.index_key(identity)];
+            let args = [self.session_prefix(identity), identity.to_owned()];
+            let flat: Vec<String> = self.run(&self.inner.list, &keys, &args).await?;
+            let mut sessions: Vec<Session> = flat
+                .chunks_exact(4)
+                .filter_map(|fields| {
+                    let [id, created, last, ua] = fields else {
+                        return None;
+                    };
+                    let mut session = Session::new(id.clone(), identity, from_millis(created));
+                    session.last_refreshed_at = from_millis(last);
+                    session.user_agent = Some(ua.clone()).filter(|ua| !ua.is_empty());
+                    Some(session)
+                })
+                .collect();
             sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
             Ok(sessions)
         })
@@ -335,10 +392,60 @@ impl SessionStore for RedisSessionStore {
         id: &'a str,
     ) -> BoxFuture<'a, Result<bool, SessionError>> {
         Box::pin(async move {
-            let keys = [self.session_key(id), self.index_key(identity)];
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let keys = [self.session_key(identity, id), self.index_key(identity)];
             let ended: i64 = self.run(&self.inner.end, &keys, &[id, identity]).await?;
             Ok(ended == 1)
+        })
+    }
+
+    fn contains<'a>(
+        &'a self,
+        identity: &'a str,
+        id: &'a str,
+        _now: SystemTime,
+    ) -> BoxFuture<'a, Result<bool, SessionError>> {
+        Box::pin(async move {
+            let mut connection = self.connection().await?;
+            let owner = tokio::time::timeout(
+                self.inner.timeout,
+                redis::cmd("HGET")
+                    .arg(self.session_key(identity, id))
+                    .arg("identity")
+                    .query_async::<Option<String>>(&mut connection),
+            )
+            .await;
+            match owner {
+                Ok(Ok(owner)) => Ok(owner.as_deref() == Some(identity)),
+                Ok(Err(err)) => {
+                    *self.inner.connection.lock().await = None;
+                    Err(store_error(err))
+                }
+                Err(_) => {
+                    *self.inner.connection.lock().await = None;
+                    Err(SessionError::new("redis: timed out"))
+                }
+            }
+        })
+    }
+
+    fn end_many<'a>(
+        &'a self,
+        identity: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, SessionError>> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let mut keys = Vec::with_capacity(ids.len() + 1);
+            keys.push(self.index_key(identity));
+            let prefix = self.session_prefix(identity);
+            keys.extend(ids.iter().map(|id| format!("{prefix}{id}")));
+            let mut args = Vec::with_capacity(ids.len() + 1);
+            args.push(identity);
+            args.extend(ids.iter().map(String::as_str));
+            let ended: usize = self.run(&self.inner.end_many, &keys, &args).await?;
+            Ok(ended)
         })
     }
 }

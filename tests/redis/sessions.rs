@@ -3,15 +3,17 @@
 //! instance revoking the session on the other, sessions ended across instances, and the
 //! session state expiring with the session's tokens.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower::ServiceExt;
-use tower_jwt_auth::sessions::RedisSessionStore;
-use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers};
+use tower_jwt_auth::clock::Clock;
+use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::sessions::{RedisSessionStore, Rotate, Rotation, Session, SessionStore};
+use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers, TestClock};
 use tower_jwt_auth::{AuthService, JwtManager, Lifetime, RedisDenylist};
 
 use super::server::{self, RedisServer};
@@ -233,8 +235,15 @@ async fn session_state_expires_with_the_refresh_lifetime() {
         .to_owned();
     let client = redis::Client::open(redis.url()).unwrap();
     let conn = client.get_multiplexed_async_connection().await.unwrap();
-    let ttl = |key: String| {
+    // The one key matching `pattern` (keys carry the identity's hash tag).
+    let key = |pattern: String| {
+        let keys: Vec<String> = redis.query(redis::cmd("KEYS").arg(&pattern));
+        assert_eq!(keys.len(), 1, "{pattern}: {keys:?}");
+        keys[0].clone()
+    };
+    let ttl = |pattern: String| {
         let mut conn = conn.clone();
+        let key = key(pattern);
         async move {
             redis::cmd("PTTL")
                 .arg(key)
@@ -244,12 +253,12 @@ async fn session_state_expires_with_the_refresh_lifetime() {
         }
     };
     // The refresh lifetime (3600 s, the longest) plus the default leeway of 0.
-    let session_ttl = ttl(format!("s4:session:{sid}")).await;
+    let session_ttl = ttl(format!("s4:session:{{*}}:{sid}")).await;
     assert!(
         (3_590_000..=3_600_000).contains(&session_ttl),
         "{session_ttl}"
     );
-    let index_ttl = ttl("s4:sessions:1".to_owned()).await;
+    let index_ttl = ttl("s4:sessions:{*}:1".to_owned()).await;
     assert!((3_590_000..=3_600_000).contains(&index_ttl), "{index_ttl}");
 
     // Never-expiring refresh tokens: the session is kept for good.
@@ -275,8 +284,8 @@ async fn session_state_expires_with_the_refresh_lifetime() {
         .session()
         .unwrap()
         .to_owned();
-    assert_eq!(ttl(format!("s5:session:{sid}")).await, -1);
-    assert_eq!(ttl("s5:sessions:1".to_owned()).await, -1);
+    assert_eq!(ttl(format!("s5:session:{{*}}:{sid}")).await, -1);
+    assert_eq!(ttl("s5:sessions:{*}:1".to_owned()).await, -1);
 }
 
 /// Redis's `MONITOR` stream: the commands clients send (not those a script runs, which
@@ -364,5 +373,186 @@ async fn a_rotating_refresh_costs_one_redis_round_trip() {
             1,
             "a rotating refresh runs one script"
         );
+    }
+}
+
+/// Starts `n` sessions of `identity` straight in the store; their ids (`<tag>-<i>`).
+async fn seed(store: &RedisSessionStore, identity: &str, tag: &str, n: usize) -> Vec<String> {
+    let now = SystemTime::now();
+    let until = Some(now + Duration::from_secs(3600));
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = format!("{tag}-{i}");
+        let session = Session::new(id.clone(), identity, now);
+        store
+            .start(&session, &format!("jti-{tag}-{i}"), until)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+/// The hash tag Redis Cluster would place `key` by: what lies between the first `{` and
+/// the first `}` after it, when not empty.
+fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let close = key[open + 1..].find('}')?;
+    Some(&key[open + 1..open + 1 + close]).filter(|tag| !tag.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_sessions_costs_the_same_commands_for_3_and_300_sessions() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let (a, b) = (instance(&redis, "s7:").await, instance(&redis, "s7:").await);
+    let store = RedisSessionStore::connect_with(&redis.url(), "s7:", Duration::from_secs(2))
+        .await
+        .unwrap();
+    let sessions = a.auth.sessions().unwrap();
+    // Every script loaded once.
+    let warm = seed(&store, "warm", "w", 3).await;
+    assert!(sessions.end("warm", &warm[0]).await.unwrap());
+    assert_eq!(sessions.end_all_except("warm", None).await.unwrap(), 2);
+
+    let mut monitor = Monitor::start(&redis).await;
+    let mut costs = Vec::new();
+    // Identities with spaces, braces and colons: a `}` must not break the hash tag.
+    for (identity, tag, n) in [("few {a} b}", "few", 3), ("many } {c}: d", "many", 300)] {
+        let ids = seed(&store, identity, tag, n).await;
+        monitor.count().await;
+        assert!(sessions.end(identity, &ids[0]).await.unwrap());
+        let end_one = monitor.count().await;
+        assert!(!sessions.end("someone else", &ids[2]).await.unwrap());
+        monitor.count().await;
+        let ended = sessions
+            .end_all_except(identity, Some(&ids[1]))
+            .await
+            .unwrap();
+        let end_rest = monitor.count().await;
+        assert_eq!(ended, n - 2);
+        costs.push((end_one, end_rest));
+
+        let left = sessions.list(identity).await.unwrap();
+        let left: Vec<&str> = left.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(left, [ids[1].as_str()]);
+        for (i, id) in ids.iter().enumerate() {
+            let revoked = a
+                .jwt
+                .denylist()
+                .is_revoked(TokenId::new(id, identity, 0.0))
+                .await
+                .unwrap();
+            assert_eq!(revoked, i != 1, "session {id}");
+        }
+        // The other instance hears of every revocation.
+        let start = std::time::Instant::now();
+        let heard = |id: &str| {
+            let revoked = b
+                .jwt
+                .denylist()
+                .is_revoked_now(TokenId::new(id, identity, 0.0));
+            matches!(revoked, Some(Ok(true)))
+        };
+        while !ids.iter().enumerate().all(|(i, id)| i == 1 || heard(id)) {
+            assert!(start.elapsed() < Duration::from_secs(10), "B hears of them");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!heard(&ids[1]));
+    }
+    println!("Redis commands (end one, end all but one) for 3 and 300 sessions: {costs:?}");
+    assert_eq!(
+        costs[0], costs[1],
+        "(end one, end all but one) cost as many commands for 3 sessions as for 300"
+    );
+    assert!(costs[1].0 <= 3 && costs[1].1 <= 3, "{costs:?}");
+
+    // The keys of one identity share one hash tag (one Cluster slot), whatever it holds.
+    let keys: Vec<String> = redis.query(redis::cmd("KEYS").arg("s7:*"));
+    let mut tags: Vec<&str> = keys
+        .iter()
+        .filter(|k| !k.starts_with("s7:jti:") && !k.starts_with("s7:cutoff:"))
+        .map(|k| hash_tag(k).unwrap_or_else(|| panic!("{k} has no hash tag")))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    // One tag for the index and the session left of each identity still holding one.
+    assert_eq!(tags.len(), 2, "{keys:?}");
+}
+
+/// An instance's view of time: a session store and a clock of its own.
+struct Skewed {
+    store: RedisSessionStore,
+    clock: TestClock,
+}
+
+impl Skewed {
+    async fn rotate(&self, session: &str, presented: &str, next: &str) -> Rotation {
+        let now = self.clock.now();
+        let rotate = Rotate {
+            session,
+            identity: "ada",
+            presented,
+            next,
+            now,
+            grace: GRACE,
+            until: Some(now + Duration::from_secs(7200)),
+        };
+        self.store.rotate(rotate).await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_with_different_clocks_make_the_same_grace_decision() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let real = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    let mut instances = Vec::new();
+    // On time, an hour fast, an hour slow.
+    for at in [real, real + hour, real - hour] {
+        let store = RedisSessionStore::connect_with(&redis.url(), "s8:", Duration::from_secs(2))
+            .await
+            .unwrap();
+        instances.push(Skewed {
+            store,
+            clock: TestClock::at(at),
+        });
+    }
+    let first = &instances[0];
+    // One session per instance and case, rotated by the first instance.
+    for case in ["within", "after"] {
+        for i in 0..instances.len() {
+            let id = format!("{case}-{i}");
+            let session = Session::new(id.clone(), "ada", real);
+            first
+                .store
+                .start(&session, "j1", Some(real + hour))
+                .await
+                .unwrap();
+            assert_eq!(first.rotate(&id, "j1", "j2").await, Rotation::Rotated);
+        }
+    }
+    // Within the grace: every instance sees a concurrent refresh.
+    for (i, instance) in instances.iter().enumerate() {
+        let decision = instance.rotate(&format!("within-{i}"), "j1", "j3").await;
+        assert_eq!(
+            decision,
+            Rotation::Concurrent {
+                current: "j2".into()
+            },
+            "instance {i}"
+        );
+    }
+    // After the grace (each clock moving on as real time does): every instance sees a reuse.
+    tokio::time::sleep(GRACE + Duration::from_millis(500)).await;
+    for (i, instance) in instances.iter().enumerate() {
+        instance.clock.advance(GRACE + Duration::from_millis(500));
+        let decision = instance.rotate(&format!("after-{i}"), "j1", "j3").await;
+        assert_eq!(decision, Rotation::Reused, "instance {i}");
     }
 }

@@ -245,26 +245,42 @@ impl Connection {
 /// never moves back) and the later deadline (`never` wins). Values are `<number> <until>`
 /// with `until` in epoch milliseconds or `never`; messages are `<kind> <value> <name>`.
 /// Numbers are compared as numbers but kept as written, so no precision is lost.
-const RECORD: &str = r"
-local number, untilv = ARGV[2], ARGV[3]
-local old = redis.call('GET', KEYS[1])
-if old then
-  local old_number, old_until = string.match(old, '^(%S+) (%S+)$')
-  if not old_number then old_number, old_until = old, 'never' end
-  if tonumber(old_number) and tonumber(old_number) > tonumber(number) then number = old_number end
-  if old_until == 'never' or untilv == 'never' then
-    untilv = 'never'
-  elseif tonumber(old_until) > tonumber(untilv) then
-    untilv = old_until
+const RECORD_FN: &str = r"
+local function record(key, kind, number, untilv, slack, channel, name)
+  local old = redis.call('GET', key)
+  if old then
+    local old_number, old_until = string.match(old, '^(%S+) (%S+)$')
+    if not old_number then old_number, old_until = old, 'never' end
+    if tonumber(old_number) and tonumber(old_number) > tonumber(number) then number = old_number end
+    if old_until == 'never' or untilv == 'never' then
+      untilv = 'never'
+    elseif tonumber(old_until) > tonumber(untilv) then
+      untilv = old_until
+    end
   end
+  local value = number .. ' ' .. untilv
+  redis.call('SET', key, value)
+  if untilv ~= 'never' then
+    redis.call('PEXPIREAT', key, string.format('%.0f', tonumber(untilv) + tonumber(slack)))
+  end
+  redis.call('PUBLISH', channel, kind .. ' ' .. value .. ' ' .. name)
+  return value
 end
-local value = number .. ' ' .. untilv
-redis.call('SET', KEYS[1], value)
-if untilv ~= 'never' then
-  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(untilv) + tonumber(ARGV[4])))
+";
+
+/// One revocation. KEYS: the entry. ARGV: kind, number, until, slack, channel, name.
+const RECORD: &str = r"
+return record(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+";
+
+/// Revocations of one kind, number and deadline. KEYS: the entries. ARGV: kind, number,
+/// until, slack, channel, then the name of each entry. Answers their values.
+const RECORD_MANY: &str = r"
+local values = {}
+for i = 1, #KEYS do
+  values[i] = record(KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[5 + i])
 end
-redis.call('PUBLISH', ARGV[5], ARGV[1] .. ' ' .. value .. ' ' .. ARGV[6])
-return value
+return values
 ";
 
 /// Keys outlive their deadline by this much in Redis, for clocks that disagree.
@@ -419,7 +435,7 @@ impl Inner {
             return Ok(()); // every token it would cover has expired already
         }
         let key = self.key(kind, name);
-        let script = Script::new(RECORD);
+        let script = Script::new(&format!("{RECORD_FN}{RECORD}"));
         let mut invocation = script.prepare_invoke();
         invocation
             .key(&key)
@@ -436,6 +452,44 @@ impl Inner {
         match parse_value(&value) {
             Some((number, until)) => self.apply(kind, name, number, until),
             None => self.apply(kind, name, number, until),
+        }
+        Ok(())
+    }
+
+    /// Records revocations of `jtis` in Redis with one script (see [`RECORD_MANY`]); once
+    /// Redis holds them, this instance's view has them too.
+    async fn record_many(
+        &self,
+        jtis: &[&str],
+        until: Option<SystemTime>,
+    ) -> Result<(), DenylistError> {
+        if jtis.is_empty() || until.is_some_and(|until| until <= SystemTime::now()) {
+            return Ok(());
+        }
+        let kind = Kind::Jti;
+        let script = Script::new(&format!("{RECORD_FN}{RECORD_MANY}"));
+        let mut invocation = script.prepare_invoke();
+        for jti in jtis {
+            invocation.key(self.key(kind, jti));
+        }
+        invocation
+            .arg(kind.letter())
+            .arg("0")
+            .arg(until_text(until))
+            .arg(EXPIRY_SLACK_MS)
+            .arg(&self.channel);
+        for jti in jtis {
+            invocation.arg(*jti);
+        }
+        let values: Vec<String> = self
+            .connection
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        for (i, jti) in jtis.iter().enumerate() {
+            match values.get(i).and_then(|value| parse_value(value)) {
+                Some((number, until)) => self.apply(kind, jti, number, until),
+                None => self.apply(kind, jti, 0.0, until),
+            }
         }
         Ok(())
     }
@@ -504,6 +558,14 @@ impl Denylist for RedisDenylist {
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>> {
         Box::pin(self.inner.record(Kind::Jti, jti, 0.0, until))
+    }
+
+    fn revoke_many<'a>(
+        &'a self,
+        jtis: &'a [&'a str],
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        Box::pin(self.inner.record_many(jtis, until))
     }
 
     fn revoke_all<'a>(
