@@ -418,10 +418,7 @@ async fn change_password(
     }
     // With rotation on, the sessions those tokens belonged to are over too.
     let ended = match &state.sessions {
-        Some(sessions) => sessions
-            .end_all_except(token.identity(), None)
-            .await
-            .map(drop),
+        Some(sessions) => sessions.end_all_except(&token, None).await.map(drop),
         None => Ok(()),
     };
     match ended {

@@ -185,7 +185,7 @@ pub async fn list(
     let Some(sessions) = &state.sessions else {
         return error(StatusCode::NOT_FOUND, NEEDS_ROTATION);
     };
-    match sessions.list(token.identity()).await {
+    match sessions.list(&token).await {
         Ok(list) => Json(
             list.iter()
                 .map(|s| {
@@ -213,7 +213,7 @@ pub async fn end(
     let Some(sessions) = &state.sessions else {
         return error(StatusCode::NOT_FOUND, NEEDS_ROTATION);
     };
-    match sessions.end(token.identity(), &id).await {
+    match sessions.end(&token, &id).await {
         Ok(true) => Json(json!({"msg": "Session ended"})).into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, "Session not found"),
         Err(err) => unavailable(&err),

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::handlers::Reply;
 use super::{Inner, UserStore};
-use crate::claims::VerifiedToken;
+use crate::claims::{Subject, VerifiedToken};
 use crate::issue::TokenOptions;
 use crate::manager::JwtManager;
 use crate::sessions::{Rotate, Rotation, Session, SessionError, SessionStore, SESSION_CLAIM};
@@ -148,7 +148,7 @@ impl<U: UserStore> Inner<U> {
         let (Some(sessions), Some(session)) = (self.sessions(), token.session()) else {
             return Ok(());
         };
-        match sessions.end(token.identity(), session).await {
+        match sessions.end(token, session).await {
             Ok(_) => Ok(()),
             Err(err) => Err(self.session_store_failed(err)),
         }
@@ -237,9 +237,17 @@ impl fmt::Debug for Sessions {
 
 impl Sessions {
     /// The live sessions of `identity`, oldest first.
-    pub async fn list(&self, identity: &str) -> Result<Vec<Session>, SessionError> {
+    ///
+    /// A `&str` is a local identity; pass the token (or its [`Subject`]) for whoever it
+    /// names: an outside issuer's identity has sessions of its own (none, unless this
+    /// manager's auth service started them), never a local user's.
+    pub async fn list<'a>(
+        &self,
+        identity: impl Into<Subject<'a>>,
+    ) -> Result<Vec<Session>, SessionError> {
+        let identity = identity.into().key();
         let now: SystemTime = self.manager.core().settings.clock.now();
-        self.store.list(identity, now).await
+        self.store.list(&identity, now).await
     }
 
     /// Ends session `id` of `identity`: its tokens are refused from now on, on every
@@ -247,7 +255,13 @@ impl Sessions {
     /// is left alone). The session is revoked before the store forgets it, so a failure
     /// half-way leaves it listed, and a retry ends it. Three store calls whatever the
     /// number of sessions (with Redis: three commands).
-    pub async fn end(&self, identity: &str, id: &str) -> Result<bool, SessionError> {
+    pub async fn end<'a>(
+        &self,
+        identity: impl Into<Subject<'a>>,
+        id: &str,
+    ) -> Result<bool, SessionError> {
+        let identity = identity.into().key();
+        let identity = identity.as_ref();
         let now: SystemTime = self.manager.core().settings.clock.now();
         if !self.store.contains(identity, id, now).await? {
             return Ok(false);
@@ -264,11 +278,13 @@ impl Sessions {
     /// change); the number ended. They are revoked together, then forgotten together: three
     /// store calls whatever their number (with Redis: three commands), and a failure
     /// half-way leaves them listed for a retry.
-    pub async fn end_all_except(
+    pub async fn end_all_except<'a>(
         &self,
-        identity: &str,
+        identity: impl Into<Subject<'a>>,
         keep: Option<&str>,
     ) -> Result<usize, SessionError> {
+        let identity = identity.into().key();
+        let identity = identity.as_ref();
         let now: SystemTime = self.manager.core().settings.clock.now();
         let ids: Vec<String> = self
             .store

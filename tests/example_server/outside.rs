@@ -134,3 +134,41 @@ async fn no_access_cookie_is_minted_from_an_outside_token() {
         .iter()
         .any(|v| v.to_str().unwrap().starts_with("access_token_cookie=")));
 }
+
+#[tokio::test]
+async fn an_outside_token_sees_no_local_users_sessions() {
+    let idp = Idp::start().await;
+    let db = TempDb::new("outside-sessions");
+    let s = start(&idp, &db, &[("JWT_REFRESH_ROTATION", "true")]);
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+    let (local, _) = login(&s, "ada@example.com", "pw-of-ada").await;
+    let (status, mine) = s.get("/me/sessions", Some(&local)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    let id = mine[0]["id"].as_str().unwrap().to_owned();
+
+    // `sub: "1"` of the outside issuer is not local user 1.
+    let outside = idp.token("1", json!({"jti": "o-sessions"}));
+    let (status, body) = s.get("/me/sessions", Some(&outside)).await;
+    assert!(
+        status.is_client_error() || body == json!([]),
+        "{status} {body}"
+    );
+    assert!(!body.to_string().contains(&id), "{body}");
+    // A trusted-looking `sid` changes nothing either: ada's session lives on.
+    let with_sid = idp.token("1", json!({"jti": "o-sid", "sid": id}));
+    assert_eq!(
+        s.post("/revoke", Some(&with_sid), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(s.get("/me", Some(&local)).await.0, StatusCode::OK);
+    assert_eq!(
+        s.get("/me/sessions", Some(&local))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
