@@ -23,6 +23,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{AuthService, JwtManager, JwtRequiredLayer, MemoryUserStore, VerifiedToken};
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -39,7 +40,9 @@ pub fn app(
     let auth = AuthService::new(jwt, users);
     let me = ServiceBuilder::new()
         .layer(JwtRequiredLayer::new(jwt))
-        .service(service_fn(|req: Request<Incoming>| async move {
+        // The guard hands on the request's `Incoming` body in a `RequestBody` (untouched, or
+        // the bytes it read when tokens may come in JSON bodies, then the rest).
+        .service(service_fn(|req: Request<RequestBody<Incoming>>| async move {
             let sub = req
                 .extensions()
                 .get::<VerifiedToken>()
