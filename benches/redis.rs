@@ -22,8 +22,8 @@ use http::{Request, Response};
 use http_body_util::Empty;
 use support::ready;
 use tower::{service_fn, Layer, Service};
-use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{Denylist, JwtManager, JwtRequiredLayer, MemoryDenylist, RedisDenylist};
 
 const SECRET: &str = "benchmark-secret-0123456789abcdefghijklmnop";

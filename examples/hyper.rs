@@ -28,6 +28,10 @@ use tower_jwt_auth::{AuthService, JwtManager, JwtRequiredLayer, MemoryUserStore,
 
 type Body = BoxBody<Bytes, Infallible>;
 
+/// A request as a guard hands it on: its `Incoming` body in a `RequestBody` (untouched, or
+/// when tokens may come in JSON bodies, the bytes the guard read, then the rest).
+type Guarded = Request<RequestBody<Incoming>>;
+
 /// One service for the whole server: the auth service for `/token`, `/refresh` and
 /// `/revoke`, `/me` behind `JwtRequired`, 404 otherwise.
 pub fn app(
@@ -40,9 +44,7 @@ pub fn app(
     let auth = AuthService::new(jwt, users);
     let me = ServiceBuilder::new()
         .layer(JwtRequiredLayer::new(jwt))
-        // The guard hands on the request's `Incoming` body in a `RequestBody` (untouched, or
-        // the bytes it read when tokens may come in JSON bodies, then the rest).
-        .service(service_fn(|req: Request<RequestBody<Incoming>>| async move {
+        .service(service_fn(|req: Guarded| async move {
             let sub = req
                 .extensions()
                 .get::<VerifiedToken>()

@@ -303,13 +303,15 @@ fn hyper_echo() -> impl tower::Service<
     Future = impl Send,
 > + Clone
        + Send {
-    service_fn(|req: Request<RequestBody<hyper::body::Incoming>>| async move {
-        let who = req
-            .extensions()
-            .get::<VerifiedToken>()
-            .map_or("anonymous".to_owned(), |t| t.identity().to_owned());
-        Ok::<_, Infallible>(Response::new(Full::from(who)))
-    })
+    service_fn(
+        |req: Request<RequestBody<hyper::body::Incoming>>| async move {
+            let who = req
+                .extensions()
+                .get::<VerifiedToken>()
+                .map_or("anonymous".to_owned(), |t| t.identity().to_owned());
+            Ok::<_, Infallible>(Response::new(Full::from(who)))
+        },
+    )
 }
 
 #[tokio::test]

@@ -42,7 +42,8 @@ where
 {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -157,7 +158,10 @@ async fn json_location_with_hyper_incoming() {
         .header("content-type", "application/json")
         .body(Full::from(body.clone()))
         .unwrap();
-    assert_eq!(send(addr, req).await, (StatusCode::OK, format!("alice|{body}")));
+    assert_eq!(
+        send(addr, req).await,
+        (StatusCode::OK, format!("alice|{body}"))
+    );
 
     let no_token = Request::get("/")
         .header("host", "localhost")
@@ -182,7 +186,10 @@ async fn form_csrf_field_with_hyper_incoming() {
         .header("host", "localhost")
         .body(Full::from(form.clone()))
         .unwrap();
-    assert_eq!(send(addr, req).await, (StatusCode::OK, format!("alice|{form}")));
+    assert_eq!(
+        send(addr, req).await,
+        (StatusCode::OK, format!("alice|{form}"))
+    );
 
     let (req, _) = form_request(&m);
     let req = req
@@ -198,7 +205,7 @@ async fn form_csrf_field_with_hyper_incoming() {
     );
 }
 
-/// The same request through a guard with three body types of other layers.
+/// The same request through a guard with body types of other layers and crates.
 async fn through_other_bodies(
     m: &JwtManager,
     req: impl Fn() -> http::request::Builder,
@@ -207,15 +214,31 @@ async fn through_other_bodies(
 ) {
     let guard = JwtRequiredLayer::new(m).layer(ECHO);
     let limited = Limited::new(Full::from(body.to_owned()), 1 << 20);
-    let res = guard.clone().oneshot(req().body(limited).unwrap()).await.unwrap();
+    let res = guard
+        .clone()
+        .oneshot(req().body(limited).unwrap())
+        .await
+        .unwrap();
     assert_eq!(answer(res).await, expected, "Limited<Full<Bytes>>");
 
     let boxed = Full::from(body.to_owned())
         .map_err(|never| match never {})
         .boxed_unsync();
     let boxed: http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error> = boxed;
-    let res = guard.clone().oneshot(req().body(boxed).unwrap()).await.unwrap();
+    let res = guard
+        .clone()
+        .oneshot(req().body(boxed).unwrap())
+        .await
+        .unwrap();
     assert_eq!(answer(res).await, expected, "UnsyncBoxBody");
+
+    let tonic = tonic::body::Body::new(Full::from(body.to_owned()));
+    let res = guard
+        .clone()
+        .oneshot(req().body(tonic).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(answer(res).await, expected, "tonic's Body");
 
     let chunks = Chunks::new(body.as_bytes().chunks(7));
     let res = guard.oneshot(req().body(chunks).unwrap()).await.unwrap();
@@ -396,7 +419,10 @@ async fn content_length_over_the_limit_is_refused_without_reading() {
         .unwrap();
     let (status, body) = answer(res).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
-    assert_eq!(body, r#"{"msg":"The request body is larger than 64 bytes"}"#);
+    assert_eq!(
+        body,
+        r#"{"msg":"The request body is larger than 64 bytes"}"#
+    );
     assert!(!polled.load(Ordering::SeqCst), "the body was read");
 
     // On an optional route: no token, and the body is handed on unread.
@@ -441,10 +467,17 @@ async fn optional_route_with_a_body_over_the_limit_is_anonymous() {
     // Optional: no token, and the inner service gets the whole body.
     let optional = JwtOptionalLayer::new(&m).layer(ECHO);
     let expected = (StatusCode::OK, format!("anonymous|{body}"));
-    let res = optional.clone().oneshot(json_post(axum_body(chunks()))).await;
+    let res = optional
+        .clone()
+        .oneshot(json_post(axum_body(chunks())))
+        .await;
     assert_eq!(answer(res.unwrap()).await, expected, "axum's Body");
     let res = optional.oneshot(json_post(chunks())).await;
-    assert_eq!(answer(res.unwrap()).await, expected, "a body type of the test");
+    assert_eq!(
+        answer(res.unwrap()).await,
+        expected,
+        "a body type of the test"
+    );
 }
 
 #[tokio::test]
@@ -463,8 +496,15 @@ async fn optional_route_with_an_aborted_body_is_anonymous() {
     // Optional: no token; the inner service sees the body fail as it did.
     let optional = JwtOptionalLayer::new(&m).layer(ECHO);
     let expected = (StatusCode::OK, "anonymous|<unreadable>".to_owned());
-    let res = optional.clone().oneshot(json_post(axum_body(aborted()))).await;
+    let res = optional
+        .clone()
+        .oneshot(json_post(axum_body(aborted())))
+        .await;
     assert_eq!(answer(res.unwrap()).await, expected, "axum's Body");
     let res = optional.oneshot(json_post(aborted())).await;
-    assert_eq!(answer(res.unwrap()).await, expected, "a body type of the test");
+    assert_eq!(
+        answer(res.unwrap()).await,
+        expected,
+        "a body type of the test"
+    );
 }

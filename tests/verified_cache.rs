@@ -13,8 +13,8 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use serde_json::Value;
 use tower::{service_fn, Layer, ServiceExt};
-use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::guard::GuardLayer;
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::testing::{self, TestClock};
 use tower_jwt_auth::{
     FreshRequiredLayer, JwtManager, JwtManagerBuilder, JwtRequiredLayer, VerifiedToken,

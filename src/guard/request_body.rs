@@ -154,7 +154,9 @@ where
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 match rest {
-                    Rest::End(trailers) => Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t)))),
+                    Rest::End(trailers) => {
+                        Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))))
+                    }
                     Rest::More(body) => body.as_mut().poll_frame(cx),
                     Rest::Failed(error) => Poll::Ready(error.take().map(Err)),
                 }
@@ -271,8 +273,10 @@ impl<B: Body<Data = Bytes>> Reading<B> {
                 Some(Ok(frame)) => frame,
                 Some(Err(err)) => {
                     self.body = None;
-                    let unreadable =
-                        AuthError::new(ErrorKind::BodyUnreadable, "Could not read the request body");
+                    let unreadable = AuthError::new(
+                        ErrorKind::BodyUnreadable,
+                        "Could not read the request body",
+                    );
                     return Poll::Ready(self.finish(Rest::Failed(Some(err)), Err(unreadable)));
                 }
                 None => {
@@ -436,7 +440,10 @@ mod tests {
         let read = read(Full::new(Bytes::from_static(b"secret-token")), 100);
         let debug = format!("{:?}", read.body);
         assert!(!debug.contains("secret"), "{debug}");
-        assert_eq!(debug, r#"RequestBody { read: true, buffered: 12, then: "end", .. }"#);
+        assert_eq!(
+            debug,
+            r#"RequestBody { read: true, buffered: 12, then: "end", .. }"#
+        );
         assert!(RequestBody::new(Full::new(Bytes::new())).is_end_stream());
     }
 
@@ -447,7 +454,8 @@ mod tests {
             if let Some(len) = len {
                 req = req.header(CONTENT_LENGTH, len);
             }
-            req.body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+            req.body(Full::new(Bytes::from_static(body.as_bytes())))
+                .unwrap()
         };
         assert!(declared_too_large(&req(Some("11"), ""), 10));
         assert!(!declared_too_large(&req(Some("10"), ""), 10));

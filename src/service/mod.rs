@@ -87,8 +87,7 @@ use tower_service::Service;
 
 use crate::config::TokenLocation;
 use crate::guard::{
-    JwtRequired, JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer, RequestBody,
-    ResponseBody,
+    JwtRequired, JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer, RequestBody, ResponseBody,
 };
 use crate::manager::JwtManager;
 use crate::password::PasswordHasher;

@@ -311,6 +311,19 @@ async fn json_location_on_guarded_routes() {
         );
     }
 
+    // A route that also reads the body itself (and needs a fresh token): the password
+    // change, as `application/vnd.api+json`.
+    let change = json!({"access_token": access, "old_password": "pw", "new_password": "pw2"});
+    let (status, _, body) = s
+        .send(
+            Method::PUT,
+            "/me/password",
+            &[("content-type", "application/vnd.api+json; charset=utf-8")],
+            change.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
     let not_json = json!({"msg": "Invalid content-type. Must be application/json."});
     for content_type in ["text/plain", "application/jsonx", "application/json+xml"] {
         let headers = [("content-type", content_type)];

@@ -103,7 +103,10 @@ async fn hyper_example_with_the_json_location() {
             .unwrap()
     };
     let with_token = json!({ "access_token": access }).to_string();
-    for content_type in ["application/json", "application/vnd.api+json; charset=utf-8"] {
+    for content_type in [
+        "application/json",
+        "application/vnd.api+json; charset=utf-8",
+    ] {
         assert_eq!(
             call(addr, me(content_type, with_token.clone())).await,
             (StatusCode::OK, json!({"sub": "1"})),

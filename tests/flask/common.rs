@@ -70,18 +70,21 @@ pub fn default_claims() -> Value {
 }
 
 /// What the guards hand on: requests with a [`RequestBody`] of the requests sent.
-pub type Svc = BoxCloneService<Request<RequestBody<Full<Bytes>>>, Response<Full<Bytes>>, Infallible>;
+pub type Svc =
+    BoxCloneService<Request<RequestBody<Full<Bytes>>>, Response<Full<Bytes>>, Infallible>;
 
 /// The view used throughout the Flask tests: `{"foo": "baz"}` when a token identified the
 /// caller, `{"foo": "bar"}` otherwise.
 pub fn view() -> Svc {
-    BoxCloneService::new(service_fn(|req: Request<RequestBody<Full<Bytes>>>| async move {
-        let body = match req.extensions().get::<VerifiedToken>() {
-            Some(_) => json!({"foo": "baz"}),
-            None => json!({"foo": "bar"}),
-        };
-        Ok::<_, Infallible>(Response::new(Full::from(body.to_string())))
-    }))
+    BoxCloneService::new(service_fn(
+        |req: Request<RequestBody<Full<Bytes>>>| async move {
+            let body = match req.extensions().get::<VerifiedToken>() {
+                Some(_) => json!({"foo": "baz"}),
+                None => json!({"foo": "bar"}),
+            };
+            Ok::<_, Infallible>(Response::new(Full::from(body.to_string())))
+        },
+    ))
 }
 
 pub struct Reply {

@@ -18,14 +18,16 @@ struct User {
 }
 
 async fn get_user(layer: &JwtRequiredLayer, token: &str) -> (u16, serde_json::Value) {
-    let svc = layer.layer(service_fn(|req: Request<RequestBody<Full<Bytes>>>| async move {
-        let token = req.extensions().get::<VerifiedToken>().unwrap();
-        let body = match token.user::<User>() {
-            Some(user) => json!({"foo": user.username}),
-            None => json!({"error": "no user_lookup hook"}),
-        };
-        Ok::<_, Infallible>(Response::new(Full::from(body.to_string())))
-    }));
+    let svc = layer.layer(service_fn(
+        |req: Request<RequestBody<Full<Bytes>>>| async move {
+            let token = req.extensions().get::<VerifiedToken>().unwrap();
+            let body = match token.user::<User>() {
+                Some(user) => json!({"foo": user.username}),
+                None => json!({"error": "no user_lookup hook"}),
+            };
+            Ok::<_, Infallible>(Response::new(Full::from(body.to_string())))
+        },
+    ));
     let req = Request::get("/")
         .header("Authorization", bearer(token))
         .body(Full::default())
