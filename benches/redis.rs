@@ -23,6 +23,7 @@ use http_body_util::Empty;
 use support::ready;
 use tower::{service_fn, Layer, Service};
 use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{Denylist, JwtManager, JwtRequiredLayer, MemoryDenylist, RedisDenylist};
 
 const SECRET: &str = "benchmark-secret-0123456789abcdefghijklmnop";
@@ -81,7 +82,7 @@ fn main() {
             .body(Empty::<Bytes>::new())
             .unwrap()
     };
-    let echo = service_fn(|_: Request<Empty<Bytes>>| async {
+    let echo = service_fn(|_: Request<RequestBody<Empty<Bytes>>>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
     });
 

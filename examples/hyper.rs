@@ -23,9 +23,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{AuthService, JwtManager, JwtRequiredLayer, MemoryUserStore, VerifiedToken};
 
 type Body = BoxBody<Bytes, Infallible>;
+
+/// A request as a guard hands it on: its `Incoming` body in a `RequestBody` (untouched, or
+/// when tokens may come in JSON bodies, the bytes the guard read, then the rest).
+type Guarded = Request<RequestBody<Incoming>>;
 
 /// One service for the whole server: the auth service for `/token`, `/refresh` and
 /// `/revoke`, `/me` behind `JwtRequired`, 404 otherwise.
@@ -39,7 +44,7 @@ pub fn app(
     let auth = AuthService::new(jwt, users);
     let me = ServiceBuilder::new()
         .layer(JwtRequiredLayer::new(jwt))
-        .service(service_fn(|req: Request<Incoming>| async move {
+        .service(service_fn(|req: Guarded| async move {
             let sub = req
                 .extensions()
                 .get::<VerifiedToken>()

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use tower::{service_fn, Layer, Service};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{JwtManager, JwtRequiredLayer, TokenLocation};
 
 struct Counting;
@@ -49,7 +50,7 @@ fn allocations() -> u64 {
 
 /// Allocations made on this thread by one guarded request, driven to completion in place.
 fn allocations_of(layer: &JwtRequiredLayer, req: impl Fn() -> Request<Full<Bytes>>) -> u64 {
-    let mut svc = layer.layer(service_fn(|_: Request<Full<Bytes>>| async {
+    let mut svc = layer.layer(service_fn(|_: Request<RequestBody<Full<Bytes>>>| async {
         Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
     }));
     let mut cx = Context::from_waker(Waker::noop());

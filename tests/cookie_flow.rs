@@ -12,6 +12,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::testing::{self, InsecureTestUsers, TestClock};
 use tower_jwt_auth::{
     AuthService, JwtManager, JwtRequiredLayer, RefreshRequiredLayer, TokenLocation,
@@ -47,7 +48,8 @@ fn cookie_value<'a>(set: &'a [(String, String)], name: &str) -> Option<&'a str> 
     set.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
-async fn ok(_: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// The inner service (of any request body type: behind one guard or two).
+async fn ok<B>(_: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::<Bytes>::from("ok")))
 }
 
@@ -172,7 +174,7 @@ async fn implicit_refresh_never_undoes_a_logout_nor_runs_twice() {
     clock.advance(Duration::from_secs(800));
 
     let logout_manager = m.clone();
-    let logout = service_fn(move |_: Request<Full<Bytes>>| {
+    let logout = service_fn(move |_: Request<RequestBody<Full<Bytes>>>| {
         let m = logout_manager.clone();
         async move {
             let mut res = Response::new(Full::<Bytes>::from("bye"));
@@ -222,7 +224,7 @@ async fn implicit_refresh_never_from_a_revoked_or_expired_token() {
     clock.advance(Duration::from_secs(800));
 
     let revoking_manager = m.clone();
-    let revoking = service_fn(move |req: Request<Full<Bytes>>| {
+    let revoking = service_fn(move |req: Request<RequestBody<Full<Bytes>>>| {
         let m = revoking_manager.clone();
         async move {
             let token = req

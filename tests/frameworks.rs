@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{
     FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, RefreshRequiredLayer,
     TokenOptions, VerifiedToken,
@@ -116,12 +117,12 @@ async fn axum_router() {
 
 /// A gRPC "handler" over tonic's body type: answers OK with the identity it saw.
 fn grpc_echo() -> impl tower::Service<
-    Request<tonic::body::Body>,
+    Request<RequestBody<tonic::body::Body>>,
     Response = Response<tonic::body::Body>,
     Error = Infallible,
     Future = impl Send,
 > + Clone {
-    service_fn(|req: Request<tonic::body::Body>| async move {
+    service_fn(|req: Request<RequestBody<tonic::body::Body>>| async move {
         let who = req
             .extensions()
             .get::<VerifiedToken>()
@@ -140,7 +141,7 @@ async fn grpc_call<L>(layer: L, token: Option<&str>) -> Result<String, tonic::St
 where
     L: Layer<
         tower::util::BoxCloneService<
-            Request<tonic::body::Body>,
+            Request<RequestBody<tonic::body::Body>>,
             Response<tonic::body::Body>,
             Infallible,
         >,
@@ -296,19 +297,21 @@ async fn hyper_get(
 }
 
 fn hyper_echo() -> impl tower::Service<
-    Request<hyper::body::Incoming>,
+    Request<RequestBody<hyper::body::Incoming>>,
     Response = Response<Full<Bytes>>,
     Error = Infallible,
     Future = impl Send,
 > + Clone
        + Send {
-    service_fn(|req: Request<hyper::body::Incoming>| async move {
-        let who = req
-            .extensions()
-            .get::<VerifiedToken>()
-            .map_or("anonymous".to_owned(), |t| t.identity().to_owned());
-        Ok::<_, Infallible>(Response::new(Full::from(who)))
-    })
+    service_fn(
+        |req: Request<RequestBody<hyper::body::Incoming>>| async move {
+            let who = req
+                .extensions()
+                .get::<VerifiedToken>()
+                .map_or("anonymous".to_owned(), |t| t.identity().to_owned());
+            Ok::<_, Infallible>(Response::new(Full::from(who)))
+        },
+    )
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use proptest::prelude::*;
 use serde_json::Value;
 use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 
 const SECRET: &str = "fuzz-test-secret-0123456789abcdefghijkl";
@@ -61,15 +62,16 @@ fn guard_status(value: HeaderValue) -> StatusCode {
 /// The status and body `JwtRequired` with `jwt`'s settings answers for one `Authorization`
 /// value (the body names the identity when the token passed).
 fn guard_reply(jwt: &JwtManager, value: HeaderValue) -> (StatusCode, Bytes) {
-    let svc =
-        JwtRequiredLayer::new(jwt).layer(service_fn(|req: Request<Full<Bytes>>| async move {
+    let svc = JwtRequiredLayer::new(jwt).layer(service_fn(
+        |req: Request<RequestBody<Full<Bytes>>>| async move {
             let identity = req
                 .extensions()
                 .get::<tower_jwt_auth::VerifiedToken>()
                 .map(|t| t.identity().to_owned())
                 .unwrap_or_default();
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(identity))))
-        }));
+        },
+    ));
     let req = Request::get("/")
         .header("authorization", value)
         .body(Full::default())

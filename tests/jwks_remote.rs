@@ -13,6 +13,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::jwks::RemoteJwks;
 use tower_jwt_auth::{ErrorKind, JwtManager, JwtRequiredLayer, VerifiedToken};
 
@@ -34,7 +35,7 @@ fn claims(sub: &str) -> Value {
     json!({"sub": sub, "iss": ISSUER, "aud": "api", "iat": now(), "exp": now() + 300})
 }
 
-async fn who(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn who(req: Request<RequestBody<Full<Bytes>>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let token = req.extensions().get::<VerifiedToken>().unwrap();
     Ok(Response::new(Full::from(token.identity().to_owned())))
 }

@@ -9,6 +9,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::jwks::JwksService;
 use tower_jwt_auth::{
     Algorithm, BuildError, ErrorKind, JwtKey, JwtManager, JwtRequiredLayer, KeyError,
@@ -218,7 +219,7 @@ fn algorithm_confusion_is_refused() {
     );
 }
 
-async fn ok(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn ok(req: Request<RequestBody<Full<Bytes>>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let who = req
         .extensions()
         .get::<tower_jwt_auth::VerifiedToken>()

@@ -107,7 +107,7 @@ async fn rotate(w: &World, token: &str) -> (String, String) {
     )
 }
 
-async fn ok(_: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn ok<B>(_: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::from("ok")))
 }
 

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use serde_json::Value;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::GuardLayer;
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::testing::{self, TestClock};
 use tower_jwt_auth::{
     FreshRequiredLayer, JwtManager, JwtManagerBuilder, JwtRequiredLayer, VerifiedToken,
@@ -29,7 +30,7 @@ fn builder() -> JwtManagerBuilder {
 /// rejection (empty when admitted), and the identity and location the view saw (empty when
 /// refused).
 async fn call<K>(layer: &GuardLayer<K>, token: &str) -> (StatusCode, String, String) {
-    let view = service_fn(|req: Request<Empty<Bytes>>| async move {
+    let view = service_fn(|req: Request<RequestBody<Empty<Bytes>>>| async move {
         let seen = req.extensions().get::<VerifiedToken>().map_or_else(
             || "anonymous".to_string(),
             |t| {

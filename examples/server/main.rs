@@ -447,11 +447,18 @@ fn password_error(err: PasswordError) -> Response {
 
 /// A JSON object body of at most 16 KiB, or the error response saying what is wrong.
 async fn read_json(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, Response> {
+    // JSON as the guards and axum's `Json` see it: `application/json`, `application/*+json`.
     let json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| {
+            v == "application/json"
+                || v.strip_prefix("application/")
+                    .and_then(|subtype| subtype.strip_suffix("+json"))
+                    .is_some_and(|name| !name.is_empty() && !name.contains(['/', ' ']))
+        });
     if !json {
         return Err(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -1,7 +1,7 @@
 //! Where tokens travel besides the header, as configured: cookies (with CSRF double submit),
 //! the query string and the JSON body. Flask-JWT-Extended's names and messages by default.
 
-use http::header::{HeaderName, COOKIE};
+use http::header::{HeaderName, CONTENT_TYPE, COOKIE};
 use http::{HeaderMap, Method};
 
 pub(crate) use cookie::SameSite;
@@ -221,6 +221,45 @@ impl Default for JsonSettings {
 /// `Invalid content-type. Must be application/json.`
 pub(crate) const NOT_JSON: &str = "Invalid content-type. Must be application/json.";
 
+/// Whether a request's body is JSON by its `Content-Type`: `application/json` or
+/// `application/<name>+json` (RFC 6839's structured syntax suffix), parameters allowed, names
+/// matched case-insensitively; what Flask and axum accept. The one test of the guard's JSON
+/// location and of the auth service.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    let Some((kind, subtype)) = media_type(headers) else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case(b"application")
+        && (subtype.eq_ignore_ascii_case(b"json")
+            || (subtype.len() > b"+json".len()
+                && subtype[subtype.len() - b"+json".len()..].eq_ignore_ascii_case(b"+json")))
+}
+
+/// Whether a request's body is an HTML form (`application/x-www-form-urlencoded`, parameters
+/// allowed) by its `Content-Type`.
+pub(crate) fn is_form(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|(kind, subtype)| {
+        kind.eq_ignore_ascii_case(b"application")
+            && subtype.eq_ignore_ascii_case(b"x-www-form-urlencoded")
+    })
+}
+
+/// The type and subtype of a request's `Content-Type` (RFC 9110 §8.3.1: `type "/" subtype`,
+/// both tokens, then optional parameters after `;`).
+fn media_type(headers: &HeaderMap) -> Option<(&[u8], &[u8])> {
+    let value = headers.get(CONTENT_TYPE)?.as_bytes();
+    let essence = trim(value.split(|&b| b == b';').next()?);
+    let slash = memchr::memchr(b'/', essence)?;
+    let (kind, subtype) = (&essence[..slash], &essence[slash + 1..]);
+    let token = |name: &[u8]| !name.is_empty() && name.iter().all(|&b| is_tchar(b));
+    (token(kind) && token(subtype)).then_some((kind, subtype))
+}
+
+/// A token character (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +318,51 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn json_and_form_media_types() {
+        let with = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, value.parse().unwrap());
+            h
+        };
+        for json in [
+            "application/json",
+            "APPLICATION/Json",
+            " application/json ; charset=utf-8",
+            "application/vnd.api+json",
+            "application/vnd.api+JSON;charset=UTF-8",
+            "application/problem+json",
+        ] {
+            assert!(is_json(&with(json)), "{json}");
+            assert!(!is_form(&with(json)), "{json}");
+        }
+        for other in [
+            "",
+            "json",
+            "text/json",
+            "application/",
+            "/json",
+            "application/jsonp",
+            "application/json+xml",
+            "application/+json",
+            "application/vnd api+json",
+            "application /json",
+            "text/plain; x=application/json",
+            "multipart/form-data",
+        ] {
+            assert!(!is_json(&with(other)), "{other}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+        for form in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-Urlencoded; charset=utf-8",
+        ] {
+            assert!(is_form(&with(form)), "{form}");
+            assert!(!is_json(&with(form)), "{form}");
+        }
+        assert!(!is_form(&with("multipart/form-data; boundary=x")));
+        assert!(!is_form(&HeaderMap::new()));
     }
 }

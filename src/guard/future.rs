@@ -11,15 +11,16 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Request, Response};
+use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::body::ResponseBody;
-use super::request_body::{self, Reading};
+use super::request_body::{Read, Reading, RequestBody};
+use super::response_body::ResponseBody;
 use super::service::{admit, take_ready};
 use super::GuardConfig;
 use crate::claims::VerifiedToken;
-use crate::error::{AuthError, ErrorKind};
+use crate::error::AuthError;
 use crate::verify::{Admitted, RequestView, Verdict};
 use crate::BoxFuture;
 
@@ -27,7 +28,8 @@ pin_project! {
     /// Response future of a [`Guard`](super::Guard).
     pub struct ResponseFuture<S, ReqBody>
     where
-        S: Service<Request<ReqBody>>,
+        ReqBody: Body,
+        S: Service<Request<RequestBody<ReqBody>>>,
     {
         #[pin]
         kind: Kind<S, ReqBody>,
@@ -44,10 +46,11 @@ pin_project! {
     #[project = KindProj]
     enum Kind<S, ReqBody>
     where
-        S: Service<Request<ReqBody>>,
+        ReqBody: Body,
+        S: Service<Request<RequestBody<ReqBody>>>,
     {
         Reading {
-            reading: Reading,
+            reading: Reading<ReqBody>,
             parts: Option<Parts>,
             inner: S,
             config: Arc<GuardConfig>,
@@ -55,7 +58,7 @@ pin_project! {
         Checking {
             check: BoxFuture<'static, Result<Admitted, AuthError>>,
             inner: S,
-            request: Option<Request<ReqBody>>,
+            request: Option<Request<RequestBody<ReqBody>>>,
             config: Arc<GuardConfig>,
         },
         Inner {
@@ -71,14 +74,15 @@ pin_project! {
 
 impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
-    S: Service<Request<ReqBody>> + Clone,
+    ReqBody: Body<Data = Bytes>,
+    S: Service<Request<RequestBody<ReqBody>>> + Clone,
 {
     /// Acts on a verdict: the inner service's future for an admitted request, the
     /// rejection, or the checks to await (with the ready service).
     pub(super) fn decided(
         config: &Arc<GuardConfig>,
         verdict: Verdict,
-        mut req: Request<ReqBody>,
+        mut req: Request<RequestBody<ReqBody>>,
         inner: &mut S,
     ) -> Self {
         let kind = match verdict {
@@ -105,8 +109,18 @@ where
         Self { kind }
     }
 
+    /// A rejection decided before anything else.
+    pub(super) fn rejected(response: Response<Bytes>) -> Self {
+        Self {
+            kind: Kind::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+
+    /// Reads the body, then verifies the request with it.
     pub(super) fn reading(
-        reading: Reading,
+        reading: Reading<ReqBody>,
         parts: Parts,
         inner: S,
         config: Arc<GuardConfig>,
@@ -124,8 +138,8 @@ where
 
 impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    ReqBody: 'static,
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>> + Clone,
+    ReqBody: Body<Data = Bytes>,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
@@ -150,10 +164,13 @@ where
                     inner,
                     config,
                 } => {
-                    let read = ready!(reading.as_mut().poll(cx));
+                    let Read { body, bytes } = ready!(reading.poll_read(cx));
                     let parts = parts.take().expect("polled after completion");
-                    let bytes = match read {
-                        Ok(bytes) => bytes,
+                    // A body over the limit or unreadable: refused, or on an optional route,
+                    // verified as if it held nothing (and handed on whole).
+                    let bytes = match bytes {
+                        Ok(bytes) => Some(bytes),
+                        Err(_) if config.route.requirement.optional => None,
                         Err(err) => {
                             let response = config.reject(&parts.headers, err);
                             return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
@@ -163,18 +180,9 @@ where
                         method: &parts.method,
                         headers: &parts.headers,
                         query: parts.uri.query(),
-                        body: Some(&bytes),
+                        body: bytes.as_deref(),
                     };
                     let verdict = config.route.verify(&view);
-                    // Only bodies `read` accepted get here, and those rebuild.
-                    let Some(body) = request_body::rebuild::<ReqBody>(bytes) else {
-                        let err = AuthError::new(
-                            ErrorKind::BodyUnreadable,
-                            "Could not read the request body",
-                        );
-                        let response = config.reject(&parts.headers, err);
-                        return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
-                    };
                     Self::decided(config, verdict, Request::from_parts(parts, body), inner)
                 }
                 KindProj::Checking {
@@ -195,7 +203,8 @@ where
 
 impl<S, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody>
 where
-    S: Service<Request<ReqBody>>,
+    ReqBody: Body,
+    S: Service<Request<RequestBody<ReqBody>>>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()

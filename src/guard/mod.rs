@@ -2,6 +2,9 @@
 //! [`FreshRequired`] (each with its `...Layer`).
 //!
 //! They differ only in what they require of the token, and share one verification core.
+//! A guard takes requests of any body type `B` and hands them on with a [`RequestBody<B>`]
+//! (the body untouched, or the bytes it read to find a token in a JSON body or a CSRF value
+//! in a form, then the rest).
 //! On success the request carries a [`VerifiedToken`] in its extensions; on failure the
 //! inner service is not called and the client gets the configured error response (JSON,
 //! or a trailers-only status for gRPC), with the [`AuthError`] in the response's
@@ -17,6 +20,7 @@
 //! use http::{Request, Response, StatusCode};
 //! use http_body_util::{BodyExt, Full};
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//! use tower_jwt_auth::guard::RequestBody;
 //! use tower_jwt_auth::{JwtManager, JwtRequiredLayer, VerifiedToken};
 //!
 //! let manager = JwtManager::builder()
@@ -26,7 +30,7 @@
 //!
 //! let service = ServiceBuilder::new()
 //!     .layer(JwtRequiredLayer::new(&manager))
-//!     .service(service_fn(|req: Request<Full<Bytes>>| async move {
+//!     .service(service_fn(|req: Request<RequestBody<Full<Bytes>>>| async move {
 //!         let who = req.extensions().get::<VerifiedToken>().unwrap().identity().to_owned();
 //!         Ok::<_, std::convert::Infallible>(Response::new(Full::from(who)))
 //!     }));
@@ -52,10 +56,10 @@
 //! [`VerifiedToken`]: crate::VerifiedToken
 //! [`AuthError`]: crate::AuthError
 
-mod body;
 mod future;
 mod layer;
 mod request_body;
+mod response_body;
 mod service;
 
 use std::sync::Arc;
@@ -163,9 +167,10 @@ impl Anonymous {
     }
 }
 
-pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::GuardLayer;
+pub use request_body::RequestBody;
+pub use response_body::ResponseBody;
 pub use service::Guard;
 
 /// Marker types naming what each guard requires.

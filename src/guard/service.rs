@@ -5,12 +5,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::{Request, Response};
+use http_body::Body;
 use tower_service::Service;
 
-use super::body::ResponseBody;
 use super::future::ResponseFuture;
-use super::request_body;
+use super::request_body::{self, Reading, RequestBody};
+use super::response_body::ResponseBody;
 use super::{Anonymous, GuardConfig};
 use crate::claims::VerifiedToken;
 use crate::verify::{Admitted, RequestView};
@@ -90,8 +92,8 @@ impl<S: fmt::Debug, K> fmt::Debug for Guard<S, K> {
 
 impl<S, K, ReqBody, ResBody> Service<Request<ReqBody>> for Guard<S, K>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    ReqBody: 'static,
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>> + Clone,
+    ReqBody: Body<Data = Bytes>,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -101,19 +103,25 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let route = &self.config.route;
         if route.needs_body(&RequestView::of(&req)) {
-            let (parts, body) = req.into_parts();
-            match request_body::read(body, route.body_limit()) {
-                Ok(reading) => {
-                    let ready = take_ready(&mut self.inner);
-                    return ResponseFuture::reading(reading, parts, ready, self.config.clone());
-                }
-                Err(body) => req = Request::from_parts(parts, body),
+            let limit = route.body_limit();
+            if !request_body::declared_too_large(&req, limit) {
+                let (parts, body) = req.into_parts();
+                let reading = Reading::new(body, limit);
+                let ready = take_ready(&mut self.inner);
+                return ResponseFuture::reading(reading, parts, ready, self.config.clone());
+            }
+            // Not read at all: refused, or on an optional route, verified as if it held
+            // nothing and handed on untouched.
+            if !route.requirement.optional {
+                let err = request_body::too_large(limit);
+                return ResponseFuture::rejected(self.config.reject(req.headers(), err));
             }
         }
         let verdict = route.verify(&RequestView::of(&req));
+        let req = req.map(RequestBody::new);
         ResponseFuture::decided(&self.config, verdict, req, &mut self.inner)
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::{BoxError, Inner, UserStore};
 use crate::claims::{TokenType, VerifiedToken};
-use crate::config::locations::cookie_value;
+use crate::config::locations::{cookie_value, is_json};
 use crate::cookies::Cookies;
 use crate::error::AuthError;
 use crate::error::ErrorKind;
@@ -281,7 +281,7 @@ impl<U: UserStore> Inner<U> {
         if bytes.is_empty() && !required {
             return Ok(None);
         }
-        if !is_json(parts.headers.get(CONTENT_TYPE)) {
+        if !is_json(&parts.headers) {
             return Err(self.message(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Content-Type must be application/json",
@@ -385,20 +385,6 @@ impl<U: UserStore> Inner<U> {
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-fn is_json(content_type: Option<&HeaderValue>) -> bool {
-    let Some(essence) = content_type
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim)
-    else {
-        return false;
-    };
-    essence.eq_ignore_ascii_case("application/json")
-        || (essence.len() > 5
-            && essence[..12.min(essence.len())].eq_ignore_ascii_case("application/")
-            && essence.to_ascii_lowercase().ends_with("+json"))
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> Reply {

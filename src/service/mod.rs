@@ -87,7 +87,7 @@ use tower_service::Service;
 
 use crate::config::TokenLocation;
 use crate::guard::{
-    JwtRequired, JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer, ResponseBody,
+    JwtRequired, JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer, RequestBody, ResponseBody,
 };
 use crate::manager::JwtManager;
 use crate::password::PasswordHasher;
@@ -441,8 +441,7 @@ where
             Which::Login => {
                 Box::pin(async move { Ok(inner.login(req).await.map(ResponseBody::inner)) })
             }
-            // Their guards see the body read whole (within the size cap), so that they can
-            // find a token in it whatever the body type.
+            // Their guards see the body read whole, within the service's size cap.
             Which::Refresh => {
                 let guard = self.refresh.clone();
                 Box::pin(async move { inner.guarded(guard, req).await })
@@ -503,7 +502,7 @@ impl<U> Clone for Endpoint<U> {
     }
 }
 
-impl<U: UserStore> Service<Request<Full<Bytes>>> for Endpoint<U> {
+impl<U: UserStore> Service<Request<RequestBody<Full<Bytes>>>> for Endpoint<U> {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
@@ -512,7 +511,7 @@ impl<U: UserStore> Service<Request<Full<Bytes>>> for Endpoint<U> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Full<Bytes>>) -> Self::Future {
+    fn call(&mut self, req: Request<RequestBody<Full<Bytes>>>) -> Self::Future {
         let (inner, which) = (self.inner.clone(), self.which);
         Box::pin(async move {
             // The guard in front admitted the request with a token (it answers everything

@@ -5,10 +5,9 @@
 
 use std::borrow::Cow;
 
-use http::header::CONTENT_TYPE;
 use http::{HeaderMap, Method, Request};
 
-use crate::config::locations::{cookie_value, NOT_JSON};
+use crate::config::locations::{cookie_value, is_form, is_json, NOT_JSON};
 use crate::config::{Settings, TokenLocation};
 use crate::error::{AuthError, ErrorKind};
 
@@ -31,25 +30,6 @@ impl<'a> RequestView<'a> {
             body: None,
         }
     }
-
-    fn content_type(&self) -> Option<&'a str> {
-        self.headers.get(CONTENT_TYPE)?.to_str().ok()
-    }
-}
-
-/// Whether a content type is JSON (`application/json`, with parameters or not).
-pub(crate) fn is_json(content_type: Option<&str>) -> bool {
-    essence(content_type).is_some_and(|e| e.eq_ignore_ascii_case("application/json"))
-}
-
-/// Whether a content type is an HTML form (`application/x-www-form-urlencoded`).
-pub(crate) fn is_form(content_type: Option<&str>) -> bool {
-    essence(content_type)
-        .is_some_and(|e| e.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-}
-
-fn essence(content_type: Option<&str>) -> Option<&str> {
-    Some(content_type?.split(';').next()?.trim())
 }
 
 /// A token found in a request.
@@ -121,14 +101,14 @@ pub(crate) fn needs_body(
 ) -> bool {
     for &location in locations {
         if location == TokenLocation::Json {
-            return is_json(req.content_type());
+            return is_json(req.headers);
         }
         match find(settings, location, refresh, req) {
             Ok(None) => continue,
             Err(err) if err.kind() == ErrorKind::MissingToken => continue,
             // Only a form's field can still hold the CSRF value the header lacks.
             Err(err) if err.kind() == ErrorKind::Csrf => {
-                return settings.cookies.csrf_check_form && is_form(req.content_type())
+                return settings.cookies.csrf_check_form && is_form(req.headers)
             }
             _ => return false,
         }
@@ -176,7 +156,7 @@ fn from_cookies<'a>(
             .map(Cow::Borrowed);
         let field = || {
             let body = req.body.filter(|_| cookies.csrf_check_form)?;
-            is_form(req.content_type()).then_some(())?;
+            is_form(req.headers).then_some(())?;
             form_urlencoded::parse(body)
                 .find(|(name, _)| *name == names.csrf_field)
                 .map(|(_, value)| value)
@@ -237,14 +217,13 @@ fn from_json<'a>(
     refresh: bool,
     req: &RequestView<'a>,
 ) -> Result<Option<Found<'a>>, AuthError> {
-    if !is_json(req.content_type()) {
+    if !is_json(req.headers) {
         return Ok(None);
     }
     let (key, missing) = settings.json.key(refresh);
     let Some(body) = req.body else {
         return Err(AuthError::missing(format!(
-            "{missing} (the guard could not read this request's body: it can give back axum's \
-             Body, http-body-util's Full<Bytes>, String, Bytes or Vec<u8>)"
+            "{missing} (the request body was not read)"
         )));
     };
     let token = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)

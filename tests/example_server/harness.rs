@@ -88,6 +88,25 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> (StatusCode, HeaderMap, Value) {
+        match body {
+            Some(json) => {
+                let mut headers = headers.to_vec();
+                headers.push(("content-type", "application/json"));
+                self.send(method, path, &headers, json.to_string()).await
+            }
+            None => self.send(method, path, headers, String::new()).await,
+        }
+    }
+
+    /// Sends a request with these headers and this body as it is (no content type added);
+    /// returns the status, the headers and the JSON body (`Null` when not JSON).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> (StatusCode, HeaderMap, Value) {
         let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
             hyper_util::rt::TokioIo::new(stream),
@@ -102,13 +121,7 @@ impl Server {
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let body = match body {
-            Some(json) => {
-                req = req.header("content-type", "application/json");
-                Full::from(json.to_string())
-            }
-            None => Full::default(),
-        };
+        let body = Full::from(body);
         let res = tokio::time::timeout(
             Duration::from_secs(30),
             send.send_request(req.body(body).unwrap()),

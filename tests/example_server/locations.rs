@@ -267,3 +267,73 @@ async fn query_string_and_json_locations() {
         )
     );
 }
+
+/// With the token in the JSON body only, every guarded route reads it from a JSON body,
+/// whatever the JSON media type (`application/json`, `application/*+json`, with parameters
+/// or not); other content types do not count as JSON.
+#[tokio::test]
+async fn json_location_on_guarded_routes() {
+    let db = TempDb::new("json-only");
+    let s = Server::start(&db.path(), &[("JWT_TOKEN_LOCATION", "json")]);
+    register(&s, "ada", "ada@example.com", "pw").await;
+    let (status, _, body) = s
+        .call_with(
+            Method::POST,
+            "/token",
+            &[],
+            Some(json!({"email": "ada@example.com", "password": "pw"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    let token_body = json!({ "access_token": access }).to_string();
+
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+        "application/vnd.api+json",
+        "application/vnd.api+json; charset=utf-8",
+    ] {
+        let headers = [("content-type", content_type)];
+        let (status, _, me) = s
+            .send(Method::GET, "/me", &headers, token_body.clone())
+            .await;
+        assert_eq!(status, StatusCode::OK, "GET /me as {content_type}: {me}");
+        assert_eq!(me["username"], "ada", "{me}");
+        let (status, _, whoami) = s
+            .send(Method::GET, "/whoami", &headers, token_body.clone())
+            .await;
+        assert_eq!(
+            (status, whoami),
+            (StatusCode::OK, json!({"sub": "1"})),
+            "GET /whoami as {content_type}"
+        );
+    }
+
+    // A route that also reads the body itself (and needs a fresh token): the password
+    // change, as `application/vnd.api+json`.
+    let change = json!({"access_token": access, "old_password": "pw", "new_password": "pw2"});
+    let (status, _, body) = s
+        .send(
+            Method::PUT,
+            "/me/password",
+            &[("content-type", "application/vnd.api+json; charset=utf-8")],
+            change.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let not_json = json!({"msg": "Invalid content-type. Must be application/json."});
+    for content_type in ["text/plain", "application/jsonx", "application/json+xml"] {
+        let headers = [("content-type", content_type)];
+        let (status, _, body) = s
+            .send(Method::GET, "/me", &headers, token_body.clone())
+            .await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::UNAUTHORIZED, not_json.clone()),
+            "GET /me as {content_type}"
+        );
+    }
+}

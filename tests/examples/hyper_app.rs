@@ -80,3 +80,45 @@ async fn hyper_example_over_loopback() {
     assert_eq!(call(addr, nowhere).await.0, StatusCode::NOT_FOUND);
     server.abort();
 }
+
+/// The example's own body type (hyper's `Incoming`) read by the guard: with the token in the
+/// JSON body, `/me` finds it there.
+#[tokio::test]
+async fn hyper_example_with_the_json_location() {
+    let jwt = tower_jwt_auth::JwtManager::builder()
+        .secret(super::SECRET)
+        .token_locations([tower_jwt_auth::TokenLocation::Json])
+        .build()
+        .unwrap();
+    let access = jwt.create_access_token("1").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(example::serve(listener, jwt, super::users()));
+
+    let me = |content_type: &str, body: String| {
+        Request::get("/me")
+            .header("host", "localhost")
+            .header("content-type", content_type)
+            .body(Full::from(body))
+            .unwrap()
+    };
+    let with_token = json!({ "access_token": access }).to_string();
+    for content_type in [
+        "application/json",
+        "application/vnd.api+json; charset=utf-8",
+    ] {
+        assert_eq!(
+            call(addr, me(content_type, with_token.clone())).await,
+            (StatusCode::OK, json!({"sub": "1"})),
+            "{content_type}"
+        );
+    }
+    assert_eq!(
+        call(addr, me("application/json", "{}".into())).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Missing \"access_token\" key in json data."})
+        )
+    );
+    server.abort();
+}

@@ -11,6 +11,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{
     JwtManager, JwtOptionalLayer, JwtRequiredLayer, RefreshRequiredLayer, TokenLocation,
     VerifiedToken,
@@ -19,7 +20,9 @@ use tower_jwt_auth::{
 use crate::common::Reply;
 
 /// `{"foo": "bar", "location": <where the token was>}` (`"location": null` without one).
-async fn located(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn located(
+    req: Request<RequestBody<Full<Bytes>>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let location = req
         .extensions()
         .get::<VerifiedToken>()

@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::util::BoxCloneService;
 use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{JwtManager, JwtManagerBuilder, StatusPolicy, VerifiedToken};
 
 pub const SECRET: &str = "tower-jwt-auth-tests-secret-0123456789";
@@ -68,18 +69,22 @@ pub fn default_claims() -> Value {
     })
 }
 
-pub type Svc = BoxCloneService<Request<Full<Bytes>>, Response<Full<Bytes>>, Infallible>;
+/// What the guards hand on: requests with a [`RequestBody`] of the requests sent.
+pub type Svc =
+    BoxCloneService<Request<RequestBody<Full<Bytes>>>, Response<Full<Bytes>>, Infallible>;
 
 /// The view used throughout the Flask tests: `{"foo": "baz"}` when a token identified the
 /// caller, `{"foo": "bar"}` otherwise.
 pub fn view() -> Svc {
-    BoxCloneService::new(service_fn(|req: Request<Full<Bytes>>| async move {
-        let body = match req.extensions().get::<VerifiedToken>() {
-            Some(_) => json!({"foo": "baz"}),
-            None => json!({"foo": "bar"}),
-        };
-        Ok::<_, Infallible>(Response::new(Full::from(body.to_string())))
-    }))
+    BoxCloneService::new(service_fn(
+        |req: Request<RequestBody<Full<Bytes>>>| async move {
+            let body = match req.extensions().get::<VerifiedToken>() {
+                Some(_) => json!({"foo": "baz"}),
+                None => json!({"foo": "bar"}),
+            };
+            Ok::<_, Infallible>(Response::new(Full::from(body.to_string())))
+        },
+    ))
 }
 
 pub struct Reply {

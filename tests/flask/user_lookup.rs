@@ -7,6 +7,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{ErrorKind, JwtRequiredLayer, StatusPolicy, VerifiedToken};
 
 use crate::common::*;
@@ -17,14 +18,16 @@ struct User {
 }
 
 async fn get_user(layer: &JwtRequiredLayer, token: &str) -> (u16, serde_json::Value) {
-    let svc = layer.layer(service_fn(|req: Request<Full<Bytes>>| async move {
-        let token = req.extensions().get::<VerifiedToken>().unwrap();
-        let body = match token.user::<User>() {
-            Some(user) => json!({"foo": user.username}),
-            None => json!({"error": "no user_lookup hook"}),
-        };
-        Ok::<_, Infallible>(Response::new(Full::from(body.to_string())))
-    }));
+    let svc = layer.layer(service_fn(
+        |req: Request<RequestBody<Full<Bytes>>>| async move {
+            let token = req.extensions().get::<VerifiedToken>().unwrap();
+            let body = match token.user::<User>() {
+                Some(user) => json!({"foo": user.username}),
+                None => json!({"error": "no user_lookup hook"}),
+            };
+            Ok::<_, Infallible>(Response::new(Full::from(body.to_string())))
+        },
+    ));
     let req = Request::get("/")
         .header("Authorization", bearer(token))
         .body(Full::default())

@@ -237,7 +237,7 @@ async fn guarded_identity<L>(
 where
     L: tower::Layer<
         tower::util::BoxCloneService<
-            http::Request<axum::body::Body>,
+            http::Request<tower_jwt_auth::guard::RequestBody<axum::body::Body>>,
             http::Response<axum::body::Body>,
             std::convert::Infallible,
         >,
@@ -250,7 +250,7 @@ where
 {
     use tower::ServiceExt;
     let inner = tower::util::BoxCloneService::new(tower::service_fn(
-        |req: http::Request<axum::body::Body>| async move {
+        |req: http::Request<tower_jwt_auth::guard::RequestBody<axum::body::Body>>| async move {
             let id = req
                 .extensions()
                 .get::<tower_jwt_auth::VerifiedToken>()
