@@ -317,3 +317,71 @@ impl<const N: usize> Serialize for IssuedClaims<'_, N> {
         map.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::JwtManager;
+
+    fn manager() -> JwtManager {
+        JwtManager::builder()
+            .secret("issue-unit-test-secret-0123456789abcdefgh")
+            .token_locations([crate::TokenLocation::Cookies])
+            .build()
+            .unwrap()
+    }
+
+    /// An application's claim never changes what kind of token is minted, its freshness,
+    /// its id, its session or its CSRF value: refused, whatever the value.
+    #[test]
+    fn reserved_claims_are_refused() {
+        let m = manager();
+        for name in ["type", "fresh", "jti", "sid", "csrf"] {
+            for value in [json!("refresh"), json!(true), json!(null)] {
+                let options = || TokenOptions::new().claim(name, value.clone());
+                let access = m.create_access_token_with("ada", options());
+                let refresh = m.create_refresh_token_with("ada", options());
+                for issued in [access, refresh] {
+                    let err = issued.expect_err(name);
+                    assert!(err.to_string().contains(name), "{name}: {err}");
+                }
+            }
+            let claims = serde_json::Map::from_iter([(name.to_owned(), json!("x"))]);
+            assert!(m
+                .create_access_token_with("ada", TokenOptions::new().claims(claims))
+                .is_err());
+        }
+        // `claim("type", "refresh")` on the access path minted a refresh token.
+        let token = m.create_access_token_with("ada", TokenOptions::new().claim("type", "refresh"));
+        assert!(token.is_err());
+    }
+
+    /// The additional-claims loader follows the same rule.
+    #[test]
+    fn reserved_claims_from_the_loader_are_refused() {
+        let m = JwtManager::builder()
+            .secret("issue-unit-test-secret-0123456789abcdefgh")
+            .additional_claims(|_| serde_json::Map::from_iter([("fresh".into(), json!(true))]))
+            .build()
+            .unwrap();
+        let err = m.create_access_token("ada").unwrap_err();
+        assert!(err.to_string().contains("fresh"), "{err}");
+    }
+
+    /// As in Flask-JWT-Extended, the other standard claims may be overridden.
+    #[test]
+    fn other_standard_claims_may_be_overridden() {
+        let m = manager();
+        let token = m
+            .create_access_token_with(
+                "ada",
+                TokenOptions::new().claim("iss", "me").claim("role", "admin"),
+            )
+            .unwrap();
+        let verified = m.decode_token(&token).unwrap();
+        assert_eq!(verified.claims_json()["iss"], "me");
+        assert_eq!(verified.claims_json()["role"], "admin");
+    }
+}

@@ -393,6 +393,46 @@ fn check_secret(secret: &[u8], algorithm: Algorithm) -> Result<(), BuildError> {
 mod tests {
     use super::*;
 
+    /// A shorter string repeated is as weak as its one copy (JWT cracking tools find them).
+    #[test]
+    fn repeated_secrets_are_refused() {
+        for weak in [
+            "changeme".repeat(4),
+            "0123456789abcdef".repeat(2),
+            "ab".repeat(20),
+            "a".repeat(40),
+            // A partial copy at the end does not make it stronger.
+            "password1".repeat(4) + "pass",
+        ] {
+            assert!(
+                matches!(
+                    check_secret(weak.as_bytes(), Algorithm::HS256),
+                    Err(BuildError::WeakSecret(_))
+                ),
+                "{weak:?} accepted"
+            );
+        }
+        for weak in ["0123456789abcdef".repeat(4), "changeme".repeat(8)] {
+            assert!(check_secret(weak.as_bytes(), Algorithm::HS512).is_err());
+        }
+        // Random secrets pass, and so do the test suite's.
+        let random: Vec<u8> = (0..32).map(|_| rand_byte()).collect();
+        assert!(check_secret(&random, Algorithm::HS256).is_ok());
+        for fine in [
+            "an-example-secret-that-is-32-bytes!",
+            "key-set-test-secret-0123456789abcdefgh",
+            "benchmark-secret-0123456789abcdefghijklmnop",
+            // Repeated, but not all through: not a repetition.
+            &("changeme".repeat(4) + "-and-then-something-else"),
+        ] {
+            assert!(check_secret(fine.as_bytes(), Algorithm::HS256).is_ok(), "{fine}");
+        }
+    }
+
+    fn rand_byte() -> u8 {
+        uuid::Uuid::new_v4().as_bytes()[0]
+    }
+
     #[test]
     fn headers_in_pyjwt_layout() {
         assert_eq!(
