@@ -44,7 +44,7 @@ use cookie::Cookie;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-use crate::config::locations::{valid_domain, CookieNames, CookieSettings};
+use crate::config::locations::{host_prefixed, valid_domain, CookieNames, CookieSettings};
 use crate::config::BuildError;
 use crate::error::AuthError;
 use crate::manager::JwtManager;
@@ -74,11 +74,20 @@ impl JwtManager {
 impl<'a> Cookies<'a> {
     /// Uses this `Domain` instead of the manager's for the cookies set or unset through the
     /// returned value (Flask-JWT-Extended's `domain=` argument). Refused unless it is a host
-    /// name.
+    /// name, and for `__Host-` cookies (browsers drop those with a `Domain`).
     pub fn domain(self, domain: &'a str) -> Result<Self, BuildError> {
         if !valid_domain(domain) {
             return Err(BuildError::Invalid(format!(
                 "invalid cookie domain {domain:?}"
+            )));
+        }
+        let s = self.settings();
+        if let Some(name) = [&s.access.jwt, &s.access.csrf, &s.refresh.jwt, &s.refresh.csrf]
+            .into_iter()
+            .find(|name| host_prefixed(name))
+        {
+            return Err(BuildError::Invalid(format!(
+                "cookie {name:?} cannot have a Domain: browsers drop __Host- cookies with one"
             )));
         }
         Ok(Self {

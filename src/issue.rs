@@ -78,7 +78,15 @@ pub struct TokenOptions {
     headers: Map<String, Value>,
     /// Standard claims left out (the test kit's tokens without `jti`, ...).
     omit: Vec<String>,
+    /// Reserved claims set by the crate itself (a session's `sid`, the test kit's forged
+    /// claims): allowed in `claims`.
+    reserved: Vec<String>,
 }
+
+/// The claims only the manager sets: an application's value for one of them would change
+/// the kind of token minted (`type`), its freshness, its id (revocation), its session or
+/// its CSRF value. [`TokenOptions::claim`] and the additional-claims loader refuse them.
+pub const RESERVED_CLAIMS: [&str; 5] = ["type", "fresh", "jti", "sid", "csrf"];
 
 impl TokenOptions {
     /// Default options: not fresh, the manager's lifetime, no extra claims or headers.
@@ -98,15 +106,30 @@ impl TokenOptions {
         self
     }
 
-    /// Adds a claim; it overrides the standard claims and the claims loader's.
+    /// Adds a claim; it overrides the claims loader's, and (as in Flask-JWT-Extended) the
+    /// standard `iat`, `nbf`, `exp`, `iss`, `aud` and identity claims.
+    ///
+    /// **The [reserved claims](RESERVED_CLAIMS) `type`, `fresh`, `jti`, `sid` and `csrf`
+    /// cannot be set**: issuing fails with [`IssueError::ReservedClaim`]. (`claim("type",
+    /// "refresh")` on the access-token path would otherwise mint a refresh token.) Use
+    /// [`fresh`](Self::fresh) for freshness and the refresh-token methods for refresh
+    /// tokens.
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.claims.insert(name.into(), value.into());
         self
     }
 
-    /// Adds several claims at once.
+    /// Adds several claims at once (the same rules as [`claim`](Self::claim)).
     pub fn claims(mut self, claims: Map<String, Value>) -> Self {
         self.claims.extend(claims);
+        self
+    }
+
+    /// Sets a reserved claim: for the crate itself (a session's `sid`, the `jti` of a
+    /// session's current token, the test kit's forged tokens).
+    pub(crate) fn reserved_claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.to_owned(), value.into());
+        self.reserved.push(name.to_owned());
         self
     }
 
@@ -146,6 +169,9 @@ pub enum IssueError {
     InvalidLifetime(Duration),
     /// Serializing or signing failed; the message says why.
     Signing(String),
+    /// A [reserved claim](RESERVED_CLAIMS) was given through [`TokenOptions::claim`] or the
+    /// additional-claims loader; the claim's name.
+    ReservedClaim(String),
 }
 
 impl fmt::Display for IssueError {
@@ -163,6 +189,12 @@ impl fmt::Display for IssueError {
                  lifetime as Lifetime::Never to issue such tokens",
             ),
             IssueError::Signing(e) => write!(f, "could not sign the token: {e}"),
+            IssueError::ReservedClaim(name) => write!(
+                f,
+                "the claim {name:?} is reserved: only the manager sets it (use \
+                 TokenOptions::fresh for freshness, the refresh-token methods for refresh \
+                 tokens)"
+            ),
         }
     }
 }
@@ -227,6 +259,15 @@ impl Issuer {
             .as_ref()
             .map(|l| l(identity))
             .unwrap_or_default();
+        let given = extra.keys().chain(
+            options
+                .claims
+                .keys()
+                .filter(|name| !options.reserved.contains(name)),
+        );
+        if let Some(name) = given.into_iter().find(|name| RESERVED_CLAIMS.contains(&name.as_str())) {
+            return Err(IssueError::ReservedClaim(name.clone()));
+        }
         extra.extend(options.claims);
         let jti = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
             uuid::NoContext,

@@ -381,12 +381,35 @@ fn check_secret(secret: &[u8], algorithm: Algorithm) -> Result<(), BuildError> {
             secret.len()
         )));
     }
-    if secret.iter().all(|&b| b == secret[0]) {
-        return Err(BuildError::WeakSecret(
-            "the secret repeats a single byte; use a random one".into(),
-        ));
+    let period = shortest_period(secret);
+    if period <= secret.len() / 2 {
+        return Err(BuildError::WeakSecret(format!(
+            "the secret repeats a string of {period} byte{}; use a random one",
+            if period == 1 { "" } else { "s" }
+        )));
     }
     Ok(())
+}
+
+/// The length of the shortest string that, repeated (the last copy possibly cut short),
+/// spells `bytes`: a secret whose period is at most half its length is a shorter string
+/// repeated (`changeme` × 4), no stronger than that string. Linear time (the border of
+/// Knuth-Morris-Pratt's prefix function).
+fn shortest_period(bytes: &[u8]) -> usize {
+    // border[i]: the length of the longest proper prefix of bytes[..=i] that is also its
+    // suffix.
+    let mut border = vec![0usize; bytes.len()];
+    for i in 1..bytes.len() {
+        let mut k = border[i - 1];
+        while k > 0 && bytes[i] != bytes[k] {
+            k = border[k - 1];
+        }
+        if bytes[i] == bytes[k] {
+            k += 1;
+        }
+        border[i] = k;
+    }
+    bytes.len() - border.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -452,7 +475,7 @@ mod tests {
     fn keys_are_chosen_by_kid_and_pin_their_algorithm() {
         let key = Key::new(
             Algorithm::HS256,
-            Material::Secret(b"0123456789abcdef0123456789abcdef".to_vec()),
+            Material::Secret(b"keys-unit-test-secret-0123456789abcdef".to_vec()),
         )
         .unwrap();
         let id = key.id;
