@@ -228,7 +228,7 @@ impl JwtKey {
             | Algorithm::PS256
             | Algorithm::PS384
             | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem),
-            Algorithm::ES256 | Algorithm::ES384 => match jwk::sec1_as_pkcs8(pem, algorithm) {
+            Algorithm::ES256 | Algorithm::ES384 => match jwk::sec1_as_pkcs8(pem, algorithm)? {
                 Some(der) => Ok(EncodingKey::from_ec_der(&der)),
                 None => EncodingKey::from_ec_pem(pem),
             },
