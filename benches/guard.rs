@@ -47,9 +47,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Deserialize;
 use support::{median, ready, target_dir};
 use tower::{service_fn, Layer, Service};
-use tower_jwt_auth::{
-    JwtKey, JwtManager, JwtRequiredLayer, MemoryDenylist, TokenLocation,
-};
+use tower_jwt_auth::{JwtKey, JwtManager, JwtRequiredLayer, MemoryDenylist, TokenLocation};
 
 /// Flask-JWT-Extended's claims, typed.
 #[derive(Deserialize, Clone)]

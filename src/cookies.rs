@@ -82,9 +82,14 @@ impl<'a> Cookies<'a> {
             )));
         }
         let s = self.settings();
-        if let Some(name) = [&s.access.jwt, &s.access.csrf, &s.refresh.jwt, &s.refresh.csrf]
-            .into_iter()
-            .find(|name| host_prefixed(name))
+        if let Some(name) = [
+            &s.access.jwt,
+            &s.access.csrf,
+            &s.refresh.jwt,
+            &s.refresh.csrf,
+        ]
+        .into_iter()
+        .find(|name| host_prefixed(name))
         {
             return Err(BuildError::Invalid(format!(
                 "cookie {name:?} cannot have a Domain: browsers drop __Host- cookies with one"

@@ -265,7 +265,10 @@ impl Issuer {
                 .keys()
                 .filter(|name| !options.reserved.contains(name)),
         );
-        if let Some(name) = given.into_iter().find(|name| RESERVED_CLAIMS.contains(&name.as_str())) {
+        if let Some(name) = given
+            .into_iter()
+            .find(|name| RESERVED_CLAIMS.contains(&name.as_str()))
+        {
             return Err(IssueError::ReservedClaim(name.clone()));
         }
         extra.extend(options.claims);
@@ -418,7 +421,9 @@ mod tests {
         let token = m
             .create_access_token_with(
                 "ada",
-                TokenOptions::new().claim("iss", "me").claim("role", "admin"),
+                TokenOptions::new()
+                    .claim("iss", "me")
+                    .claim("role", "admin"),
             )
             .unwrap();
         let verified = m.decode_token(&token).unwrap();

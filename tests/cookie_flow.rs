@@ -481,7 +481,9 @@ async fn csrf_values_in_json_answers() {
     let set = set_cookies(res.headers());
     let body: Value =
         serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let access = cookie_value(&set, "access_token_cookie").unwrap().to_owned();
+    let access = cookie_value(&set, "access_token_cookie")
+        .unwrap()
+        .to_owned();
     assert_eq!(
         body,
         json!({

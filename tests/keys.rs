@@ -48,8 +48,18 @@ const SECRET: &str = "key-set-test-secret-0123456789abcdefgh";
 #[test]
 fn sec1_ec_private_keys() {
     for (alg, sec1, pkcs8, params) in [
-        (Algorithm::ES256, "ec256_sec1.pem", "ec256_pkcs8.pem", "BggqhkjOPQMBBw=="),
-        (Algorithm::ES384, "ec384_sec1.pem", "ec384_pkcs8.pem", "BgUrgQQAIg=="),
+        (
+            Algorithm::ES256,
+            "ec256_sec1.pem",
+            "ec256_pkcs8.pem",
+            "BggqhkjOPQMBBw==",
+        ),
+        (
+            Algorithm::ES384,
+            "ec384_sec1.pem",
+            "ec384_pkcs8.pem",
+            "BgUrgQQAIg==",
+        ),
     ] {
         let from_sec1 = JwtKey::from_pem(alg, &pem(sec1)).unwrap_or_else(|e| panic!("{sec1}: {e}"));
         let from_pkcs8 = JwtKey::from_pem(alg, &pem(pkcs8)).unwrap();

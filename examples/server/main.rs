@@ -78,9 +78,11 @@ async fn run() -> Result<(), String> {
     let secure = env_parse("JWT_COOKIE_SECURE")?.unwrap_or(false);
     let same_site = same_site()?;
     if same_site == Some(SameSite::None) && !secure {
-        return Err("JWT_COOKIE_SAMESITE=None needs JWT_COOKIE_SECURE=true: browsers drop \
+        return Err(
+            "JWT_COOKIE_SAMESITE=None needs JWT_COOKIE_SECURE=true: browsers drop \
                     SameSite=None cookies that are not Secure"
-            .into());
+                .into(),
+        );
     }
     let db = Db::open(&database_path())?;
     let denylist = denylist(&db).await?;

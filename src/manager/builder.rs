@@ -527,9 +527,7 @@ mod tests {
         let token = m
             .create_access_token_with(
                 "u",
-                crate::TokenOptions::new()
-                    .claim("nbf", 7)
-                    .claim("z", 1),
+                crate::TokenOptions::new().claim("nbf", 7).claim("z", 1),
             )
             .unwrap();
         let payload = token.split('.').nth(1).unwrap();

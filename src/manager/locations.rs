@@ -75,8 +75,18 @@ fn workable(c: &CookieSettings, cookies_located: bool) -> Result<(), BuildError>
         );
     }
     for (setting, name, path_setting, path) in [
-        ("access_cookie_name", &c.access.jwt, "access_cookie_path", &c.access.jwt_path),
-        ("refresh_cookie_name", &c.refresh.jwt, "refresh_cookie_path", &c.refresh.jwt_path),
+        (
+            "access_cookie_name",
+            &c.access.jwt,
+            "access_cookie_path",
+            &c.access.jwt_path,
+        ),
+        (
+            "refresh_cookie_name",
+            &c.refresh.jwt,
+            "refresh_cookie_path",
+            &c.refresh.jwt_path,
+        ),
         (
             "access_csrf_cookie_name",
             &c.access.csrf,
@@ -517,7 +527,10 @@ mod tests {
                 (host().cookie_domain("example.com"), "cookie_domain"),
                 (path(host(), "/api"), path_setting),
                 // Browsers match the prefix whatever its case.
-                (name(cookies(), "__host-x").cookie_secure(false), "cookie_secure"),
+                (
+                    name(cookies(), "__host-x").cookie_secure(false),
+                    "cookie_secure",
+                ),
             ] {
                 let message = refused(builder);
                 assert!(
@@ -540,7 +553,11 @@ mod tests {
     fn csrf_needs_methods_and_a_way_to_the_client() {
         let message = refused(cookies().csrf_methods([]));
         assert!(message.contains("csrf_methods"), "{message}");
-        assert!(cookies().csrf_protect(false).csrf_methods([]).build().is_ok());
+        assert!(cookies()
+            .csrf_protect(false)
+            .csrf_methods([])
+            .build()
+            .is_ok());
         // The value must reach the page somehow: in cookies, or in JSON answers.
         let message = refused(cookies().csrf_in_cookies(false));
         assert!(message.contains("csrf_in_cookies"), "{message}");
@@ -559,10 +576,7 @@ mod tests {
 
     #[test]
     fn a_domain_override_keeps_host_prefixed_cookies_valid() {
-        let m = cookies()
-            .access_cookie_name("__Host-a")
-            .build()
-            .unwrap();
+        let m = cookies().access_cookie_name("__Host-a").build().unwrap();
         assert!(m.cookies().domain("example.com").is_err());
         let m = cookies().build().unwrap();
         assert!(m.cookies().domain("example.com").is_ok());

@@ -50,13 +50,18 @@ pub(super) fn decoding_from_private(
 /// -genkey` writes, after its `EC PARAMETERS` block) as PKCS#8 DER, which the crypto backends
 /// read: `Ok(None)` for a PEM without a SEC1 key, an error for a damaged SEC1 key or one of
 /// another curve than `algorithm`'s. Read and written by the `sec1` and `pkcs8` crates.
-pub(super) fn sec1_as_pkcs8(pem: &[u8], algorithm: Algorithm) -> Result<Option<Vec<u8>>, BuildError> {
+pub(super) fn sec1_as_pkcs8(
+    pem: &[u8],
+    algorithm: Algorithm,
+) -> Result<Option<Vec<u8>>, BuildError> {
     use pkcs8::der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
     use pkcs8::der::{Decode as _, Encode as _, SecretDocument};
     use pkcs8::{AlgorithmIdentifierRef, PrivateKeyInfoRef};
 
     const BEGIN: &str = "-----BEGIN EC PRIVATE KEY-----";
-    let Some(at) = std::str::from_utf8(pem).ok().and_then(|text| Some(&text[text.find(BEGIN)?..]))
+    let Some(at) = std::str::from_utf8(pem)
+        .ok()
+        .and_then(|text| Some(&text[text.find(BEGIN)?..]))
     else {
         return Ok(None);
     };

@@ -448,7 +448,10 @@ mod tests {
             // Repeated, but not all through: not a repetition.
             &("changeme".repeat(4) + "-and-then-something-else"),
         ] {
-            assert!(check_secret(fine.as_bytes(), Algorithm::HS256).is_ok(), "{fine}");
+            assert!(
+                check_secret(fine.as_bytes(), Algorithm::HS256).is_ok(),
+                "{fine}"
+            );
         }
     }
 
