@@ -9,6 +9,13 @@
 //! default; with [`session_cookies(false)`](crate::JwtManagerBuilder::session_cookies) their
 //! `Max-Age` is the token's remaining lifetime (not Flask-JWT-Extended's fixed year).
 //!
+//! On a site whose sibling subdomains are not all trusted (`app.example.com` next to
+//! `blog.example.com`), use [`host_prefixed_cookies`](crate::JwtManagerBuilder::host_prefixed_cookies):
+//! `__Host-` cookies can only be set by the host itself over HTTPS, so a sibling cannot plant
+//! a token or CSRF cookie of its own for it (cookie tossing). Settings browsers would drop
+//! cookies for (`SameSite=None` without `Secure`, a `__Host-` cookie with a `Domain`, ...)
+//! are refused when the manager is built.
+//!
 //! # Example
 //!
 //! ```
