@@ -9,6 +9,13 @@
 //! default; with [`session_cookies(false)`](crate::JwtManagerBuilder::session_cookies) their
 //! `Max-Age` is the token's remaining lifetime (not Flask-JWT-Extended's fixed year).
 //!
+//! On a site whose sibling subdomains are not all trusted (`app.example.com` next to
+//! `blog.example.com`), use [`host_prefixed_cookies`](crate::JwtManagerBuilder::host_prefixed_cookies):
+//! `__Host-` cookies can only be set by the host itself over HTTPS, so a sibling cannot plant
+//! a token or CSRF cookie of its own for it (cookie tossing). Settings browsers would drop
+//! cookies for (`SameSite=None` without `Secure`, a `__Host-` cookie with a `Domain`, ...)
+//! are refused when the manager is built.
+//!
 //! # Example
 //!
 //! ```
@@ -44,7 +51,7 @@ use cookie::Cookie;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-use crate::config::locations::{valid_domain, CookieNames, CookieSettings};
+use crate::config::locations::{host_prefixed, valid_domain, CookieNames, CookieSettings};
 use crate::config::BuildError;
 use crate::error::AuthError;
 use crate::manager::JwtManager;
@@ -74,11 +81,25 @@ impl JwtManager {
 impl<'a> Cookies<'a> {
     /// Uses this `Domain` instead of the manager's for the cookies set or unset through the
     /// returned value (Flask-JWT-Extended's `domain=` argument). Refused unless it is a host
-    /// name.
+    /// name, and for `__Host-` cookies (browsers drop those with a `Domain`).
     pub fn domain(self, domain: &'a str) -> Result<Self, BuildError> {
         if !valid_domain(domain) {
             return Err(BuildError::Invalid(format!(
                 "invalid cookie domain {domain:?}"
+            )));
+        }
+        let s = self.settings();
+        if let Some(name) = [
+            &s.access.jwt,
+            &s.access.csrf,
+            &s.refresh.jwt,
+            &s.refresh.csrf,
+        ]
+        .into_iter()
+        .find(|name| host_prefixed(name))
+        {
+            return Err(BuildError::Invalid(format!(
+                "cookie {name:?} cannot have a Domain: browsers drop __Host- cookies with one"
             )));
         }
         Ok(Self {

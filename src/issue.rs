@@ -78,7 +78,15 @@ pub struct TokenOptions {
     headers: Map<String, Value>,
     /// Standard claims left out (the test kit's tokens without `jti`, ...).
     omit: Vec<String>,
+    /// Reserved claims set by the crate itself (a session's `sid`, the test kit's forged
+    /// claims): allowed in `claims`.
+    reserved: Vec<String>,
 }
+
+/// The claims only the manager sets: an application's value for one of them would change
+/// the kind of token minted (`type`), its freshness, its id (revocation), its session or
+/// its CSRF value. [`TokenOptions::claim`] and the additional-claims loader refuse them.
+pub const RESERVED_CLAIMS: [&str; 5] = ["type", "fresh", "jti", "sid", "csrf"];
 
 impl TokenOptions {
     /// Default options: not fresh, the manager's lifetime, no extra claims or headers.
@@ -98,15 +106,30 @@ impl TokenOptions {
         self
     }
 
-    /// Adds a claim; it overrides the standard claims and the claims loader's.
+    /// Adds a claim; it overrides the claims loader's, and (as in Flask-JWT-Extended) the
+    /// standard `iat`, `nbf`, `exp`, `iss`, `aud` and identity claims.
+    ///
+    /// **The [reserved claims](RESERVED_CLAIMS) `type`, `fresh`, `jti`, `sid` and `csrf`
+    /// cannot be set**: issuing fails with [`IssueError::ReservedClaim`]. (`claim("type",
+    /// "refresh")` on the access-token path would otherwise mint a refresh token.) Use
+    /// [`fresh`](Self::fresh) for freshness and the refresh-token methods for refresh
+    /// tokens.
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.claims.insert(name.into(), value.into());
         self
     }
 
-    /// Adds several claims at once.
+    /// Adds several claims at once (the same rules as [`claim`](Self::claim)).
     pub fn claims(mut self, claims: Map<String, Value>) -> Self {
         self.claims.extend(claims);
+        self
+    }
+
+    /// Sets a reserved claim: for the crate itself (a session's `sid`, the `jti` of a
+    /// session's current token, the test kit's forged tokens).
+    pub(crate) fn reserved_claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.to_owned(), value.into());
+        self.reserved.push(name.to_owned());
         self
     }
 
@@ -146,6 +169,9 @@ pub enum IssueError {
     InvalidLifetime(Duration),
     /// Serializing or signing failed; the message says why.
     Signing(String),
+    /// A [reserved claim](RESERVED_CLAIMS) was given through [`TokenOptions::claim`] or the
+    /// additional-claims loader; the claim's name.
+    ReservedClaim(String),
 }
 
 impl fmt::Display for IssueError {
@@ -163,6 +189,12 @@ impl fmt::Display for IssueError {
                  lifetime as Lifetime::Never to issue such tokens",
             ),
             IssueError::Signing(e) => write!(f, "could not sign the token: {e}"),
+            IssueError::ReservedClaim(name) => write!(
+                f,
+                "the claim {name:?} is reserved: only the manager sets it (use \
+                 TokenOptions::fresh for freshness, the refresh-token methods for refresh \
+                 tokens)"
+            ),
         }
     }
 }
@@ -272,6 +304,18 @@ impl Issuer {
             .as_ref()
             .map(|l| l(identity))
             .unwrap_or_default();
+        let given = extra.keys().chain(
+            options
+                .claims
+                .keys()
+                .filter(|name| !options.reserved.contains(name)),
+        );
+        if let Some(name) = given
+            .into_iter()
+            .find(|name| RESERVED_CLAIMS.contains(&name.as_str()))
+        {
+            return Err(IssueError::ReservedClaim(name.clone()));
+        }
         extra.extend(options.claims);
         let jti = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
             uuid::NoContext,
@@ -360,5 +404,75 @@ impl<const N: usize> Serialize for IssuedClaims<'_, N> {
             }
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::JwtManager;
+
+    fn manager() -> JwtManager {
+        JwtManager::builder()
+            .secret("issue-unit-test-secret-0123456789abcdefgh")
+            .token_locations([crate::TokenLocation::Cookies])
+            .build()
+            .unwrap()
+    }
+
+    /// An application's claim never changes what kind of token is minted, its freshness,
+    /// its id, its session or its CSRF value: refused, whatever the value.
+    #[test]
+    fn reserved_claims_are_refused() {
+        let m = manager();
+        for name in ["type", "fresh", "jti", "sid", "csrf"] {
+            for value in [json!("refresh"), json!(true), json!(null)] {
+                let options = || TokenOptions::new().claim(name, value.clone());
+                let access = m.create_access_token_with("ada", options());
+                let refresh = m.create_refresh_token_with("ada", options());
+                for issued in [access, refresh] {
+                    let err = issued.expect_err(name);
+                    assert!(err.to_string().contains(name), "{name}: {err}");
+                }
+            }
+            let claims = serde_json::Map::from_iter([(name.to_owned(), json!("x"))]);
+            assert!(m
+                .create_access_token_with("ada", TokenOptions::new().claims(claims))
+                .is_err());
+        }
+        // `claim("type", "refresh")` on the access path minted a refresh token.
+        let token = m.create_access_token_with("ada", TokenOptions::new().claim("type", "refresh"));
+        assert!(token.is_err());
+    }
+
+    /// The additional-claims loader follows the same rule.
+    #[test]
+    fn reserved_claims_from_the_loader_are_refused() {
+        let m = JwtManager::builder()
+            .secret("issue-unit-test-secret-0123456789abcdefgh")
+            .additional_claims(|_| serde_json::Map::from_iter([("fresh".into(), json!(true))]))
+            .build()
+            .unwrap();
+        let err = m.create_access_token("ada").unwrap_err();
+        assert!(err.to_string().contains("fresh"), "{err}");
+    }
+
+    /// As in Flask-JWT-Extended, the other standard claims may be overridden.
+    #[test]
+    fn other_standard_claims_may_be_overridden() {
+        let m = manager();
+        let token = m
+            .create_access_token_with(
+                "ada",
+                TokenOptions::new()
+                    .claim("iss", "me")
+                    .claim("role", "admin"),
+            )
+            .unwrap();
+        let verified = m.decode_token(&token).unwrap();
+        assert_eq!(verified.claims_json()["iss"], "me");
+        assert_eq!(verified.claims_json()["role"], "admin");
     }
 }

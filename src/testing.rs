@@ -170,9 +170,12 @@ impl Mint<'_> {
         self
     }
 
-    /// An extra claim (it overrides a standard one of the same name).
+    /// An extra claim (it overrides a standard one of the same name). Unlike
+    /// [`TokenOptions::claim`], it may set the [reserved claims](crate::issue::RESERVED_CLAIMS)
+    /// (`type`, `fresh`, `jti`, `sid`, `csrf`): to forge the tokens a manager must refuse, or
+    /// mimic another issuer's.
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.options = self.options.claim(name, value);
+        self.options = self.options.reserved_claim(&name.into(), value);
         self
     }
 
@@ -272,7 +275,7 @@ impl Mint<'_> {
             ];
             for (name, value) in timed {
                 if let (false, Some(value)) = (options.sets_claim(name), value) {
-                    options = options.claim(name, value);
+                    options = options.reserved_claim(name, value);
                 }
             }
         }

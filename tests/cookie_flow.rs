@@ -420,6 +420,96 @@ async fn cookie_only_service_keeps_tokens_out_of_bodies() {
     }
 }
 
+/// CSRF values kept out of cookies (`csrf_in_cookies(false)`) reach the page in the JSON of
+/// the login and refresh answers with `csrf_in_json(true)`; without it the manager is not
+/// built (the page could never send them).
+#[tokio::test]
+async fn csrf_values_in_json_answers() {
+    let clock = TestClock::new();
+    let builder = || {
+        JwtManager::builder()
+            .secret(SECRET)
+            .clock(clock.clone())
+            .token_locations([TokenLocation::Cookies])
+            .csrf_in_cookies(false)
+    };
+    assert!(builder().build().is_err());
+    let m = builder().csrf_in_json(true).build().unwrap();
+    let service = AuthService::builder(
+        &m,
+        InsecureTestUsers::new().with_user("ada@example.com", "7", "pw"),
+    )
+    .password_hasher(testing::insecure_fast_password_hasher())
+    .build();
+    let login = Request::post("/token")
+        .header("content-type", "application/json")
+        .body(Full::<Bytes>::from(
+            json!({"email": "ada@example.com", "password": "pw"}).to_string(),
+        ))
+        .unwrap();
+    let res = service.clone().oneshot(login).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let set = set_cookies(res.headers());
+    let names: Vec<&str> = set.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["access_token_cookie", "refresh_token_cookie"]);
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let csrf_of = |name: &str| {
+        let token = cookie_value(&set, name).unwrap();
+        m.decode_token(token).unwrap().csrf().unwrap().to_owned()
+    };
+    assert_eq!(
+        body,
+        json!({
+            "msg": "Logged in",
+            "csrf_access_token": csrf_of("access_token_cookie"),
+            "csrf_refresh_token": csrf_of("refresh_token_cookie"),
+        })
+    );
+    // The refresh answer carries the new access token's, which a guarded POST accepts.
+    let refresh = Request::post("/refresh")
+        .header(
+            COOKIE,
+            format!(
+                "refresh_token_cookie={}",
+                cookie_value(&set, "refresh_token_cookie").unwrap()
+            ),
+        )
+        .header("x-csrf-token", body["csrf_refresh_token"].as_str().unwrap())
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let res = service.oneshot(refresh).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let set = set_cookies(res.headers());
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let access = cookie_value(&set, "access_token_cookie")
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        body,
+        json!({
+            "msg": "Token refreshed",
+            "csrf_access_token": m.decode_token(&access).unwrap().csrf().unwrap(),
+        })
+    );
+    let guarded = JwtRequiredLayer::new(&m).layer(service_fn(ok));
+    let post = |csrf: &str| {
+        let mut req = with_cookie(Request::post("/"), &access);
+        req.headers_mut()
+            .insert("x-csrf-token", csrf.parse().unwrap());
+        req
+    };
+    let res = guarded
+        .clone()
+        .oneshot(post(body["csrf_access_token"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = guarded.oneshot(post("wrong")).await.unwrap();
+    assert_eq!(res.status(), 401);
+}
+
 /// `/refresh` with the JSON location: `{"refresh_token": "..."}` in the body.
 #[tokio::test]
 async fn auth_service_refresh_from_json_body() {

@@ -43,6 +43,55 @@ fn header(token: &str) -> Value {
 
 const SECRET: &str = "key-set-test-secret-0123456789abcdefgh";
 
+/// SEC1 EC private keys (`-----BEGIN EC PRIVATE KEY-----`, what `openssl ecparam -genkey`
+/// writes, after its `EC PARAMETERS` block) load as their PKCS#8 form does, for P-256 and
+/// P-384; a key of another curve than the algorithm's, or a damaged one, is refused.
+#[test]
+fn sec1_ec_private_keys() {
+    for (alg, sec1, pkcs8, params) in [
+        (
+            Algorithm::ES256,
+            "ec256_sec1.pem",
+            "ec256_pkcs8.pem",
+            "BggqhkjOPQMBBw==",
+        ),
+        (
+            Algorithm::ES384,
+            "ec384_sec1.pem",
+            "ec384_pkcs8.pem",
+            "BgUrgQQAIg==",
+        ),
+    ] {
+        let from_sec1 = JwtKey::from_pem(alg, &pem(sec1)).unwrap_or_else(|e| panic!("{sec1}: {e}"));
+        let from_pkcs8 = JwtKey::from_pem(alg, &pem(pkcs8)).unwrap();
+        assert_eq!(from_sec1.kid(), from_pkcs8.kid(), "{sec1}");
+        let genkey = format!(
+            "-----BEGIN EC PARAMETERS-----\n{params}\n-----END EC PARAMETERS-----\n{}",
+            String::from_utf8(pem(sec1)).unwrap()
+        );
+        let with_params = JwtKey::from_pem(alg, genkey.as_bytes()).unwrap();
+        assert_eq!(with_params.kid(), from_pkcs8.kid(), "{sec1}");
+        // It signs what the PKCS#8 form verifies.
+        let signer = JwtManager::builder().key(from_sec1).build().unwrap();
+        let verifier = JwtManager::builder().key(from_pkcs8).build().unwrap();
+        let token = signer.create_access_token("ada").unwrap();
+        assert_eq!(verifier.decode_token(&token).unwrap().identity(), "ada");
+    }
+    assert!(JwtKey::from_pem(Algorithm::ES384, &pem("ec256_sec1.pem")).is_err());
+    assert!(JwtKey::from_pem(Algorithm::ES256, &pem("ec384_sec1.pem")).is_err());
+    let text = String::from_utf8(pem("ec256_sec1.pem")).unwrap();
+    for damaged in [
+        text.replacen("MHcCAQEE", "MHcCAQEF", 1),
+        text.replacen("MHcCAQEE", "MHcC", 1),
+        text.replace("-----END EC PRIVATE KEY-----", ""),
+    ] {
+        assert!(
+            JwtKey::from_pem(Algorithm::ES256, damaged.as_bytes()).is_err(),
+            "{damaged}"
+        );
+    }
+}
+
 #[test]
 fn pem_formats_and_thumbprints() {
     for (alg, file) in [

@@ -13,8 +13,8 @@
 //! | `PASSWORD_HASH_MAX_WAIT_MS` | `1000` |
 //! | `REDIS_URL` | unset: revocations in SQLite; set (with `--features redis`): shared through Redis |
 //! | `JWT_TOKEN_LOCATION` | `headers,cookies` (any of `headers`, `cookies`, `query_string`, `json`) |
-//! | `JWT_COOKIE_SECURE` | `false` (so that the page works on plain http on loopback) |
-//! | `JWT_COOKIE_SAMESITE` | `Lax` (`Strict`, `None`) |
+//! | `JWT_COOKIE_SECURE` | `false` (so that the page works on plain http on loopback); `true`: the `__Host-` cookies (HTTPS only) |
+//! | `JWT_COOKIE_SAMESITE` | `Lax` (`Strict`, `None`: needs `JWT_COOKIE_SECURE=true`) |
 //! | `JWT_IMPLICIT_REFRESH_WITHIN` | `300` seconds (`0` turns it off) |
 //! | `JWT_ALGORITHM` | `HS256`; with an asymmetric one, `JWT_SECRET_KEY` is ignored |
 //! | `JWT_PRIVATE_KEY` | comma-separated PEM private keys: the first signs, all verify and are published |
@@ -65,7 +65,8 @@ const MAX_PASSWORD: usize = 1024;
 async fn main() {
     tracing_subscriber::fmt().with_target(false).init();
     if let Err(err) = run().await {
-        tracing::error!("{err}");
+        // On stderr, where a supervisor looks for why it did not start.
+        eprintln!("error: {err}");
         std::process::exit(1);
     }
 }
@@ -74,6 +75,15 @@ async fn run() -> Result<(), String> {
     let addr: SocketAddr = env_or("APP_ADDR", "127.0.0.1:3000")
         .parse()
         .map_err(|e| format!("APP_ADDR: {e}"))?;
+    let secure = env_parse("JWT_COOKIE_SECURE")?.unwrap_or(false);
+    let same_site = same_site()?;
+    if same_site == Some(SameSite::None) && !secure {
+        return Err(
+            "JWT_COOKIE_SAMESITE=None needs JWT_COOKIE_SECURE=true: browsers drop \
+                    SameSite=None cookies that are not Secure"
+                .into(),
+        );
+    }
     let db = Db::open(&database_path())?;
     let denylist = denylist(&db).await?;
 
@@ -86,10 +96,15 @@ async fn run() -> Result<(), String> {
     if let Some(remote) = keys::remote_jwks().await? {
         builder = builder.trust_jwks(&remote);
     }
+    if secure {
+        // `__Host-` cookies: only this host, over HTTPS, can set them, so a sibling
+        // subdomain cannot plant a token or CSRF cookie of its own (cookie tossing).
+        builder = builder.host_prefixed_cookies();
+    }
     let jwt = builder
         .token_locations(locations)
-        .cookie_secure(env_parse("JWT_COOKIE_SECURE")?.unwrap_or(false))
-        .cookie_samesite(same_site()?)
+        .cookie_secure(secure)
+        .cookie_samesite(same_site)
         .implicit_refresh_within(Duration::from_secs(
             env_parse("JWT_IMPLICIT_REFRESH_WITHIN")?.unwrap_or(300),
         ))
@@ -106,7 +121,8 @@ async fn run() -> Result<(), String> {
     );
 
     let rotation = rotation(&db).await?;
-    let app = app(jwt, db, hasher, cookies, rotation);
+    let page = web::Page::new(cookies, if secure { "__Host-" } else { "" });
+    let app = app(jwt, db, hasher, page, rotation);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -193,12 +209,12 @@ struct AppState {
     sessions: Option<Sessions>,
 }
 
-/// The routes; `cookies` says whether cookies are a token location (the page needs them).
+/// The routes, with the web page at `/`.
 fn app(
     jwt: JwtManager,
     db: Db,
     hasher: PasswordHasher,
-    cookies: bool,
+    page: web::Page,
     rotation: Option<Rotation>,
 ) -> Router {
     let auth_service = || {
@@ -214,7 +230,6 @@ fn app(
     // The page's own endpoints: cookies only, no token in any answer.
     let web_auth = auth_service().tokens_in_body(false).build();
     let sessions = auth.sessions();
-    let page = web::Page::new(cookies);
     Router::new()
         .route("/", get(move || async move { page.response() }))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))

@@ -19,10 +19,13 @@ pub struct Page {
 }
 
 impl Page {
-    /// The page for a server where cookies are (or are not) a token location.
-    pub fn new(cookies: bool) -> Self {
+    /// The page for a server where cookies are (or are not) a token location, whose cookie
+    /// names start with `prefix` (`__Host-` for secure cookies): its script reads the CSRF
+    /// cookies by name.
+    pub fn new(cookies: bool, prefix: &str) -> Self {
         let html: &'static str = Box::leak(
             PAGE.replace("{{COOKIES}}", if cookies { "true" } else { "false" })
+                .replace("{{COOKIE_PREFIX}}", prefix)
                 .into_boxed_str(),
         );
         let policy = format!(

@@ -88,6 +88,25 @@ pub(crate) fn valid_domain(domain: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
+/// The cookie prefix of a host's own cookies: `Secure`, no `Domain`, path `/`.
+pub(crate) const HOST: &str = "__Host-";
+/// The cookie prefix of `Secure` cookies.
+pub(crate) const SECURE: &str = "__Secure-";
+
+/// The `__Host-` or `__Secure-` prefix of a cookie name, matched whatever its case as
+/// browsers do.
+pub(crate) fn cookie_prefix(name: &str) -> Option<&'static str> {
+    [HOST, SECURE].into_iter().find(|prefix| {
+        name.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    })
+}
+
+/// Whether a cookie name has the `__Host-` prefix (no `Domain` allowed).
+pub(crate) fn host_prefixed(name: &str) -> bool {
+    cookie_prefix(name) == Some(HOST)
+}
+
 pub(crate) fn missing_cookie(name: &str) -> String {
     format!("Missing cookie \"{name}\"")
 }
@@ -108,6 +127,8 @@ pub(crate) struct CookieSettings {
     pub(crate) csrf_protect: bool,
     /// The CSRF values are also set as cookies (readable by scripts).
     pub(crate) csrf_in_cookies: bool,
+    /// The answers that set token cookies carry the CSRF values in JSON.
+    pub(crate) csrf_in_json: bool,
     /// The methods that need the CSRF value.
     pub(crate) csrf_methods: Vec<Method>,
     /// Also look for the CSRF value in a form field (`application/x-www-form-urlencoded`).
@@ -125,6 +146,7 @@ impl Default for CookieSettings {
             session: true,
             csrf_protect: true,
             csrf_in_cookies: true,
+            csrf_in_json: false,
             csrf_methods: vec![Method::POST, Method::PUT, Method::PATCH, Method::DELETE],
             csrf_check_form: false,
         }

@@ -135,7 +135,7 @@ impl GuardConfig {
         // A token of a rotation session is followed by one of the same session, which
         // ending the session revokes with the others.
         let options = match token.session() {
-            Some(session) => TokenOptions::new().claim(SESSION_CLAIM, session),
+            Some(session) => TokenOptions::new().reserved_claim(SESSION_CLAIM, session),
             None => TokenOptions::new(),
         };
         let set = self

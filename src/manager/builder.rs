@@ -422,7 +422,9 @@ impl JwtManagerBuilder {
             seen.push(*location);
         }
 
-        let (cookies, query, json, implicit_refresh) = self.locations_settings.validate()?;
+        let (cookies, query, json, implicit_refresh) = self
+            .locations_settings
+            .validate(self.locations.contains(&TokenLocation::Cookies))?;
         let settings = Arc::new(Settings {
             keys: Keys::new(keys, self.remotes),
             access_lifetime: self.access_lifetime,
@@ -477,7 +479,7 @@ impl JwtManagerBuilder {
 mod tests {
     use super::*;
 
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const SECRET: &str = "builder-unit-test-secret-0123456789abcdef";
 
     #[test]
     fn secrets_are_checked() {
@@ -529,9 +531,7 @@ mod tests {
         let token = m
             .create_access_token_with(
                 "u",
-                crate::TokenOptions::new()
-                    .claim("type", "app")
-                    .claim("z", 1),
+                crate::TokenOptions::new().claim("nbf", 7).claim("z", 1),
             )
             .unwrap();
         let payload = token.split('.').nth(1).unwrap();
@@ -555,7 +555,7 @@ mod tests {
                 r#""z""#
             ]
         );
-        assert!(json.contains(r#""type":"app""#));
+        assert!(json.contains(r#""nbf":7"#));
         assert_eq!(
             token.split('.').next().unwrap(),
             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"

@@ -140,7 +140,12 @@ impl JwtManagerBuilder {
     }
 
     /// Claims added to every token issued for an identity; per-call claims win
-    /// (Flask-JWT-Extended's `additional_claims_loader`).
+    /// (Flask-JWT-Extended's `additional_claims_loader`). As with [`TokenOptions::claim`],
+    /// the [reserved claims](crate::issue::RESERVED_CLAIMS) (`type`, `fresh`, `jti`, `sid`,
+    /// `csrf`) are refused: issuing fails with
+    /// [`IssueError::ReservedClaim`](crate::IssueError::ReservedClaim).
+    ///
+    /// [`TokenOptions::claim`]: crate::TokenOptions::claim
     pub fn additional_claims<F>(mut self, loader: F) -> Self
     where
         F: Fn(&str) -> Map<String, Value> + Send + Sync + 'static,

@@ -9,7 +9,8 @@ use http::Method;
 
 use super::JwtManagerBuilder;
 use crate::config::locations::{
-    missing_cookie, valid_domain, CookieSettings, JsonSettings, QuerySettings, SameSite,
+    cookie_prefix, host_prefixed, missing_cookie, valid_domain, CookieSettings, JsonSettings,
+    QuerySettings, SameSite, HOST,
 };
 use crate::config::BuildError;
 
@@ -60,10 +61,92 @@ fn valid_cookie_name(name: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
+/// Refuses cookie settings that cannot work: browsers drop `SameSite=None` cookies that are
+/// not `Secure`, and `__Secure-` / `__Host-` cookies that break their prefix's rules (RFC
+/// 6265bis §4.1.3: `Secure`; for `__Host-` also no `Domain` and the path `/`); CSRF double
+/// submit needs methods to check and, in cookie mode, a way for the page to learn the value.
+fn workable(c: &CookieSettings, cookies_located: bool) -> Result<(), BuildError> {
+    let refuse = |message: String| Err(BuildError::Invalid(message));
+    if c.same_site == Some(SameSite::None) && !c.secure {
+        return refuse(
+            "cookie_samesite(Some(SameSite::None)) needs cookie_secure(true): browsers drop \
+             SameSite=None cookies that are not Secure"
+                .into(),
+        );
+    }
+    for (setting, name, path_setting, path) in [
+        (
+            "access_cookie_name",
+            &c.access.jwt,
+            "access_cookie_path",
+            &c.access.jwt_path,
+        ),
+        (
+            "refresh_cookie_name",
+            &c.refresh.jwt,
+            "refresh_cookie_path",
+            &c.refresh.jwt_path,
+        ),
+        (
+            "access_csrf_cookie_name",
+            &c.access.csrf,
+            "access_csrf_cookie_path",
+            &c.access.csrf_path,
+        ),
+        (
+            "refresh_csrf_cookie_name",
+            &c.refresh.csrf,
+            "refresh_csrf_cookie_path",
+            &c.refresh.csrf_path,
+        ),
+    ] {
+        let Some(prefix) = cookie_prefix(name) else {
+            continue;
+        };
+        let named = format!("{setting}({name:?})");
+        if !c.secure {
+            return refuse(format!(
+                "{named} needs cookie_secure(true): browsers drop {prefix} cookies that are \
+                 not Secure"
+            ));
+        }
+        if prefix == HOST {
+            if let Some(domain) = &c.domain {
+                return refuse(format!(
+                    "{named} cannot have a cookie_domain ({domain:?}): browsers drop {HOST} \
+                     cookies with a Domain"
+                ));
+            }
+            if path != "/" {
+                return refuse(format!(
+                    "{named} needs {path_setting}(\"/\"), not {path:?}: browsers drop {HOST} \
+                     cookies with another path"
+                ));
+            }
+        }
+    }
+    if c.csrf_protect && c.csrf_methods.is_empty() {
+        return refuse(
+            "csrf_methods is empty while csrf_protect is on: no request would be checked \
+             (turn csrf_protect off instead)"
+                .into(),
+        );
+    }
+    if cookies_located && c.csrf_protect && !c.csrf_in_cookies && !c.csrf_in_json {
+        return refuse(
+            "csrf_in_cookies(false) with csrf_protect on and cookies as a token location: the \
+             client has no way to learn the CSRF values; set csrf_in_json(true) (the auth \
+             service's login and refresh answers carry them), or turn csrf_protect off"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 impl LocationSettings {
     /// The settings with every name checked and the messages built: cookies, query string,
     /// JSON body, implicit refresh.
-    pub(super) fn validate(mut self) -> Result<Validated, BuildError> {
+    pub(super) fn validate(mut self, cookies_located: bool) -> Result<Validated, BuildError> {
         let invalid =
             |what: &str, value: &str| BuildError::Invalid(format!("invalid {what} {value:?}"));
         let c = &mut self.cookies;
@@ -97,6 +180,7 @@ impl LocationSettings {
                 c.domain.as_deref().unwrap_or_default(),
             ));
         }
+        workable(c, cookies_located)?;
         if self.query_name.is_empty() {
             return Err(invalid("query string name", &self.query_name));
         }
@@ -212,8 +296,72 @@ impl JwtManagerBuilder {
     }
 
     /// Whether the CSRF values are also set as cookies readable by scripts (default on).
+    /// Off in cookie mode with CSRF protection on, the client needs another way to learn
+    /// them: [`csrf_in_json`](Self::csrf_in_json), or `build` refuses.
     pub fn csrf_in_cookies(mut self, yes: bool) -> Self {
         self.cookie_settings().csrf_in_cookies = yes;
+        self
+    }
+
+    /// Whether the answers that set token cookies carry their CSRF values in JSON (default
+    /// off): the [auth service](crate::service)'s login and refresh answers then hold
+    /// `csrf_access_token` and `csrf_refresh_token` (for the tokens they set), and an
+    /// application setting cookies itself sends [`VerifiedToken::csrf`](crate::VerifiedToken::csrf)
+    /// the same way. The way to the client when [`csrf_in_cookies`](Self::csrf_in_cookies)
+    /// is off.
+    pub fn csrf_in_json(mut self, yes: bool) -> Self {
+        self.cookie_settings().csrf_in_json = yes;
+        self
+    }
+
+    /// The `__Host-` preset, against cookie tossing: the four cookies are named
+    /// `__Host-access_token_cookie`, `__Host-refresh_token_cookie`,
+    /// `__Host-csrf_access_token` and `__Host-csrf_refresh_token`, `Secure`, with the path
+    /// `/` and no `Domain`.
+    ///
+    /// Browsers accept a `__Host-` cookie only from the host itself over HTTPS, so a
+    /// sibling subdomain (`evil.example.com` next to `app.example.com`) cannot plant its own
+    /// token or CSRF cookie for the application's host, nor shadow them with a cookie of a
+    /// longer path. Settings that break the prefix's rules later (`cookie_secure(false)`, a
+    /// `cookie_domain`, another cookie path) are refused by `build`. Scripts read the CSRF
+    /// cookies by their new names.
+    ///
+    /// ```
+    /// use tower_jwt_auth::{JwtManager, TokenLocation};
+    ///
+    /// let manager = JwtManager::builder()
+    ///     .secret("an-example-secret-that-is-32-bytes!")
+    ///     .token_locations([TokenLocation::Cookies])
+    ///     .host_prefixed_cookies()
+    ///     .build()
+    ///     .unwrap();
+    /// let token = manager.create_access_token("ada").unwrap();
+    /// let cookies = manager.cookies().access(&token).unwrap();
+    /// assert_eq!(cookies[0].name(), "__Host-access_token_cookie");
+    /// assert_eq!(cookies[1].name(), "__Host-csrf_access_token");
+    /// assert!(cookies.iter().all(|c| c.secure() == Some(true) && c.domain().is_none()));
+    ///
+    /// // A Domain would make browsers drop them: refused.
+    /// assert!(JwtManager::builder()
+    ///     .secret("an-example-secret-that-is-32-bytes!")
+    ///     .host_prefixed_cookies()
+    ///     .cookie_domain("example.com")
+    ///     .build()
+    ///     .is_err());
+    /// ```
+    pub fn host_prefixed_cookies(mut self) -> Self {
+        let c = self.cookie_settings();
+        for names in [&mut c.access, &mut c.refresh] {
+            for name in [&mut names.jwt, &mut names.csrf] {
+                if !host_prefixed(name) {
+                    *name = format!("{HOST}{name}");
+                }
+            }
+            names.jwt_path = "/".into();
+            names.csrf_path = "/".into();
+        }
+        c.secure = true;
+        c.domain = None;
         self
     }
 
@@ -297,5 +445,140 @@ impl JwtManagerBuilder {
     pub fn implicit_refresh_within(mut self, within: Duration) -> Self {
         self.locations_settings.implicit_refresh = Some(within);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{BuildError, JwtManager, JwtManagerBuilder, SameSite, TokenLocation};
+
+    fn cookies() -> JwtManagerBuilder {
+        JwtManager::builder()
+            .secret("locations-unit-test-secret-0123456789abcdef")
+            .token_locations([TokenLocation::Headers, TokenLocation::Cookies])
+    }
+
+    /// The message of a refused build; panics when the build succeeds.
+    fn refused(builder: JwtManagerBuilder) -> String {
+        match builder.build() {
+            Err(BuildError::Invalid(message)) => message,
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(_) => panic!("built"),
+        }
+    }
+
+    #[test]
+    fn same_site_none_needs_secure() {
+        let message = refused(
+            cookies()
+                .cookie_secure(false)
+                .cookie_samesite(Some(SameSite::None)),
+        );
+        assert!(
+            message.contains("SameSite=None") && message.contains("cookie_secure"),
+            "{message}"
+        );
+        assert!(cookies()
+            .cookie_samesite(Some(SameSite::None))
+            .build()
+            .is_ok());
+        assert!(cookies()
+            .cookie_secure(false)
+            .cookie_samesite(Some(SameSite::Lax))
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn host_prefixed_names_need_secure_no_domain_and_the_root_path() {
+        type Name = fn(JwtManagerBuilder, &'static str) -> JwtManagerBuilder;
+        type Path = fn(JwtManagerBuilder, &'static str) -> JwtManagerBuilder;
+        let settings: [(&str, Name, Path, &str); 4] = [
+            (
+                "access_cookie_name",
+                |b, n| b.access_cookie_name(n),
+                |b, p| b.access_cookie_path(p),
+                "access_cookie_path",
+            ),
+            (
+                "refresh_cookie_name",
+                |b, n| b.refresh_cookie_name(n),
+                |b, p| b.refresh_cookie_path(p),
+                "refresh_cookie_path",
+            ),
+            (
+                "access_csrf_cookie_name",
+                |b, n| b.access_csrf_cookie_name(n),
+                |b, p| b.access_csrf_cookie_path(p),
+                "access_csrf_cookie_path",
+            ),
+            (
+                "refresh_csrf_cookie_name",
+                |b, n| b.refresh_csrf_cookie_name(n),
+                |b, p| b.refresh_csrf_cookie_path(p),
+                "refresh_csrf_cookie_path",
+            ),
+        ];
+        for (name_setting, name, path, path_setting) in settings {
+            let host = || name(cookies(), "__Host-x");
+            assert!(host().build().is_ok(), "{name_setting}");
+            for (builder, says) in [
+                (host().cookie_secure(false), "cookie_secure"),
+                (host().cookie_domain("example.com"), "cookie_domain"),
+                (path(host(), "/api"), path_setting),
+                // Browsers match the prefix whatever its case.
+                (
+                    name(cookies(), "__host-x").cookie_secure(false),
+                    "cookie_secure",
+                ),
+            ] {
+                let message = refused(builder);
+                assert!(
+                    message.contains(name_setting) && message.contains(says),
+                    "{name_setting}: {message}"
+                );
+            }
+            let secure = || name(cookies(), "__Secure-x");
+            assert!(secure().cookie_domain("example.com").build().is_ok());
+            assert!(path(secure(), "/api").build().is_ok());
+            let message = refused(secure().cookie_secure(false));
+            assert!(
+                message.contains(name_setting) && message.contains("cookie_secure"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn csrf_needs_methods_and_a_way_to_the_client() {
+        let message = refused(cookies().csrf_methods([]));
+        assert!(message.contains("csrf_methods"), "{message}");
+        assert!(cookies()
+            .csrf_protect(false)
+            .csrf_methods([])
+            .build()
+            .is_ok());
+        // The value must reach the page somehow: in cookies, or in JSON answers.
+        let message = refused(cookies().csrf_in_cookies(false));
+        assert!(message.contains("csrf_in_cookies"), "{message}");
+        assert!(cookies()
+            .csrf_in_cookies(false)
+            .csrf_protect(false)
+            .build()
+            .is_ok());
+        // Without cookies as a location, nothing needs it.
+        assert!(JwtManager::builder()
+            .secret("locations-unit-test-secret-0123456789abcdef")
+            .csrf_in_cookies(false)
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn a_domain_override_keeps_host_prefixed_cookies_valid() {
+        let m = cookies().access_cookie_name("__Host-a").build().unwrap();
+        assert!(m.cookies().domain("example.com").is_err());
+        let m = cookies().build().unwrap();
+        assert!(m.cookies().domain("example.com").is_ok());
     }
 }

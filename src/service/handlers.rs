@@ -137,10 +137,18 @@ impl<U: UserStore> Inner<U> {
         message: &str,
         set_cookies: impl FnOnce(Cookies<'_>, &mut HeaderMap) -> Result<(), AuthError>,
     ) -> Reply {
-        let mut reply = if self.tokens_in_body {
-            json_reply(StatusCode::OK, &tokens)
-        } else {
-            self.message(StatusCode::OK, message)
+        let csrf = self.csrf_values(&tokens);
+        let mut reply = match (self.tokens_in_body, csrf.is_empty()) {
+            (true, true) => json_reply(StatusCode::OK, &tokens),
+            (false, true) => self.message(StatusCode::OK, message),
+            (in_body, false) => {
+                let mut body = match tokens {
+                    Value::Object(tokens) if in_body => tokens,
+                    _ => Map::from_iter([(self.manager.message_key().into(), message.into())]),
+                };
+                body.extend(csrf);
+                json_reply(StatusCode::OK, &Value::Object(body))
+            }
         };
         if self.cookies && set_cookies(self.manager.cookies(), reply.headers_mut()).is_err() {
             return self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens");

@@ -13,6 +13,10 @@
 //!   hashing slot stays busy the answer is 503.
 //! - **Refresh** is guarded like `RefreshRequired` and answers `200 {"access_token"}` (not
 //!   fresh).
+//! - In cookie mode, both also set the token cookies; with
+//!   [`csrf_in_json`](crate::JwtManagerBuilder::csrf_in_json) their answers carry the CSRF
+//!   values too (`csrf_access_token`, `csrf_refresh_token`), for a page whose CSRF values are
+//!   not in cookies.
 //! - **Revoke** revokes the access or refresh token presented in the `Authorization`
 //!   header, and the refresh token in an optional body `{"refresh_token": ...}` when it
 //!   belongs to the same identity: `200 {"msg": "Successfully logged out"}`.
@@ -82,6 +86,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use serde_json::{Map, Value};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -455,6 +460,31 @@ where
 }
 
 impl<U: UserStore> Inner<U> {
+    /// With [`csrf_in_json`](crate::JwtManagerBuilder::csrf_in_json) in cookie mode: the
+    /// CSRF values of the tokens an answer sets as cookies (`access_token` and
+    /// `refresh_token` of `tokens`), as `csrf_access_token` and `csrf_refresh_token`.
+    pub(super) fn csrf_values(&self, tokens: &Value) -> Map<String, Value> {
+        let settings = &self.manager.core().settings;
+        let mut values = Map::new();
+        if !(self.cookies && settings.cookies.csrf_in_json && settings.issues_csrf()) {
+            return values;
+        }
+        for (token, key) in [
+            ("access_token", "csrf_access_token"),
+            ("refresh_token", "csrf_refresh_token"),
+        ] {
+            let csrf = tokens
+                .get(token)
+                .and_then(Value::as_str)
+                .and_then(|token| self.manager.decode_token(token).ok())
+                .and_then(|verified| verified.csrf().map(Value::from));
+            if let Some(csrf) = csrf {
+                values.insert(key.into(), csrf);
+            }
+        }
+        values
+    }
+
     /// Reads the body of a `/refresh` or `/revoke` request, then hands the request to its
     /// guard.
     async fn guarded<B, G>(

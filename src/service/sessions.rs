@@ -61,8 +61,8 @@ impl<U: UserStore> Inner<U> {
         let id = uuid::Uuid::new_v4().to_string();
         let tokens = self.issue(
             identity,
-            access.claim(SESSION_CLAIM, id.as_str()),
-            TokenOptions::new().claim(SESSION_CLAIM, id.as_str()),
+            access.reserved_claim(SESSION_CLAIM, id.as_str()),
+            TokenOptions::new().reserved_claim(SESSION_CLAIM, id.as_str()),
         );
         let Some((refresh_jti, tokens)) = tokens.and_then(|t| Some((self.jti_of(&t.refresh)?, t)))
         else {
@@ -94,7 +94,7 @@ impl<U: UserStore> Inner<U> {
                 Err(reply) => reply,
             };
         };
-        let in_session = || TokenOptions::new().claim(SESSION_CLAIM, session);
+        let in_session = || TokenOptions::new().reserved_claim(SESSION_CLAIM, session);
         let Some(tokens) = self.issue(identity, in_session(), in_session()) else {
             return self.could_not_issue();
         };
@@ -118,7 +118,7 @@ impl<U: UserStore> Inner<U> {
             }
             Ok(Rotation::Concurrent { current }) => {
                 // Two refreshes at once: the current token of the session, issued anew.
-                let again = in_session().claim("jti", current);
+                let again = in_session().reserved_claim("jti", current);
                 match self.manager.create_refresh_token_with(identity, again) {
                     Ok(refresh) => {
                         tracing::info!(outcome = "accepted", user_id = %identity, "refresh within the grace");

@@ -181,13 +181,54 @@ async fn cookie_settings_from_the_environment() {
     );
     register(&s, "ada", "ada@example.com", "pw").await;
     let (cookies, _) = cookie_login(&s).await;
-    assert_eq!(cookies.len(), 4);
+    // Secure cookies carry the `__Host-` prefix: only this host over HTTPS can set them,
+    // so a sibling subdomain cannot plant its own (cookie tossing).
+    assert_eq!(
+        cookies.keys().cloned().collect::<Vec<String>>(),
+        FOUR.map(|name| format!("__Host-{name}"))
+    );
     for (name, (_, attrs)) in &cookies {
+        let attrs: Vec<&str> = attrs.split(';').map(str::trim).collect();
         assert!(
-            attrs.contains("Secure") && attrs.contains("SameSite=Strict"),
-            "{name}: {attrs}"
+            attrs.contains(&"Secure")
+                && attrs.contains(&"SameSite=Strict")
+                && attrs.contains(&"Path=/")
+                && !attrs.iter().any(|a| a.starts_with("Domain")),
+            "{name}: {attrs:?}"
         );
     }
+    // The guards read them (with the CSRF value from its prefixed cookie).
+    let (status, _, body) = s
+        .call_with(
+            Method::POST,
+            "/revoke",
+            &[
+                ("cookie", &jar(&cookies)),
+                ("x-csrf-token", &cookies["__Host-csrf_access_token"].0),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// `SameSite=None` cookies that are not `Secure` are dropped by browsers: the server refuses
+/// to start with them, naming both variables, before it listens.
+#[test]
+fn same_site_none_without_secure_stops_the_server() {
+    let out = crate::harness::run_to_exit(&[
+        ("JWT_SECRET_KEY", crate::harness::SECRET),
+        ("JWT_COOKIE_SAMESITE", "None"),
+        ("JWT_COOKIE_SECURE", "false"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("listening on"), "{stdout}");
+    assert!(
+        stderr.contains("JWT_COOKIE_SAMESITE") && stderr.contains("JWT_COOKIE_SECURE"),
+        "{stderr}"
+    );
 }
 
 /// Implicit refresh: the example's default is 300 s. An access token with less left (a 120 s

@@ -564,18 +564,15 @@ fn revoked() -> (StatusCode, Value) {
 }
 
 /// A jti with spaces (any issuer may choose one) revoked on A is refused by B.
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "redis", feature = "testing"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_a_jti_with_spaces() {
     let Some((_redis, _proxy, _db, a, b)) = two_instances("spaces").await else {
         return;
     };
-    let spaced = manager()
-        .create_access_token_with(
-            "1",
-            tower_jwt_auth::TokenOptions::new().claim("jti", "a jti with spaces"),
-        )
-        .unwrap();
+    let spaced = tower_jwt_auth::testing::token(&manager(), "1")
+        .claim("jti", "a jti with spaces")
+        .mint();
     assert_eq!(b.get("/me", Some(&spaced)).await.0, StatusCode::OK);
     assert_eq!(
         a.post("/revoke", Some(&spaced), None).await.0,

@@ -1,7 +1,6 @@
 //! HMAC keys with their key schedule done once, and the one constant-time compare.
 
 use jsonwebtoken::Algorithm;
-use subtle::ConstantTimeEq as _;
 
 use crate::config::BuildError;
 
@@ -76,27 +75,16 @@ impl HmacKey {
     }
 }
 
-/// Equal lengths and equal bytes, every byte compared whatever the first difference.
+/// Equal lengths and equal bytes, every byte compared whatever the first difference:
+/// RustCrypto's `ctutils` (the successor of `subtle`, its slices compared a machine word at
+/// a time with `cmov`).
 ///
-/// The differences are OR-folded word by word without a branch, and `subtle` decides
-/// whether the fold is zero. (`subtle`'s own slice comparison passes every byte through an
-/// optimisation barrier: measured here at 990 ns for a 250-byte token, against 30 ns for
-/// this, and the memo of verified tokens compares whole tokens on every hit.)
+/// Not `subtle`'s slice compare: it passes every byte through an optimisation barrier, and
+/// the memo of verified tokens compares whole tokens on every hit. Counted with callgrind
+/// (release, per compare): 43 bytes (an HS256 signature) 563 instructions with `subtle`,
+/// 79 with `ctutils`; 250 bytes (a token) 3,254 against 277.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .fold(0u64, |acc, (x, y)| acc | u64::from(x ^ y));
-    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or_default());
-    let difference = a8
-        .zip(b8)
-        .fold(tail, |acc, (x, y)| acc | (word(x) ^ word(y)));
-    difference.ct_eq(&0).into()
+    ctutils::CtEq::ct_eq(a, b).to_bool()
 }
 
 #[cfg(test)]

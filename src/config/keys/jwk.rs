@@ -47,42 +47,49 @@ pub(super) fn decoding_from_private(
 }
 
 /// A SEC1 EC private key (`-----BEGIN EC PRIVATE KEY-----`, what `openssl ecparam
-/// -genkey` writes) wrapped as PKCS#8 DER, which the crypto backends read; `None` for any
-/// other PEM.
-pub(super) fn sec1_as_pkcs8(pem: &[u8], algorithm: Algorithm) -> Option<Vec<u8>> {
-    const BEGIN: &str = "-----BEGIN EC PRIVATE KEY-----";
-    const END: &str = "-----END EC PRIVATE KEY-----";
-    let text = std::str::from_utf8(pem).ok()?;
-    let body = text.split(BEGIN).nth(1)?.split(END).next()?;
-    let base64: String = body.split_whitespace().collect();
-    let sec1 = base64_simd::STANDARD.decode_to_vec(base64).ok()?;
-    // PrivateKeyInfo ::= SEQUENCE { version 0, AlgorithmIdentifier { id-ecPublicKey,
-    // namedCurve }, privateKey OCTET STRING (the SEC1 structure) } (RFC 5915, RFC 5208).
-    const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    let curve: &[u8] = match algorithm {
-        Algorithm::ES256 => &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
-        Algorithm::ES384 => &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
-        _ => return None,
-    };
-    let identifier = der(0x30, &[EC_PUBLIC_KEY, curve].concat());
-    let info = [&[0x02, 0x01, 0x00][..], &identifier, &der(0x04, &sec1)].concat();
-    Some(der(0x30, &info))
-}
+/// -genkey` writes, after its `EC PARAMETERS` block) as PKCS#8 DER, which the crypto backends
+/// read: `Ok(None)` for a PEM without a SEC1 key, an error for a damaged SEC1 key or one of
+/// another curve than `algorithm`'s. Read and written by the `sec1` and `pkcs8` crates.
+pub(super) fn sec1_as_pkcs8(
+    pem: &[u8],
+    algorithm: Algorithm,
+) -> Result<Option<Vec<u8>>, BuildError> {
+    use pkcs8::der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
+    use pkcs8::der::{Decode as _, Encode as _, SecretDocument};
+    use pkcs8::{AlgorithmIdentifierRef, PrivateKeyInfoRef};
 
-/// A DER element: tag, length (short or long form), contents.
-fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = contents.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+    const BEGIN: &str = "-----BEGIN EC PRIVATE KEY-----";
+    let Some(at) = std::str::from_utf8(pem)
+        .ok()
+        .and_then(|text| Some(&text[text.find(BEGIN)?..]))
+    else {
+        return Ok(None);
+    };
+    let invalid = |e: &dyn std::fmt::Display| {
+        BuildError::Invalid(format!("{algorithm:?} private key: SEC1 key: {e}"))
+    };
+    let curve = match algorithm {
+        Algorithm::ES256 => ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7"), // P-256
+        Algorithm::ES384 => ObjectIdentifier::new_unwrap("1.3.132.0.34"),        // P-384
+        other => return Err(invalid(&format!("{other:?} is not an EC algorithm"))),
+    };
+    let (_, document) = SecretDocument::from_pem(at).map_err(|e| invalid(&e))?;
+    let key = sec1::EcPrivateKey::from_der(document.as_bytes()).map_err(|e| invalid(&e))?;
+    if let Some(named) = key.parameters.map(|p| p.named_curve()) {
+        if named != Some(curve) {
+            return Err(invalid(&format!("not a key of {algorithm:?}'s curve")));
+        }
     }
-    out.extend_from_slice(contents);
-    out
+    // RFC 5915 §2 / RFC 5208: PrivateKeyInfo { version 0, AlgorithmIdentifier
+    // { id-ecPublicKey, namedCurve }, privateKey OCTET STRING (the SEC1 structure) }.
+    let info = PrivateKeyInfoRef::new(
+        AlgorithmIdentifierRef {
+            oid: sec1::ALGORITHM_OID,
+            parameters: Some(AnyRef::from(&curve)),
+        },
+        OctetStringRef::new(document.as_bytes()).map_err(|e| invalid(&e))?,
+    );
+    info.to_der().map(Some).map_err(|e| invalid(&e))
 }
 
 #[cfg_attr(not(feature = "jwks"), allow(dead_code))]

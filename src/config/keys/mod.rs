@@ -231,7 +231,7 @@ impl JwtKey {
             | Algorithm::PS256
             | Algorithm::PS384
             | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem),
-            Algorithm::ES256 | Algorithm::ES384 => match jwk::sec1_as_pkcs8(pem, algorithm) {
+            Algorithm::ES256 | Algorithm::ES384 => match jwk::sec1_as_pkcs8(pem, algorithm)? {
                 Some(der) => Ok(EncodingKey::from_ec_der(&der)),
                 None => EncodingKey::from_ec_pem(pem),
             },
@@ -384,17 +384,83 @@ fn check_secret(secret: &[u8], algorithm: Algorithm) -> Result<(), BuildError> {
             secret.len()
         )));
     }
-    if secret.iter().all(|&b| b == secret[0]) {
-        return Err(BuildError::WeakSecret(
-            "the secret repeats a single byte; use a random one".into(),
-        ));
+    let period = shortest_period(secret);
+    if period <= secret.len() / 2 {
+        return Err(BuildError::WeakSecret(format!(
+            "the secret repeats a string of {period} byte{}; use a random one",
+            if period == 1 { "" } else { "s" }
+        )));
     }
     Ok(())
+}
+
+/// The length of the shortest string that, repeated (the last copy possibly cut short),
+/// spells `bytes`: a secret whose period is at most half its length is a shorter string
+/// repeated (`changeme` × 4), no stronger than that string. Linear time (the border of
+/// Knuth-Morris-Pratt's prefix function).
+fn shortest_period(bytes: &[u8]) -> usize {
+    // border[i]: the length of the longest proper prefix of bytes[..=i] that is also its
+    // suffix.
+    let mut border = vec![0usize; bytes.len()];
+    for i in 1..bytes.len() {
+        let mut k = border[i - 1];
+        while k > 0 && bytes[i] != bytes[k] {
+            k = border[k - 1];
+        }
+        if bytes[i] == bytes[k] {
+            k += 1;
+        }
+        border[i] = k;
+    }
+    bytes.len() - border.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shorter string repeated is as weak as its one copy (JWT cracking tools find them).
+    #[test]
+    fn repeated_secrets_are_refused() {
+        for weak in [
+            "changeme".repeat(4),
+            "0123456789abcdef".repeat(2),
+            "ab".repeat(20),
+            "a".repeat(40),
+            // A partial copy at the end does not make it stronger.
+            "password1".repeat(4) + "pass",
+        ] {
+            assert!(
+                matches!(
+                    check_secret(weak.as_bytes(), Algorithm::HS256),
+                    Err(BuildError::WeakSecret(_))
+                ),
+                "{weak:?} accepted"
+            );
+        }
+        for weak in ["0123456789abcdef".repeat(4), "changeme".repeat(8)] {
+            assert!(check_secret(weak.as_bytes(), Algorithm::HS512).is_err());
+        }
+        // Random secrets pass, and so do the test suite's.
+        let random: Vec<u8> = (0..32).map(|_| rand_byte()).collect();
+        assert!(check_secret(&random, Algorithm::HS256).is_ok());
+        for fine in [
+            "an-example-secret-that-is-32-bytes!",
+            "key-set-test-secret-0123456789abcdefgh",
+            "benchmark-secret-0123456789abcdefghijklmnop",
+            // Repeated, but not all through: not a repetition.
+            &("changeme".repeat(4) + "-and-then-something-else"),
+        ] {
+            assert!(
+                check_secret(fine.as_bytes(), Algorithm::HS256).is_ok(),
+                "{fine}"
+            );
+        }
+    }
+
+    fn rand_byte() -> u8 {
+        uuid::Uuid::new_v4().as_bytes()[0]
+    }
 
     #[test]
     fn headers_in_pyjwt_layout() {
@@ -415,7 +481,7 @@ mod tests {
     fn keys_are_chosen_by_kid_and_pin_their_algorithm() {
         let key = Key::new(
             Algorithm::HS256,
-            Material::Secret(b"0123456789abcdef0123456789abcdef".to_vec()),
+            Material::Secret(b"keys-unit-test-secret-0123456789abcdef".to_vec()),
         )
         .unwrap();
         let id = key.id;
