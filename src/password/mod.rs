@@ -35,7 +35,7 @@
 use std::fmt;
 
 use argon2::{Argon2, Params, PasswordHash, PasswordHasher as _};
-use subtle::ConstantTimeEq;
+use ctutils::CtEq;
 
 mod pool;
 pub use pool::PasswordHasher;
@@ -162,7 +162,7 @@ fn verify_with(password: &str, phc: &str, reuse_memory: bool) -> Result<bool, Pa
         argon2.hash_password_into(password.as_bytes(), salt.as_ref(), &mut out)
     };
     computed.map_err(|_| PasswordError::InvalidHash)?;
-    Ok(out.ct_eq(expected).into())
+    Ok(out.as_slice().ct_eq(expected).to_bool())
 }
 
 /// Whether a stored hash is weaker than the current parameters (another algorithm or
