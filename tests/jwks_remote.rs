@@ -74,7 +74,9 @@ async fn setup(cooldown: Duration) -> (Idp, RemoteJwks, JwtManager) {
         .cooldown(cooldown)
         .build()
         .unwrap();
-    assert_eq!(remote.start().await.unwrap(), 2);
+    let refresh = remote.start().await;
+    assert_eq!(refresh.first_fetch().unwrap(), 2);
+    refresh.detach();
     let m = manager(&remote);
     (idp, remote, m)
 }
@@ -145,7 +147,7 @@ async fn new_keys_are_picked_up_and_misses_share_fetches() {
         .cooldown(cooldown)
         .build()
         .unwrap();
-    remote.start().await.unwrap();
+    remote.start().await.first_fetch().unwrap();
     let m = manager(&remote);
     assert_eq!(idp.hits("/jwks.json"), 1);
     let token = mint(RS, Some("rsa-2"), &claims("carol"));
@@ -246,7 +248,7 @@ async fn algorithm_confusion_with_outside_keys() {
         .allowed_algorithms([Algorithm::ES256])
         .build()
         .unwrap();
-    assert_eq!(strict.start().await.unwrap(), 1);
+    assert_eq!(strict.start().await.first_fetch().unwrap(), 1);
     assert_eq!(strict.key_ids(), ["ec-1"]);
     // HMAC is never allowed from a JWKS; the issuer is required.
     assert!(builder(idp.url("/jwks.json"))
@@ -265,7 +267,7 @@ async fn keys_found_through_discovery() {
     let idp = Idp::start(vec![public_jwk(ES, "ec-9")]).await;
     let issuer = idp.url("");
     let remote = RemoteJwks::discover(&issuer).build().unwrap();
-    assert_eq!(remote.start().await.unwrap(), 1);
+    assert_eq!(remote.start().await.first_fetch().unwrap(), 1);
     assert_eq!(idp.hits("/.well-known/openid-configuration"), 1);
     let m = manager(&remote);
     let token = mint(
@@ -367,7 +369,7 @@ async fn redirects_are_refused() {
     let err = own.refresh().await.unwrap_err().to_string();
     assert!(err.contains("302"), "{err}");
     let passed_in = builder(idp.url("/redirect"))
-        .http_client(reqwest::Client::new())
+        .http_client(tower_jwt_auth::jwks::reqwest::Client::builder())
         .build()
         .unwrap();
     let err = passed_in.refresh().await.unwrap_err().to_string();
@@ -396,7 +398,7 @@ async fn a_failed_first_fetch_recovers() {
             .cooldown(cooldown)
             .build()
             .unwrap();
-        let err = remote.start().await.unwrap_err().to_string();
+        let err = remote.start().await.first_fetch().unwrap_err().to_string();
         assert!(err.contains("500"), "{case}: {err}");
         let m = manager(&remote);
         let token = mint(RS, kid, &claims("grace"));
@@ -430,7 +432,7 @@ async fn a_token_of_an_algorithm_no_key_has_fetches_again() {
             .cooldown(cooldown)
             .build()
             .unwrap();
-        remote.start().await.unwrap();
+        remote.start().await.first_fetch().unwrap();
         let m = manager(&remote);
         idp.publish(public_jwk(ES, "ec-2"));
         tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
@@ -452,7 +454,7 @@ async fn hmac_and_none_tokens_never_fetch() {
         .allowed_algorithms([Algorithm::RS256, Algorithm::ES256])
         .build()
         .unwrap();
-    assert!(remote.start().await.is_err());
+    assert!(remote.start().await.first_fetch().is_err());
     // The manager's own keys have kids, so that an unknown kid is "unknown" to them too.
     let m = JwtManager::builder()
         .key(
@@ -487,20 +489,84 @@ async fn hmac_and_none_tokens_never_fetch() {
     assert_eq!(idp.hits("/jwks.json"), 2);
 }
 
-/// `start()` twice: one refresh task, and no second first fetch.
+/// `start()` twice: one refresh task, and no second first fetch; the task runs until the
+/// last handle goes.
 #[tokio::test]
 async fn start_is_idempotent() {
     let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
-    let remote = builder(idp.url("/jwks.json"))
-        .cooldown(Duration::from_millis(50))
-        .refresh_interval(Duration::from_millis(400))
-        .build()
-        .unwrap();
-    let _ = remote.start().await;
-    let _ = remote.start().await;
+    let remote = refreshing(&idp);
+    let first = remote.start().await;
+    let second = remote.start().await;
+    assert_eq!((first.first_fetch().unwrap(), second.first_fetch().unwrap()), (1, 1));
     assert_eq!(idp.hits("/jwks.json"), 1, "a second first fetch");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     // One task: two refreshes in a second (every 360 to 440 ms); two tasks: four.
     let hits = idp.hits("/jwks.json");
     assert!((2..=3).contains(&hits), "{hits} fetches");
+    drop(first);
+    assert!(second.is_running(), "stopped with a handle left");
+    let before = idp.hits("/jwks.json");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(idp.hits("/jwks.json") > before, "no refresh with a handle left");
+    drop(second);
+    assert_stopped(&idp).await;
+}
+
+/// Keys refreshed every 400 ms (± 10%).
+fn refreshing(idp: &Idp) -> RemoteJwks {
+    builder(idp.url("/jwks.json"))
+        .cooldown(Duration::from_millis(50))
+        .refresh_interval(Duration::from_millis(400))
+        .build()
+        .unwrap()
+}
+
+/// No fetch in three refresh intervals.
+async fn assert_stopped(idp: &Idp) {
+    // A request under way when the task stopped may still reach the server.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = idp.hits("/jwks.json");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(idp.hits("/jwks.json"), before, "refreshed after it stopped");
+}
+
+/// The handle stops the periodic refresh when asked and when dropped; detached, the task runs
+/// on until the keys are dropped; a later `start()` starts a new task.
+#[tokio::test]
+async fn the_handle_stops_the_periodic_refresh() {
+    let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
+    let remote = refreshing(&idp);
+    let m = manager(&remote);
+    let handle = remote.start().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(idp.hits("/jwks.json"), 2);
+    handle.stop();
+    assert_stopped(&idp).await;
+
+    // Started again: a first fetch and a new task, which dropping its handle stops.
+    let before = idp.hits("/jwks.json");
+    let handle = remote.start().await;
+    assert_eq!(idp.hits("/jwks.json"), before + 1);
+    assert!(handle.is_running());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(idp.hits("/jwks.json"), before + 2);
+    drop(handle);
+    assert_stopped(&idp).await;
+
+    // Detached: it runs on without a handle, a `start()` finds it running, and it stops
+    // once no manager and no `RemoteJwks` holds the keys.
+    let before = idp.hits("/jwks.json");
+    remote.start().await.detach();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(idp.hits("/jwks.json"), before + 2);
+    let again = remote.start().await;
+    assert!(again.is_running());
+    assert_eq!(idp.hits("/jwks.json"), before + 2, "fetched by start()");
+    drop(again);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(idp.hits("/jwks.json") > before + 2, "stopped by a handle of a detached task");
+    drop((remote, m));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_stopped(&idp).await;
+    // The token path still fetches without a task: see `a_failed_first_fetch_recovers`.
 }

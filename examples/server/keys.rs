@@ -95,9 +95,12 @@ pub(crate) async fn remote_jwks() -> Result<Option<RemoteJwks>, String> {
         builder = builder.audience(audience);
     }
     let remote = builder.build().map_err(|e| e.to_string())?;
-    match remote.start().await {
+    let refresh = remote.start().await;
+    match refresh.first_fetch() {
         Ok(n) => tracing::info!("{n} key(s) of {url} trusted"),
         Err(err) => tracing::warn!("{err}: its tokens are refused until a fetch succeeds"),
     }
+    // Refreshed for as long as the server runs.
+    refresh.detach();
     Ok(Some(remote))
 }
