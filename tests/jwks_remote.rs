@@ -177,7 +177,10 @@ async fn new_keys_are_picked_up_and_misses_share_fetches() {
             let token = if i % 2 == 0 {
                 token.clone()
             } else {
-                with_header(&token, json!({"alg": "RS256", "kid": format!("unknown-{i}")}))
+                with_header(
+                    &token,
+                    json!({"alg": "RS256", "kid": format!("unknown-{i}")}),
+                )
             };
             tokio::spawn(async move { guard(&m, &token).await })
         })
@@ -198,7 +201,11 @@ async fn new_keys_are_picked_up_and_misses_share_fetches() {
     for task in concurrent {
         assert_eq!(task.await.unwrap(), Ok("carol".into()));
     }
-    assert_eq!(idp.hits("/jwks.json"), 3, "one fetch for 20 concurrent misses");
+    assert_eq!(
+        idp.hits("/jwks.json"),
+        3,
+        "one fetch for 20 concurrent misses"
+    );
     assert_eq!(remote.fetches(), 3);
 }
 
@@ -497,7 +504,10 @@ async fn start_is_idempotent() {
     let remote = refreshing(&idp);
     let first = remote.start().await;
     let second = remote.start().await;
-    assert_eq!((first.first_fetch().unwrap(), second.first_fetch().unwrap()), (1, 1));
+    assert_eq!(
+        (first.first_fetch().unwrap(), second.first_fetch().unwrap()),
+        (1, 1)
+    );
     assert_eq!(idp.hits("/jwks.json"), 1, "a second first fetch");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     // One task: two refreshes in a second (every 360 to 440 ms); two tasks: four.
@@ -507,7 +517,10 @@ async fn start_is_idempotent() {
     assert!(second.is_running(), "stopped with a handle left");
     let before = idp.hits("/jwks.json");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(idp.hits("/jwks.json") > before, "no refresh with a handle left");
+    assert!(
+        idp.hits("/jwks.json") > before,
+        "no refresh with a handle left"
+    );
     drop(second);
     assert_stopped(&idp).await;
 }
@@ -564,7 +577,10 @@ async fn the_handle_stops_the_periodic_refresh() {
     assert_eq!(idp.hits("/jwks.json"), before + 2, "fetched by start()");
     drop(again);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(idp.hits("/jwks.json") > before + 2, "stopped by a handle of a detached task");
+    assert!(
+        idp.hits("/jwks.json") > before + 2,
+        "stopped by a handle of a detached task"
+    );
     drop((remote, m));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_stopped(&idp).await;

@@ -53,7 +53,9 @@ pub(super) struct TaskSlot {
 
 impl TaskSlot {
     fn is_running(&self) -> bool {
-        self.running.as_ref().is_some_and(|task| !task.is_finished())
+        self.running
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
     }
 
     fn stop(&mut self) {

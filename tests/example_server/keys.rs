@@ -5,6 +5,7 @@
 //! Flask-JWT-Extended verifies them with our public key; PyJWT mints the outside tokens.
 
 use std::path::PathBuf;
+#[cfg(feature = "jwks")]
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
@@ -13,6 +14,8 @@ use serde_json::{json, Value};
 use crate::harness::{Server, TempDb};
 use crate::{flask, login, register};
 
+// Its outside-issuer half (minting, publishing) serves the `jwks` feature's test only.
+#[cfg_attr(not(feature = "jwks"), allow(dead_code))]
 #[path = "../support/jwks_peer.rs"]
 mod peer;
 
@@ -135,6 +138,7 @@ async fn rotation_by_restart() {
     assert_eq!(s.get("/me", Some(&new_token)).await.0, StatusCode::OK);
 }
 
+#[cfg(feature = "jwks")]
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -145,6 +149,7 @@ fn now() -> u64 {
 /// `JWT_JWKS_URL` with `JWT_JWKS_ISSUER` and `JWT_JWKS_AUDIENCE`: `/whoami` answers for an
 /// outside token as for an own one; a key published later is picked up after
 /// `JWT_JWKS_COOLDOWN`.
+#[cfg(feature = "jwks")]
 #[tokio::test]
 async fn outside_issuer_through_jwt_jwks_url() {
     let Some(python) = peer::python() else {
@@ -211,6 +216,7 @@ fn bad_key_settings_stop_the_server() {
             "cannot read",
         ),
         (vec![("JWT_ALGORITHM", "XX999")], "unknown algorithm"),
+        #[cfg(feature = "jwks")]
         (
             vec![("JWT_JWKS_URL", "http://127.0.0.1:9/jwks.json")],
             "JWT_JWKS_ISSUER",
@@ -221,4 +227,25 @@ fn bad_key_settings_stop_the_server() {
         let stderr = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{env:?}: {stderr}");
     }
+}
+
+/// Built without the `jwks` feature (the default features: `cargo test --test example_server`),
+/// the server has no HTTP client to fetch keys with: `JWT_JWKS_URL` stops it at start, with a
+/// message naming the feature, before it listens.
+#[cfg(not(feature = "jwks"))]
+#[test]
+fn jwt_jwks_url_without_the_jwks_feature_stops_the_server() {
+    let env = [
+        ("JWT_JWKS_URL", "http://127.0.0.1:9/jwks.json"),
+        ("JWT_JWKS_ISSUER", "https://login.example.test"),
+    ];
+    let out = crate::harness::run_to_exit(&env);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("--features jwks"), "{said}");
+    assert!(!said.contains("listening on"), "{said}");
+    // Without the variable it starts, jwks feature or not.
+    let db = TempDb::new("no-jwks");
+    let s = Server::start(&db.path(), &[]);
+    drop(s);
 }
