@@ -18,6 +18,12 @@ use crate::{flask, login, register};
 #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
 #[path = "../support/jwks_peer.rs"]
 mod peer;
+// An outside issuer inside the test process (no Python); its failure modes serve
+// tests/jwks_remote.rs.
+#[cfg(feature = "jwks")]
+#[allow(dead_code)]
+#[path = "../support/jwks_idp.rs"]
+mod idp;
 
 fn key_path(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -227,6 +233,44 @@ fn bad_key_settings_stop_the_server() {
         let stderr = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{env:?}: {stderr}");
     }
+}
+
+/// `cargo run --example server --features jwks` with `JWT_JWKS_URL`, against an issuer in
+/// the test process: its tokens verify at `/whoami`, and a key of a new type published
+/// later verifies a token without `kid` once `JWT_JWKS_COOLDOWN` allows a fetch.
+#[cfg(feature = "jwks")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_issuer_in_process() {
+    use jsonwebtoken::Algorithm::{ES256, RS256};
+    // On a worker thread: `Server::start` blocks this one while the server fetches.
+    let idp = idp::Idp::start(vec![idp::public_jwk(RS256, "rsa-1")]).await;
+    let db = TempDb::new("outside-in-process");
+    let jwks_url = idp.url("/jwks.json");
+    let s = Server::start(
+        &db.path(),
+        &[
+            ("JWT_JWKS_URL", &jwks_url),
+            ("JWT_JWKS_ISSUER", idp::ISSUER),
+            ("JWT_JWKS_AUDIENCE", "api"),
+            ("JWT_JWKS_COOLDOWN", "1"),
+            ("JWT_JWKS_REFRESH", "600"),
+        ],
+    );
+    assert_eq!(idp.hits("/jwks.json"), 1);
+    let sub = "https://idp.example.test/u/7";
+    let token = idp::mint(RS256, Some("rsa-1"), &idp::claims(sub));
+    assert_eq!(
+        s.get("/whoami", Some(&token)).await,
+        (StatusCode::OK, json!({ "sub": sub }))
+    );
+    idp.publish(idp::public_jwk(ES256, "ec-2"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let token = idp::mint(ES256, None, &idp::claims("grace"));
+    assert_eq!(
+        s.get("/whoami", Some(&token)).await,
+        (StatusCode::OK, json!({"sub": "grace"}))
+    );
+    assert_eq!(idp.hits("/jwks.json"), 2);
 }
 
 /// Built without the `jwks` feature (the default features: `cargo test --test example_server`),
