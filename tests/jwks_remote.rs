@@ -296,10 +296,15 @@ async fn documents_over_the_size_cap_are_refused() {
             .build()
             .unwrap()
     };
-    for path in ["/big-length", "/big-chunked"] {
-        let err = capped(path).refresh().await.unwrap_err().to_string();
-        assert!(err.contains("larger than 2048 bytes"), "{path}: {err}");
+    for (path, says) in [
+        ("/big-length", "Content-Length 4096, larger than 2048 bytes"),
+        ("/big-chunked", "big-chunked: larger than 2048 bytes"),
+    ] {
+        let remote = capped(path);
+        let err = remote.refresh().await.unwrap_err().to_string();
+        assert!(err.contains(says), "{path}: {err}");
         assert_eq!(idp.hits(path), 1);
+        assert!(remote.key_ids().is_empty());
     }
     // Under the cap, chunked or not, the same keys are taken.
     assert_eq!(capped("/small-chunked").refresh().await.unwrap(), 1);
@@ -516,7 +521,7 @@ async fn start_is_idempotent() {
     drop(first);
     assert!(second.is_running(), "stopped with a handle left");
     let before = idp.hits("/jwks.json");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_hits(&idp, before + 1).await;
     assert!(
         idp.hits("/jwks.json") > before,
         "no refresh with a handle left"
@@ -532,6 +537,19 @@ fn refreshing(idp: &Idp) -> RemoteJwks {
         .refresh_interval(Duration::from_millis(400))
         .build()
         .unwrap()
+}
+
+/// Waits (3 s at most) until `/jwks.json` has had `n` requests.
+async fn wait_for_hits(idp: &Idp, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while idp.hits("/jwks.json") < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} fetches, not {n}",
+            idp.hits("/jwks.json")
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// No fetch in three refresh intervals.
@@ -551,8 +569,7 @@ async fn the_handle_stops_the_periodic_refresh() {
     let remote = refreshing(&idp);
     let m = manager(&remote);
     let handle = remote.start().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(idp.hits("/jwks.json"), 2);
+    wait_for_hits(&idp, 2).await;
     handle.stop();
     assert_stopped(&idp).await;
 
@@ -561,8 +578,7 @@ async fn the_handle_stops_the_periodic_refresh() {
     let handle = remote.start().await;
     assert_eq!(idp.hits("/jwks.json"), before + 1);
     assert!(handle.is_running());
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(idp.hits("/jwks.json"), before + 2);
+    wait_for_hits(&idp, before + 2).await;
     drop(handle);
     assert_stopped(&idp).await;
 
@@ -570,15 +586,15 @@ async fn the_handle_stops_the_periodic_refresh() {
     // once no manager and no `RemoteJwks` holds the keys.
     let before = idp.hits("/jwks.json");
     remote.start().await.detach();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(idp.hits("/jwks.json"), before + 2);
+    wait_for_hits(&idp, before + 2).await;
+    let hits = idp.hits("/jwks.json");
     let again = remote.start().await;
     assert!(again.is_running());
-    assert_eq!(idp.hits("/jwks.json"), before + 2, "fetched by start()");
+    assert_eq!(idp.hits("/jwks.json"), hits, "fetched by start()");
     drop(again);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_hits(&idp, hits + 1).await;
     assert!(
-        idp.hits("/jwks.json") > before + 2,
+        idp.hits("/jwks.json") > hits,
         "stopped by a handle of a detached task"
     );
     drop((remote, m));

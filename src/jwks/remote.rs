@@ -474,17 +474,19 @@ impl Fetcher {
                     response.url()
                 )));
             }
-            let too_large = || JwksError(format!("{url}: larger than {} bytes", self.max_size));
-            if response
+            let too_large =
+                |what: &str| JwksError(format!("{url}: {what}larger than {} bytes", self.max_size));
+            // Refused before reading when announced; counted as it comes otherwise.
+            if let Some(len) = response
                 .content_length()
-                .is_some_and(|len| len > self.max_size as u64)
+                .filter(|&len| len > self.max_size as u64)
             {
-                return Err(too_large());
+                return Err(too_large(&format!("Content-Length {len}, ")));
             }
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(failed)? {
                 if body.len() + chunk.len() > self.max_size {
-                    return Err(too_large());
+                    return Err(too_large(""));
                 }
                 body.extend_from_slice(&chunk);
             }
