@@ -216,7 +216,8 @@ impl RemoteJwksBuilder {
         self
     }
 
-    /// How often the keys are fetched again (default 10 minutes).
+    /// How often the keys are fetched again (default 10 minutes), each time with ± 10% of
+    /// jitter, so that instances started together spread their fetches.
     pub fn refresh_interval(mut self, every: Duration) -> Self {
         self.refresh_every = every;
         self
