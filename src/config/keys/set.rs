@@ -62,8 +62,8 @@ pub(crate) enum NoKey {
     UnknownKid,
     /// No `kid`, and the set holds several keys for the algorithm.
     Ambiguous,
-    /// No `kid`, and no set holds a key for the algorithm, which an outside issuer allowed
-    /// that algorithm may have published since its keys were fetched.
+    /// No `kid`, and no set holds a key for the algorithm; an outside issuer allowed it may
+    /// have published one since its keys were fetched (or since a fetch failed).
     NotFetched,
 }
 
