@@ -55,7 +55,8 @@ pub enum ErrorKind {
     /// The signature does not verify.
     InvalidSignature,
     /// No key of the manager's set (or of a trusted outside issuer's) matches the token's
-    /// key id (`kid`), or the token has none and several keys could verify it.
+    /// key id (`kid`), or the token has none and several keys could verify it, or none
+    /// while an outside issuer allowed its `alg` may publish one.
     UnknownKey,
     /// The token's `exp` has passed.
     Expired,

@@ -1,39 +1,32 @@
-//! Tokens of an outside issuer verified through its JWKS: PyJWT mints RS256 and ES256
-//! tokens with `kid`, a small Python server publishes the keys (tests/support/jwks_server.py).
-//! A new key is picked up after the cooldown; many requests with unknown kids cause at most
-//! one fetch per cooldown; the keys survive the server going away; the issuer, audience and
-//! algorithm rules hold.
+//! Tokens of an outside issuer verified through its JWKS, against an issuer inside the test
+//! process (tests/support/jwks_idp.rs: a hyper server on 127.0.0.1, tokens signed with the
+//! vendored keys). A new key is picked up after the cooldown, concurrent misses share one
+//! fetch, the keys survive the server going away; the issuer, audience and algorithm rules
+//! hold; the fetcher's limits (size, time, HTTPS, redirects) hold; a failed first fetch
+//! recovers; tokens that name no key (no `kid`, an algorithm no key has) fetch again, HMAC and
+//! `none` tokens never; one refresh task, stopped by its handle.
 #![cfg(feature = "jwks")]
 
 use std::convert::Infallible;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::jwks::RemoteJwks;
+use tower_jwt_auth::jwks::{RemoteJwks, RemoteJwksBuilder};
 use tower_jwt_auth::{ErrorKind, JwtManager, JwtRequiredLayer, VerifiedToken};
 
-#[path = "support/jwks_peer.rs"]
-mod peer;
+#[path = "support/jwks_idp.rs"]
+mod idp;
+use idp::{claims, mint, public_jwk, Answer, Idp, ISSUER};
 
-const ISSUER: &str = "https://idp.example.test";
 const SECRET: &str = "remote-jwks-test-secret-0123456789abcdef";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// An outside issuer's claims: URL `sub`, `iss`, `aud`, no `jti`, no `type`.
-fn claims(sub: &str) -> Value {
-    json!({"sub": sub, "iss": ISSUER, "aud": "api", "iat": now(), "exp": now() + 300})
-}
+const RS: Algorithm = Algorithm::RS256;
+const ES: Algorithm = Algorithm::ES256;
 
 async fn who(req: Request<RequestBody<Full<Bytes>>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let token = req.extensions().get::<VerifiedToken>().unwrap();
@@ -60,39 +53,52 @@ async fn guard(m: &JwtManager, token: &str) -> Result<String, (StatusCode, Strin
     }
 }
 
-async fn setup(cooldown: Duration) -> Option<(peer::Issuer, RemoteJwks, JwtManager)> {
-    let python = peer::python()?;
-    let idp = peer::Issuer::start(&python, ISSUER);
-    idp.key("rsa-1", "RS256", true).await;
-    idp.key("ec-1", "ES256", true).await;
-    let remote = RemoteJwks::builder(idp.url("/jwks.json"))
+fn builder(url: String) -> RemoteJwksBuilder {
+    RemoteJwks::builder(url)
         .issuer(ISSUER)
         .audience("api")
-        .cooldown(cooldown)
         .refresh_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    assert_eq!(remote.start().await.unwrap(), 2);
-    let m = JwtManager::builder()
+}
+
+fn manager(remote: &RemoteJwks) -> JwtManager {
+    JwtManager::builder()
         .secret(SECRET)
-        .trust_jwks(&remote)
+        .trust_jwks(remote)
+        .build()
+        .unwrap()
+}
+
+/// An issuer publishing `rsa-1` (RS256) and `ec-1` (ES256), fetched once.
+async fn setup(cooldown: Duration) -> (Idp, RemoteJwks, JwtManager) {
+    let idp = Idp::start(vec![public_jwk(RS, "rsa-1"), public_jwk(ES, "ec-1")]).await;
+    let remote = builder(idp.url("/jwks.json"))
+        .cooldown(cooldown)
         .build()
         .unwrap();
-    Some((idp, remote, m))
+    let refresh = remote.start().await;
+    assert_eq!(refresh.first_fetch().unwrap(), 2);
+    refresh.detach();
+    let m = manager(&remote);
+    (idp, remote, m)
+}
+
+/// The header of `token` replaced (the signature no longer matters: the key lookup comes
+/// first).
+fn with_header(token: &str, header: Value) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let rest = token.split_once('.').unwrap().1;
+    format!("{}.{rest}", b64.encode(header.to_string()))
 }
 
 #[tokio::test]
 async fn outside_tokens_verify_through_the_jwks() {
-    let Some((idp, remote, m)) = setup(Duration::from_secs(30)).await else {
-        return;
-    };
+    let (_idp, remote, m) = setup(Duration::from_secs(30)).await;
     let mut ids = remote.key_ids();
     ids.sort();
     assert_eq!(ids, ["ec-1", "rsa-1"]);
-    for kid in ["rsa-1", "ec-1"] {
-        let token = idp
-            .mint(kid, claims("https://idp.example.test/users/42"), json!({}))
-            .await;
+    for (alg, kid) in [(RS, "rsa-1"), (ES, "ec-1")] {
+        let token = mint(alg, Some(kid), &claims("https://idp.example.test/users/42"));
         assert_eq!(
             guard(&m, &token).await,
             Ok("https://idp.example.test/users/42".into()),
@@ -107,93 +113,83 @@ async fn outside_tokens_verify_through_the_jwks() {
     assert_eq!(guard(&m, &own).await, Ok("ada".into()));
 
     // Issuer and audience: required and checked for outside tokens.
+    let without = |claim: &str| {
+        let mut c = claims("u");
+        c.as_object_mut().unwrap().remove(claim);
+        c
+    };
     let mut wrong_iss = claims("u");
     wrong_iss["iss"] = json!("https://evil.example");
-    let mut no_iss = claims("u");
-    no_iss.as_object_mut().unwrap().remove("iss");
     let mut wrong_aud = claims("u");
     wrong_aud["aud"] = json!("other-api");
-    let mut no_aud = claims("u");
-    no_aud.as_object_mut().unwrap().remove("aud");
-    let mut no_exp = claims("u");
-    no_exp.as_object_mut().unwrap().remove("exp");
     for (claims, message) in [
         (wrong_iss, "Invalid issuer"),
-        (no_iss, "Token is missing the \"iss\" claim"),
+        (without("iss"), "Token is missing the \"iss\" claim"),
         (wrong_aud, "Audience doesn't match"),
-        (no_aud, "Token is missing the \"aud\" claim"),
-        (no_exp, "Token is missing the \"exp\" claim"),
+        (without("aud"), "Token is missing the \"aud\" claim"),
+        (without("exp"), "Token is missing the \"exp\" claim"),
     ] {
-        let token = idp.mint("rsa-1", claims, json!({})).await;
+        let token = mint(RS, Some("rsa-1"), &claims);
         assert_eq!(
             guard(&m, &token).await,
             Err((StatusCode::UNAUTHORIZED, message.into()))
         );
     }
-
-    // No jti: a token cannot be revoked alone, but the identity's cut-off applies.
-    let token = idp.mint("ec-1", claims("bob"), json!({})).await;
-    let verified = m.verify_token(&token).await.unwrap();
-    assert!(m.revoke(&verified).await.is_err());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    m.revoke_all("bob").await.unwrap();
-    assert_eq!(
-        guard(&m, &token).await,
-        Err((StatusCode::UNAUTHORIZED, "Token has been revoked".into()))
-    );
 }
 
 /// A key published after the first fetch is picked up when a token names it, once the
 /// cooldown allows a fetch; a burst of requests naming unknown keys costs at most one fetch
-/// per cooldown.
+/// per cooldown, and concurrent misses share one.
 #[tokio::test]
 async fn new_keys_are_picked_up_and_misses_share_fetches() {
-    let cooldown = Duration::from_millis(1500);
-    let Some((idp, remote, m)) = setup(cooldown).await else {
-        return;
-    };
-    assert_eq!(idp.fetches().await, 1);
-    idp.key("rsa-2", "RS256", false).await;
-    let token = idp.mint("rsa-2", claims("carol"), json!({})).await;
+    let cooldown = Duration::from_millis(800);
+    let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
+    let remote = builder(idp.url("/jwks.json"))
+        .cooldown(cooldown)
+        .build()
+        .unwrap();
+    remote.start().await.first_fetch().unwrap();
+    let m = manager(&remote);
+    assert_eq!(idp.hits("/jwks.json"), 1);
+    let token = mint(RS, Some("rsa-2"), &claims("carol"));
 
     // Within the cooldown of the first fetch, a miss fetches nothing.
     assert!(guard(&m, &token).await.is_err());
-    assert_eq!(idp.fetches().await, 1);
+    assert_eq!(idp.hits("/jwks.json"), 1);
 
     // Unknown to the issuer's JWKS too: refused, with one fetch (the first miss after the
     // cooldown).
     tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
-    let refused = guard(&m, &token).await;
     assert_eq!(
-        refused,
+        guard(&m, &token).await,
         Err((
             StatusCode::UNAUTHORIZED,
             "No key matches the token's key id (kid)".into()
         ))
     );
-    assert_eq!(idp.fetches().await, 2);
+    assert_eq!(idp.hits("/jwks.json"), 2);
 
-    // Published now, but within the cooldown: still refused, no fetch; a burst of 50
-    // requests naming unknown keys changes nothing.
-    idp.post("/publish", json!({"kid": "rsa-2"})).await;
+    // Published now, but within the cooldown: still refused, no fetch, whatever a burst of
+    // 50 requests naming unknown keys does.
+    idp.publish(public_jwk(RS, "rsa-2"));
     let burst: Vec<_> = (0..50)
         .map(|i| {
             let m = m.clone();
-            let idp_token = token.clone();
-            tokio::spawn(async move {
-                let forged = if i % 2 == 0 {
-                    idp_token
-                } else {
-                    rename_kid(&idp_token, &format!("unknown-{i}"))
-                };
-                guard(&m, &forged).await
-            })
+            let token = if i % 2 == 0 {
+                token.clone()
+            } else {
+                with_header(
+                    &token,
+                    json!({"alg": "RS256", "kid": format!("unknown-{i}")}),
+                )
+            };
+            tokio::spawn(async move { guard(&m, &token).await })
         })
         .collect();
     for task in burst {
         assert!(task.await.unwrap().is_err());
     }
-    assert_eq!(idp.fetches().await, 2, "no fetch within the cooldown");
+    assert_eq!(idp.hits("/jwks.json"), 2, "no fetch within the cooldown");
 
     // After the cooldown, concurrent misses share one fetch, and the new key verifies.
     tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
@@ -206,105 +202,65 @@ async fn new_keys_are_picked_up_and_misses_share_fetches() {
     for task in concurrent {
         assert_eq!(task.await.unwrap(), Ok("carol".into()));
     }
-    assert_eq!(idp.fetches().await, 3, "one fetch for 20 concurrent misses");
+    assert_eq!(
+        idp.hits("/jwks.json"),
+        3,
+        "one fetch for 20 concurrent misses"
+    );
     assert_eq!(remote.fetches(), 3);
-}
-
-/// The header of `token` with another `kid` (the signature no longer matters: the key
-/// lookup comes first).
-fn rename_kid(token: &str, kid: &str) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = token.splitn(2, '.');
-    let mut header: Value =
-        serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
-    header["kid"] = json!(kid);
-    format!(
-        "{}.{}",
-        b64.encode(header.to_string()),
-        parts.next().unwrap()
-    )
 }
 
 /// When the issuer's server goes away, the keys fetched before keep verifying, and a failed
 /// fetch changes nothing.
 #[tokio::test]
 async fn keys_survive_the_jwks_server_going_away() {
-    let Some((mut idp, remote, m)) = setup(Duration::from_millis(100)).await else {
-        return;
-    };
-    let token = idp.mint("ec-1", claims("dave"), json!({})).await;
+    let (idp, remote, m) = setup(Duration::from_millis(100)).await;
+    let token = mint(ES, Some("ec-1"), &claims("dave"));
     assert_eq!(guard(&m, &token).await, Ok("dave".into()));
-    idp.stop();
+    drop(idp);
     assert!(remote.refresh().await.is_err());
     tokio::time::sleep(Duration::from_millis(150)).await;
     // An unknown kid makes it try again, and fail: the known keys stay.
-    let _ = guard(&m, &rename_kid(&token, "gone")).await;
+    let unknown = with_header(&token, json!({"alg": "ES256", "kid": "gone"}));
+    assert!(guard(&m, &unknown).await.is_err());
+    assert_eq!(remote.fetches(), 3);
     assert_eq!(guard(&m, &token).await, Ok("dave".into()));
     let mut ids = remote.key_ids();
     ids.sort();
     assert_eq!(ids, ["ec-1", "rsa-1"]);
 }
 
-/// No token chooses its verification algorithm with an outside key either.
+/// No token chooses its verification algorithm with an outside key either; HMAC keys and
+/// algorithms outside the allow-list are never used.
 #[tokio::test]
 async fn algorithm_confusion_with_outside_keys() {
-    let Some((idp, _remote, m)) = setup(Duration::from_secs(30)).await else {
-        return;
-    };
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let token = idp.mint("rsa-1", claims("eve"), json!({})).await;
-    let payload = token.split('.').nth(1).unwrap();
-    let signature = token.split('.').nth(2).unwrap();
-    let with_header = |header: Value, signature: &str| {
-        format!("{}.{payload}.{signature}", b64.encode(header.to_string()))
-    };
-    for (header, signature, kind) in [
-        (
-            json!({"alg": "none", "kid": "rsa-1"}),
-            "",
-            ErrorKind::AlgorithmNotAllowed,
-        ),
+    let (idp, _remote, m) = setup(Duration::from_secs(30)).await;
+    let token = mint(RS, Some("rsa-1"), &claims("eve"));
+    let signature = token.rsplit('.').next().unwrap();
+    for (header, signature) in [
+        (json!({"alg": "none", "kid": "rsa-1"}), ""),
         // HS256 "signed" with whatever: the key of that kid pins RS256.
-        (
-            json!({"alg": "HS256", "kid": "rsa-1"}),
-            signature,
-            ErrorKind::AlgorithmNotAllowed,
-        ),
+        (json!({"alg": "HS256", "kid": "rsa-1"}), signature),
         // The RSA signature presented under the EC key's kid.
-        (
-            json!({"alg": "RS256", "kid": "ec-1"}),
-            signature,
-            ErrorKind::AlgorithmNotAllowed,
-        ),
-        (
-            json!({"alg": "PS256", "kid": "rsa-1"}),
-            signature,
-            ErrorKind::AlgorithmNotAllowed,
-        ),
+        (json!({"alg": "RS256", "kid": "ec-1"}), signature),
+        (json!({"alg": "PS256", "kid": "rsa-1"}), signature),
     ] {
-        let forged = with_header(header.clone(), signature);
+        let forged = with_header(&token, header.clone());
+        let forged = format!("{}.{signature}", forged.rsplit_once('.').unwrap().0);
         let err = m.verify_token(&forged).await.unwrap_err();
-        assert_eq!(err.kind(), kind, "{header}");
+        assert_eq!(err.kind(), ErrorKind::AlgorithmNotAllowed, "{header}");
     }
 
     // A key whose algorithm is not allowed is not used.
-    let strict = RemoteJwks::builder(idp.url("/jwks.json"))
-        .issuer(ISSUER)
-        .allowed_algorithms([tower_jwt_auth::Algorithm::ES256])
+    let strict = builder(idp.url("/jwks.json"))
+        .allowed_algorithms([Algorithm::ES256])
         .build()
         .unwrap();
-    assert_eq!(strict.start().await.unwrap(), 1);
+    assert_eq!(strict.start().await.first_fetch().unwrap(), 1);
     assert_eq!(strict.key_ids(), ["ec-1"]);
-    // HMAC is never allowed from a JWKS, and plain HTTP only on loopback.
-    assert!(RemoteJwks::builder(idp.url("/jwks.json"))
-        .issuer(ISSUER)
-        .allowed_algorithms([tower_jwt_auth::Algorithm::HS256])
-        .build()
-        .is_err());
-    assert!(RemoteJwks::builder("http://idp.example.test/jwks.json")
-        .issuer(ISSUER)
+    // HMAC is never allowed from a JWKS; the issuer is required.
+    assert!(builder(idp.url("/jwks.json"))
+        .allowed_algorithms([Algorithm::HS256])
         .build()
         .is_err());
     assert!(
@@ -316,25 +272,334 @@ async fn algorithm_confusion_with_outside_keys() {
 /// OpenID Connect discovery: the issuer's configuration names its JWKS.
 #[tokio::test]
 async fn keys_found_through_discovery() {
-    let Some(python) = peer::python() else {
-        return;
-    };
-    let idp = peer::Issuer::start(&python, "self");
+    let idp = Idp::start(vec![public_jwk(ES, "ec-9")]).await;
     let issuer = idp.url("");
-    idp.key("ec-9", "ES256", true).await;
     let remote = RemoteJwks::discover(&issuer).build().unwrap();
-    assert_eq!(remote.start().await.unwrap(), 1);
+    assert_eq!(remote.start().await.first_fetch().unwrap(), 1);
+    assert_eq!(idp.hits("/.well-known/openid-configuration"), 1);
+    let m = manager(&remote);
+    let token = mint(
+        ES,
+        Some("ec-9"),
+        &json!({"sub": "frank", "iss": issuer, "iat": idp::now(), "exp": idp::now() + 60}),
+    );
+    assert_eq!(guard(&m, &token).await, Ok("frank".into()));
+}
+
+/// Documents over the size cap are refused, whether announced by `Content-Length` or sent
+/// chunked; the keys known before stay.
+#[tokio::test]
+async fn documents_over_the_size_cap_are_refused() {
+    let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
+    let capped = |path: &str| {
+        builder(idp.url(path))
+            .max_document_size(2048)
+            .build()
+            .unwrap()
+    };
+    for (path, says) in [
+        ("/big-length", "Content-Length 4096, larger than 2048 bytes"),
+        ("/big-chunked", "big-chunked: larger than 2048 bytes"),
+    ] {
+        let remote = capped(path);
+        let err = remote.refresh().await.unwrap_err().to_string();
+        assert!(err.contains(says), "{path}: {err}");
+        assert_eq!(idp.hits(path), 1);
+        assert!(remote.key_ids().is_empty());
+    }
+    // Under the cap, chunked or not, the same keys are taken.
+    assert_eq!(capped("/small-chunked").refresh().await.unwrap(), 1);
+    assert_eq!(capped("/jwks.json").refresh().await.unwrap(), 1);
+    // The padding is whitespace: with a larger cap the large documents are valid JWKS.
+    for path in ["/big-length", "/big-chunked"] {
+        let roomy = builder(idp.url(path))
+            .max_document_size(8192)
+            .build()
+            .unwrap();
+        assert_eq!(roomy.refresh().await.unwrap(), 1, "{path}");
+    }
+}
+
+/// A server that never answers costs at most the timeout.
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
+    let remote = builder(idp.url("/hang"))
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = remote.refresh().await.unwrap_err().to_string();
+    let took = started.elapsed();
+    assert!(err.contains("no answer within 300ms"), "{err}");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(idp.hits("/hang"), 1);
+}
+
+/// HTTPS, or plain HTTP to a loopback address only.
+#[test]
+fn plain_http_only_on_loopback() {
+    for url in [
+        "http://example.com/jwks.json",
+        "http://10.0.0.1/jwks.json",
+        "http://127.0.0.1.example.com/jwks.json",
+        "ftp://127.0.0.1/jwks.json",
+        "not a url",
+    ] {
+        let err = builder(url.into()).build().unwrap_err().to_string();
+        assert!(
+            err.contains("HTTPS required") || err.contains("relative URL") || err.contains(url),
+            "{url}: {err}"
+        );
+    }
+    for url in [
+        "https://example.com/jwks.json",
+        "http://127.0.0.1/jwks.json",
+        "http://127.0.0.1:8080/jwks.json",
+        "http://[::1]/jwks.json",
+        "http://[::1]:8080/jwks.json",
+        "http://localhost/jwks.json",
+        "http://localhost:8080/jwks.json",
+    ] {
+        assert!(builder(url.into()).build().is_ok(), "{url}");
+    }
+    for issuer in ["http://example.com", "http://127.0.0.1:9"] {
+        assert_eq!(
+            RemoteJwks::discover(issuer).build().is_ok(),
+            issuer.contains("127.0.0.1"),
+            "{issuer}"
+        );
+    }
+}
+
+/// A redirect is never followed, even to a valid JWKS on the same server, and neither by a
+/// client passed in (built from a `ClientBuilder` that follows redirects by default).
+#[tokio::test]
+async fn redirects_are_refused() {
+    let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
+    let own = builder(idp.url("/redirect")).build().unwrap();
+    let err = own.refresh().await.unwrap_err().to_string();
+    assert!(err.contains("302"), "{err}");
+    let passed_in = builder(idp.url("/redirect"))
+        .http_client(tower_jwt_auth::jwks::reqwest::Client::builder())
+        .build()
+        .unwrap();
+    let err = passed_in.refresh().await.unwrap_err().to_string();
+    assert!(err.contains("302"), "{err}");
+    assert_eq!(idp.hits("/redirect"), 2);
+    assert_eq!(idp.hits("/valid.json"), 0, "the redirect was followed");
+    assert!(own.key_ids().is_empty() && passed_in.key_ids().is_empty());
+}
+
+/// The issuer answers 500 at the start: its tokens are refused, then verify once the cooldown
+/// allows a fetch, without restarting anything; with a `kid` or without one, through the
+/// guard and through `verify_token`.
+#[tokio::test]
+async fn a_failed_first_fetch_recovers() {
+    let cooldown = Duration::from_millis(400);
+    for (kid, through_guard) in [
+        (Some("rsa-1"), true),
+        (None, true),
+        (Some("rsa-1"), false),
+        (None, false),
+    ] {
+        let case = format!("kid {kid:?}, guard {through_guard}");
+        let idp = Idp::start(vec![public_jwk(RS, "rsa-1")]).await;
+        idp.queue([Answer::Status(500)]);
+        let remote = builder(idp.url("/jwks.json"))
+            .cooldown(cooldown)
+            .build()
+            .unwrap();
+        let err = remote.start().await.first_fetch().unwrap_err().to_string();
+        assert!(err.contains("500"), "{case}: {err}");
+        let m = manager(&remote);
+        let token = mint(RS, kid, &claims("grace"));
+        let verify = || async {
+            if through_guard {
+                guard(&m, &token).await.map_err(|(_, msg)| msg)
+            } else {
+                m.verify_token(&token)
+                    .await
+                    .map(|t| t.identity().to_owned())
+                    .map_err(|e| e.message().to_owned())
+            }
+        };
+        // Within the cooldown of the failed fetch: refused, nothing fetched.
+        assert!(verify().await.is_err(), "{case}");
+        assert_eq!(idp.hits("/jwks.json"), 1, "{case}");
+        tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
+        assert_eq!(verify().await, Ok("grace".into()), "{case}");
+        assert_eq!(idp.hits("/jwks.json"), 2, "{case}");
+    }
+}
+
+/// A token of an algorithm no known key has (the issuer started signing with a new key
+/// type) fetches the keys again, with or without a `kid`.
+#[tokio::test]
+async fn a_token_of_an_algorithm_no_key_has_fetches_again() {
+    let cooldown = Duration::from_millis(300);
+    for kid in [None, Some("ec-2")] {
+        let idp = Idp::start(vec![public_jwk(RS, "rsa-1")]).await;
+        let remote = builder(idp.url("/jwks.json"))
+            .cooldown(cooldown)
+            .build()
+            .unwrap();
+        remote.start().await.first_fetch().unwrap();
+        let m = manager(&remote);
+        idp.publish(public_jwk(ES, "ec-2"));
+        tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
+        let token = mint(ES, kid, &claims("heidi"));
+        assert_eq!(guard(&m, &token).await, Ok("heidi".into()), "{kid:?}");
+        assert_eq!(idp.hits("/jwks.json"), 2, "{kid:?}");
+    }
+}
+
+/// Tokens that no outside key could verify never make it fetch: HMAC ones (with or without
+/// a `kid`), `alg: none`, and algorithms the issuer is not allowed; an RS256 token does.
+#[tokio::test]
+async fn hmac_and_none_tokens_never_fetch() {
+    let cooldown = Duration::from_millis(100);
+    let idp = Idp::start(vec![public_jwk(RS, "rsa-1")]).await;
+    idp.queue([Answer::Status(500)]);
+    let remote = builder(idp.url("/jwks.json"))
+        .cooldown(cooldown)
+        .allowed_algorithms([Algorithm::RS256, Algorithm::ES256])
+        .build()
+        .unwrap();
+    assert!(remote.start().await.first_fetch().is_err());
+    // The manager's own keys have kids, so that an unknown kid is "unknown" to them too.
     let m = JwtManager::builder()
-        .secret(SECRET)
+        .key(
+            tower_jwt_auth::JwtKey::hmac(Algorithm::HS256, SECRET)
+                .unwrap()
+                .with_kid("own"),
+        )
         .trust_jwks(&remote)
         .build()
         .unwrap();
-    let token = idp
-        .mint(
-            "ec-9",
-            json!({"sub": "frank", "iss": issuer, "iat": now(), "exp": now() + 60}),
-            json!({}),
-        )
-        .await;
-    assert_eq!(guard(&m, &token).await, Ok("frank".into()));
+    let token = mint(RS, Some("rsa-1"), &claims("ivan"));
+    for header in [
+        json!({"alg": "HS256"}),
+        json!({"alg": "HS256", "kid": "rsa-1"}),
+        json!({"alg": "HS256", "kid": "new"}),
+        json!({"alg": "HS512", "kid": "new"}),
+        json!({"alg": "none"}),
+        json!({"alg": "none", "kid": "new"}),
+        json!({"alg": "ES384", "kid": "new"}),
+        json!({"alg": "PS256"}),
+        json!({"kid": "new"}),
+        json!({"alg": "RS256", "kid": "own"}),
+    ] {
+        tokio::time::sleep(cooldown + Duration::from_millis(20)).await;
+        let forged = with_header(&token, header.clone());
+        assert!(guard(&m, &forged).await.is_err(), "{header}");
+        assert!(m.verify_token(&forged).await.is_err(), "{header}");
+        assert_eq!(idp.hits("/jwks.json"), 1, "{header} made it fetch");
+    }
+    tokio::time::sleep(cooldown + Duration::from_millis(20)).await;
+    assert_eq!(guard(&m, &token).await, Ok("ivan".into()));
+    assert_eq!(idp.hits("/jwks.json"), 2);
+}
+
+/// `start()` twice: one refresh task, and no second first fetch; the task runs until the
+/// last handle goes.
+#[tokio::test]
+async fn start_is_idempotent() {
+    let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
+    let remote = refreshing(&idp);
+    let first = remote.start().await;
+    let second = remote.start().await;
+    assert_eq!(
+        (first.first_fetch().unwrap(), second.first_fetch().unwrap()),
+        (1, 1)
+    );
+    assert_eq!(idp.hits("/jwks.json"), 1, "a second first fetch");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // One task: two refreshes in a second (every 360 to 440 ms); two tasks: four.
+    let hits = idp.hits("/jwks.json");
+    assert!((2..=3).contains(&hits), "{hits} fetches");
+    drop(first);
+    assert!(second.is_running(), "stopped with a handle left");
+    let before = idp.hits("/jwks.json");
+    wait_for_hits(&idp, before + 1).await;
+    assert!(
+        idp.hits("/jwks.json") > before,
+        "no refresh with a handle left"
+    );
+    drop(second);
+    assert_stopped(&idp).await;
+}
+
+/// Keys refreshed every 400 ms (± 10%).
+fn refreshing(idp: &Idp) -> RemoteJwks {
+    builder(idp.url("/jwks.json"))
+        .cooldown(Duration::from_millis(50))
+        .refresh_interval(Duration::from_millis(400))
+        .build()
+        .unwrap()
+}
+
+/// Waits (3 s at most) until `/jwks.json` has had `n` requests.
+async fn wait_for_hits(idp: &Idp, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while idp.hits("/jwks.json") < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} fetches, not {n}",
+            idp.hits("/jwks.json")
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// No fetch in three refresh intervals.
+async fn assert_stopped(idp: &Idp) {
+    // A request under way when the task stopped may still reach the server.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = idp.hits("/jwks.json");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(idp.hits("/jwks.json"), before, "refreshed after it stopped");
+}
+
+/// The handle stops the periodic refresh when asked and when dropped; detached, the task runs
+/// on until the keys are dropped; a later `start()` starts a new task.
+#[tokio::test]
+async fn the_handle_stops_the_periodic_refresh() {
+    let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
+    let remote = refreshing(&idp);
+    let m = manager(&remote);
+    let handle = remote.start().await;
+    wait_for_hits(&idp, 2).await;
+    handle.stop();
+    assert_stopped(&idp).await;
+
+    // Started again: a first fetch and a new task, which dropping its handle stops.
+    let before = idp.hits("/jwks.json");
+    let handle = remote.start().await;
+    assert_eq!(idp.hits("/jwks.json"), before + 1);
+    assert!(handle.is_running());
+    wait_for_hits(&idp, before + 2).await;
+    drop(handle);
+    assert_stopped(&idp).await;
+
+    // Detached: it runs on without a handle, a `start()` finds it running, and it stops
+    // once no manager and no `RemoteJwks` holds the keys.
+    let before = idp.hits("/jwks.json");
+    remote.start().await.detach();
+    wait_for_hits(&idp, before + 2).await;
+    let hits = idp.hits("/jwks.json");
+    let again = remote.start().await;
+    assert!(again.is_running());
+    assert_eq!(idp.hits("/jwks.json"), hits, "fetched by start()");
+    drop(again);
+    wait_for_hits(&idp, hits + 1).await;
+    assert!(
+        idp.hits("/jwks.json") > hits,
+        "stopped by a handle of a detached task"
+    );
+    drop((remote, m));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_stopped(&idp).await;
+    // The token path still fetches without a task: see `a_failed_first_fetch_recovers`.
 }

@@ -2,14 +2,19 @@
 //! (HMAC) or `JWT_PRIVATE_KEY` (PEM files: the first signs, all verify and are published at
 //! `/.well-known/jwks.json`, each named by its RFC 7638 thumbprint), and an outside issuer's
 //! JWKS (`JWT_JWKS_URL`, `JWT_JWKS_ISSUER`, `JWT_JWKS_AUDIENCE`, `JWT_JWKS_COOLDOWN`,
-//! `JWT_JWKS_REFRESH`).
+//! `JWT_JWKS_REFRESH`; with `--features jwks`, which brings the HTTP client: without it,
+//! `JWT_JWKS_URL` stops the server at start).
 
+#[cfg(feature = "jwks")]
 use std::time::Duration;
 
+#[cfg(feature = "jwks")]
 use tower_jwt_auth::jwks::RemoteJwks;
-use tower_jwt_auth::{Algorithm, JwtKey};
+use tower_jwt_auth::{Algorithm, JwtKey, JwtManagerBuilder};
 
-use crate::{env_or, env_parse};
+use crate::env_or;
+#[cfg(feature = "jwks")]
+use crate::env_parse;
 
 /// The server's own keys.
 pub(crate) fn own_keys() -> Result<Vec<JwtKey>, String> {
@@ -71,9 +76,42 @@ pub(crate) fn own_keys() -> Result<Vec<JwtKey>, String> {
     Ok(vec![key])
 }
 
+/// `JWT_JWKS_URL`, when set.
+fn jwks_url() -> Option<String> {
+    std::env::var("JWT_JWKS_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// Trusts the outside issuer of `JWT_JWKS_URL`, if set.
+#[cfg(feature = "jwks")]
+pub(crate) async fn trust_remote_jwks(
+    builder: JwtManagerBuilder,
+) -> Result<JwtManagerBuilder, String> {
+    Ok(match remote_jwks().await? {
+        Some(remote) => builder.trust_jwks(&remote),
+        None => builder,
+    })
+}
+
+/// Without the `jwks` feature there is no HTTP client to fetch keys with: `JWT_JWKS_URL`
+/// stops the server rather than leaving its issuer's tokens refused in silence.
+#[cfg(not(feature = "jwks"))]
+pub(crate) async fn trust_remote_jwks(
+    builder: JwtManagerBuilder,
+) -> Result<JwtManagerBuilder, String> {
+    match jwks_url() {
+        Some(_) => Err(
+            "JWT_JWKS_URL is set, but the example was built without the `jwks` \
+                        feature: cargo run --example server --features jwks"
+                .into(),
+        ),
+        None => Ok(builder),
+    }
+}
+
 /// The outside issuer of `JWT_JWKS_URL`, its keys fetched before the server listens.
-pub(crate) async fn remote_jwks() -> Result<Option<RemoteJwks>, String> {
-    let Some(url) = std::env::var("JWT_JWKS_URL").ok().filter(|u| !u.is_empty()) else {
+#[cfg(feature = "jwks")]
+async fn remote_jwks() -> Result<Option<RemoteJwks>, String> {
+    let Some(url) = jwks_url() else {
         return Ok(None);
     };
     let issuer = std::env::var("JWT_JWKS_ISSUER")
@@ -95,9 +133,12 @@ pub(crate) async fn remote_jwks() -> Result<Option<RemoteJwks>, String> {
         builder = builder.audience(audience);
     }
     let remote = builder.build().map_err(|e| e.to_string())?;
-    match remote.start().await {
+    let refresh = remote.start().await;
+    match refresh.first_fetch() {
         Ok(n) => tracing::info!("{n} key(s) of {url} trusted"),
         Err(err) => tracing::warn!("{err}: its tokens are refused until a fetch succeeds"),
     }
+    // Refreshed for as long as the server runs.
+    refresh.detach();
     Ok(Some(remote))
 }

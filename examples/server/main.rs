@@ -18,7 +18,7 @@
 //! | `JWT_IMPLICIT_REFRESH_WITHIN` | `300` seconds (`0` turns it off) |
 //! | `JWT_ALGORITHM` | `HS256`; with an asymmetric one, `JWT_SECRET_KEY` is ignored |
 //! | `JWT_PRIVATE_KEY` | comma-separated PEM private keys: the first signs, all verify and are published |
-//! | `JWT_JWKS_URL` | an outside issuer's JWKS, trusted besides the own keys |
+//! | `JWT_JWKS_URL` | an outside issuer's JWKS, trusted besides the own keys (with `--features jwks`; without it the server stops at start) |
 //! | `JWT_JWKS_ISSUER` | the `iss` its tokens carry (required with `JWT_JWKS_URL`) |
 //! | `JWT_JWKS_AUDIENCE` | the `aud` they must name (optional) |
 //! | `JWT_JWKS_COOLDOWN` / `JWT_JWKS_REFRESH` | `30` / `600` seconds |
@@ -93,9 +93,7 @@ async fn run() -> Result<(), String> {
     for key in keys::own_keys()? {
         builder = builder.key(key);
     }
-    if let Some(remote) = keys::remote_jwks().await? {
-        builder = builder.trust_jwks(&remote);
-    }
+    builder = keys::trust_remote_jwks(builder).await?;
     if secure {
         // `__Host-` cookies: only this host, over HTTPS, can set them, so a sibling
         // subdomain cannot plant a token or CSRF cookie of its own (cookie tossing).

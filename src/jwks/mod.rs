@@ -57,10 +57,20 @@ use crate::manager::JwtManager;
 use crate::respond::json_message;
 
 #[cfg(feature = "jwks")]
+mod refresh;
+#[cfg(feature = "jwks")]
 mod remote;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use refresh::RefreshHandle;
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use remote::{JwksError, RemoteJwks, RemoteJwksBuilder};
+/// The HTTP client the fetcher uses, for [`RemoteJwksBuilder::http_client`]: a
+/// `reqwest::ClientBuilder` of the very version this crate builds with.
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use reqwest;
 
 impl JwtManager {
     /// The JWK set of the manager's public keys, `{"keys": [...]}` (HMAC secrets are never

@@ -1,7 +1,20 @@
 //! Tokens of an outside issuer (Keycloak, Auth0, another service of this crate), verified
-//! with the keys it publishes as a JWKS: fetched at start, refreshed periodically and when a
-//! token names an unknown key (at most once per cooldown, concurrent misses sharing one
-//! fetch), kept when a fetch fails.
+//! with the keys it publishes as a JWKS: fetched at start, refreshed periodically (every
+//! [`refresh_interval`](RemoteJwksBuilder::refresh_interval) ± 10%, by one task per
+//! issuer that its [`RefreshHandle`] stops) and when no known key verifies a token (at most
+//! once per cooldown, concurrent misses sharing one fetch), kept when a fetch fails.
+//!
+//! A miss is a token naming a `kid` no set holds, or without a `kid` when no key of its
+//! `alg` is known (the first fetch may have failed, or the issuer started signing with a
+//! new key type), and only for an `alg` the issuer is
+//! [allowed](RemoteJwksBuilder::allowed_algorithms): an HMAC or `alg: none` token never
+//! makes it fetch, whatever its header says.
+//!
+//! The fetcher's limits: HTTPS only (plain HTTP to a loopback address only: `127.0.0.0/8`,
+//! `::1`, `localhost`), no redirect followed (a `3xx` answer is a failed fetch, also with a
+//! client passed in), at most [`max_document_size`](RemoteJwksBuilder::max_document_size)
+//! bytes (whether announced by `Content-Length` or not), within the
+//! [`timeout`](RemoteJwksBuilder::timeout).
 //!
 //! Outside tokens carry their issuer's claims, not Flask-JWT-Extended's: without `type` they
 //! are access tokens; without `jti` they cannot be revoked one by one (their identity's
@@ -24,13 +37,16 @@
 //!     .audience("my-api")
 //!     .build()
 //!     .unwrap();
-//! idp.start().await.unwrap(); // first fetch, then a refresh every 10 minutes
+//! // The first fetch, then a refresh every 9 to 11 minutes, for as long as `refresh` is
+//! // held (or `refresh.detach()`).
+//! let refresh = idp.start().await;
+//! refresh.first_fetch().unwrap();
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!") // its own tokens, if it issues any
 //!     .trust_jwks(&idp)
 //!     .build()
 //!     .unwrap();
-//! # let _ = manager;
+//! # let _ = (manager, refresh);
 //! # }
 //! ```
 
@@ -41,6 +57,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
 
+use super::refresh::{self, RefreshHandle, TaskSlot};
 use crate::config::keys::{keys_from_jwks, Refresher, RemoteKeys, Trust};
 use crate::config::BuildError;
 use crate::manager::JwtManagerBuilder;
@@ -95,7 +112,7 @@ pub struct RemoteJwksBuilder {
     cooldown: Duration,
     timeout: Duration,
     max_size: usize,
-    client: Option<reqwest::Client>,
+    client: Option<reqwest::ClientBuilder>,
     trust_claims: bool,
 }
 
@@ -114,15 +131,18 @@ impl RemoteJwks {
     }
 
     /// Fetches the keys now (whatever the cooldown), then refreshes them every
-    /// [`refresh_interval`](RemoteJwksBuilder::refresh_interval) on the current Tokio
-    /// runtime, for as long as a manager or this handle holds them. A failed first fetch is
-    /// returned; the refreshes go on and a token naming a key fetches again.
-    pub async fn start(&self) -> Result<usize, JwksError> {
-        let first = self.fetcher.fetch().await;
-        let weak = Arc::downgrade(&self.fetcher);
-        let every = self.fetcher.refresh_every;
-        tokio::spawn(periodic(weak, every));
-        first
+    /// [`refresh_interval`](RemoteJwksBuilder::refresh_interval) ± 10% on the current
+    /// Tokio runtime, until the returned handle is dropped or
+    /// [stopped](RefreshHandle::stop) (or, once [detached](RefreshHandle::detach), for as
+    /// long as this `RemoteJwks` or a manager trusting it lives).
+    ///
+    /// Idempotent: while the task runs, another call fetches nothing and spawns nothing; it
+    /// returns one more handle of the same task (which stops when the last handle is
+    /// dropped), telling the same first fetch. A failed first fetch is told by
+    /// [`RefreshHandle::first_fetch`]: the refreshes go on, and a token naming an unknown
+    /// key fetches again once the cooldown allows.
+    pub async fn start(&self) -> RefreshHandle {
+        refresh::start(&self.fetcher).await
     }
 
     /// Fetches the keys now, whatever the cooldown: the number of usable keys.
@@ -213,7 +233,8 @@ impl RemoteJwksBuilder {
         self
     }
 
-    /// How often the keys are fetched again (default 10 minutes).
+    /// How often the keys are fetched again (default 10 minutes), each time with ± 10% of
+    /// jitter, so that instances started together spread their fetches.
     pub fn refresh_interval(mut self, every: Duration) -> Self {
         self.refresh_every = every;
         self
@@ -237,9 +258,13 @@ impl RemoteJwksBuilder {
         self
     }
 
-    /// The HTTP client to fetch with (proxies, extra root certificates, ...). The default
-    /// uses rustls with the web PKI roots and follows no redirect.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+    /// The HTTP client to fetch with (proxies, extra root certificates, ...), as a
+    /// [`reqwest::ClientBuilder`] ([re-exported](crate::jwks::reqwest)): the fetcher builds
+    /// it with [`redirect(Policy::none())`](reqwest::ClientBuilder::redirect), so that no
+    /// client follows a redirect (a `3xx` answer is a failed fetch, and an answer from
+    /// another URL than the one asked is refused too). The default client uses rustls with
+    /// the web PKI roots.
+    pub fn http_client(mut self, client: reqwest::ClientBuilder) -> Self {
         self.client = Some(client);
         self
     }
@@ -270,18 +295,21 @@ impl RemoteJwksBuilder {
             ));
         }
         crate::config::keys::ensure_crypto_provider()?;
-        let client = match self.client {
-            Some(client) => client,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| invalid(format!("HTTP client: {e}")))?,
-        };
-        let keys = Arc::new(RemoteKeys::new(Trust {
-            issuer,
-            audience: self.audience,
-            trust_claims: self.trust_claims,
-        }));
+        // Whatever client: no redirect followed.
+        let client = self
+            .client
+            .unwrap_or_default()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| invalid(format!("HTTP client: {e}")))?;
+        let keys = Arc::new(RemoteKeys::new(
+            Trust {
+                issuer,
+                audience: self.audience,
+                trust_claims: self.trust_claims,
+            },
+            self.allowed.clone(),
+        ));
         let fetcher = Arc::new(Fetcher {
             source: self.source,
             keys: Arc::downgrade(&keys),
@@ -293,6 +321,8 @@ impl RemoteJwksBuilder {
             client,
             last_attempt: Mutex::new(None),
             one_at_a_time: tokio::sync::Mutex::new(()),
+            task: Mutex::new(TaskSlot::default()),
+            starting: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
         });
@@ -320,12 +350,12 @@ fn check_url(url: &str) -> Result<(), String> {
 }
 
 /// Fetches and installs an issuer's keys.
-struct Fetcher {
+pub(super) struct Fetcher {
     source: Source,
     /// The keys it fills; weak, so that the periodic refresh stops with the last manager.
     keys: Weak<RemoteKeys>,
     allowed: Vec<Algorithm>,
-    refresh_every: Duration,
+    pub(super) refresh_every: Duration,
     cooldown: Duration,
     timeout: Duration,
     max_size: usize,
@@ -336,6 +366,10 @@ struct Fetcher {
     one_at_a_time: tokio::sync::Mutex<()>,
     generation: AtomicU64,
     fetches: AtomicU64,
+    /// The periodic refresh task, if one runs.
+    pub(super) task: Mutex<TaskSlot>,
+    /// One [`RemoteJwks::start`] at a time.
+    pub(super) starting: tokio::sync::Mutex<()>,
 }
 
 /// What the verification core calls on an unknown key.
@@ -348,20 +382,12 @@ impl Refresher for OnMiss {
     }
 }
 
-async fn periodic(fetcher: Weak<Fetcher>, every: Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        let Some(fetcher) = fetcher.upgrade() else {
-            return;
-        };
-        if fetcher.keys.strong_count() == 0 {
-            return;
-        }
-        let _ = fetcher.fetch().await;
-    }
-}
-
 impl Fetcher {
+    /// Whether a [`RemoteJwks`] or a manager still holds the keys.
+    pub(super) fn keys_in_use(&self) -> bool {
+        self.keys.strong_count() > 0
+    }
+
     /// An unknown key: fetch, unless one finished while this miss waited, or the last one
     /// started less than a cooldown ago.
     async fn on_miss(&self) {
@@ -381,7 +407,7 @@ impl Fetcher {
         }
     }
 
-    async fn fetch(&self) -> Result<usize, JwksError> {
+    pub(super) async fn fetch(&self) -> Result<usize, JwksError> {
         let _turn = self.one_at_a_time.lock().await;
         self.fetch_locked().await
     }
@@ -451,20 +477,35 @@ impl Fetcher {
                 .send()
                 .await
                 .map_err(failed)?;
-            if !response.status().is_success() {
-                return Err(JwksError(format!("{url}: HTTP {}", response.status())));
+            let status = response.status();
+            if status.is_redirection() {
+                return Err(JwksError(format!(
+                    "{url}: HTTP {status} (redirects are not followed)"
+                )));
             }
-            let too_large = || JwksError(format!("{url}: larger than {} bytes", self.max_size));
-            if response
+            if !status.is_success() {
+                return Err(JwksError(format!("{url}: HTTP {status}")));
+            }
+            // Never with a client that follows no redirect; refused whatever the client.
+            if reqwest::Url::parse(url).ok().as_ref() != Some(response.url()) {
+                return Err(JwksError(format!(
+                    "{url}: answered from {} (redirects are not followed)",
+                    response.url()
+                )));
+            }
+            let too_large =
+                |what: &str| JwksError(format!("{url}: {what}larger than {} bytes", self.max_size));
+            // Refused before reading when announced; counted as it comes otherwise.
+            if let Some(len) = response
                 .content_length()
-                .is_some_and(|len| len > self.max_size as u64)
+                .filter(|&len| len > self.max_size as u64)
             {
-                return Err(too_large());
+                return Err(too_large(&format!("Content-Length {len}, ")));
             }
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(failed)? {
                 if body.len() + chunk.len() > self.max_size {
-                    return Err(too_large());
+                    return Err(too_large(""));
                 }
                 body.extend_from_slice(&chunk);
             }

@@ -84,6 +84,12 @@ pub(crate) fn decode(
                         "No key matches the token's key id (kid)",
                     ))
                 }
+                Err(NoKey::NotFetched) => {
+                    return Err(AuthError::new(
+                        ErrorKind::UnknownKey,
+                        "The token has no key id (kid), and no known key has its alg",
+                    ))
+                }
                 Err(NoKey::Ambiguous) => {
                     return Err(AuthError::new(
                         ErrorKind::UnknownKey,

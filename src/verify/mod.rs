@@ -241,8 +241,11 @@ impl Route {
         };
         match self.decode_found(&found) {
             Ok(token) => self.after_decode(token),
-            Err(err) if err.kind() == ErrorKind::UnknownKey && self.may_learn_keys() => {
-                self.after_refreshing_keys(found.into_owned())
+            Err(err) if err.kind() == ErrorKind::UnknownKey => {
+                match self.settings().keys.refreshers_for(&found.token) {
+                    refreshers if refreshers.is_empty() => Verdict::Ready(self.tolerate(err)),
+                    refreshers => self.after_refreshing_keys(found.into_owned(), refreshers),
+                }
             }
             Err(err) => Verdict::Ready(self.tolerate(err)),
         }
@@ -281,19 +284,18 @@ impl Route {
         Ok(token)
     }
 
-    /// Whether an outside issuer's keys may be fetched again for a token naming an unknown
-    /// key.
-    fn may_learn_keys(&self) -> bool {
-        self.settings().keys.refreshers().next().is_some()
-    }
-
-    /// A token naming a key none of the sets holds: the outside issuers' keys are fetched
+    /// A token whose key none of the sets holds: the keys of the outside issuers that may
+    /// have published it (those allowed its `alg`, see `Keys::refreshers_for`) are fetched
     /// again (at most once per cooldown, concurrent misses sharing one fetch), then the
     /// token is decoded once more.
-    fn after_refreshing_keys(self: &Arc<Self>, found: locate::Found<'static>) -> Verdict {
+    fn after_refreshing_keys(
+        self: &Arc<Self>,
+        found: locate::Found<'static>,
+        refreshers: Vec<Arc<dyn crate::config::keys::Refresher>>,
+    ) -> Verdict {
         let route = Arc::clone(self);
         Verdict::Pending(Box::pin(async move {
-            for refresher in route.settings().keys.refreshers() {
+            for refresher in refreshers {
                 refresher.refresh_on_miss().await;
             }
             match route.decode_found(&found) {

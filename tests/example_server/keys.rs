@@ -5,6 +5,7 @@
 //! Flask-JWT-Extended verifies them with our public key; PyJWT mints the outside tokens.
 
 use std::path::PathBuf;
+#[cfg(feature = "jwks")]
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
@@ -13,8 +14,16 @@ use serde_json::{json, Value};
 use crate::harness::{Server, TempDb};
 use crate::{flask, login, register};
 
+// Its outside-issuer half (minting, publishing) serves the `jwks` feature's test only.
+#[cfg_attr(not(feature = "jwks"), allow(dead_code))]
 #[path = "../support/jwks_peer.rs"]
 mod peer;
+// An outside issuer inside the test process (no Python); its failure modes serve
+// tests/jwks_remote.rs.
+#[cfg(feature = "jwks")]
+#[allow(dead_code)]
+#[path = "../support/jwks_idp.rs"]
+mod idp;
 
 fn key_path(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -135,6 +144,7 @@ async fn rotation_by_restart() {
     assert_eq!(s.get("/me", Some(&new_token)).await.0, StatusCode::OK);
 }
 
+#[cfg(feature = "jwks")]
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -145,6 +155,7 @@ fn now() -> u64 {
 /// `JWT_JWKS_URL` with `JWT_JWKS_ISSUER` and `JWT_JWKS_AUDIENCE`: `/whoami` answers for an
 /// outside token as for an own one; a key published later is picked up after
 /// `JWT_JWKS_COOLDOWN`.
+#[cfg(feature = "jwks")]
 #[tokio::test]
 async fn outside_issuer_through_jwt_jwks_url() {
     let Some(python) = peer::python() else {
@@ -211,6 +222,7 @@ fn bad_key_settings_stop_the_server() {
             "cannot read",
         ),
         (vec![("JWT_ALGORITHM", "XX999")], "unknown algorithm"),
+        #[cfg(feature = "jwks")]
         (
             vec![("JWT_JWKS_URL", "http://127.0.0.1:9/jwks.json")],
             "JWT_JWKS_ISSUER",
@@ -221,4 +233,63 @@ fn bad_key_settings_stop_the_server() {
         let stderr = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{env:?}: {stderr}");
     }
+}
+
+/// `cargo run --example server --features jwks` with `JWT_JWKS_URL`, against an issuer in
+/// the test process: its tokens verify at `/whoami`, and a key of a new type published
+/// later verifies a token without `kid` once `JWT_JWKS_COOLDOWN` allows a fetch.
+#[cfg(feature = "jwks")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_issuer_in_process() {
+    use jsonwebtoken::Algorithm::{ES256, RS256};
+    // On a worker thread: `Server::start` blocks this one while the server fetches.
+    let idp = idp::Idp::start(vec![idp::public_jwk(RS256, "rsa-1")]).await;
+    let db = TempDb::new("outside-in-process");
+    let jwks_url = idp.url("/jwks.json");
+    let s = Server::start(
+        &db.path(),
+        &[
+            ("JWT_JWKS_URL", &jwks_url),
+            ("JWT_JWKS_ISSUER", idp::ISSUER),
+            ("JWT_JWKS_AUDIENCE", "api"),
+            ("JWT_JWKS_COOLDOWN", "1"),
+            ("JWT_JWKS_REFRESH", "600"),
+        ],
+    );
+    assert_eq!(idp.hits("/jwks.json"), 1);
+    let sub = "https://idp.example.test/u/7";
+    let token = idp::mint(RS256, Some("rsa-1"), &idp::claims(sub));
+    assert_eq!(
+        s.get("/whoami", Some(&token)).await,
+        (StatusCode::OK, json!({ "sub": sub }))
+    );
+    idp.publish(idp::public_jwk(ES256, "ec-2"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let token = idp::mint(ES256, None, &idp::claims("grace"));
+    assert_eq!(
+        s.get("/whoami", Some(&token)).await,
+        (StatusCode::OK, json!({"sub": "grace"}))
+    );
+    assert_eq!(idp.hits("/jwks.json"), 2);
+}
+
+/// Built without the `jwks` feature (the default features: `cargo test --test example_server`),
+/// the server has no HTTP client to fetch keys with: `JWT_JWKS_URL` stops it at start, with a
+/// message naming the feature, before it listens.
+#[cfg(not(feature = "jwks"))]
+#[test]
+fn jwt_jwks_url_without_the_jwks_feature_stops_the_server() {
+    let env = [
+        ("JWT_JWKS_URL", "http://127.0.0.1:9/jwks.json"),
+        ("JWT_JWKS_ISSUER", "https://login.example.test"),
+    ];
+    let out = crate::harness::run_to_exit(&env);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("--features jwks"), "{said}");
+    assert!(!said.contains("listening on"), "{said}");
+    // Without the variable it starts, jwks feature or not.
+    let db = TempDb::new("no-jwks");
+    let s = Server::start(&db.path(), &[]);
+    drop(s);
 }

@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
+use jsonwebtoken::Algorithm;
 
 use super::{Key, KeySet, Trust};
 use crate::BoxFuture;
@@ -18,6 +19,9 @@ pub(crate) trait Refresher: Send + Sync + 'static {
 /// An outside issuer's keys.
 pub(crate) struct RemoteKeys {
     pub(crate) trust: Arc<Trust>,
+    /// The algorithms its keys may pin (asymmetric ones only): a token of another algorithm
+    /// never makes it fetch.
+    allowed: Vec<Algorithm>,
     set: ArcSwap<KeySet>,
     refresher: OnceLock<Arc<dyn Refresher>>,
 }
@@ -33,9 +37,11 @@ impl std::fmt::Debug for RemoteKeys {
 
 impl RemoteKeys {
     #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
-    pub(crate) fn new(trust: Trust) -> Self {
+    pub(crate) fn new(trust: Trust, allowed: Vec<Algorithm>) -> Self {
+        debug_assert!(!allowed.iter().any(|a| super::is_hmac(*a)));
         Self {
             trust: Arc::new(trust),
+            allowed,
             set: ArcSwap::from_pointee(KeySet::default()),
             refresher: OnceLock::new(),
         }
@@ -62,5 +68,12 @@ impl RemoteKeys {
 
     pub(crate) fn refresher(&self) -> Option<&Arc<dyn Refresher>> {
         self.refresher.get()
+    }
+
+    /// Whether a key for `alg` (a header's `alg`) may come with a fetch: one of the
+    /// asymmetric algorithms this issuer is allowed. Never HMAC, never `none`.
+    pub(crate) fn may_publish(&self, alg: &str) -> bool {
+        alg.parse::<Algorithm>()
+            .is_ok_and(|alg| self.allowed.contains(&alg))
     }
 }

@@ -62,6 +62,9 @@ pub(crate) enum NoKey {
     UnknownKid,
     /// No `kid`, and the set holds several keys for the algorithm.
     Ambiguous,
+    /// No `kid`, and no set holds a key for the algorithm; an outside issuer allowed it may
+    /// have published one since its keys were fetched (or since a fetch failed).
+    NotFetched,
 }
 
 impl NoKey {
@@ -187,12 +190,43 @@ impl Keys {
                 Err(other) => why = why.or(other),
             }
         }
-        // A `kid` nobody holds yet, which an outside issuer may have published since its
-        // keys were fetched.
-        if kid.is_some() && why == NoKey::Algorithm && !self.remotes.is_empty() {
-            why = NoKey::UnknownKid;
+        // A key nobody holds yet, which an outside issuer may have published since its keys
+        // were fetched (or since a fetch failed): only for an algorithm one of them is
+        // allowed, so that an HMAC or `none` token is refused as before, and never fetches.
+        if why == NoKey::Algorithm && self.remotes.iter().any(|r| r.may_publish(alg)) {
+            why = match kid {
+                Some(_) => NoKey::UnknownKid,
+                None => NoKey::NotFetched,
+            };
         }
         Err(why)
+    }
+
+    /// The refreshers of the outside issuers that may publish a key for this token, to ask
+    /// when no set holds its key: those allowed the `alg` of its header. None for an HMAC
+    /// or `none` token, or a header that does not parse: such tokens never make us fetch.
+    /// Called on misses only (the header is parsed again).
+    pub(crate) fn refreshers_for(&self, token: &[u8]) -> Vec<Arc<dyn Refresher>> {
+        #[derive(serde::Deserialize)]
+        struct Alg<'a> {
+            #[serde(borrow)]
+            alg: std::borrow::Cow<'a, str>,
+        }
+        if self.remotes.is_empty() {
+            return Vec::new();
+        }
+        let header = token.split(|&b| b == b'.').next().unwrap_or_default();
+        let Ok(json) = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(header) else {
+            return Vec::new();
+        };
+        let Ok(Alg { alg }) = serde_json::from_slice::<Alg<'_>>(&json) else {
+            return Vec::new();
+        };
+        self.remotes
+            .iter()
+            .filter(|r| r.may_publish(&alg))
+            .filter_map(|r| r.refresher().cloned())
+            .collect()
     }
 
     /// Whether the key with this id is still in a set (the memo of verified tokens forgets
@@ -206,10 +240,5 @@ impl Keys {
     /// The key tokens are signed with now.
     pub(crate) fn signing(&self) -> Option<Arc<Key>> {
         self.ring.load().signing().cloned()
-    }
-
-    /// The outside issuers' refreshers, to ask when a token names an unknown key.
-    pub(crate) fn refreshers(&self) -> impl Iterator<Item = &Arc<dyn Refresher>> {
-        self.remotes.iter().filter_map(|r| r.refresher())
     }
 }
