@@ -1,7 +1,7 @@
 //! Where an outside issuer's tokens meet the crate's other features (issue #20): such a token
 //! is a non-fresh access token whatever its claims say, its identity is namespaced by its
 //! issuer, and no first-party token is ever minted from it. The issuer runs in the test
-//! process (tests/support/idp.rs): no Python.
+//! process (tests/support/jwks_idp.rs): no Python.
 #![cfg(all(feature = "jwks", feature = "testing"))]
 
 use std::convert::Infallible;
@@ -23,14 +23,14 @@ use tower_jwt_auth::{
     RefreshRequiredLayer, RevokeError, TokenLocation, TokenType, VerifiedToken,
 };
 
-#[path = "support/idp.rs"]
+#[path = "support/jwks_idp.rs"]
 mod idp;
 use idp::{Idp, ISSUER};
 
 const SECRET: &str = "outside-tokens-test-secret-0123456789abcdef";
 
-async fn remote(idp: &Idp, trust_claims: bool) -> RemoteJwks {
-    let remote = RemoteJwks::builder(&idp.url)
+async fn remote(issuer: &Idp, trust_claims: bool) -> RemoteJwks {
+    let remote = RemoteJwks::builder(issuer.url("/jwks.json"))
         .issuer(ISSUER)
         .trust_token_claims(trust_claims)
         .build()
@@ -42,14 +42,14 @@ async fn remote(idp: &Idp, trust_claims: bool) -> RemoteJwks {
 }
 
 async fn setup() -> (Idp, JwtManager) {
-    let idp = Idp::start().await;
-    let remote = remote(&idp, false).await;
+    let issuer = idp::start_es256().await;
+    let remote = remote(&issuer, false).await;
     let m = JwtManager::builder()
         .secret(SECRET)
         .trust_jwks(&remote)
         .build()
         .unwrap();
-    (idp, m)
+    (issuer, m)
 }
 
 async fn who<B>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -79,9 +79,9 @@ macro_rules! guarded {
 
 #[tokio::test]
 async fn outside_claims_of_type_and_freshness_are_not_believed() {
-    let (idp, m) = setup().await;
-    let refresh = idp.token("1", json!({"type": "refresh", "jti": "r-1"}));
-    let fresh = idp.token("1", json!({"fresh": true, "jti": "f-1"}));
+    let (_issuer, m) = setup().await;
+    let refresh = idp::token("1", json!({"type": "refresh", "jti": "r-1"}));
+    let fresh = idp::token("1", json!({"fresh": true, "jti": "f-1"}));
 
     let verified = m.verify_token(&refresh).await.unwrap();
     assert_eq!(verified.token_type(), &TokenType::Access);
@@ -112,7 +112,7 @@ async fn outside_claims_of_type_and_freshness_are_not_believed() {
         Err((StatusCode::UNAUTHORIZED, "Fresh token required".into()))
     );
     // Its `csrf` and `sid` claims are not believed either.
-    let claimed = idp.token("1", json!({"csrf": "x", "sid": "s"}));
+    let claimed = idp::token("1", json!({"csrf": "x", "sid": "s"}));
     let verified = m.verify_token(&claimed).await.unwrap();
     assert_eq!(verified.csrf(), None);
     assert_eq!(verified.session(), None);
@@ -120,15 +120,15 @@ async fn outside_claims_of_type_and_freshness_are_not_believed() {
 
 #[tokio::test]
 async fn a_sibling_trusted_with_its_claims_is_believed_but_never_refreshed_here() {
-    let idp = Idp::start().await;
-    let remote = remote(&idp, true).await;
+    let issuer = idp::start_es256().await;
+    let remote = remote(&issuer, true).await;
     let m = JwtManager::builder()
         .secret(SECRET)
         .trust_jwks(&remote)
         .build()
         .unwrap();
-    let refresh = idp.token("1", json!({"type": "refresh", "jti": "r-1"}));
-    let fresh = idp.token("1", json!({"fresh": true, "jti": "f-1"}));
+    let refresh = idp::token("1", json!({"type": "refresh", "jti": "r-1"}));
+    let fresh = idp::token("1", json!({"fresh": true, "jti": "f-1"}));
     assert_eq!(
         guarded!(RefreshRequiredLayer::new(&m), bearer(&refresh)).unwrap(),
         "1"
@@ -162,11 +162,11 @@ async fn a_sibling_trusted_with_its_claims_is_believed_but_never_refreshed_here(
 
 #[tokio::test]
 async fn the_auth_service_mints_nothing_from_an_outside_refresh_token() {
-    let (idp, m) = setup().await;
+    let (_issuer, m) = setup().await;
     let auth = AuthService::builder(&m, InsecureTestUsers::new())
         .password_hasher(testing::insecure_fast_password_hasher())
         .build();
-    let refresh = idp.token("1", json!({"type": "refresh", "jti": "r-2"}));
+    let refresh = idp::token("1", json!({"type": "refresh", "jti": "r-2"}));
     let res = auth
         .oneshot(
             Request::post("/refresh")
@@ -184,9 +184,9 @@ async fn the_auth_service_mints_nothing_from_an_outside_refresh_token() {
 
 #[tokio::test]
 async fn identities_and_jtis_are_namespaced_by_issuer() {
-    let (idp, m) = setup().await;
+    let (_issuer, m) = setup().await;
     // A local token and an outside one with the same `sub` and the same `jti`.
-    let outside = idp.token("1", json!({"jti": "shared-jti"}));
+    let outside = idp::token("1", json!({"jti": "shared-jti"}));
     let local = testing::token(&m, "1").mint();
     let local_verified = m.verify_token(&local).await.unwrap();
     let outside_verified = m.verify_token(&outside).await.unwrap();
@@ -208,8 +208,8 @@ async fn identities_and_jtis_are_namespaced_by_issuer() {
 
     // Revoking an outside token by its `jti` does not revoke a local token with that `jti`
     // (the denylist sees it under its issuer's name).
-    let (idp2, m2) = setup().await;
-    let outside = idp2.token("2", json!({"jti": local_verified.jti().unwrap()}));
+    let (_issuer2, m2) = setup().await;
+    let outside = idp::token("2", json!({"jti": local_verified.jti().unwrap()}));
     let outside = m2.verify_token(&outside).await.unwrap();
     m2.revoke(&outside).await.unwrap();
     let answer = m2
@@ -220,13 +220,12 @@ async fn identities_and_jtis_are_namespaced_by_issuer() {
             0.0,
         ));
     assert!(matches!(answer, Some(Ok(false))), "{answer:?}");
-    drop(idp);
 }
 
 #[tokio::test]
 async fn an_outside_token_without_jti_cannot_be_revoked_alone_and_says_so() {
-    let (idp, m) = setup().await;
-    let token = idp.token("1", json!({}));
+    let (_issuer, m) = setup().await;
+    let token = idp::token("1", json!({}));
     let verified = m.verify_token(&token).await.unwrap();
     assert!(matches!(m.revoke(&verified).await, Err(RevokeError::NoJti)));
     let auth = AuthService::builder(&m, InsecureTestUsers::new())
@@ -248,7 +247,7 @@ async fn an_outside_token_without_jti_cannot_be_revoked_alone_and_says_so() {
     assert!(body["msg"].as_str().unwrap().contains("jti"), "{body}");
 
     // With a `jti` it is revoked: 200, then refused.
-    let token = idp.token("1", json!({"jti": "outside-1"}));
+    let token = idp::token("1", json!({"jti": "outside-1"}));
     let revoke = || {
         Request::post("/revoke")
             .header("authorization", format!("Bearer {token}"))
@@ -267,8 +266,8 @@ async fn an_outside_token_without_jti_cannot_be_revoked_alone_and_says_so() {
 
 #[tokio::test]
 async fn the_user_lookup_is_not_asked_about_outside_identities_unless_it_maps_them() {
-    let idp = Idp::start().await;
-    let remote = remote(&idp, false).await;
+    let issuer = idp::start_es256().await;
+    let remote = remote(&issuer, false).await;
     let asked = Arc::new(AtomicUsize::new(0));
     let lookup = |asked: Arc<AtomicUsize>| {
         move |token: &VerifiedToken| {
@@ -285,7 +284,7 @@ async fn the_user_lookup_is_not_asked_about_outside_identities_unless_it_maps_th
         .user_lookup(lookup(asked.clone()))
         .build()
         .unwrap();
-    let outside = idp.token("1", json!({"jti": "o-1"}));
+    let outside = idp::token("1", json!({"jti": "o-1"}));
     let err = m.verify_token(&outside).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UserLookup);
     assert_eq!(asked.load(Ordering::SeqCst), 0);
@@ -313,8 +312,8 @@ async fn the_user_lookup_is_not_asked_about_outside_identities_unless_it_maps_th
 
 #[tokio::test]
 async fn no_access_cookie_is_minted_from_an_outside_token_near_expiry() {
-    let idp = Idp::start().await;
-    let remote = remote(&idp, false).await;
+    let issuer = idp::start_es256().await;
+    let remote = remote(&issuer, false).await;
     let m = JwtManager::builder()
         .secret(SECRET)
         .trust_jwks(&remote)
@@ -328,7 +327,7 @@ async fn no_access_cookie_is_minted_from_an_outside_token_near_expiry() {
             .body(Full::<Bytes>::default())
             .unwrap()
     };
-    let near_expiry = idp.token("1", json!({"exp": idp::now() + 60}));
+    let near_expiry = idp::token("1", json!({"exp": idp::now() + 60}));
     let svc = JwtRequiredLayer::new(&m).layer(service_fn(who));
     let res = svc
         .clone()
@@ -349,7 +348,7 @@ async fn no_access_cookie_is_minted_from_an_outside_token_near_expiry() {
     assert!(res.headers().get(SET_COOKIE).is_some());
 
     // Its `csrf` claim is not believed: a POST with the matching header is refused.
-    let with_csrf = idp.token("1", json!({"csrf": "chosen-by-the-issuer"}));
+    let with_csrf = idp::token("1", json!({"csrf": "chosen-by-the-issuer"}));
     let post = Request::post("/")
         .header(COOKIE, format!("access_token_cookie={with_csrf}"))
         .header("x-csrf-token", "chosen-by-the-issuer")
@@ -367,7 +366,7 @@ async fn no_access_cookie_is_minted_from_an_outside_token_near_expiry() {
 #[tokio::test]
 async fn the_axum_identity_extractor_never_hands_out_an_outside_sub() {
     use tower_jwt_auth::axum::Identity;
-    let (idp, m) = setup().await;
+    let (_issuer, m) = setup().await;
     let app = axum::Router::new()
         .route(
             "/mine",
@@ -393,7 +392,7 @@ async fn the_axum_identity_extractor_never_hands_out_an_outside_sub() {
             (status, String::from_utf8(body.to_vec()).unwrap())
         }
     };
-    let outside = idp.token("1", json!({}));
+    let outside = idp::token("1", json!({}));
     let local = testing::token(&m, "1").mint();
     assert_eq!(
         call("/mine", local.clone()).await,
@@ -410,8 +409,8 @@ async fn the_axum_identity_extractor_never_hands_out_an_outside_sub() {
 #[tokio::test]
 async fn tonic_requests_name_no_local_identity_for_an_outside_token() {
     use tower_jwt_auth::tonic::RequestExt;
-    let (idp, m) = setup().await;
-    let outside = m.verify_token(&idp.token("1", json!({}))).await.unwrap();
+    let (_issuer, m) = setup().await;
+    let outside = m.verify_token(&idp::token("1", json!({}))).await.unwrap();
     let mut req = tonic::Request::new(());
     req.extensions_mut().insert(outside);
     assert_eq!(req.identity(), None);

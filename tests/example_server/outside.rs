@@ -10,22 +10,23 @@ use serde_json::json;
 use crate::harness::{Server, TempDb};
 use crate::{login, register};
 
-#[path = "../support/idp.rs"]
+#[path = "../support/jwks_idp.rs"]
 mod idp;
 use idp::{Idp, ISSUER};
 
 fn start(idp: &Idp, db: &TempDb, extra: &[(&str, &str)]) -> Server {
+    let jwks_url = idp.url("/jwks.json");
     let mut env = vec![
-        ("JWT_JWKS_URL", idp.url.as_str()),
+        ("JWT_JWKS_URL", jwks_url.as_str()),
         ("JWT_JWKS_ISSUER", ISSUER),
     ];
     env.extend_from_slice(extra);
     Server::start(&db.path(), &env)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outside_token_is_a_non_fresh_access_token_of_no_local_user() {
-    let idp = Idp::start().await;
+    let idp = idp::start_es256().await;
     let db = TempDb::new("outside-contract");
     let s = start(&idp, &db, &[]);
     register(&s, "ada", "ada@example.com", "pw-of-ada").await;
@@ -33,7 +34,7 @@ async fn an_outside_token_is_a_non_fresh_access_token_of_no_local_user() {
     // Local user 1 is ada; the outside token says `sub: "1"` too.
     assert_eq!(s.get("/me", Some(&local)).await.1["username"], "ada");
 
-    let refresh = idp.token("1", json!({"type": "refresh", "jti": "o-refresh"}));
+    let refresh = idp::token("1", json!({"type": "refresh", "jti": "o-refresh"}));
     assert_eq!(
         s.post("/refresh", Some(&refresh), None).await,
         (
@@ -42,7 +43,7 @@ async fn an_outside_token_is_a_non_fresh_access_token_of_no_local_user() {
         )
     );
 
-    let fresh = idp.token("1", json!({"fresh": true, "jti": "o-fresh"}));
+    let fresh = idp::token("1", json!({"fresh": true, "jti": "o-fresh"}));
     let change = json!({"old_password": "pw-of-ada", "new_password": "taken-over"});
     assert_eq!(
         s.call(Method::PUT, "/me/password", Some(&fresh), Some(change))
@@ -55,7 +56,7 @@ async fn an_outside_token_is_a_non_fresh_access_token_of_no_local_user() {
     // The password did not change.
     login(&s, "ada@example.com", "pw-of-ada").await;
 
-    let plain = idp.token("1", json!({"jti": "o-plain"}));
+    let plain = idp::token("1", json!({"jti": "o-plain"}));
     let (status, body) = s.get("/me", Some(&plain)).await;
     assert!(status.is_client_error(), "{status} {body}");
     assert!(
@@ -71,12 +72,12 @@ async fn an_outside_token_is_a_non_fresh_access_token_of_no_local_user() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outside_token_is_revoked_by_jti_and_without_one_gets_a_clear_4xx() {
-    let idp = Idp::start().await;
+    let idp = idp::start_es256().await;
     let db = TempDb::new("outside-revoke");
     let s = start(&idp, &db, &[]);
-    let with_jti = idp.token("someone", json!({"jti": "outside-jti-1"}));
+    let with_jti = idp::token("someone", json!({"jti": "outside-jti-1"}));
     assert_eq!(
         s.post("/revoke", Some(&with_jti), None).await.0,
         StatusCode::OK
@@ -88,7 +89,7 @@ async fn an_outside_token_is_revoked_by_jti_and_without_one_gets_a_clear_4xx() {
             json!({"msg": "Token has been revoked"})
         )
     );
-    let without = idp.token("someone", json!({}));
+    let without = idp::token("someone", json!({}));
     let (status, body) = s.post("/revoke", Some(&without), None).await;
     assert!(status.is_client_error(), "{status} {body}");
     assert!(body["msg"].as_str().unwrap().contains("jti"), "{body}");
@@ -96,12 +97,12 @@ async fn an_outside_token_is_revoked_by_jti_and_without_one_gets_a_clear_4xx() {
     assert_eq!(s.get("/whoami", Some(&without)).await.0, StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_access_cookie_is_minted_from_an_outside_token() {
-    let idp = Idp::start().await;
+    let idp = idp::start_es256().await;
     let db = TempDb::new("outside-cookie");
     let s = start(&idp, &db, &[("JWT_IMPLICIT_REFRESH_WITHIN", "300")]);
-    let near_expiry = idp.token("someone", json!({"exp": idp::now() + 60}));
+    let near_expiry = idp::token("someone", json!({"exp": idp::now() + 60}));
     let cookie = format!("access_token_cookie={near_expiry}");
     let (status, headers, body) = s
         .call_with(Method::GET, "/whoami", &[("cookie", &cookie)], None)
@@ -135,9 +136,9 @@ async fn no_access_cookie_is_minted_from_an_outside_token() {
         .any(|v| v.to_str().unwrap().starts_with("access_token_cookie=")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outside_token_sees_no_local_users_sessions() {
-    let idp = Idp::start().await;
+    let idp = idp::start_es256().await;
     let db = TempDb::new("outside-sessions");
     let s = start(&idp, &db, &[("JWT_REFRESH_ROTATION", "true")]);
     register(&s, "ada", "ada@example.com", "pw-of-ada").await;
@@ -148,7 +149,7 @@ async fn an_outside_token_sees_no_local_users_sessions() {
     let id = mine[0]["id"].as_str().unwrap().to_owned();
 
     // `sub: "1"` of the outside issuer is not local user 1.
-    let outside = idp.token("1", json!({"jti": "o-sessions"}));
+    let outside = idp::token("1", json!({"jti": "o-sessions"}));
     let (status, body) = s.get("/me/sessions", Some(&outside)).await;
     assert!(
         status.is_client_error() || body == json!([]),
@@ -156,7 +157,7 @@ async fn an_outside_token_sees_no_local_users_sessions() {
     );
     assert!(!body.to_string().contains(&id), "{body}");
     // A trusted-looking `sid` changes nothing either: ada's session lives on.
-    let with_sid = idp.token("1", json!({"jti": "o-sid", "sid": id}));
+    let with_sid = idp::token("1", json!({"jti": "o-sid", "sid": id}));
     assert_eq!(
         s.post("/revoke", Some(&with_sid), None).await.0,
         StatusCode::OK

@@ -13,7 +13,7 @@ use tower_jwt_auth::{JwtManager, RedisDenylist};
 use super::server::{self, RedisServer};
 use super::{app, call, refused_within, REVOKED, SECRET};
 
-#[path = "../support/idp.rs"]
+#[path = "../support/jwks_idp.rs"]
 mod idp;
 use idp::{Idp, ISSUER};
 
@@ -24,7 +24,7 @@ async fn outside_instance(redis: &RedisServer, idp: &Idp, prefix: &str) -> JwtMa
         .await
         .unwrap();
     assert!(denylist.wait_until_trusted(Duration::from_secs(10)).await);
-    let remote = RemoteJwks::builder(&idp.url)
+    let remote = RemoteJwks::builder(&idp.url("/jwks.json"))
         .issuer(ISSUER)
         .build()
         .unwrap();
@@ -43,13 +43,13 @@ async fn outside_revocations_reach_every_instance_under_their_issuers_name() {
         return;
     }
     let redis = RedisServer::start();
-    let idp = Idp::start().await;
+    let idp = idp::start_es256().await;
     let a = outside_instance(&redis, &idp, "po:").await;
     let b = outside_instance(&redis, &idp, "po:").await;
     let b_app = app(&b);
 
     // By `jti`: a local token with the same `jti` spelling stays valid.
-    let outside = idp.token("1", json!({"jti": "same-spelling"}));
+    let outside = idp::token("1", json!({"jti": "same-spelling"}));
     let local = a
         .create_access_token_with("1", tower_jwt_auth::TokenOptions::new())
         .unwrap();
@@ -64,7 +64,7 @@ async fn outside_revocations_reach_every_instance_under_their_issuers_name() {
     assert_eq!(call(&b_app, "/", &local).await.0, StatusCode::OK);
 
     // All of the outside subject's tokens (they have no `jti`): local user "1" unaffected.
-    let no_jti = idp.token("1", json!({}));
+    let no_jti = idp::token("1", json!({}));
     assert_eq!(call(&b_app, "/", &no_jti).await.0, StatusCode::OK);
     let subject = a.verify_token(&no_jti).await.unwrap();
     a.revoke_all(&subject).await.unwrap();

@@ -10,6 +10,8 @@
 //! - `/big-chunked` and `/small-chunked`: the keys padded to 4 KiB or not padded, chunked
 //!   (no `Content-Length`).
 
+#![allow(dead_code)] // each test uses a part
+
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -248,4 +250,18 @@ impl Body for Chunks {
     fn size_hint(&self) -> SizeHint {
         SizeHint::default()
     }
+}
+
+/// The issuer with its ES256 test key published as `ec-1`.
+pub async fn start_es256() -> Idp {
+    Idp::start(vec![public_jwk(Algorithm::ES256, "ec-1")]).await
+}
+
+/// A token of the `ec-1` key: [`claims`] of `sub`, then `extra` (which may override them).
+pub fn token(sub: &str, extra: Value) -> String {
+    let mut all = claims(sub);
+    for (name, value) in extra.as_object().unwrap() {
+        all[name] = value.clone();
+    }
+    mint(Algorithm::ES256, Some("ec-1"), &all)
 }
