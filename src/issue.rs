@@ -204,18 +204,20 @@ impl std::error::Error for IssueError {}
 /// Issues tokens with a manager's settings and loaders.
 pub(crate) struct Issuer {
     pub(crate) settings: Arc<Settings>,
+    /// Identities whose tokens are dated no earlier than their latest revoke-all cut-off.
+    pub(crate) cut_offs: CutOffs,
     pub(crate) claims_loader: Option<Loader>,
     pub(crate) headers_loader: Option<Loader>,
-    /// Identities whose tokens must be dated no earlier than their latest revoke-all
-    /// cut-off (see [`CutOffs`]).
-    pub(crate) cut_offs: CutOffs,
 }
 
 /// The latest revoke-all cut-off of each identity, for as long as it lies ahead of the
-/// clock: a token issued after `revoke_all` returns is dated at its cut-off or later, so it
-/// is never taken for one issued before it, and nothing waits for the clock to get there.
-/// Entries last about a millisecond; kept per identity, so that revoking many identities in
-/// a row moves no other identity's dates.
+/// clock: a token issued after `revoke_all` returns carries its cut-off (or later) as its
+/// issue time in its `jti`, so it is never taken for one issued before it, and nothing waits
+/// for the clock to get there. Its `iat` stays the clock's second, so it is never "not yet
+/// valid". One table per manager (and its clones), on its clock: another manager, here or on
+/// another instance, dates by its own clock, so a token it issues within the millisecond of
+/// the cut-off counts as issued before it. Per identity, so that revoking many identities in
+/// a row moves no one else's dates; entries last about a millisecond.
 #[derive(Default)]
 pub(crate) struct CutOffs {
     /// Whether any entry may be ahead of the clock: issuing looks no further when not.
@@ -233,10 +235,15 @@ impl CutOffs {
         let Ok(mut ahead) = self.ahead.lock() else {
             return now;
         };
+        self.prune(&mut ahead, now);
+        ahead.get(identity).map_or(now, |&cut_off| cut_off.max(now))
+    }
+
+    /// Forgets the cut-offs the clock has passed.
+    fn prune(&self, ahead: &mut std::collections::HashMap<Box<str>, SystemTime>, now: SystemTime) {
         ahead.retain(|_, cut_off| *cut_off > now);
         self.any
             .store(!ahead.is_empty(), std::sync::atomic::Ordering::Release);
-        ahead.get(identity).map_or(now, |&cut_off| cut_off.max(now))
     }
 
     /// A new cut-off for `identity`: the millisecond after every token of it issued so far
@@ -245,6 +252,7 @@ impl CutOffs {
         let Ok(mut ahead) = self.ahead.lock() else {
             return clock::to_millis(now) + Duration::from_millis(1);
         };
+        self.prune(&mut ahead, now);
         let latest = ahead.get(identity).map_or(now, |&cut_off| cut_off.max(now));
         let cut_off = clock::to_millis(latest) + Duration::from_millis(1);
         ahead.insert(identity.into(), cut_off);
@@ -266,9 +274,12 @@ impl Issuer {
         // Flask-JWT-Extended's layout: `iat`, `nbf` and `exp` in whole seconds. The `jti` is a
         // UUIDv7 carrying the issue time to the millisecond: revoke-all cut-offs compare with
         // it, so a token issued right after one works even within the same second.
-        let now = self.cut_offs.date(identity, s.clock.now());
-        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let iat = since_epoch.as_secs();
+        let now = s.clock.now();
+        let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        // The issue time the `jti` carries: now, or the identity's latest cut-off when that
+        // lies ahead (by a millisecond at most; see `CutOffs`).
+        let issued = self.cut_offs.date(identity, now);
+        let since_epoch = issued.duration_since(UNIX_EPOCH).unwrap_or_default();
         let lifetime = options.lifetime.unwrap_or(if refresh {
             s.refresh_lifetime
         } else {

@@ -13,6 +13,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower::{service_fn, Layer, ServiceExt};
+use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::sessions::{MemorySessionStore, SessionStore};
 use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers, TestClock};
 use tower_jwt_auth::{AuthService, JwtManager, JwtRequiredLayer, TokenLocation};
@@ -216,7 +217,7 @@ async fn a_spent_token_after_the_grace_revokes_the_whole_session() {
         .auth
         .sessions()
         .unwrap()
-        .list("1")
+        .list(Subject::local("1"))
         .await
         .unwrap()
         .is_empty());
@@ -285,7 +286,16 @@ async fn concurrent_refreshes_with_one_token_all_succeed() {
     // One rotation happened; the others got the same current token.
     jtis.dedup();
     assert_eq!(jtis.len(), 1, "{jtis:?}");
-    assert_eq!(w.auth.sessions().unwrap().list("1").await.unwrap().len(), 1);
+    assert_eq!(
+        w.auth
+            .sessions()
+            .unwrap()
+            .list(Subject::local("1"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn futures_join(w: &World, token: &str, n: usize) -> Vec<Reply> {
@@ -328,7 +338,7 @@ async fn two_logins_are_two_sessions_and_ending_one_leaves_the_other() {
     let (_bob_access, _) = login(&w, "bob@example.com", "battery staple").await;
 
     let sessions = w.auth.sessions().unwrap();
-    let listed = sessions.list("1").await.unwrap();
+    let listed = sessions.list(Subject::local("1")).await.unwrap();
     assert_eq!(listed.len(), 2);
     let one = w
         .jwt
@@ -350,10 +360,10 @@ async fn two_logins_are_two_sessions_and_ending_one_leaves_the_other() {
     assert!(listed[0].created_at < listed[1].created_at);
 
     // Another identity cannot end it.
-    assert!(!sessions.end("2", &one).await.unwrap());
+    assert!(!sessions.end(Subject::local("2"), &one).await.unwrap());
     assert_eq!(access(&w, &a_one).await, Ok(()));
 
-    assert!(sessions.end("1", &one).await.unwrap());
+    assert!(sessions.end(Subject::local("1"), &one).await.unwrap());
     assert_eq!(access(&w, &a_one).await, revoked());
     assert_eq!(
         refresh(&w, &r_one).await.body["msg"],
@@ -362,20 +372,26 @@ async fn two_logins_are_two_sessions_and_ending_one_leaves_the_other() {
     assert_eq!(access(&w, &a_two).await, Ok(()));
     rotate(&w, &r_two).await;
     let left: Vec<String> = sessions
-        .list("1")
+        .list(Subject::local("1"))
         .await
         .unwrap()
         .into_iter()
         .map(|s| s.id)
         .collect();
     assert_eq!(left, vec![two.clone()]);
-    assert_eq!(sessions.list("2").await.unwrap().len(), 1);
+    assert_eq!(sessions.list(Subject::local("2")).await.unwrap().len(), 1);
 
     // A password change may end every other session.
     let (a_three, _) = ada(&w).await;
-    assert_eq!(sessions.end_all_except("1", Some(&two)).await.unwrap(), 1);
+    assert_eq!(
+        sessions
+            .end_all_except(Subject::local("1"), Some(&two))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(access(&w, &a_three).await, revoked());
-    assert_eq!(sessions.list("1").await.unwrap().len(), 1);
+    assert_eq!(sessions.list(Subject::local("1")).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -384,7 +400,13 @@ async fn last_refreshed_moves_with_each_rotation() {
     let (_, r0) = ada(&w).await;
     w.clock.advance(Duration::from_secs(30));
     rotate(&w, &r0).await;
-    let s = &w.auth.sessions().unwrap().list("1").await.unwrap()[0];
+    let s = &w
+        .auth
+        .sessions()
+        .unwrap()
+        .list(Subject::local("1"))
+        .await
+        .unwrap()[0];
     assert_eq!(
         s.last_refreshed_at.duration_since(s.created_at).unwrap(),
         Duration::from_secs(30)
@@ -406,7 +428,7 @@ async fn logout_ends_the_session() {
         .auth
         .sessions()
         .unwrap()
-        .list("1")
+        .list(Subject::local("1"))
         .await
         .unwrap()
         .is_empty());
@@ -600,7 +622,13 @@ async fn an_implicitly_refreshed_access_cookie_stays_in_its_session() {
     );
 
     // Ending the session refuses the refreshed token too.
-    assert!(w.auth.sessions().unwrap().end("1", &sid).await.unwrap());
+    assert!(w
+        .auth
+        .sessions()
+        .unwrap()
+        .end(Subject::local("1"), &sid)
+        .await
+        .unwrap());
     let res = guarded
         .oneshot(
             Request::get("/")

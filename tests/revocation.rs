@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::clock::Clock;
 use tower_jwt_auth::denylist::{BoxFuture, TokenId};
 use tower_jwt_auth::testing::TestClock;
@@ -66,7 +67,7 @@ async fn a_login_right_after_revoke_all_works_and_older_tokens_do_not() {
         let before = m.create_access_token("ada").unwrap();
         let refresh_before = m.create_refresh_token("ada").unwrap();
         older.extend([before, refresh_before]);
-        m.revoke_all("ada").await.unwrap();
+        m.revoke_all(Subject::local("ada")).await.unwrap();
         let after = m.create_access_token("ada").unwrap();
         let refresh_after = m.create_refresh_token("ada").unwrap();
         assert_eq!(kind(&m, &after).await, Ok(()), "round {round}: new access");
@@ -100,7 +101,7 @@ async fn tokens_of_other_issuers_keep_whole_second_semantics() {
     let before = flask_like(&m);
     let ours_before = m.create_access_token("ada").unwrap();
     clock.advance(Duration::from_millis(1));
-    m.revoke_all("ada").await.unwrap();
+    m.revoke_all(Subject::local("ada")).await.unwrap();
     clock.advance(Duration::from_millis(1));
     let after_same_second = flask_like(&m);
     let ours_after = m.create_access_token("ada").unwrap();
@@ -129,7 +130,7 @@ async fn a_revoke_all_within_the_millisecond_of_a_login() {
     let clock = TestClock::new();
     let m = builder().clock(clock.clone()).build().unwrap();
     let at_the_instant = m.create_access_token("ada").unwrap();
-    m.revoke_all("ada").await.unwrap();
+    m.revoke_all(Subject::local("ada")).await.unwrap();
     let after_the_call = m.create_access_token("ada").unwrap();
     assert_eq!(kind(&m, &at_the_instant).await, Err(ErrorKind::Revoked));
     assert_eq!(kind(&m, &after_the_call).await, Ok(()));
@@ -166,7 +167,7 @@ async fn cut_offs_live_as_long_as_the_tokens_they_cover() {
             .build()
             .unwrap();
         let old = m.create_access_token("ada").unwrap();
-        m.revoke_all("ada").await.unwrap();
+        m.revoke_all(Subject::local("ada")).await.unwrap();
         let until = recorder.untils.lock().unwrap()[0];
         assert_eq!(until.is_none(), expect_forever, "{access:?} {refresh:?}");
         if let Some(until) = until {
@@ -248,7 +249,7 @@ async fn no_duration_a_user_can_pass_panics() {
                 .ok();
             m.create_access_token_with("ada", TokenOptions::new().lifetime(d))
                 .ok();
-            m.revoke_all("ada").await.unwrap();
+            m.revoke_all(Subject::local("ada")).await.unwrap();
             for token in [access, refresh].into_iter().flatten() {
                 let verified = m.decode_token(&token).unwrap();
                 m.revoke(&verified).await.unwrap();
@@ -311,7 +312,9 @@ async fn revoking_many_identities_moves_no_other_identitys_dates() {
     let clock = TestClock::new();
     let m = builder().clock(clock.clone()).build().unwrap();
     for n in 0..2_000 {
-        m.revoke_all(format!("user-{n}").as_str()).await.unwrap();
+        m.revoke_all(Subject::local(format!("user-{n}").as_str()))
+            .await
+            .unwrap();
     }
     let bob = m.create_access_token("bob").unwrap();
     assert_eq!(kind(&m, &bob).await, Ok(()));
@@ -322,4 +325,22 @@ async fn revoking_many_identities_moves_no_other_identitys_dates() {
     );
     let user = m.create_access_token("user-7").unwrap();
     assert_eq!(kind(&m, &user).await, Ok(()));
+}
+
+#[tokio::test]
+async fn a_token_issued_right_after_a_revoke_all_at_the_end_of_a_second_is_valid_at_once() {
+    // The cut-off lies in the next second: the token's `jti` carries it, its `iat` is the
+    // clock's second, so it is neither revoked nor "not yet valid" (with no leeway).
+    let clock =
+        TestClock::at(SystemTime::UNIX_EPOCH + Duration::from_micros(1_800_000_000_999_700));
+    let m = builder().clock(clock.clone()).build().unwrap();
+    let before = m.create_access_token("ada").unwrap();
+    m.revoke_all(Subject::local("ada")).await.unwrap();
+    let after = m.create_access_token("ada").unwrap();
+    assert_eq!(kind(&m, &before).await, Err(ErrorKind::Revoked));
+    assert_eq!(kind(&m, &after).await, Ok(()));
+    assert_eq!(
+        m.decode_token(&after).unwrap().issued_at(),
+        Some(1_800_000_000.0)
+    );
 }

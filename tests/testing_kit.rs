@@ -10,6 +10,7 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use tower::ServiceExt;
+use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::testing::{
     insecure_fast_password_hasher, json_with_token, query_with_token, token, InsecureTestUsers,
     TestClock, TestRequest,
@@ -86,7 +87,7 @@ async fn minted_tokens_are_what_they_say() {
         .as_secs() as f64;
     assert_eq!(t.issued_at(), Some(secs));
     assert_eq!(t.expires_at(), Some(secs + 900.0));
-    m.revoke_all("ada").await.unwrap();
+    m.revoke_all(Subject::local("ada")).await.unwrap();
     assert_eq!(
         verdict(&m, &token(&m, "ada").issued_at(ten_minutes_ago).mint()).await,
         Err(ErrorKind::Revoked)

@@ -147,13 +147,16 @@ pub(crate) struct LookedUp {
 ///
 /// Identities are **namespaced by issuer**: `"1"` of an outside issuer is not local user
 /// `"1"`. [`JwtManager::revoke_all`](crate::JwtManager::revoke_all) and the sessions API take
-/// a `Subject` (a plain `&str` converts into a local one), and the denylist and session
-/// stores see an outside identity under [`key`](Self::key), never under its bare `sub`.
+/// a `Subject` (or the token, which converts into its own): a local identity is spelled
+/// [`Subject::local`], never a bare string, so that code written as
+/// `revoke_all(token.identity())` cannot quietly aim an outside token's `sub` at a local
+/// user. The denylist and session stores see an outside identity under [`key`](Self::key),
+/// never under its bare `sub`.
 ///
 /// ```
 /// use tower_jwt_auth::claims::Subject;
 ///
-/// let local = Subject::from("1");
+/// let local = Subject::local("1");
 /// let outside = Subject::external("https://idp.example", "1");
 /// assert!(!local.is_external() && outside.is_external());
 /// assert_ne!(local, outside);
@@ -212,18 +215,6 @@ pub(crate) fn scoped<'a>(issuer: Option<&str>, value: &'a str) -> std::borrow::C
     match issuer {
         None => std::borrow::Cow::Borrowed(value),
         Some(issuer) => format!("{issuer}{ISSUER_SEPARATOR}{value}").into(),
-    }
-}
-
-impl<'a> From<&'a str> for Subject<'a> {
-    fn from(id: &'a str) -> Self {
-        Self::local(id)
-    }
-}
-
-impl<'a> From<&'a String> for Subject<'a> {
-    fn from(id: &'a String) -> Self {
-        Self::local(id)
     }
 }
 

@@ -464,10 +464,10 @@ impl JwtManagerBuilder {
                 self.user_lookup_outside,
             ),
             Issuer {
+                cut_offs: Default::default(),
                 settings,
                 claims_loader: self.claims_loader,
                 headers_loader: self.headers_loader,
-                cut_offs: Default::default(),
             },
             self.status_policy,
             self.responder,

@@ -299,13 +299,15 @@ fn numeric(found: Found<f64>, invalid: &'static str) -> Result<Option<f64>, Auth
 }
 
 /// When a token was issued, as precisely as it says: the time its `jti` carries when that is
-/// a UUIDv7 of `iat`'s second (this crate's tokens, to the millisecond), else `iat`.
+/// a UUIDv7 of `iat`'s second or the next (this crate's tokens, to the millisecond; a token
+/// issued right after a revoke-all carries the cut-off, which may lie in the next second),
+/// else `iat`.
 fn issue_time(iat: f64, jti: Option<&str>) -> f64 {
     jti.and_then(|jti| uuid::Uuid::try_parse(jti).ok())
         .filter(|id| id.get_version_num() == 7)
         .and_then(|id| id.get_timestamp())
         .map(|timestamp| timestamp.to_unix())
-        .filter(|&(secs, _)| secs as f64 == iat)
+        .filter(|&(secs, _)| secs as f64 == iat || secs as f64 == iat + 1.0)
         .map(|(secs, nanos)| {
             crate::clock::numeric_date(
                 std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos),

@@ -19,6 +19,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
+use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::denylist::TokenId;
 use tower_jwt_auth::{Denylist, JwtManager, JwtRequiredLayer, RedisDenylist, TokenOptions};
 
@@ -172,7 +173,7 @@ async fn revoke_all_across_instances() {
         .unwrap()
     };
     let (old_ada, old_bob) = (earlier("ada"), earlier("bob"));
-    a.revoke_all("ada").await.unwrap();
+    a.revoke_all(Subject::local("ada")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     for app in [&a_app, &b_app] {
         assert_eq!(
@@ -595,7 +596,7 @@ async fn works_without_expiretime() {
         "bob",
         TokenOptions::new().claim("iat", tower_jwt_auth_now() - 10),
     );
-    a.revoke_all("bob").await.unwrap();
+    a.revoke_all(Subject::local("bob")).await.unwrap();
     let (b, _) = instance(&redis, "p12:").await;
     for token in [token, cut.unwrap()] {
         assert_eq!(

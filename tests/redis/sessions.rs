@@ -10,6 +10,7 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower::ServiceExt;
+use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::clock::Clock;
 use tower_jwt_auth::denylist::TokenId;
 use tower_jwt_auth::sessions::{RedisSessionStore, Rotate, Rotation, Session, SessionStore};
@@ -202,7 +203,13 @@ async fn a_session_ended_on_one_instance_is_refused_on_the_other() {
     let (a, b) = (instance(&redis, "s3:").await, instance(&redis, "s3:").await);
     let (one_access, one_refresh) = login(&a).await;
     let (two_access, _) = login(&b).await;
-    let listed = b.auth.sessions().unwrap().list("1").await.unwrap();
+    let listed = b
+        .auth
+        .sessions()
+        .unwrap()
+        .list(Subject::local("1"))
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 2);
     let one = a
         .jwt
@@ -211,11 +218,32 @@ async fn a_session_ended_on_one_instance_is_refused_on_the_other() {
         .session()
         .unwrap()
         .to_owned();
-    assert!(!a.auth.sessions().unwrap().end("2", &one).await.unwrap());
-    assert!(a.auth.sessions().unwrap().end("1", &one).await.unwrap());
+    assert!(!a
+        .auth
+        .sessions()
+        .unwrap()
+        .end(Subject::local("2"), &one)
+        .await
+        .unwrap());
+    assert!(a
+        .auth
+        .sessions()
+        .unwrap()
+        .end(Subject::local("1"), &one)
+        .await
+        .unwrap());
     until_refused(&b, &one_access).await;
     assert_eq!(call(&app(&b.jwt), "/", &two_access).await.0, StatusCode::OK);
-    assert_eq!(b.auth.sessions().unwrap().list("1").await.unwrap().len(), 1);
+    assert_eq!(
+        b.auth
+            .sessions()
+            .unwrap()
+            .list(Subject::local("1"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,8 +442,17 @@ async fn ending_sessions_costs_the_same_commands_for_3_and_300_sessions() {
     let sessions = a.auth.sessions().unwrap();
     // Every script loaded once.
     let warm = seed(&store, "warm", "w", 3).await;
-    assert!(sessions.end("warm", &warm[0]).await.unwrap());
-    assert_eq!(sessions.end_all_except("warm", None).await.unwrap(), 2);
+    assert!(sessions
+        .end(Subject::local("warm"), &warm[0])
+        .await
+        .unwrap());
+    assert_eq!(
+        sessions
+            .end_all_except(Subject::local("warm"), None)
+            .await
+            .unwrap(),
+        2
+    );
 
     let mut monitor = Monitor::start(&redis).await;
     let mut costs = Vec::new();
@@ -423,19 +460,25 @@ async fn ending_sessions_costs_the_same_commands_for_3_and_300_sessions() {
     for (identity, tag, n) in [("few {a} b}", "few", 3), ("many } {c}: d", "many", 300)] {
         let ids = seed(&store, identity, tag, n).await;
         monitor.count().await;
-        assert!(sessions.end(identity, &ids[0]).await.unwrap());
+        assert!(sessions
+            .end(Subject::local(identity), &ids[0])
+            .await
+            .unwrap());
         let end_one = monitor.count().await;
-        assert!(!sessions.end("someone else", &ids[2]).await.unwrap());
+        assert!(!sessions
+            .end(Subject::local("someone else"), &ids[2])
+            .await
+            .unwrap());
         monitor.count().await;
         let ended = sessions
-            .end_all_except(identity, Some(&ids[1]))
+            .end_all_except(Subject::local(identity), Some(&ids[1]))
             .await
             .unwrap();
         let end_rest = monitor.count().await;
         assert_eq!(ended, n - 2);
         costs.push((end_one, end_rest));
 
-        let left = sessions.list(identity).await.unwrap();
+        let left = sessions.list(Subject::local(identity)).await.unwrap();
         let left: Vec<&str> = left.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(left, [ids[1].as_str()]);
         for (i, id) in ids.iter().enumerate() {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Script};
+use redis::{AsyncConnectionConfig, Client};
 
 use super::{BoxFuture, Denylist, DenylistError, MemoryDenylist, TokenId};
 use crate::clock::{from_numeric_date, numeric_date};
 
+mod record;
 mod subscription;
 use subscription::subscribe_forever;
 
@@ -241,48 +242,6 @@ impl Connection {
     }
 }
 
-/// Records a revocation and announces it, atomically, keeping the larger number (a cut-off
-/// never moves back) and the later deadline (`never` wins). Values are `<number> <until>`
-/// with `until` in epoch milliseconds or `never`; messages are `<kind> <value> <name>`.
-/// Numbers are compared as numbers but kept as written, so no precision is lost.
-const RECORD_FN: &str = r"
-local function record(key, kind, number, untilv, slack, channel, name)
-  local old = redis.call('GET', key)
-  if old then
-    local old_number, old_until = string.match(old, '^(%S+) (%S+)$')
-    if not old_number then old_number, old_until = old, 'never' end
-    if tonumber(old_number) and tonumber(old_number) > tonumber(number) then number = old_number end
-    if old_until == 'never' or untilv == 'never' then
-      untilv = 'never'
-    elseif tonumber(old_until) > tonumber(untilv) then
-      untilv = old_until
-    end
-  end
-  local value = number .. ' ' .. untilv
-  redis.call('SET', key, value)
-  if untilv ~= 'never' then
-    redis.call('PEXPIREAT', key, string.format('%.0f', tonumber(untilv) + tonumber(slack)))
-  end
-  redis.call('PUBLISH', channel, kind .. ' ' .. value .. ' ' .. name)
-  return value
-end
-";
-
-/// One revocation. KEYS: the entry. ARGV: kind, number, until, slack, channel, name.
-const RECORD: &str = r"
-return record(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-";
-
-/// Revocations of one kind, number and deadline. KEYS: the entries. ARGV: kind, number,
-/// until, slack, channel, then the name of each entry. Answers their values.
-const RECORD_MANY: &str = r"
-local values = {}
-for i = 1, #KEYS do
-  values[i] = record(KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[5 + i])
-end
-return values
-";
-
 /// Keys outlive their deadline by this much in Redis, for clocks that disagree.
 const EXPIRY_SLACK_MS: u64 = 60_000;
 
@@ -422,78 +381,6 @@ impl Inner {
         }
     }
 
-    /// Records a revocation in Redis (see [`RECORD`]); once Redis holds it, this
-    /// instance's view has it too.
-    async fn record(
-        &self,
-        kind: Kind,
-        name: &str,
-        number: f64,
-        until: Option<SystemTime>,
-    ) -> Result<(), DenylistError> {
-        if until.is_some_and(|until| until <= self.local.now()) {
-            return Ok(()); // every token it would cover has expired already
-        }
-        let key = self.key(kind, name);
-        let script = Script::new(&format!("{RECORD_FN}{RECORD}"));
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .key(&key)
-            .arg(kind.letter())
-            .arg(number.to_string())
-            .arg(until_text(until))
-            .arg(EXPIRY_SLACK_MS)
-            .arg(&self.channel)
-            .arg(name);
-        let value: String = self
-            .connection
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
-            .await?;
-        match parse_value(&value) {
-            Some((number, until)) => self.apply(kind, name, number, until),
-            None => self.apply(kind, name, number, until),
-        }
-        Ok(())
-    }
-
-    /// Records revocations of `jtis` in Redis with one script (see [`RECORD_MANY`]); once
-    /// Redis holds them, this instance's view has them too.
-    async fn record_many(
-        &self,
-        jtis: &[&str],
-        until: Option<SystemTime>,
-    ) -> Result<(), DenylistError> {
-        if jtis.is_empty() || until.is_some_and(|until| until <= SystemTime::now()) {
-            return Ok(());
-        }
-        let kind = Kind::Jti;
-        let script = Script::new(&format!("{RECORD_FN}{RECORD_MANY}"));
-        let mut invocation = script.prepare_invoke();
-        for jti in jtis {
-            invocation.key(self.key(kind, jti));
-        }
-        invocation
-            .arg(kind.letter())
-            .arg("0")
-            .arg(until_text(until))
-            .arg(EXPIRY_SLACK_MS)
-            .arg(&self.channel);
-        for jti in jtis {
-            invocation.arg(*jti);
-        }
-        let values: Vec<String> = self
-            .connection
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
-            .await?;
-        for (i, jti) in jtis.iter().enumerate() {
-            match values.get(i).and_then(|value| parse_value(value)) {
-                Some((number, until)) => self.apply(kind, jti, number, until),
-                None => self.apply(kind, jti, 0.0, until),
-            }
-        }
-        Ok(())
-    }
-
     /// Loads every revocation in Redis into the local view.
     async fn load_snapshot(&self) -> Result<usize, DenylistError> {
         let mut loaded = 0;
@@ -557,7 +444,7 @@ impl Denylist for RedisDenylist {
         jti: &'a str,
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>> {
-        Box::pin(self.inner.record(Kind::Jti, jti, 0.0, until))
+        Box::pin(async move { self.inner.record(Kind::Jti, &[jti], 0.0, until).await })
     }
 
     fn revoke_many<'a>(
@@ -565,7 +452,7 @@ impl Denylist for RedisDenylist {
         jtis: &'a [&'a str],
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>> {
-        Box::pin(self.inner.record_many(jtis, until))
+        Box::pin(self.inner.record(Kind::Jti, jtis, 0.0, until))
     }
 
     fn revoke_all<'a>(
@@ -575,7 +462,11 @@ impl Denylist for RedisDenylist {
         until: Option<SystemTime>,
     ) -> BoxFuture<'a, Result<(), DenylistError>> {
         let cutoff = numeric_date(issued_before);
-        Box::pin(self.inner.record(Kind::Cutoff, identity, cutoff, until))
+        Box::pin(async move {
+            self.inner
+                .record(Kind::Cutoff, &[identity], cutoff, until)
+                .await
+        })
     }
 
     fn is_revoked<'a>(&'a self, token: TokenId<'a>) -> BoxFuture<'a, Result<bool, DenylistError>> {

@@ -1,0 +1,89 @@
+//! Recording revocations in Redis: one Lua script records and announces any number of
+//! entries of one kind atomically, loaded once per process; once Redis holds them, this
+//! instance's local view has them too.
+
+use std::sync::LazyLock;
+use std::time::SystemTime;
+
+use redis::Script;
+
+use super::{parse_value, until_text, Inner, Kind, EXPIRY_SLACK_MS};
+use crate::denylist::DenylistError;
+
+/// Records revocations and announces them, atomically, keeping the larger number (a cut-off
+/// never moves back) and the later deadline (`never` wins). Values are `<number> <until>`
+/// with `until` in epoch milliseconds or `never`; messages are `<kind> <value> <name>`.
+/// Numbers are compared as numbers but kept as written, so no precision is lost. KEYS: the
+/// entries. ARGV: kind, number, until, slack, channel, then the name of each entry. Answers
+/// their values.
+static RECORD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local function record(key, kind, number, untilv, slack, channel, name)
+  local old = redis.call('GET', key)
+  if old then
+    local old_number, old_until = string.match(old, '^(%S+) (%S+)$')
+    if not old_number then old_number, old_until = old, 'never' end
+    if tonumber(old_number) and tonumber(old_number) > tonumber(number) then number = old_number end
+    if old_until == 'never' or untilv == 'never' then
+      untilv = 'never'
+    elseif tonumber(old_until) > tonumber(untilv) then
+      untilv = old_until
+    end
+  end
+  local value = number .. ' ' .. untilv
+  redis.call('SET', key, value)
+  if untilv ~= 'never' then
+    redis.call('PEXPIREAT', key, string.format('%.0f', tonumber(untilv) + tonumber(slack)))
+  end
+  redis.call('PUBLISH', channel, kind .. ' ' .. value .. ' ' .. name)
+  return value
+end
+local values = {}
+for i = 1, #KEYS do
+  values[i] = record(KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[5 + i])
+end
+return values
+",
+    )
+});
+
+impl Inner {
+    /// Records revocations of `names` (of one kind, number and deadline) with one script;
+    /// once Redis holds them, this instance's view has them too.
+    pub(super) async fn record(
+        &self,
+        kind: Kind,
+        names: &[&str],
+        number: f64,
+        until: Option<SystemTime>,
+    ) -> Result<(), DenylistError> {
+        if names.is_empty() || until.is_some_and(|until| until <= self.local.now()) {
+            return Ok(()); // nothing to record, or every token it would cover has expired
+        }
+        let mut invocation = RECORD.prepare_invoke();
+        for name in names {
+            invocation.key(self.key(kind, name));
+        }
+        invocation
+            .arg(kind.letter())
+            .arg(number.to_string())
+            .arg(until_text(until))
+            .arg(EXPIRY_SLACK_MS)
+            .arg(&self.channel);
+        for name in names {
+            invocation.arg(*name);
+        }
+        let values: Vec<String> = self
+            .connection
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        for (i, name) in names.iter().enumerate() {
+            match values.get(i).and_then(|value| parse_value(value)) {
+                Some((number, until)) => self.apply(kind, name, number, until),
+                None => self.apply(kind, name, number, until),
+            }
+        }
+        Ok(())
+    }
+}
