@@ -172,6 +172,9 @@ pub enum IssueError {
     /// A [reserved claim](RESERVED_CLAIMS) was given through [`TokenOptions::claim`] or the
     /// additional-claims loader; the claim's name.
     ReservedClaim(String),
+    /// The identity holds U+001F, the separator of outside issuers' names (see
+    /// [`Subject::key`](crate::claims::Subject::key)): guards refuse such a token.
+    InvalidIdentity,
 }
 
 impl fmt::Display for IssueError {
@@ -189,6 +192,10 @@ impl fmt::Display for IssueError {
                  lifetime as Lifetime::Never to issue such tokens",
             ),
             IssueError::Signing(e) => write!(f, "could not sign the token: {e}"),
+            IssueError::InvalidIdentity => f.write_str(
+                "the identity holds U+001F, which separates an outside issuer from the \
+                 identities it names",
+            ),
             IssueError::ReservedClaim(name) => write!(
                 f,
                 "the claim {name:?} is reserved: only the manager sets it (use \
@@ -274,6 +281,9 @@ impl Issuer {
         // Flask-JWT-Extended's layout: `iat`, `nbf` and `exp` in whole seconds. The `jti` is a
         // UUIDv7 carrying the issue time to the millisecond: revoke-all cut-offs compare with
         // it, so a token issued right after one works even within the same second.
+        if identity.contains(crate::config::keys::ISSUER_SEPARATOR) {
+            return Err(IssueError::InvalidIdentity);
+        }
         let now = s.clock.now();
         let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         // The issue time the `jti` carries: now, or the identity's latest cut-off when that

@@ -423,3 +423,25 @@ async fn tonic_requests_name_no_local_identity_for_an_outside_token() {
     req.extensions_mut().insert(local);
     assert_eq!(req.identity(), Some("1"));
 }
+
+#[tokio::test]
+async fn no_local_identity_can_spell_an_outside_one() {
+    let (_issuer, m) = setup().await;
+    // The name an outside subject is kept under, spelled as a local identity.
+    let spelled = Subject::external(ISSUER, "1").key().into_owned();
+    assert!(matches!(
+        m.create_access_token(&spelled),
+        Err(tower_jwt_auth::IssueError::InvalidIdentity)
+    ));
+    // Nor signed by hand with the manager's secret (say, by a Flask peer).
+    let now = idp::now();
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": spelled.clone(), "iat": now, "exp": now + 60, "jti": "x", "type": "access"}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let err = m.verify_token(&forged).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidSubject);
+    assert_eq!(err.message(), "Subject must not contain U+001F");
+}

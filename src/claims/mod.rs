@@ -37,7 +37,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::config::keys::Key;
+use crate::config::keys::{Key, ISSUER_SEPARATOR};
 use crate::config::{Settings, TokenLocation};
 
 mod parse;
@@ -168,10 +168,6 @@ pub struct Subject<'a> {
     issuer: Option<&'a str>,
     id: &'a str,
 }
-
-/// What separates an outside issuer from the identity (or `jti`, or session) it names in
-/// the keys stores see: a control character no issuer URL holds.
-const ISSUER_SEPARATOR: char = '\u{1f}';
 
 impl<'a> Subject<'a> {
     /// An identity of the manager's own tokens.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::claims::{ClaimsSeed, Found, Freshness, RawHeader, TokenData, TokenType, VerifiedToken};
-use crate::config::keys::NoKey;
+use crate::config::keys::{NoKey, ISSUER_SEPARATOR};
 use crate::config::{Settings, TokenLocation};
 use crate::error::{AuthError, ErrorKind};
 
@@ -217,8 +217,19 @@ pub(crate) fn decode(
         }
     }
 
-    // The identity: present, and a string.
+    // The identity: present, and a string; the manager's own never holds the separator of
+    // outside issuers' names, so that no local identity can spell an outside one.
     let identity = match claims.identity {
+        Found::Valid(identity)
+            if own
+                && memchr::memchr(ISSUER_SEPARATOR as u8, identity.as_str(&payload).as_bytes())
+                    .is_some() =>
+        {
+            return Err(AuthError::new(
+                ErrorKind::InvalidSubject,
+                "Subject must not contain U+001F",
+            ))
+        }
         Found::Valid(identity) => identity,
         Found::Absent => {
             return Err(AuthError::new(

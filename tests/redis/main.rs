@@ -3,7 +3,7 @@
 //! (fail closed, recovery, data kept across a restart) and expiry.
 #![cfg(feature = "redis")]
 
-#[cfg(feature = "jwks")]
+#[cfg(all(feature = "jwks", feature = "testing"))]
 mod outside;
 mod proxy;
 mod server;

@@ -50,9 +50,9 @@ async fn outside_revocations_reach_every_instance_under_their_issuers_name() {
 
     // By `jti`: a local token with the same `jti` spelling stays valid.
     let outside = idp::token("1", json!({"jti": "same-spelling"}));
-    let local = a
-        .create_access_token_with("1", tower_jwt_auth::TokenOptions::new())
-        .unwrap();
+    let local = tower_jwt_auth::testing::token(&a, "1")
+        .claim("jti", "same-spelling")
+        .mint();
     assert_eq!(call(&b_app, "/", &outside).await.0, StatusCode::OK);
     a.revoke(&a.verify_token(&outside).await.unwrap())
         .await

@@ -56,6 +56,11 @@ pub(crate) struct Key {
     pub(crate) trust: Option<Arc<Trust>>,
 }
 
+/// What separates an outside issuer from the identity (or `jti`, or session) it names in
+/// the names stores see: a control character no issuer URL holds, and which the manager's
+/// own identities may not hold (refused when issuing and when verifying).
+pub(crate) const ISSUER_SEPARATOR: char = '\u{1f}';
+
 /// What tokens verified with an outside issuer's key must carry.
 #[derive(Debug)]
 pub(crate) struct Trust {
