@@ -75,7 +75,7 @@ async fn setup(cooldown: Duration) -> (Idp, RemoteJwks, JwtManager) {
         .cooldown(cooldown)
         .build()
         .unwrap();
-    let refresh = remote.start().await;
+    let refresh = remote.start().await.unwrap();
     assert_eq!(refresh.first_fetch().unwrap(), 2);
     refresh.detach();
     let m = manager(&remote);
@@ -142,13 +142,14 @@ async fn outside_tokens_verify_through_the_jwks() {
 /// per cooldown, and concurrent misses share one.
 #[tokio::test]
 async fn new_keys_are_picked_up_and_misses_share_fetches() {
-    let cooldown = Duration::from_millis(800);
+    // Long enough that a loaded machine does not pass it between two steps "within" it.
+    let cooldown = Duration::from_millis(1500);
     let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
     let remote = builder(idp.url("/jwks.json"))
         .cooldown(cooldown)
         .build()
         .unwrap();
-    remote.start().await.first_fetch().unwrap();
+    let _refresh = remote.start().await.unwrap();
     let m = manager(&remote);
     assert_eq!(idp.hits("/jwks.json"), 1);
     let token = mint(RS, Some("rsa-2"), &claims("carol"));
@@ -256,7 +257,8 @@ async fn algorithm_confusion_with_outside_keys() {
         .allowed_algorithms([Algorithm::ES256])
         .build()
         .unwrap();
-    assert_eq!(strict.start().await.first_fetch().unwrap(), 1);
+    let _refresh = strict.start().await.unwrap();
+    assert_eq!(_refresh.first_fetch().unwrap(), 1);
     assert_eq!(strict.key_ids(), ["ec-1"]);
     // HMAC is never allowed from a JWKS; the issuer is required.
     assert!(builder(idp.url("/jwks.json"))
@@ -275,7 +277,8 @@ async fn keys_found_through_discovery() {
     let idp = Idp::start(vec![public_jwk(ES, "ec-9")]).await;
     let issuer = idp.url("");
     let remote = RemoteJwks::discover(&issuer).build().unwrap();
-    assert_eq!(remote.start().await.first_fetch().unwrap(), 1);
+    let _refresh = remote.start().await.unwrap();
+    assert_eq!(_refresh.first_fetch().unwrap(), 1);
     assert_eq!(idp.hits("/.well-known/openid-configuration"), 1);
     let m = manager(&remote);
     let token = mint(
@@ -397,7 +400,8 @@ async fn redirects_are_refused() {
 /// guard and through `verify_token`.
 #[tokio::test]
 async fn a_failed_first_fetch_recovers() {
-    let cooldown = Duration::from_millis(400);
+    // Long enough that a loaded machine does not pass it between two steps "within" it.
+    let cooldown = Duration::from_millis(1000);
     for (kid, through_guard) in [
         (Some("rsa-1"), true),
         (None, true),
@@ -411,7 +415,7 @@ async fn a_failed_first_fetch_recovers() {
             .cooldown(cooldown)
             .build()
             .unwrap();
-        let err = remote.start().await.first_fetch().unwrap_err().to_string();
+        let err = remote.start().await.unwrap_err().to_string();
         assert!(err.contains("500"), "{case}: {err}");
         let m = manager(&remote);
         let token = mint(RS, kid, &claims("grace"));
@@ -445,7 +449,7 @@ async fn a_token_of_an_algorithm_no_key_has_fetches_again() {
             .cooldown(cooldown)
             .build()
             .unwrap();
-        remote.start().await.first_fetch().unwrap();
+        let _refresh = remote.start().await.unwrap();
         let m = manager(&remote);
         idp.publish(public_jwk(ES, "ec-2"));
         tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
@@ -467,7 +471,7 @@ async fn hmac_and_none_tokens_never_fetch() {
         .allowed_algorithms([Algorithm::RS256, Algorithm::ES256])
         .build()
         .unwrap();
-    assert!(remote.start().await.first_fetch().is_err());
+    let _refresh = remote.start().await.unwrap_err().into_handle();
     // The manager's own keys have kids, so that an unknown kid is "unknown" to them too.
     let m = JwtManager::builder()
         .key(
@@ -508,17 +512,18 @@ async fn hmac_and_none_tokens_never_fetch() {
 async fn start_is_idempotent() {
     let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
     let remote = refreshing(&idp);
-    let first = remote.start().await;
-    let second = remote.start().await;
+    let first = remote.start().await.unwrap();
+    let second = remote.start().await.unwrap();
     assert_eq!(
         (first.first_fetch().unwrap(), second.first_fetch().unwrap()),
         (1, 1)
     );
     assert_eq!(idp.hits("/jwks.json"), 1, "a second first fetch");
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    // One task: two refreshes in a second (every 360 to 440 ms); two tasks: four.
+    // One task: at most two refreshes in a second (every 360 to 440 ms); two tasks: four.
+    // (A loaded machine only delays timers, so only the upper bound is asserted.)
     let hits = idp.hits("/jwks.json");
-    assert!((2..=3).contains(&hits), "{hits} fetches");
+    assert!(hits <= 3, "{hits} fetches");
     drop(first);
     assert!(second.is_running(), "stopped with a handle left");
     let before = idp.hits("/jwks.json");
@@ -569,14 +574,14 @@ async fn the_handle_stops_the_periodic_refresh() {
     let idp = Idp::start(vec![public_jwk(ES, "ec-1")]).await;
     let remote = refreshing(&idp);
     let m = manager(&remote);
-    let handle = remote.start().await;
+    let handle = remote.start().await.unwrap();
     wait_for_hits(&idp, 2).await;
     handle.stop();
     assert_stopped(&idp).await;
 
     // Started again: a first fetch and a new task, which dropping its handle stops.
     let before = idp.hits("/jwks.json");
-    let handle = remote.start().await;
+    let handle = remote.start().await.unwrap();
     assert_eq!(idp.hits("/jwks.json"), before + 1);
     assert!(handle.is_running());
     wait_for_hits(&idp, before + 2).await;
@@ -586,10 +591,10 @@ async fn the_handle_stops_the_periodic_refresh() {
     // Detached: it runs on without a handle, a `start()` finds it running, and it stops
     // once no manager and no `RemoteJwks` holds the keys.
     let before = idp.hits("/jwks.json");
-    remote.start().await.detach();
+    remote.start().await.unwrap().detach();
     wait_for_hits(&idp, before + 2).await;
     let hits = idp.hits("/jwks.json");
-    let again = remote.start().await;
+    let again = remote.start().await.unwrap();
     assert!(again.is_running());
     assert_eq!(idp.hits("/jwks.json"), hits, "fetched by start()");
     drop(again);

@@ -133,11 +133,16 @@ async fn remote_jwks() -> Result<Option<RemoteJwks>, String> {
         builder = builder.audience(audience);
     }
     let remote = builder.build().map_err(|e| e.to_string())?;
-    let refresh = remote.start().await;
-    match refresh.first_fetch() {
-        Ok(n) => tracing::info!("{n} key(s) of {url} trusted"),
-        Err(err) => tracing::warn!("{err}: its tokens are refused until a fetch succeeds"),
-    }
+    let refresh = match remote.start().await {
+        Ok(refresh) => {
+            tracing::info!("{} key(s) of {url} trusted", remote.key_ids().len());
+            refresh
+        }
+        Err(failed) => {
+            tracing::warn!("{failed}: its tokens are refused until a fetch succeeds");
+            failed.into_handle()
+        }
+    };
     // Refreshed for as long as the server runs.
     refresh.detach();
     Ok(Some(remote))

@@ -62,7 +62,7 @@ mod refresh;
 mod remote;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-pub use refresh::RefreshHandle;
+pub use refresh::{RefreshHandle, StartError};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use remote::{JwksError, RemoteJwks, RemoteJwksBuilder};

@@ -16,11 +16,15 @@
 //!     .refresh_interval(Duration::from_secs(600))
 //!     .build()
 //!     .unwrap();
-//! let refresh = idp.start().await; // the first fetch, then one every 9 to 11 minutes
-//! if let Err(err) = refresh.first_fetch() {
-//!     eprintln!("{err}: its tokens are refused until a fetch succeeds");
-//! }
-//! let again = idp.start().await; // the same task: nothing fetched, nothing spawned
+//! // The first fetch, then one every 9 to 11 minutes, for as long as `refresh` lives.
+//! let refresh = match idp.start().await {
+//!     Ok(refresh) => refresh,
+//!     Err(failed) => {
+//!         eprintln!("{failed}: its tokens are refused until a fetch succeeds");
+//!         failed.into_handle() // the refreshes go on all the same
+//!     }
+//! };
+//! let again = idp.start().await.unwrap(); // the same task: nothing fetched, nothing spawned
 //! drop(again); // the task runs on: `refresh` still holds it
 //! refresh.stop(); // or `refresh.detach()` to keep it running without a handle
 //! # }
@@ -153,8 +157,58 @@ fn lock(slot: &Mutex<TaskSlot>) -> std::sync::MutexGuard<'_, TaskSlot> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The first fetch of [`RemoteJwks::start`] failed; the periodic refresh runs all the
+/// same, held by the handle inside ([`into_handle`](Self::into_handle)): dropping this error
+/// drops the handle, which stops it.
+#[must_use = "dropping it stops the periodic refresh: keep `into_handle()`, or return the error"]
+pub struct StartError {
+    error: JwksError,
+    handle: RefreshHandle,
+}
+
+impl StartError {
+    /// Why the first fetch failed.
+    pub fn error(&self) -> &JwksError {
+        &self.error
+    }
+
+    /// The handle of the refresh task, which goes on (a token naming an unknown key also
+    /// fetches again once the cooldown allows).
+    pub fn into_handle(self) -> RefreshHandle {
+        self.handle
+    }
+}
+
+impl std::fmt::Debug for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// The first fetch and the periodic task, or a new handle of the task already running.
-pub(super) async fn start(fetcher: &Arc<Fetcher>) -> RefreshHandle {
+pub(super) async fn start(fetcher: &Arc<Fetcher>) -> Result<RefreshHandle, StartError> {
+    let handle = start_task(fetcher).await;
+    match handle.first_fetch() {
+        Ok(_) => Ok(handle),
+        Err(error) => Err(StartError { error, handle }),
+    }
+}
+
+async fn start_task(fetcher: &Arc<Fetcher>) -> RefreshHandle {
     // One `start` at a time: two concurrent calls share one first fetch and one task.
     let _starting = fetcher.starting.lock().await;
     let handle = |slot: &mut TaskSlot, first: Result<usize, JwksError>| {

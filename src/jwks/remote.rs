@@ -39,8 +39,7 @@
 //!     .unwrap();
 //! // The first fetch, then a refresh every 9 to 11 minutes, for as long as `refresh` is
 //! // held (or `refresh.detach()`).
-//! let refresh = idp.start().await;
-//! refresh.first_fetch().unwrap();
+//! let refresh = idp.start().await.unwrap();
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!") // its own tokens, if it issues any
 //!     .trust_jwks(&idp)
@@ -57,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
 
-use super::refresh::{self, RefreshHandle, TaskSlot};
+use super::refresh::{self, RefreshHandle, StartError, TaskSlot};
 use crate::config::keys::{keys_from_jwks, Refresher, RemoteKeys, Trust};
 use crate::config::BuildError;
 use crate::manager::JwtManagerBuilder;
@@ -138,10 +137,11 @@ impl RemoteJwks {
     ///
     /// Idempotent: while the task runs, another call fetches nothing and spawns nothing; it
     /// returns one more handle of the same task (which stops when the last handle is
-    /// dropped), telling the same first fetch. A failed first fetch is told by
-    /// [`RefreshHandle::first_fetch`]: the refreshes go on, and a token naming an unknown
-    /// key fetches again once the cooldown allows.
-    pub async fn start(&self) -> RefreshHandle {
+    /// dropped), telling the same first fetch. A failed first fetch is a [`StartError`]
+    /// holding the handle ([`into_handle`](StartError::into_handle)): the refreshes go on,
+    /// and a token naming an unknown key fetches again once the cooldown allows. The handle
+    /// is `#[must_use]`, so `idp.start().await?;` warns that it would stop at once.
+    pub async fn start(&self) -> Result<RefreshHandle, StartError> {
         refresh::start(&self.fetcher).await
     }
 
@@ -390,21 +390,31 @@ impl Fetcher {
 
     /// An unknown key: fetch, unless one finished while this miss waited, or the last one
     /// started less than a cooldown ago.
+    ///
+    /// Within the cooldown, a miss while no fetch is under way returns at once, taking no
+    /// lock (a flood of forged headers waits on nothing); one while a fetch is under way
+    /// waits for it and uses its keys.
     async fn on_miss(&self) {
         let seen = self.generation.load(Ordering::Acquire);
+        if self.recent() && self.one_at_a_time.try_lock().is_ok() {
+            return;
+        }
         let _turn = self.one_at_a_time.lock().await;
         if self.generation.load(Ordering::Acquire) != seen {
             return;
         }
-        let recent = self
-            .last_attempt
+        if !self.recent() {
+            let _ = self.fetch_locked().await;
+        }
+    }
+
+    /// Whether the last fetch started less than a cooldown ago.
+    fn recent(&self) -> bool {
+        self.last_attempt
             .lock()
             .ok()
             .and_then(|last| *last)
-            .is_some_and(|at| at.elapsed() < self.cooldown);
-        if !recent {
-            let _ = self.fetch_locked().await;
-        }
+            .is_some_and(|at| at.elapsed() < self.cooldown)
     }
 
     pub(super) async fn fetch(&self) -> Result<usize, JwksError> {
