@@ -243,9 +243,44 @@ pub(super) fn declared_too_large<B: Body>(req: &Request<B>, limit: usize) -> boo
 /// Reading a body up to a limit (the body boxed, so that it can be handed on unfinished).
 pub(super) struct Reading<B: Body> {
     body: Option<Pin<Box<B>>>,
-    chunks: Vec<Bytes>,
+    read: Collected,
     len: usize,
     limit: usize,
+}
+
+/// The bytes read so far: one frame kept as it came (no copy for a body of one frame), or
+/// frames copied into one buffer, so that a body sent a byte at a time costs its bytes, not
+/// a `Bytes` handle per byte.
+enum Collected {
+    Nothing,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Collected {
+    fn push(&mut self, data: Bytes, capacity: usize) {
+        *self = match std::mem::replace(self, Collected::Nothing) {
+            Collected::Nothing => Collected::One(data),
+            Collected::One(first) => {
+                let mut joined = BytesMut::with_capacity(capacity.max(first.len() + data.len()));
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&data);
+                Collected::Many(joined)
+            }
+            Collected::Many(mut joined) => {
+                joined.extend_from_slice(&data);
+                Collected::Many(joined)
+            }
+        }
+    }
+
+    fn take(&mut self) -> Bytes {
+        match std::mem::replace(self, Collected::Nothing) {
+            Collected::Nothing => Bytes::new(),
+            Collected::One(data) => data,
+            Collected::Many(joined) => joined.freeze(),
+        }
+    }
 }
 
 /// What reading gave: the body to hand on (all of it, as the client sent it), and the
@@ -259,7 +294,7 @@ impl<B: Body<Data = Bytes>> Reading<B> {
     pub(super) fn new(body: B, limit: usize) -> Self {
         Self {
             body: Some(Box::pin(body)),
-            chunks: Vec::new(),
+            read: Collected::Nothing,
             len: 0,
             limit,
         }
@@ -288,7 +323,9 @@ impl<B: Body<Data = Bytes>> Reading<B> {
                 Ok(data) => {
                     self.len = self.len.saturating_add(data.len());
                     if !data.is_empty() {
-                        self.chunks.push(data);
+                        // Room for the whole body within the limit, on the second frame.
+                        self.read
+                            .push(data, self.limit.min(self.len.saturating_mul(2)));
                     }
                     if self.len > self.limit {
                         let rest = self.body.take().expect("read above");
@@ -308,17 +345,7 @@ impl<B: Body<Data = Bytes>> Reading<B> {
     }
 
     fn finish(&mut self, rest: Rest<B>, outcome: Result<(), AuthError>) -> Read<B> {
-        let data = match self.chunks.len() {
-            0 => Bytes::new(),
-            1 => self.chunks.pop().unwrap_or_default(),
-            _ => {
-                let mut joined = BytesMut::with_capacity(self.len);
-                for chunk in self.chunks.drain(..) {
-                    joined.extend_from_slice(&chunk);
-                }
-                joined.freeze()
-            }
-        };
+        let data = self.read.take();
         Read {
             bytes: outcome.map(|()| data.clone()),
             body: RequestBody::read(data, rest),
