@@ -281,7 +281,9 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
     }
 }
 
-/// The verified token's claims as a type of your own.
+/// The verified token's claims as a type of your own, as the token carries them (see
+/// [`VerifiedToken::claims_json`]: an outside issuer's `type` or `fresh` is there even though
+/// the crate does not believe it; read [`VerifiedToken::is_external`] before trusting a claim).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims<T>(pub T);
 

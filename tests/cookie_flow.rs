@@ -421,7 +421,7 @@ async fn cookie_only_service_keeps_tokens_out_of_bodies() {
 }
 
 /// CSRF values kept out of cookies (`csrf_in_cookies(false)`) reach the page in the JSON of
-/// the login and refresh answers with `csrf_in_json(true)`; without it the manager is not
+/// the login and refresh answers with `csrf_in_response_body(true)`; without it the manager is not
 /// built (the page could never send them).
 #[tokio::test]
 async fn csrf_values_in_json_answers() {
@@ -434,7 +434,7 @@ async fn csrf_values_in_json_answers() {
             .csrf_in_cookies(false)
     };
     assert!(builder().build().is_err());
-    let m = builder().csrf_in_json(true).build().unwrap();
+    let m = builder().csrf_in_response_body(true).build().unwrap();
     let service = AuthService::builder(
         &m,
         InsecureTestUsers::new().with_user("ada@example.com", "7", "pw"),

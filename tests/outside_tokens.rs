@@ -35,9 +35,8 @@ async fn remote(issuer: &Idp, trust_claims: bool) -> RemoteJwks {
         .trust_token_claims(trust_claims)
         .build()
         .unwrap();
-    // `start` returns the number of keys (or, with the lifecycle work, a handle); either way
-    // the first fetch has happened.
-    let _ = remote.refresh().await.unwrap();
+    // One fetch now; no periodic refresh (nothing here needs one).
+    remote.refresh().await.unwrap();
     remote
 }
 
@@ -303,7 +302,7 @@ async fn the_user_lookup_is_not_asked_about_outside_identities_unless_it_maps_th
                     .then(|| "mapped outside user".to_string()),
             )
         })
-        .user_lookup_for_outside_tokens(true)
+        .user_lookup_for_external_tokens(true)
         .build()
         .unwrap();
     let verified = mapping.verify_token(&outside).await.unwrap();

@@ -317,13 +317,21 @@ impl VerifiedToken {
     }
 
     /// All claims as JSON: Flask-JWT-Extended's `get_jwt()`.
+    ///
+    /// The claims as the token carries them: for an outside issuer's token, its `type`,
+    /// `fresh`, `csrf` and `sid` too, which the crate does not believe unless the issuer is
+    /// trusted with them ([`token_type`](Self::token_type), [`freshness`](Self::freshness),
+    /// [`session`](Self::session) and [`is_fresh`](Self::is_fresh) say what counts). Check
+    /// [`is_external`](Self::is_external) before trusting any claim of your own (a role, a
+    /// scope) from them.
     pub fn claims_json(&self) -> serde_json::Map<String, serde_json::Value> {
         // The payload parsed as an object during verification, so this cannot fail.
         serde_json::from_slice(&self.0.payload).unwrap_or_default()
     }
 
     /// The claims deserialized into a type of your own (unknown claims are ignored unless
-    /// the type says otherwise).
+    /// the type says otherwise): as the token carries them, like
+    /// [`claims_json`](Self::claims_json).
     pub fn claims<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.0.payload)
     }

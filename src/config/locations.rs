@@ -128,7 +128,7 @@ pub(crate) struct CookieSettings {
     /// The CSRF values are also set as cookies (readable by scripts).
     pub(crate) csrf_in_cookies: bool,
     /// The answers that set token cookies carry the CSRF values in JSON.
-    pub(crate) csrf_in_json: bool,
+    pub(crate) csrf_in_response_body: bool,
     /// The methods that need the CSRF value.
     pub(crate) csrf_methods: Vec<Method>,
     /// Also look for the CSRF value in a form field (`application/x-www-form-urlencoded`).
@@ -146,7 +146,7 @@ impl Default for CookieSettings {
             session: true,
             csrf_protect: true,
             csrf_in_cookies: true,
-            csrf_in_json: false,
+            csrf_in_response_body: false,
             csrf_methods: vec![Method::POST, Method::PUT, Method::PATCH, Method::DELETE],
             csrf_check_form: false,
         }

@@ -127,7 +127,7 @@ impl JwtManagerBuilder {
     /// [`VerifiedToken::identity`] can never hand an outside token a local user's row. Turn
     /// this on when the hook maps outside identities itself, reading
     /// [`VerifiedToken::subject`] (or [`issuer`](VerifiedToken::issuer)).
-    pub fn user_lookup_for_outside_tokens(mut self, ask: bool) -> Self {
+    pub fn user_lookup_for_external_tokens(mut self, ask: bool) -> Self {
         self.user_lookup_outside = ask;
         self
     }

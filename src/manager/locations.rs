@@ -132,10 +132,10 @@ fn workable(c: &CookieSettings, cookies_located: bool) -> Result<(), BuildError>
                 .into(),
         );
     }
-    if cookies_located && c.csrf_protect && !c.csrf_in_cookies && !c.csrf_in_json {
+    if cookies_located && c.csrf_protect && !c.csrf_in_cookies && !c.csrf_in_response_body {
         return refuse(
             "csrf_in_cookies(false) with csrf_protect on and cookies as a token location: the \
-             client has no way to learn the CSRF values; set csrf_in_json(true) (the auth \
+             client has no way to learn the CSRF values; set csrf_in_response_body(true) (the auth \
              service's login and refresh answers carry them), or turn csrf_protect off"
                 .into(),
         );
@@ -297,7 +297,7 @@ impl JwtManagerBuilder {
 
     /// Whether the CSRF values are also set as cookies readable by scripts (default on).
     /// Off in cookie mode with CSRF protection on, the client needs another way to learn
-    /// them: [`csrf_in_json`](Self::csrf_in_json), or `build` refuses.
+    /// them: [`csrf_in_response_body`](Self::csrf_in_response_body), or `build` refuses.
     pub fn csrf_in_cookies(mut self, yes: bool) -> Self {
         self.cookie_settings().csrf_in_cookies = yes;
         self
@@ -309,8 +309,8 @@ impl JwtManagerBuilder {
     /// application setting cookies itself sends [`VerifiedToken::csrf`](crate::VerifiedToken::csrf)
     /// the same way. The way to the client when [`csrf_in_cookies`](Self::csrf_in_cookies)
     /// is off.
-    pub fn csrf_in_json(mut self, yes: bool) -> Self {
-        self.cookie_settings().csrf_in_json = yes;
+    pub fn csrf_in_response_body(mut self, yes: bool) -> Self {
+        self.cookie_settings().csrf_in_response_body = yes;
         self
     }
 
@@ -431,7 +431,8 @@ impl JwtManagerBuilder {
     }
 
     /// The most a guard buffers of a JSON body (or form) to find a token (or CSRF value) in
-    /// it (default 16 KiB); larger bodies answer 413.
+    /// it (default 16 KiB). A body declared larger (`Content-Length`) is not read at all;
+    /// a larger body answers 413 on required routes, and means "no token" on optional ones.
     pub fn json_body_limit(mut self, bytes: usize) -> Self {
         self.locations_settings.json_body_limit = bytes;
         self

@@ -14,7 +14,7 @@
 //! - **Refresh** is guarded like `RefreshRequired` and answers `200 {"access_token"}` (not
 //!   fresh).
 //! - In cookie mode, both also set the token cookies; with
-//!   [`csrf_in_json`](crate::JwtManagerBuilder::csrf_in_json) their answers carry the CSRF
+//!   [`csrf_in_response_body`](crate::JwtManagerBuilder::csrf_in_response_body) their answers carry the CSRF
 //!   values too (`csrf_access_token`, `csrf_refresh_token`), for a page whose CSRF values are
 //!   not in cookies.
 //! - **Revoke** revokes the access or refresh token presented in the `Authorization`
@@ -460,13 +460,13 @@ where
 }
 
 impl<U: UserStore> Inner<U> {
-    /// With [`csrf_in_json`](crate::JwtManagerBuilder::csrf_in_json) in cookie mode: the
+    /// With [`csrf_in_response_body`](crate::JwtManagerBuilder::csrf_in_response_body) in cookie mode: the
     /// CSRF values of the tokens an answer sets as cookies (`access_token` and
     /// `refresh_token` of `tokens`), as `csrf_access_token` and `csrf_refresh_token`.
     pub(super) fn csrf_values(&self, tokens: &Value) -> Map<String, Value> {
         let settings = &self.manager.core().settings;
         let mut values = Map::new();
-        if !(self.cookies && settings.cookies.csrf_in_json && settings.issues_csrf()) {
+        if !(self.cookies && settings.cookies.csrf_in_response_body && settings.issues_csrf()) {
             return values;
         }
         for (token, key) in [

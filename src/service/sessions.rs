@@ -238,9 +238,9 @@ impl fmt::Debug for Sessions {
 impl Sessions {
     /// The live sessions of `identity`, oldest first.
     ///
-    /// A `&str` is a local identity; pass the token (or its [`Subject`]) for whoever it
-    /// names: an outside issuer's identity has sessions of its own (none, unless this
-    /// manager's auth service started them), never a local user's.
+    /// Pass the token (or its [`Subject`]) for whoever it names, [`Subject::local`] for a
+    /// local identity: an outside issuer's identity has no sessions (only logins through
+    /// this auth service start them), and never sees a local user's.
     pub async fn list<'a>(
         &self,
         identity: impl Into<Subject<'a>>,

@@ -464,7 +464,7 @@ impl Route {
         if !asked {
             tracing::debug!(
                 outcome = "refused",
-                "an outside issuer's token names no local user (see user_lookup_for_outside_tokens)"
+                "an outside issuer's token names no local user (see user_lookup_for_external_tokens)"
             );
         }
         match found {

@@ -358,7 +358,7 @@ async fn csrf_token_not_in_cookie() {
     let m = cookies_builder(StatusPolicy::Default)
         .csrf_in_cookies(false)
         // The application sends the values another way (FJE's `get_csrf_token`).
-        .csrf_in_json(true)
+        .csrf_in_response_body(true)
         .build()
         .unwrap();
     let mut c = client(m);
