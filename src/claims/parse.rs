@@ -30,6 +30,16 @@ pub(crate) enum Text {
 }
 
 impl Text {
+    /// The text's bytes, given the payload a span refers to (no UTF-8 check: for searching).
+    pub(crate) fn as_bytes<'a>(&'a self, payload: &'a [u8]) -> &'a [u8] {
+        match self {
+            Text::Span(at, len) => payload
+                .get(*at as usize..*at as usize + *len as usize)
+                .unwrap_or_default(),
+            Text::Owned(text) => text.as_bytes(),
+        }
+    }
+
     /// The text, given the payload a span refers to.
     pub(crate) fn as_str<'a>(&'a self, payload: &'a [u8]) -> &'a str {
         match self {

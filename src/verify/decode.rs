@@ -222,7 +222,7 @@ pub(crate) fn decode(
     let identity = match claims.identity {
         Found::Valid(identity)
             if own
-                && memchr::memchr(ISSUER_SEPARATOR as u8, identity.as_str(&payload).as_bytes())
+                && memchr::memchr(ISSUER_SEPARATOR as u8, identity.as_bytes(&payload))
                     .is_some() =>
         {
             return Err(AuthError::new(

@@ -52,14 +52,15 @@ impl<'t> Names<'t> {
     /// often has none) is checked against its identity's cut-off only.
     fn of(token: &'t VerifiedToken) -> Result<Self, AuthError> {
         let issuer = token.issuer();
-        if token.jti().is_none() && issuer.is_none() {
+        let jti = token.jti();
+        if jti.is_none() && issuer.is_none() {
             return Err(AuthError::new(
                 ErrorKind::InvalidClaim,
                 r#"Token is missing the "jti" claim"#,
             ));
         }
         Ok(Self {
-            jti: token.jti().map(|jti| scoped(issuer, jti)),
+            jti: jti.map(|jti| scoped(issuer, jti)),
             identity: scoped(issuer, token.identity()),
             session: token.session().map(|sid| scoped(issuer, sid)),
         })
