@@ -21,7 +21,6 @@ mod peer;
 // An outside issuer inside the test process (no Python); its failure modes serve
 // tests/jwks_remote.rs.
 #[cfg(feature = "jwks")]
-#[allow(dead_code)]
 #[path = "../support/jwks_idp.rs"]
 mod idp;
 

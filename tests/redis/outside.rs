@@ -18,13 +18,13 @@ mod idp;
 use idp::{Idp, ISSUER};
 
 async fn outside_instance(redis: &RedisServer, idp: &Idp, prefix: &str) -> JwtManager {
-    let denylist = RedisDenylist::builder(&redis.url())
+    let denylist = RedisDenylist::builder(redis.url())
         .prefix(prefix)
         .connect()
         .await
         .unwrap();
     assert!(denylist.wait_until_trusted(Duration::from_secs(10)).await);
-    let remote = RemoteJwks::builder(&idp.url("/jwks.json"))
+    let remote = RemoteJwks::builder(idp.url("/jwks.json"))
         .issuer(ISSUER)
         .build()
         .unwrap();
