@@ -4,6 +4,7 @@
 //! `Content-Length` over the limit is refused without reading; on optional routes a body
 //! over the limit, or one that fails while being read, means "no token". JSON is
 //! `application/json` and `application/*+json`, for the guard and the auth service alike.
+#![cfg(feature = "testing")]
 
 use std::convert::Infallible;
 use std::pin::Pin;

@@ -261,8 +261,10 @@ async fn body_limits_and_failures() {
 }
 
 /// A body that sends a first chunk, then fails (a connection reset).
+#[cfg(feature = "axum")]
 struct Failing(bool);
 
+#[cfg(feature = "axum")]
 impl http_body::Body for Failing {
     type Data = Bytes;
     type Error = std::io::Error;
