@@ -5,6 +5,7 @@
 #![allow(clippy::duplicate_mod)]
 
 mod browser;
+mod challenges;
 #[path = "../support/flask.rs"]
 mod flask;
 mod harness;
