@@ -35,12 +35,14 @@ use crate::error::{AuthError, ErrorKind};
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StatusPolicy {
-    /// 401 with an RFC 6750 `WWW-Authenticate: Bearer` header for every token problem;
+    /// 401 with an RFC 6750 `WWW-Authenticate: Bearer` header for every token problem
+    /// (`error="insufficient_user_authentication"`, RFC 9470, for a non-fresh token);
     /// 400 when the user-claims hook refuses; 503 when the revocation store is down.
     #[default]
     Default,
     /// Flask-JWT-Extended's exact codes: 422 for malformed, invalid and wrong-type tokens,
-    /// 401 for missing, expired, non-fresh and revoked ones, and no `WWW-Authenticate` header.
+    /// 401 for missing, expired, non-fresh and revoked ones, and no `WWW-Authenticate` header
+    /// but RFC 9470's step-up challenge for a non-fresh token.
     FlaskCompatible,
 }
 
@@ -74,12 +76,59 @@ impl AuthError {
     }
 }
 
+/// The `WWW-Authenticate` values a manager's guards answer 401 with, built once with the
+/// manager: RFC 6750's `Bearer` (no token) and `error="invalid_token"`, RFC 9470's
+/// `error="insufficient_user_authentication"` (a non-fresh token on a fresh route), each
+/// with RFC 9728's `resource_metadata="<url>"` when the manager names its protected
+/// resource.
+#[derive(Clone, Debug)]
+pub(crate) struct Challenges {
+    missing: HeaderValue,
+    invalid: HeaderValue,
+    step_up: HeaderValue,
+}
+
+impl Challenges {
+    /// The challenges, with `resource_metadata` (a URL without `"`, `\` or control
+    /// characters) when given; `None` if it cannot be a header value.
+    pub(crate) fn new(resource_metadata: Option<&str>) -> Option<Self> {
+        let Some(url) = resource_metadata else {
+            return Some(Self::default());
+        };
+        if url
+            .bytes()
+            .any(|b| b == b'"' || b == b'\\' || !b.is_ascii_graphic())
+        {
+            return None;
+        }
+        let with = |prefix: &str| {
+            HeaderValue::try_from(format!(r#"{prefix}resource_metadata="{url}""#)).ok()
+        };
+        Some(Self {
+            missing: with("Bearer ")?,
+            invalid: with(r#"Bearer error="invalid_token", "#)?,
+            step_up: with(r#"Bearer error="insufficient_user_authentication", "#)?,
+        })
+    }
+}
+
+impl Default for Challenges {
+    fn default() -> Self {
+        Self {
+            missing: HeaderValue::from_static("Bearer"),
+            invalid: HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+            step_up: HeaderValue::from_static(r#"Bearer error="insufficient_user_authentication""#),
+        }
+    }
+}
+
 /// What a responder knows about the request being rejected.
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorContext<'a> {
     pub(crate) message_key: &'a str,
     pub(crate) policy: StatusPolicy,
     pub(crate) grpc: bool,
+    pub(crate) challenges: &'a Challenges,
 }
 
 impl ErrorContext<'_> {
@@ -111,15 +160,25 @@ impl ErrorContext<'_> {
     fn json_response(&self, error: &AuthError) -> Response<Bytes> {
         let mut response =
             json_message(error.status(self.policy), self.message_key, error.message());
-        if self.policy == StatusPolicy::Default && response.status() == StatusCode::UNAUTHORIZED {
-            let challenge = if error.kind().token_presented() {
-                r#"Bearer error="invalid_token""#
+        let challenges = self.challenges;
+        let challenge = if error.kind() == ErrorKind::FreshTokenRequired {
+            // RFC 9470 step-up, under both policies: standard clients re-authenticate.
+            Some(&challenges.step_up)
+        } else if self.policy == StatusPolicy::Default
+            && response.status() == StatusCode::UNAUTHORIZED
+        {
+            Some(if error.kind().token_presented() {
+                &challenges.invalid
             } else {
-                "Bearer"
-            };
+                &challenges.missing
+            })
+        } else {
+            None
+        };
+        if let Some(challenge) = challenge {
             response
                 .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                .insert(WWW_AUTHENTICATE, challenge.clone());
         }
         response
     }
@@ -190,11 +249,14 @@ where
 mod tests {
     use super::*;
 
+    static PLAIN: std::sync::LazyLock<Challenges> = std::sync::LazyLock::new(Challenges::default);
+
     fn cx(policy: StatusPolicy, grpc: bool) -> ErrorContext<'static> {
         ErrorContext {
             message_key: "msg",
             policy,
             grpc,
+            challenges: &PLAIN,
         }
     }
 
@@ -247,5 +309,42 @@ mod tests {
         assert_eq!(res.headers()["grpc-status"], "16");
         assert_eq!(res.headers()["grpc-message"], "Missing 100%25 Header%0A");
         assert!(res.body().is_empty());
+    }
+
+    #[test]
+    fn step_up_under_both_policies_and_resource_metadata_on_every_challenge() {
+        let stale = AuthError::new(ErrorKind::FreshTokenRequired, "Fresh token required");
+        for policy in [StatusPolicy::Default, StatusPolicy::FlaskCompatible] {
+            let res = cx(policy, false).default_response(&stale);
+            assert_eq!(res.status(), 401);
+            assert_eq!(
+                res.headers()[WWW_AUTHENTICATE],
+                r#"Bearer error="insufficient_user_authentication""#
+            );
+            assert_eq!(&res.body()[..], br#"{"msg":"Fresh token required"}"#);
+        }
+        let url = "https://api.example.com/.well-known/oauth-protected-resource";
+        let challenges = Challenges::new(Some(url)).unwrap();
+        let cx = ErrorContext {
+            challenges: &challenges,
+            ..cx(StatusPolicy::Default, false)
+        };
+        let header = |err: &AuthError| cx.default_response(err).headers()[WWW_AUTHENTICATE].clone();
+        let meta = format!(r#"resource_metadata="{url}""#);
+        assert_eq!(
+            header(&AuthError::missing("Missing")),
+            format!("Bearer {meta}").as_str()
+        );
+        assert_eq!(
+            header(&AuthError::malformed("Not enough segments")),
+            format!(r#"Bearer error="invalid_token", {meta}"#).as_str()
+        );
+        assert_eq!(
+            header(&stale),
+            format!(r#"Bearer error="insufficient_user_authentication", {meta}"#).as_str()
+        );
+        // Nothing that could break out of the quoted string.
+        assert!(Challenges::new(Some("https://a.example/\"/x")).is_none());
+        assert!(Challenges::new(Some("https://a.example/ x")).is_none());
     }
 }

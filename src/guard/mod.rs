@@ -102,6 +102,7 @@ impl GuardConfig {
             message_key: &self.route.core.settings.message_key,
             policy: self.policy,
             grpc,
+            challenges: self.manager.challenges(),
         };
         let mut response = self.responder.respond(&err, &cx);
         response.extensions_mut().insert(err);

@@ -37,12 +37,13 @@ use crate::clock;
 use crate::denylist::{Denylist, DenylistError};
 use crate::error::AuthError;
 use crate::issue::{IssueError, Issuer, TokenOptions};
-use crate::respond::{ErrorResponder, StatusPolicy};
+use crate::respond::{Challenges, ErrorResponder, StatusPolicy};
 use crate::verify::{Admitted, Core, RequestView, Requirement, Route};
 
 mod builder;
 mod hooks;
 mod locations;
+mod resource;
 mod rotation;
 pub use builder::JwtManagerBuilder;
 pub use hooks::{ClaimsVerdict, LookupOutcome};
@@ -61,6 +62,10 @@ struct Inner {
     issuer: Issuer,
     status_policy: StatusPolicy,
     responder: Arc<dyn ErrorResponder>,
+    /// The protected resource the guards stand for (RFC 9728), when named.
+    resource: Option<resource::Resource>,
+    /// The `WWW-Authenticate` values, built once.
+    challenges: Challenges,
 }
 
 impl fmt::Debug for JwtManager {
@@ -118,6 +123,8 @@ impl JwtManager {
         issuer: Issuer,
         status_policy: StatusPolicy,
         responder: Arc<dyn ErrorResponder>,
+        resource: Option<resource::Resource>,
+        challenges: Challenges,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -125,8 +132,28 @@ impl JwtManager {
                 issuer,
                 status_policy,
                 responder,
+                resource,
+                challenges,
             }),
         }
+    }
+
+    /// The `WWW-Authenticate` values the guards answer 401 with.
+    pub(crate) fn challenges(&self) -> &Challenges {
+        &self.inner.challenges
+    }
+
+    /// The protected resource's identifier, as given to
+    /// [`protected_resource`](JwtManagerBuilder::protected_resource).
+    pub fn protected_resource(&self) -> Option<&str> {
+        self.inner.resource.as_ref().map(|r| &*r.id)
+    }
+
+    /// The URL of the protected resource's metadata document (RFC 9728 §3.1), which every
+    /// 401 challenge names as `resource_metadata`: the resource's origin, then
+    /// `/.well-known/oauth-protected-resource`, then its path.
+    pub fn resource_metadata_url(&self) -> Option<&str> {
+        self.inner.resource.as_ref().map(|r| &*r.metadata_url)
     }
 
     pub(crate) fn core(&self) -> &Arc<Core> {
