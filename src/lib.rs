@@ -72,6 +72,7 @@ pub mod guard;
 pub mod issue;
 pub mod jwks;
 pub mod manager;
+pub mod metadata;
 #[cfg(feature = "service")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]
 pub mod password;

@@ -27,6 +27,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ),
     ("cookies", &["manager", "config", "error"]),
     ("jwks", &["manager", "config", "respond", "error", "clock"]),
+    ("metadata", &["manager", "config", "respond"]),
     (
         "guard",
         &[
