@@ -15,7 +15,7 @@ use crate::config::keys::{JwtKey, Key, KeySet, Keys, Material, RemoteKeys};
 use crate::config::{BuildError, HeaderMessages, Lifetime, Settings, TokenLocation};
 use crate::denylist::{Denylist, MemoryDenylist};
 use crate::issue::{Issuer, Loader};
-use crate::respond::{Challenges, DefaultErrorResponder, ErrorResponder, StatusPolicy};
+use crate::respond::{DefaultErrorResponder, ErrorResponder, StatusPolicy};
 use crate::verify::{ClaimsHook, Core, UserLookup};
 
 /// Builds a [`JwtManager`]; every setting is validated by [`build`](Self::build).
@@ -45,7 +45,7 @@ pub struct JwtManagerBuilder {
     pub(super) locations_settings: super::locations::LocationSettings,
     status_policy: StatusPolicy,
     responder: Arc<dyn ErrorResponder>,
-    resource: Option<String>,
+    pub(super) resource: Option<String>,
     denylist: Option<Arc<dyn Denylist>>,
     clock: ClockHandle,
     check_revocation: bool,
@@ -275,16 +275,6 @@ impl JwtManagerBuilder {
         self
     }
 
-    /// Names the protected resource the guards stand for (RFC 9728): an `https` URL (`http`
-    /// only on a loopback host) without a fragment, e.g. `https://api.example.com`. Every
-    /// 401 challenge then carries `resource_metadata="<its metadata URL>"` (what OAuth and
-    /// MCP clients look for), and [`ProtectedResourceService`](crate::metadata::ProtectedResourceService)
-    /// publishes the document there.
-    pub fn protected_resource(mut self, url: impl Into<String>) -> Self {
-        self.resource = Some(url.into());
-        self
-    }
-
     /// Replaces the default error responses.
     pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
         self.responder = Arc::new(responder);
@@ -434,17 +424,7 @@ impl JwtManagerBuilder {
             seen.push(*location);
         }
 
-        let resource = self
-            .resource
-            .as_deref()
-            .map(super::resource::Resource::new)
-            .transpose()?;
-        let metadata_url = resource.as_ref().map(|r| &*r.metadata_url);
-        let challenges = Challenges::new(metadata_url).ok_or_else(|| {
-            BuildError::Invalid(format!(
-                "resource metadata URL {metadata_url:?} is not a header value"
-            ))
-        })?;
+        let (resource, challenges) = super::resource::challenges(self.resource.as_deref())?;
         let (cookies, query, json, implicit_refresh) = self
             .locations_settings
             .validate(self.locations.contains(&TokenLocation::Cookies))?;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use http::Uri;
 
+use super::JwtManagerBuilder;
 use crate::config::BuildError;
+use crate::respond::Challenges;
 
 /// The path RFC 9728 §3 registers for protected resource metadata.
 pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
@@ -64,6 +66,31 @@ impl Resource {
             metadata_url: format!("{scheme}://{authority}{WELL_KNOWN}{path}{query}").into(),
         })
     }
+}
+
+impl JwtManagerBuilder {
+    /// Names the protected resource the guards stand for (RFC 9728): an `https` URL (`http`
+    /// only on a loopback host) without a fragment, e.g. `https://api.example.com`. Every
+    /// 401 challenge then carries `resource_metadata="<its metadata URL>"` (what OAuth and
+    /// MCP clients look for), and [`ProtectedResourceService`](crate::metadata::ProtectedResourceService)
+    /// publishes the document there.
+    pub fn protected_resource(mut self, url: impl Into<String>) -> Self {
+        self.resource = Some(url.into());
+        self
+    }
+}
+
+/// The resource named with `id`, checked, and the challenges naming its metadata URL (the
+/// plain ones without a resource): built once, with the manager.
+pub(super) fn challenges(id: Option<&str>) -> Result<(Option<Resource>, Challenges), BuildError> {
+    let resource = id.map(Resource::new).transpose()?;
+    let url = resource.as_ref().map(|r| &*r.metadata_url);
+    let challenges = Challenges::new(url).ok_or_else(|| {
+        BuildError::Invalid(format!(
+            "resource metadata URL {url:?} is not a header value"
+        ))
+    })?;
+    Ok((resource, challenges))
 }
 
 #[cfg(test)]
