@@ -70,7 +70,7 @@ impl JwtManager {
     /// resource is named.
     ///
     /// `authorization_servers` lists the issuers of the outside issuers the manager trusts
-    /// (its `RemoteJwks`), `bearer_methods_supported` the RFC 6750 methods its token
+    /// (its `RemoteJwks`; `[]` when none), `bearer_methods_supported` the RFC 6750 methods its token
     /// locations take: `header` for `Authorization: Bearer`, `query` and `body` for an
     /// `access_token` query parameter or JSON key (cookies are no bearer method; `[]` when
     /// none is taken).
@@ -99,9 +99,7 @@ impl JwtManager {
             .collect();
         let mut doc = Map::new();
         doc.insert("resource".into(), json!(resource));
-        if !issuers.is_empty() {
-            doc.insert("authorization_servers".into(), json!(issuers));
-        }
+        doc.insert("authorization_servers".into(), json!(issuers));
         doc.insert("bearer_methods_supported".into(), json!(methods));
         Some(Value::Object(doc))
     }

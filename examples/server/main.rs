@@ -23,6 +23,7 @@
 //! | `JWT_JWKS_AUDIENCE` | the `aud` they must name (optional) |
 //! | `JWT_JWKS_COOLDOWN` / `JWT_JWKS_REFRESH` | `30` / `600` seconds |
 //! | `JWT_REFRESH_ROTATION` | `false`; `true`: every refresh answers a new refresh token, a spent one presented again revokes its session |
+//! | `JWT_RESOURCE_URL` | unset; e.g. `https://api.example.com`: the protected resource (RFC 9728), its metadata at `GET /.well-known/oauth-protected-resource` (404 while unset) and named by every 401 challenge |
 //! | `JWT_REFRESH_REUSE_GRACE` | `10` seconds: the token just spent still answers (concurrent refreshes) |
 //!
 //! `GET /` serves a web page that registers, logs in, shows `/me`, refreshes, changes the
@@ -44,6 +45,7 @@ use http_body_util::{BodyExt, Limited};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
 use tower_jwt_auth::jwks::JwksService;
+use tower_jwt_auth::metadata::ProtectedResourceService;
 use tower_jwt_auth::password::{PasswordError, PasswordHasher};
 use tower_jwt_auth::service::{AuthService, Sessions};
 use tower_jwt_auth::sessions::SessionStore;
@@ -94,6 +96,12 @@ async fn run() -> Result<(), String> {
         builder = builder.key(key);
     }
     builder = keys::trust_remote_jwks(builder).await?;
+    if let Some(resource) = std::env::var("JWT_RESOURCE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        builder = builder.protected_resource(resource);
+    }
     if secure {
         // `__Host-` cookies: only this host, over HTTPS, can set them, so a sibling
         // subdomain cannot plant a token or CSRF cookie of its own (cookie tossing).
@@ -232,6 +240,16 @@ fn app(
         .route("/", get(move || async move { page.response() }))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route_service("/.well-known/jwks.json", JwksService::new(&jwt))
+        // RFC 9728: at the path of the metadata URL the challenges name (404 without one).
+        .route_service(
+            jwt.resource_metadata_url()
+                .and_then(|url| url.parse::<axum::http::Uri>().ok())
+                .map_or("/.well-known/oauth-protected-resource".into(), |u| {
+                    u.path().to_owned()
+                })
+                .as_str(),
+            ProtectedResourceService::new(&jwt),
+        )
         .route("/users", post(create_user))
         .route(
             "/users/{username}",
