@@ -5,7 +5,7 @@
 
 use http::header::WWW_AUTHENTICATE;
 use http::{HeaderMap, Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::harness::{Server, TempDb};
 use crate::{login, register};
@@ -143,7 +143,7 @@ async fn the_outside_issuer_is_the_authorization_server() {
             ("JWT_RESOURCE_URL", RESOURCE),
         ],
     );
-    let doc: Value = s.call_with(Method::GET, WELL_KNOWN, &[], None).await.2;
+    let doc = s.call_with(Method::GET, WELL_KNOWN, &[], None).await.2;
     assert_eq!(doc["resource"], RESOURCE);
     assert_eq!(doc["authorization_servers"], json!([idp::ISSUER]));
 }
