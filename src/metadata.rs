@@ -61,7 +61,7 @@ use crate::config::TokenLocation;
 use crate::manager::JwtManager;
 use crate::respond::json_message;
 
-/// RFC 6750's name for the parameter of the query and body methods.
+/// RFC 6750's name for the parameter of the query method.
 const ACCESS_TOKEN: &str = "access_token";
 
 impl JwtManager {
@@ -71,9 +71,9 @@ impl JwtManager {
     ///
     /// `authorization_servers` lists the issuers of the outside issuers the manager trusts
     /// (its `RemoteJwks`; `[]` when none), `bearer_methods_supported` the RFC 6750 methods its token
-    /// locations take: `header` for `Authorization: Bearer`, `query` and `body` for an
-    /// `access_token` query parameter or JSON key (cookies are no bearer method; `[]` when
-    /// none is taken).
+    /// locations take: `header` for `Authorization: Bearer`, `query` for an `access_token`
+    /// query parameter (RFC 6750's `body` is a form-encoded parameter, which the JSON
+    /// location does not read; cookies are no bearer method; `[]` when none is taken).
     pub fn protected_resource_metadata(&self) -> Option<Value> {
         let resource = self.protected_resource()?;
         let settings = &self.core().settings;
@@ -93,8 +93,10 @@ impl JwtManager {
                 TokenLocation::QueryString => (settings.query.name == ACCESS_TOKEN
                     && settings.query.prefix.is_empty())
                 .then_some("query"),
-                TokenLocation::Json => (settings.json.access_key == ACCESS_TOKEN).then_some("body"),
-                TokenLocation::Cookies => None,
+                // RFC 6750's "body" is a form-encoded `access_token`; the JSON location reads
+                // JSON bodies, which a client told "body" would not send. Cookies are no
+                // bearer method either.
+                TokenLocation::Json | TokenLocation::Cookies => None,
             })
             .collect();
         let mut doc = Map::new();

@@ -232,7 +232,7 @@ async fn the_metadata_document_has_rfc_9728_members() {
         json!({
             "resource": RESOURCE,
             "authorization_servers": ["https://login.example.com"],
-            "bearer_methods_supported": ["header", "query", "body"],
+            "bearer_methods_supported": ["header", "query"],
             "scopes_supported": ["orders:read", "orders:write"],
         })
     );
