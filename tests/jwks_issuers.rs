@@ -210,3 +210,39 @@ async fn only_the_named_issuer_fetches_on_an_unknown_key() {
     assert!(guard(&m, &nobody).await.is_err());
     assert_eq!((two.a.hits(jwks), two.b.hits(jwks)), (2, 2));
 }
+
+/// An outside issuer whose `iss` is the manager's own is refused at build: its tokens would
+/// be verified with that issuer's keys only.
+#[tokio::test]
+async fn an_outside_issuer_spelling_the_managers_own_is_refused() {
+    let two = Two::start().await;
+    for own in [
+        JwtManager::builder().issuer(two.iss_a()),
+        JwtManager::builder().encode_issuer(two.iss_a()),
+        JwtManager::builder().decode_issuer(two.iss_a()),
+    ] {
+        let err = own
+            .secret(SECRET)
+            .trust_jwks(&two.remote_b)
+            .trust_jwks(&two.remote_a)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("the manager's own issuer"), "{err}");
+    }
+    // Another issuer of its own: fine, and its own tokens (carrying it) still verify.
+    let m = JwtManager::builder()
+        .issuer("https://api.example.test")
+        .secret(SECRET)
+        .trust_jwks(&two.remote_a)
+        .trust_jwks(&two.remote_b)
+        .build()
+        .unwrap();
+    let own = m.create_access_token("ada").unwrap();
+    assert_eq!(guard(&m, &own).await, Ok("ada".into()));
+    // An outside issuer's key under the manager's issuer: refused.
+    let forged = mint(ES, Some(KID), &claims("mallory", "https://api.example.test", "a"));
+    assert_eq!(
+        guard(&m, &forged).await,
+        Err((StatusCode::UNAUTHORIZED, "Invalid issuer".into()))
+    );
+}

@@ -315,6 +315,17 @@ impl JwtManagerBuilder {
         if keys.is_empty() && self.remotes.is_empty() {
             return Err(BuildError::MissingKey);
         }
+        // A token's `iss` picks the keys it is verified with: an outside issuer spelling the
+        // manager's own would take the manager's tokens.
+        if let Some(own) = [&self.encode_issuer, &self.decode_issuer]
+            .into_iter()
+            .flatten()
+            .find(|own| self.remotes.iter().any(|r| r.trust.issuer == **own))
+        {
+            return Err(BuildError::Invalid(format!(
+                "the outside issuer {own:?} is the manager's own issuer"
+            )));
+        }
         let ring = crate::config::keys::KeyRing::new(KeySet::default());
         let mut signing = None;
         for (i, key) in keys.into_iter().enumerate() {
