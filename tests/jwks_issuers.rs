@@ -126,8 +126,16 @@ async fn each_issuer_verifies_its_own_tokens_under_a_shared_kid() {
         let m = two.manager(a_first);
         let of_a = mint(ES, Some(KID), &claims("alice", &two.iss_a(), "a"));
         let of_b = mint_b(Some(KID), &claims("bob", &two.iss_b(), "b"));
-        assert_eq!(guard(&m, &of_a).await, Ok("alice".into()), "A first: {a_first}");
-        assert_eq!(guard(&m, &of_b).await, Ok("bob".into()), "A first: {a_first}");
+        assert_eq!(
+            guard(&m, &of_a).await,
+            Ok("alice".into()),
+            "A first: {a_first}"
+        );
+        assert_eq!(
+            guard(&m, &of_b).await,
+            Ok("bob".into()),
+            "A first: {a_first}"
+        );
         let own = m.create_access_token("ada").unwrap();
         assert_eq!(guard(&m, &own).await, Ok("ada".into()));
     }
@@ -227,7 +235,10 @@ async fn an_outside_issuer_spelling_the_managers_own_is_refused() {
             .trust_jwks(&two.remote_a)
             .build()
             .unwrap_err();
-        assert!(err.to_string().contains("the manager's own issuer"), "{err}");
+        assert!(
+            err.to_string().contains("the manager's own issuer"),
+            "{err}"
+        );
     }
     // Another issuer of its own: fine, and its own tokens (carrying it) still verify.
     let m = JwtManager::builder()
@@ -240,7 +251,11 @@ async fn an_outside_issuer_spelling_the_managers_own_is_refused() {
     let own = m.create_access_token("ada").unwrap();
     assert_eq!(guard(&m, &own).await, Ok("ada".into()));
     // An outside issuer's key under the manager's issuer: refused.
-    let forged = mint(ES, Some(KID), &claims("mallory", "https://api.example.test", "a"));
+    let forged = mint(
+        ES,
+        Some(KID),
+        &claims("mallory", "https://api.example.test", "a"),
+    );
     assert_eq!(
         guard(&m, &forged).await,
         Err((StatusCode::UNAUTHORIZED, "Invalid issuer".into()))

@@ -223,9 +223,8 @@ impl Keys {
     /// `kid`, as if the token's `iss` did not matter (a `kid` some set holds decides): on a
     /// miss only, to tell a token that claims the wrong issuer (or none) from one no key fits.
     pub(crate) fn held_anywhere(&self, alg: &str, kid: Option<&str>) -> bool {
-        let sets = || {
-            std::iter::once(self.ring.load()).chain(self.remotes.iter().map(|r| r.load()))
-        };
+        let sets =
+            || std::iter::once(self.ring.load()).chain(self.remotes.iter().map(|r| r.load()));
         if let Some(kid) = kid {
             if let Some(set) =
                 sets().find(|set| set.keys.iter().any(|k| k.kid.as_deref() == Some(kid)))
