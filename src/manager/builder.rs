@@ -315,13 +315,8 @@ impl JwtManagerBuilder {
         if keys.is_empty() && self.remotes.is_empty() {
             return Err(BuildError::MissingKey);
         }
-        // A token's `iss` picks the keys it is verified with: an outside issuer spelling the
-        // manager's own would take the manager's tokens.
-        if let Some(own) = [&self.encode_issuer, &self.decode_issuer]
-            .into_iter()
-            .flatten()
-            .find(|own| self.remotes.iter().any(|r| r.trust.issuer == **own))
-        {
+        let own = [&self.encode_issuer, &self.decode_issuer];
+        if let Some(own) = crate::config::keys::outside_spelling_own(&self.remotes, own) {
             return Err(BuildError::Invalid(format!(
                 "the outside issuer {own:?} is the manager's own issuer"
             )));

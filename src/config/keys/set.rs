@@ -148,6 +148,18 @@ pub(crate) fn peek_issuer(payload: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
     serde_json::from_slice::<Iss<'_>>(payload).ok()?.iss
 }
 
+/// The first of the manager's own issuers (`own`) that an outside issuer spells too: that
+/// issuer would take the manager's tokens, since a token's `iss` picks its keys.
+pub(crate) fn outside_spelling_own<'a>(
+    remotes: &[Arc<RemoteKeys>],
+    own: [&'a Option<String>; 2],
+) -> Option<&'a str> {
+    own.into_iter()
+        .flatten()
+        .find(|own| remotes.iter().any(|r| r.trust.issuer == **own))
+        .map(String::as_str)
+}
+
 /// Which sets may verify a token. With outside issuers, a token's `iss` decides: the
 /// issuer whose `iss` it names is the only one consulted (index of its first set; several
 /// [`RemoteKeys`] of one issuer are consulted together), and any other token (no `iss`, the
