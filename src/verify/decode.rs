@@ -1,7 +1,7 @@
-//! Decoding a compact JWS: shape and size, the key (by header), the signature, one typed
-//! parse of the claims, the time claims, issuer, audience, identity. Everything here depends
-//! only on the token and the settings, which is what makes the memo of verified tokens
-//! possible.
+//! Decoding a compact JWS: shape and size, the key (by header; with outside issuers, among
+//! the keys of the issuer its `iss` names), the signature, one typed parse of the claims,
+//! the time claims, issuer, audience, identity. Everything here depends only on the token
+//! and the settings, which is what makes the memo of verified tokens possible.
 
 use std::sync::Arc;
 

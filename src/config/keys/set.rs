@@ -1,6 +1,7 @@
 //! The key sets: [`KeySet`] (one snapshot of a manager's own keys or of an outside
 //! issuer's, chosen by a token's header or its `alg` and `kid`) and [`Keys`] (every set a
-//! manager verifies with).
+//! manager verifies with; with outside issuers, a token's `iss` picks the sets consulted,
+//! its [`Scope`]).
 
 use std::fmt;
 use std::sync::Arc;
