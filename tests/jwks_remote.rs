@@ -460,7 +460,8 @@ async fn a_token_of_an_algorithm_no_key_has_fetches_again() {
 }
 
 /// Tokens that no outside key could verify never make it fetch: HMAC ones (with or without
-/// a `kid`), `alg: none`, and algorithms the issuer is not allowed; an RS256 token does.
+/// a `kid`), `alg: none`, algorithms the issuer is not allowed, and tokens claiming another
+/// issuer than the one trusted (or none); an RS256 token of the issuer does.
 #[tokio::test]
 async fn hmac_and_none_tokens_never_fetch() {
     let cooldown = Duration::from_millis(100);
@@ -493,13 +494,27 @@ async fn hmac_and_none_tokens_never_fetch() {
         json!({"alg": "ES384", "kid": "new"}),
         json!({"alg": "PS256"}),
         json!({"kid": "new"}),
-        json!({"alg": "RS256", "kid": "own"}),
     ] {
         tokio::time::sleep(cooldown + Duration::from_millis(20)).await;
         let forged = with_header(&token, header.clone());
         assert!(guard(&m, &forged).await.is_err(), "{header}");
         assert!(m.verify_token(&forged).await.is_err(), "{header}");
         assert_eq!(idp.hits("/jwks.json"), 1, "{header} made it fetch");
+    }
+    // A key the issuer may publish, but the token claims no issuer, or one not trusted: its
+    // `iss` names no issuer to ask (and a `kid` of the manager's own never makes the
+    // outside issuer fetch for such a token).
+    let mut elsewhere = claims("ivan");
+    elsewhere["iss"] = json!("https://elsewhere.example");
+    let mut nowhere = claims("ivan");
+    nowhere.as_object_mut().unwrap().remove("iss");
+    for claims in [elsewhere, nowhere] {
+        for kid in ["rsa-1", "new", "own"] {
+            tokio::time::sleep(cooldown + Duration::from_millis(20)).await;
+            let forged = mint(RS, Some(kid), &claims);
+            assert!(guard(&m, &forged).await.is_err(), "{kid} {claims}");
+            assert_eq!(idp.hits("/jwks.json"), 1, "{kid} {claims} made it fetch");
+        }
     }
     tokio::time::sleep(cooldown + Duration::from_millis(20)).await;
     assert_eq!(guard(&m, &token).await, Ok("ivan".into()));

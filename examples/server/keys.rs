@@ -1,9 +1,12 @@
 //! The example server's keys from the environment: `JWT_ALGORITHM` with `JWT_SECRET_KEY`
 //! (HMAC) or `JWT_PRIVATE_KEY` (PEM files: the first signs, all verify and are published at
-//! `/.well-known/jwks.json`, each named by its RFC 7638 thumbprint), and an outside issuer's
-//! JWKS (`JWT_JWKS_URL`, `JWT_JWKS_ISSUER`, `JWT_JWKS_AUDIENCE`, `JWT_JWKS_COOLDOWN`,
-//! `JWT_JWKS_REFRESH`; with `--features jwks`, which brings the HTTP client: without it,
-//! `JWT_JWKS_URL` stops the server at start).
+//! `/.well-known/jwks.json`, each named by its RFC 7638 thumbprint), and outside issuers:
+//! one by its JWKS (`JWT_JWKS_URL` with `JWT_JWKS_ISSUER`) and any number by OpenID Connect
+//! discovery (`JWT_JWKS_ISSUERS`, comma-separated issuer URLs, each's keys found at
+//! `<issuer>/.well-known/openid-configuration` → `jwks_uri`), both may be combined; a token's
+//! `iss` selects its issuer's keys. `JWT_JWKS_AUDIENCE`, `JWT_JWKS_COOLDOWN` and
+//! `JWT_JWKS_REFRESH` apply to every outside issuer. With `--features jwks`, which brings the
+//! HTTP client: without it, `JWT_JWKS_URL` or `JWT_JWKS_ISSUERS` stops the server at start.
 
 #[cfg(feature = "jwks")]
 use std::time::Duration;
@@ -81,45 +84,95 @@ fn jwks_url() -> Option<String> {
     std::env::var("JWT_JWKS_URL").ok().filter(|u| !u.is_empty())
 }
 
-/// Trusts the outside issuer of `JWT_JWKS_URL`, if set.
-#[cfg(feature = "jwks")]
-pub(crate) async fn trust_remote_jwks(
-    builder: JwtManagerBuilder,
-) -> Result<JwtManagerBuilder, String> {
-    Ok(match remote_jwks().await? {
-        Some(remote) => builder.trust_jwks(&remote),
-        None => builder,
-    })
+/// `JWT_JWKS_ISSUERS`: the issuer URLs, comma-separated (empty entries skipped).
+fn jwks_issuers() -> Vec<String> {
+    std::env::var("JWT_JWKS_ISSUERS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
-/// Without the `jwks` feature there is no HTTP client to fetch keys with: `JWT_JWKS_URL`
-/// stops the server rather than leaving its issuer's tokens refused in silence.
+/// Trusts the outside issuers of `JWT_JWKS_URL` and `JWT_JWKS_ISSUERS`, if set.
+#[cfg(feature = "jwks")]
+pub(crate) async fn trust_remote_jwks(
+    mut builder: JwtManagerBuilder,
+) -> Result<JwtManagerBuilder, String> {
+    for remote in remote_jwks().await? {
+        builder = builder.trust_jwks(&remote);
+    }
+    Ok(builder)
+}
+
+/// Without the `jwks` feature there is no HTTP client to fetch keys with: `JWT_JWKS_URL` or
+/// `JWT_JWKS_ISSUERS` stops the server rather than leaving its issuers' tokens refused in
+/// silence.
 #[cfg(not(feature = "jwks"))]
 pub(crate) async fn trust_remote_jwks(
     builder: JwtManagerBuilder,
 ) -> Result<JwtManagerBuilder, String> {
-    match jwks_url() {
-        Some(_) => Err(
-            "JWT_JWKS_URL is set, but the example was built without the `jwks` \
-                        feature: cargo run --example server --features jwks"
-                .into(),
-        ),
-        None => Ok(builder),
-    }
+    let name = match (jwks_url(), jwks_issuers().is_empty()) {
+        (Some(_), _) => "JWT_JWKS_URL",
+        (None, false) => "JWT_JWKS_ISSUERS",
+        (None, true) => return Ok(builder),
+    };
+    Err(format!(
+        "{name} is set, but the example was built without the `jwks` feature: \
+         cargo run --example server --features jwks"
+    ))
 }
 
-/// The outside issuer of `JWT_JWKS_URL`, its keys fetched before the server listens.
+/// The outside issuers, their keys fetched before the server listens: the one of
+/// `JWT_JWKS_URL`, then those of `JWT_JWKS_ISSUERS` (found by discovery).
 #[cfg(feature = "jwks")]
-async fn remote_jwks() -> Result<Option<RemoteJwks>, String> {
-    let Some(url) = jwks_url() else {
-        return Ok(None);
-    };
-    let issuer = std::env::var("JWT_JWKS_ISSUER")
-        .ok()
-        .filter(|i| !i.is_empty())
-        .ok_or("JWT_JWKS_URL is set: JWT_JWKS_ISSUER (the iss its tokens carry) is required")?;
-    let mut builder = RemoteJwks::builder(url.clone())
-        .issuer(issuer)
+async fn remote_jwks() -> Result<Vec<RemoteJwks>, String> {
+    // Every issuer checked before any is fetched.
+    let mut sources = Vec::new();
+    let mut issuers = Vec::new();
+    if let Some(url) = jwks_url() {
+        let issuer = std::env::var("JWT_JWKS_ISSUER")
+            .ok()
+            .filter(|i| !i.is_empty())
+            .ok_or("JWT_JWKS_URL is set: JWT_JWKS_ISSUER (the iss its tokens carry) is required")?;
+        issuers.push(issuer.clone());
+        sources.push((
+            RemoteJwks::builder(url.clone()).issuer(issuer),
+            url,
+            "JWT_JWKS_URL",
+        ));
+    }
+    for issuer in jwks_issuers() {
+        if issuers.contains(&issuer) {
+            return Err(format!(
+                "JWT_JWKS_ISSUERS: {issuer:?} is named twice (JWT_JWKS_ISSUER included)"
+            ));
+        }
+        issuers.push(issuer.clone());
+        sources.push((
+            RemoteJwks::discover(issuer.clone()),
+            issuer,
+            "JWT_JWKS_ISSUERS",
+        ));
+    }
+    let mut remotes = Vec::new();
+    for (builder, source, variable) in sources {
+        remotes.push(start(builder, &source, variable).await?);
+    }
+    Ok(remotes)
+}
+
+/// One outside issuer with the settings shared by all (`JWT_JWKS_AUDIENCE`,
+/// `JWT_JWKS_COOLDOWN`, `JWT_JWKS_REFRESH`), its first fetch made (a failed one is logged:
+/// its tokens are refused until a later fetch succeeds).
+#[cfg(feature = "jwks")]
+async fn start(
+    builder: tower_jwt_auth::jwks::RemoteJwksBuilder,
+    source: &str,
+    variable: &str,
+) -> Result<RemoteJwks, String> {
+    let mut builder = builder
         .cooldown(Duration::from_secs(
             env_parse("JWT_JWKS_COOLDOWN")?.unwrap_or(30),
         ))
@@ -132,10 +185,10 @@ async fn remote_jwks() -> Result<Option<RemoteJwks>, String> {
     {
         builder = builder.audience(audience);
     }
-    let remote = builder.build().map_err(|e| e.to_string())?;
+    let remote = builder.build().map_err(|e| format!("{variable}: {e}"))?;
     let refresh = match remote.start().await {
         Ok(refresh) => {
-            tracing::info!("{} key(s) of {url} trusted", remote.key_ids().len());
+            tracing::info!("{} key(s) of {source} trusted", remote.key_ids().len());
             refresh
         }
         Err(failed) => {
@@ -145,5 +198,5 @@ async fn remote_jwks() -> Result<Option<RemoteJwks>, String> {
     };
     // Refreshed for as long as the server runs.
     refresh.detach();
-    Ok(Some(remote))
+    Ok(remote)
 }

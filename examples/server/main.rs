@@ -20,8 +20,9 @@
 //! | `JWT_PRIVATE_KEY` | comma-separated PEM private keys: the first signs, all verify and are published |
 //! | `JWT_JWKS_URL` | an outside issuer's JWKS, trusted besides the own keys (with `--features jwks`; without it the server stops at start) |
 //! | `JWT_JWKS_ISSUER` | the `iss` its tokens carry (required with `JWT_JWKS_URL`) |
-//! | `JWT_JWKS_AUDIENCE` | the `aud` they must name (optional) |
-//! | `JWT_JWKS_COOLDOWN` / `JWT_JWKS_REFRESH` | `30` / `600` seconds |
+//! | `JWT_JWKS_ISSUERS` | outside issuers' URLs, comma-separated, keys found by OpenID Connect discovery (`<issuer>/.well-known/openid-configuration`); with `JWT_JWKS_URL` too; a token's `iss` selects its issuer's keys |
+//! | `JWT_JWKS_AUDIENCE` | the `aud` their tokens must name (optional; every outside issuer's) |
+//! | `JWT_JWKS_COOLDOWN` / `JWT_JWKS_REFRESH` | `30` / `600` seconds (every outside issuer's) |
 //! | `JWT_REFRESH_ROTATION` | `false`; `true`: every refresh answers a new refresh token, a spent one presented again revokes its session |
 //! | `JWT_RESOURCE_URL` | unset; e.g. `https://api.example.com`: the protected resource (RFC 9728), its metadata at `GET /.well-known/oauth-protected-resource` (404 while unset) and named by every 401 challenge |
 //! | `JWT_REFRESH_REUSE_GRACE` | `10` seconds: the token just spent still answers (concurrent refreshes) |

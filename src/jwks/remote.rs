@@ -24,6 +24,9 @@
 //! the allow-list its type and curve fit (RS256, PS256, ES256, ES384 and EdDSA by default);
 //! HMAC is never accepted from a JWKS.
 //!
+//! Several issuers on one manager: a token's `iss` selects its issuer's keys (see
+//! [`RemoteJwks`]).
+//!
 //! # Example
 //!
 //! ```no_run
@@ -85,6 +88,24 @@ enum Source {
 
 /// An outside issuer whose published keys verify its tokens; cheap to clone. See the
 /// [`jwks` module docs](crate::jwks).
+///
+/// # Several issuers
+///
+/// A manager may trust several issuers ([`trust_jwks`](JwtManagerBuilder::trust_jwks) once
+/// for each). A token's `iss` selects the keys it is verified with: the issuer whose
+/// configured [`issuer`](RemoteJwksBuilder::issuer) equals it exactly is the only one
+/// consulted (then its `kid` and `alg` rules apply), so a key of one issuer never verifies a
+/// token claiming another, also when both publish the same `kid`. A token whose `iss` names
+/// no trusted issuer (or that has none) is verified with the manager's own keys only, and
+/// one claiming an issuer but whose key only another holds is refused as `Invalid issuer`.
+/// Each issuer's [`audience`](RemoteJwksBuilder::audience) applies to its tokens only. A
+/// token naming an unknown key makes only the issuer its `iss` names fetch. An outside
+/// issuer spelling the manager's own [`issuer`](JwtManagerBuilder::issuer) is refused when
+/// the manager is built. Two `RemoteJwks` of the same issuer are consulted together.
+///
+/// The `iss` is read before the signature is checked (from the payload, which is decoded
+/// then rather than after the signature): only by managers that trust an outside issuer;
+/// for the others nothing changes.
 #[derive(Clone)]
 pub struct RemoteJwks {
     keys: Arc<RemoteKeys>,
@@ -169,6 +190,8 @@ impl RemoteJwks {
 impl JwtManagerBuilder {
     /// Verifies the tokens of an outside issuer with its published keys too (see
     /// [`RemoteJwks`]); the manager's own keys keep verifying and signing its own tokens.
+    /// Call it once per issuer: a token's `iss` selects the issuer whose keys verify it (see
+    /// [several issuers](RemoteJwks#several-issuers)).
     #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
     pub fn trust_jwks(mut self, remote: &RemoteJwks) -> Self {
         self.remotes.push(remote.keys.clone());

@@ -317,6 +317,12 @@ impl JwtManagerBuilder {
         if keys.is_empty() && self.remotes.is_empty() {
             return Err(BuildError::MissingKey);
         }
+        let own = [&self.encode_issuer, &self.decode_issuer];
+        if let Some(own) = crate::config::keys::outside_spelling_own(&self.remotes, own) {
+            return Err(BuildError::Invalid(format!(
+                "the outside issuer {own:?} is the manager's own issuer"
+            )));
+        }
         let ring = crate::config::keys::KeyRing::new(KeySet::default());
         let mut signing = None;
         for (i, key) in keys.into_iter().enumerate() {

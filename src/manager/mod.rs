@@ -235,7 +235,8 @@ impl JwtManager {
         route.verify_type = false;
         let verified = match self.decode_token(token) {
             // A key an outside issuer may have published since its keys were fetched.
-            // (Only the issuers allowed its `alg`: an HMAC or `none` token never fetches.)
+            // (Only the issuer its `iss` names, if allowed its `alg`: an HMAC or `none`
+            // token never fetches.)
             Err(err) if err.kind() == crate::error::ErrorKind::UnknownKey => {
                 let refreshers = self.core().settings.keys.refreshers_for(token.as_bytes());
                 if refreshers.is_empty() {

@@ -1,12 +1,12 @@
-//! Decoding a compact JWS: shape and size, the key (by header), the signature, one typed
-//! parse of the claims, the time claims, issuer, audience, identity. Everything here depends
-//! only on the token and the settings, which is what makes the memo of verified tokens
-//! possible.
+//! Decoding a compact JWS: shape and size, the key (by header; with outside issuers, among
+//! the keys of the issuer its `iss` names), the signature, one typed parse of the claims,
+//! the time claims, issuer, audience, identity. Everything here depends only on the token
+//! and the settings, which is what makes the memo of verified tokens possible.
 
 use std::sync::Arc;
 
 use crate::claims::{ClaimsSeed, Found, Freshness, RawHeader, TokenData, TokenType, VerifiedToken};
-use crate::config::keys::{NoKey, ISSUER_SEPARATOR};
+use crate::config::keys::{peek_issuer, NoKey, Scope, ISSUER_SEPARATOR};
 use crate::config::{Settings, TokenLocation};
 use crate::error::{AuthError, ErrorKind};
 
@@ -51,9 +51,30 @@ pub(crate) fn decode(
     }
     let (header_b64, payload_b64, signature_b64) = split_segments(encoded)?;
 
+    // Whose keys: with outside issuers, the token's `iss` picks them (`Scope`), read from
+    // the payload decoded now rather than after the signature (it is decoded anyway). A
+    // manager without outside issuers never looks: its own keys are the only ones.
+    let mut early_payload = None;
+    let mut claims_issuer = false;
+    let scope = if s.keys.has_outside() {
+        match base64_simd::URL_SAFE_NO_PAD.decode_to_vec(payload_b64) {
+            Ok(payload) => {
+                let iss = peek_issuer(&payload);
+                claims_issuer = iss.is_some();
+                let scope = s.keys.scope(iss.as_deref());
+                early_payload = Some(payload);
+                scope
+            }
+            // Refused after the signature, as without outside issuers.
+            Err(_) => Scope::Own,
+        }
+    } else {
+        Scope::Own
+    };
+
     // The key: by a key's own header, recognised without parsing; otherwise by the
     // header's `alg` and `kid`. The key pins the algorithm: a token cannot choose it.
-    let (key, header) = match s.keys.by_header(header_b64) {
+    let (key, header) = match s.keys.by_header(header_b64, scope) {
         Some(key) => (key, None),
         None => {
             let json = base64_simd::URL_SAFE_NO_PAD
@@ -67,11 +88,21 @@ pub(crate) fn decode(
                     format!("Unsupported header field \"{field}\""),
                 ));
             }
-            let key = match s
-                .keys
-                .select(raw.alg.as_deref().unwrap_or(""), raw.kid.as_deref())
-            {
+            let (alg, kid) = (raw.alg.as_deref().unwrap_or(""), raw.kid.as_deref());
+            let key = match s.keys.select(alg, kid, scope) {
                 Ok(key) => key,
+                // A key another issuer (or the manager) holds: the token claims the wrong
+                // issuer, or none; the keys of the one it claims are the only ones tried.
+                Err(_) if s.keys.has_outside() && s.keys.held_anywhere(alg, kid) => {
+                    return Err(if claims_issuer {
+                        AuthError::new(ErrorKind::InvalidIssuer, "Invalid issuer")
+                    } else {
+                        AuthError::new(
+                            ErrorKind::InvalidIssuer,
+                            r#"Token is missing the "iss" claim"#,
+                        )
+                    });
+                }
                 Err(NoKey::Algorithm) => {
                     return Err(AuthError::new(
                         ErrorKind::AlgorithmNotAllowed,
@@ -126,9 +157,12 @@ pub(crate) fn decode(
 
     // Claims, parsed once; `sub` and `jti` are kept as spans of the decoded payload.
     // base64-simd: strict like the `base64` crate (canonical spellings only), and SIMD.
-    let payload = base64_simd::URL_SAFE_NO_PAD
-        .decode_to_vec(payload_b64)
-        .map_err(|_| AuthError::malformed("Invalid payload padding"))?;
+    let payload = match early_payload {
+        Some(payload) => payload,
+        None => base64_simd::URL_SAFE_NO_PAD
+            .decode_to_vec(payload_b64)
+            .map_err(|_| AuthError::malformed("Invalid payload padding"))?,
+    };
     let claims = ClaimsSeed {
         identity_claim: &s.identity_claim,
         payload: &payload,

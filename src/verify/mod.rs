@@ -284,8 +284,9 @@ impl Route {
         Ok(token)
     }
 
-    /// A token whose key none of the sets holds: the keys of the outside issuers that may
-    /// have published it (those allowed its `alg`, see `Keys::refreshers_for`) are fetched
+    /// A token whose key none of the sets holds: the keys of the outside issuer that may
+    /// have published it (the one its `iss` names, if allowed its `alg`, see
+    /// `Keys::refreshers_for`) are fetched
     /// again (at most once per cooldown, concurrent misses sharing one fetch), then the
     /// token is decoded once more.
     fn after_refreshing_keys(

@@ -273,20 +273,27 @@ async fn outside_issuer_in_process() {
 }
 
 /// Built without the `jwks` feature (the default features: `cargo test --test example_server`),
-/// the server has no HTTP client to fetch keys with: `JWT_JWKS_URL` stops it at start, with a
-/// message naming the feature, before it listens.
+/// the server has no HTTP client to fetch keys with: `JWT_JWKS_URL` or `JWT_JWKS_ISSUERS`
+/// stops it at start, with a message naming the variable and the feature, before it listens.
 #[cfg(not(feature = "jwks"))]
 #[test]
 fn jwt_jwks_url_without_the_jwks_feature_stops_the_server() {
-    let env = [
+    let url = [
         ("JWT_JWKS_URL", "http://127.0.0.1:9/jwks.json"),
         ("JWT_JWKS_ISSUER", "https://login.example.test"),
     ];
-    let out = crate::harness::run_to_exit(&env);
-    assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("--features jwks"), "{said}");
-    assert!(!said.contains("listening on"), "{said}");
+    let issuers = [("JWT_JWKS_ISSUERS", "https://login.example.test")];
+    for (env, name) in [
+        (&url[..], "JWT_JWKS_URL"),
+        (&issuers[..], "JWT_JWKS_ISSUERS"),
+    ] {
+        let out = crate::harness::run_to_exit(env);
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("--features jwks"), "{said}");
+        assert!(said.contains(name), "{said}");
+        assert!(!said.contains("listening on"), "{said}");
+    }
     // Without the variable it starts, jwks feature or not.
     let db = TempDb::new("no-jwks");
     let s = Server::start(&db.path(), &[]);

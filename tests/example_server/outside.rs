@@ -2,7 +2,10 @@
 //! token is a non-fresh access token of an identity that has no local row. It refreshes
 //! nothing, changes no password, reads no local user, gets no implicitly refreshed cookie;
 //! `/whoami` still answers its `sub`; `/revoke` revokes it when it has a `jti` and answers a
-//! clear 4xx (never a 503 to retry) when it has none. The issuer runs in the test process.
+//! clear 4xx (never a 503 to retry) when it has none. With `JWT_JWKS_ISSUERS` (issue #21),
+//! several issuers found by discovery, combined with `JWT_JWKS_URL`: a token's `iss` selects
+//! its issuer's keys, also when they publish the same `kid`. The issuers run in the test
+//! process.
 
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -172,4 +175,88 @@ async fn an_outside_token_sees_no_local_users_sessions() {
             .len(),
         1
     );
+}
+
+/// `JWT_JWKS_ISSUERS` with two issuers found by discovery, plus `JWT_JWKS_URL`'s: all three
+/// publish a key as `k1` (two of them the same key); each one's tokens answer `/whoami` with
+/// their `sub`, a token signed by one but claiming another is refused, and
+/// `JWT_JWKS_AUDIENCE` applies to all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_issuers_by_discovery_with_a_shared_kid() {
+    use jsonwebtoken::Algorithm::ES256;
+    // On a worker thread: `Server::start` blocks this one while the server fetches.
+    let a = Idp::start(vec![idp::public_jwk(ES256, "k1")]).await;
+    let b = Idp::start(vec![idp::public_jwk_b("k1")]).await;
+    let c = Idp::start(vec![idp::public_jwk(ES256, "k1")]).await;
+    let (iss_a, iss_b, iss_c) = (a.url(""), b.url(""), c.url(""));
+    let db = TempDb::new("several-issuers");
+    let issuers = format!("{iss_a}, {iss_b}");
+    let jwks_url = c.url("/jwks.json");
+    let s = Server::start(
+        &db.path(),
+        &[
+            ("JWT_JWKS_ISSUERS", issuers.as_str()),
+            ("JWT_JWKS_URL", jwks_url.as_str()),
+            ("JWT_JWKS_ISSUER", iss_c.as_str()),
+            ("JWT_JWKS_AUDIENCE", "api"),
+        ],
+    );
+    for idp in [&a, &b] {
+        assert_eq!(idp.hits("/.well-known/openid-configuration"), 1);
+        assert_eq!(idp.hits("/jwks.json"), 1);
+    }
+    assert_eq!(c.hits("/jwks.json"), 1);
+    let claims = |sub: &str, iss: &str, aud: &str| json!({"sub": sub, "iss": iss, "aud": aud, "iat": idp::now(), "exp": idp::now() + 300});
+    let unauthorized = |msg: &str| (StatusCode::UNAUTHORIZED, json!({ "msg": msg }));
+
+    let of_a = idp::mint(ES256, Some("k1"), &claims("alice", &iss_a, "api"));
+    let of_b = idp::mint_b(Some("k1"), &claims("bob", &iss_b, "api"));
+    let of_c = idp::mint(ES256, Some("k1"), &claims("carol", &iss_c, "api"));
+    for (token, sub) in [(&of_a, "alice"), (&of_b, "bob"), (&of_c, "carol")] {
+        assert_eq!(
+            s.get("/whoami", Some(token)).await,
+            (StatusCode::OK, json!({ "sub": sub }))
+        );
+    }
+    // B's key claiming A, A's key claiming B: only the claimed issuer's key is tried.
+    let b_as_a = idp::mint_b(Some("k1"), &claims("mallory", &iss_a, "api"));
+    let a_as_b = idp::mint(ES256, Some("k1"), &claims("mallory", &iss_b, "api"));
+    for token in [&b_as_a, &a_as_b] {
+        assert_eq!(
+            s.get("/whoami", Some(token)).await,
+            unauthorized("Signature verification failed")
+        );
+    }
+    // The audience applies to every issuer.
+    let elsewhere = idp::mint_b(Some("k1"), &claims("bob", &iss_b, "other-api"));
+    assert_eq!(
+        s.get("/whoami", Some(&elsewhere)).await,
+        unauthorized("Audience doesn't match")
+    );
+    // The server's own tokens still verify.
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+    let (local, _) = login(&s, "ada@example.com", "pw-of-ada").await;
+    assert_eq!(s.get("/me", Some(&local)).await.1["username"], "ada");
+}
+
+/// An issuer named twice (in `JWT_JWKS_ISSUERS`, or there and as `JWT_JWKS_ISSUER`) stops
+/// the server at start, naming it, before anything is fetched.
+#[test]
+fn an_issuer_named_twice_stops_the_server() {
+    let iss = "http://127.0.0.1:9";
+    let twice = format!("{iss}, {iss}");
+    for env in [
+        &[("JWT_JWKS_ISSUERS", twice.as_str())][..],
+        &[
+            ("JWT_JWKS_URL", "http://127.0.0.1:9/jwks.json"),
+            ("JWT_JWKS_ISSUER", iss),
+            ("JWT_JWKS_ISSUERS", iss),
+        ],
+    ] {
+        let out = crate::harness::run_to_exit(env);
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("is named twice"), "{said}");
+        assert!(!said.contains("listening on"), "{said}");
+    }
 }

@@ -65,12 +65,30 @@ pub fn public_jwk(alg: Algorithm, kid: &str) -> Value {
         .unwrap()
 }
 
+/// The public JWK of the second ES256 test key (`ec256_b_pkcs8.pem`, another issuer's),
+/// named `kid`.
+pub fn public_jwk_b(kid: &str) -> Value {
+    JwtKey::from_pem(Algorithm::ES256, &pem("ec256_b_pkcs8.pem"))
+        .unwrap()
+        .with_kid(kid)
+        .public_jwk()
+        .unwrap()
+}
+
+/// A token signed with the second ES256 test key (see [`public_jwk_b`]).
+pub fn mint_b(kid: Option<&str>, claims: &Value) -> String {
+    mint_pem(Algorithm::ES256, &pem("ec256_b_pkcs8.pem"), kid, claims)
+}
+
 /// A token of the issuer signed with the test key of `alg`, with this `kid` (or none).
 pub fn mint(alg: Algorithm, kid: Option<&str>, claims: &Value) -> String {
-    let pem = key_pem(alg);
+    mint_pem(alg, &key_pem(alg), kid, claims)
+}
+
+fn mint_pem(alg: Algorithm, pem: &[u8], kid: Option<&str>, claims: &Value) -> String {
     let key = match alg {
-        Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
-        _ => EncodingKey::from_ec_pem(&pem),
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(pem),
+        _ => EncodingKey::from_ec_pem(pem),
     }
     .unwrap();
     let mut header = Header::new(alg);

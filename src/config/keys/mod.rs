@@ -24,7 +24,7 @@ pub(crate) use self::remote::{Refresher, RemoteKeys};
 pub(crate) use self::ring::KeyRing;
 pub use self::ring::{KeyError, KeyInfo};
 use self::set::header_hash;
-pub(crate) use self::set::{header, KeySet, Keys, NoKey};
+pub(crate) use self::set::{header, outside_spelling_own, peek_issuer, KeySet, Keys, NoKey, Scope};
 
 /// One key: how to verify with it, and to sign with it when it is private.
 pub(crate) struct Key {

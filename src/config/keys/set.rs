@@ -1,6 +1,7 @@
 //! The key sets: [`KeySet`] (one snapshot of a manager's own keys or of an outside
 //! issuer's, chosen by a token's header or its `alg` and `kid`) and [`Keys`] (every set a
-//! manager verifies with).
+//! manager verifies with; with outside issuers, a token's `iss` picks the sets consulted,
+//! its [`Scope`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -136,6 +137,40 @@ impl KeySet {
     }
 }
 
+/// The `iss` of a decoded payload, read without the rest of the claims (unknown members
+/// skipped): `None` when absent, not a string, duplicated or the payload not a JSON object
+/// (the full parse after the signature refuses those).
+pub(crate) fn peek_issuer(payload: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(serde::Deserialize)]
+    struct Iss<'a> {
+        #[serde(borrow)]
+        iss: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Iss<'_>>(payload).ok()?.iss
+}
+
+/// The first of the manager's own issuers (`own`) that an outside issuer spells too: that
+/// issuer would take the manager's tokens, since a token's `iss` picks its keys.
+pub(crate) fn outside_spelling_own<'a>(
+    remotes: &[Arc<RemoteKeys>],
+    own: [&'a Option<String>; 2],
+) -> Option<&'a str> {
+    own.into_iter()
+        .flatten()
+        .find(|own| remotes.iter().any(|r| r.trust.issuer == **own))
+        .map(String::as_str)
+}
+
+/// Which sets may verify a token. With outside issuers, a token's `iss` decides: the
+/// issuer whose `iss` it names is the only one consulted (index of its first set; several
+/// [`RemoteKeys`] of one issuer are consulted together), and any other token (no `iss`, the
+/// manager's own, or one nobody is trusted for) is verified with the manager's own keys only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Own,
+    Outside(usize),
+}
+
 /// Every key a manager verifies with: its own (rotated through the ring) and those of the
 /// outside issuers it trusts.
 #[derive(Debug)]
@@ -152,48 +187,93 @@ impl Keys {
         }
     }
 
-    /// The key whose default header is exactly `header_b64`: the common case, no parsing.
+    /// Whether any outside issuer is trusted (then a token's `iss` picks its [`Scope`]).
     #[inline]
-    pub(crate) fn by_header(&self, header_b64: &str) -> Option<Arc<Key>> {
-        if let Some(key) = self.ring.load().by_header(header_b64) {
-            return Some(key.clone());
-        }
-        self.remotes
-            .iter()
-            .find_map(|r| r.load().by_header(header_b64).cloned())
+    pub(crate) fn has_outside(&self) -> bool {
+        !self.remotes.is_empty()
     }
 
-    /// The key for a token's `alg` and `kid`: the manager's own first, then the outside
-    /// issuers'.
-    pub(crate) fn select(&self, alg: &str, kid: Option<&str>) -> Result<Arc<Key>, NoKey> {
+    /// The sets a token claiming `iss` may be verified with.
+    pub(crate) fn scope(&self, iss: Option<&str>) -> Scope {
+        iss.and_then(|iss| self.remotes.iter().position(|r| *r.trust.issuer == *iss))
+            .map_or(Scope::Own, Scope::Outside)
+    }
+
+    /// The outside sets of the issuer whose first set is `first`.
+    fn issuer_sets(&self, first: usize) -> impl Iterator<Item = &Arc<RemoteKeys>> + Clone {
+        let issuer = &self.remotes[first].trust.issuer;
+        self.remotes[first..]
+            .iter()
+            .filter(move |r| r.trust.issuer == *issuer)
+    }
+
+    /// The key of `scope` whose default header is exactly `header_b64`: the common case, no
+    /// parsing.
+    #[inline]
+    pub(crate) fn by_header(&self, header_b64: &str, scope: Scope) -> Option<Arc<Key>> {
+        match scope {
+            Scope::Own => self.ring.load().by_header(header_b64).cloned(),
+            Scope::Outside(first) => self
+                .issuer_sets(first)
+                .find_map(|r| r.load().by_header(header_b64).cloned()),
+        }
+    }
+
+    /// The key of `scope` for a token's `alg` and `kid`.
+    pub(crate) fn select(
+        &self,
+        alg: &str,
+        kid: Option<&str>,
+        scope: Scope,
+    ) -> Result<Arc<Key>, NoKey> {
+        match scope {
+            Scope::Own => self.ring.load().select(alg, kid).cloned(),
+            Scope::Outside(first) => Self::select_among(self.issuer_sets(first), alg, kid),
+        }
+    }
+
+    /// Whether a set of any issuer (the manager's own too) holds the key for this `alg` and
+    /// `kid`, as if the token's `iss` did not matter (a `kid` some set holds decides): on a
+    /// miss only, to tell a token that claims the wrong issuer (or none) from one no key fits.
+    pub(crate) fn held_anywhere(&self, alg: &str, kid: Option<&str>) -> bool {
+        let sets =
+            || std::iter::once(self.ring.load()).chain(self.remotes.iter().map(|r| r.load()));
+        if let Some(kid) = kid {
+            if let Some(set) =
+                sets().find(|set| set.keys.iter().any(|k| k.kid.as_deref() == Some(kid)))
+            {
+                return set.select(alg, Some(kid)).is_ok();
+            }
+        }
+        sets().any(|set| set.select(alg, kid).is_ok())
+    }
+
+    /// The key among one issuer's sets for a token's `alg` and `kid`.
+    fn select_among<'a>(
+        sets: impl Iterator<Item = &'a Arc<RemoteKeys>> + Clone,
+        alg: &str,
+        kid: Option<&str>,
+    ) -> Result<Arc<Key>, NoKey> {
         // A `kid` one of the sets holds decides: that set's key, which must pin `alg`.
         if let Some(kid) = kid {
-            let named = |set: &KeySet| set.keys.iter().any(|k| k.kid.as_deref() == Some(kid));
-            let own = self.ring.load();
-            if named(&own) {
-                return own.select(alg, Some(kid)).cloned();
-            }
-            for remote in &self.remotes {
+            for remote in sets.clone() {
                 let set = remote.load();
-                if named(&set) {
+                if set.keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
                     return set.select(alg, Some(kid)).cloned();
                 }
             }
         }
-        let mut why = match self.ring.load().select(alg, kid) {
-            Ok(key) => return Ok(key.clone()),
-            Err(why) => why,
-        };
-        for remote in &self.remotes {
+        let mut why = NoKey::Algorithm;
+        for remote in sets.clone() {
             match remote.load().select(alg, kid) {
                 Ok(key) => return Ok(key.clone()),
                 Err(other) => why = why.or(other),
             }
         }
-        // A key nobody holds yet, which an outside issuer may have published since its keys
-        // were fetched (or since a fetch failed): only for an algorithm one of them is
-        // allowed, so that an HMAC or `none` token is refused as before, and never fetches.
-        if why == NoKey::Algorithm && self.remotes.iter().any(|r| r.may_publish(alg)) {
+        // A key the issuer may have published since its keys were fetched (or since a fetch
+        // failed): only for an algorithm it is allowed, so that an HMAC or `none` token is
+        // refused as before, and never fetches.
+        if why == NoKey::Algorithm && sets.clone().any(|r| r.may_publish(alg)) {
             why = match kid {
                 Some(_) => NoKey::UnknownKid,
                 None => NoKey::NotFetched,
@@ -202,10 +282,11 @@ impl Keys {
         Err(why)
     }
 
-    /// The refreshers of the outside issuers that may publish a key for this token, to ask
-    /// when no set holds its key: those allowed the `alg` of its header. None for an HMAC
-    /// or `none` token, or a header that does not parse: such tokens never make us fetch.
-    /// Called on misses only (the header is parsed again).
+    /// The refreshers of the outside issuer that may publish a key for this token, to ask
+    /// when its sets do not hold its key: the issuer its `iss` names, if allowed the `alg` of
+    /// its header. None for a token claiming no trusted issuer, an HMAC or `none` token, or a
+    /// header or payload that does not parse: such tokens never make us fetch. Called on
+    /// misses only (the header and payload are parsed again).
     pub(crate) fn refreshers_for(&self, token: &[u8]) -> Vec<Arc<dyn Refresher>> {
         #[derive(serde::Deserialize)]
         struct Alg<'a> {
@@ -215,15 +296,20 @@ impl Keys {
         if self.remotes.is_empty() {
             return Vec::new();
         }
-        let header = token.split(|&b| b == b'.').next().unwrap_or_default();
-        let Ok(json) = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(header) else {
+        let mut segments = token.split(|&b| b == b'.');
+        let decode = |segment: Option<&[u8]>| {
+            base64_simd::URL_SAFE_NO_PAD.decode_to_vec(segment.unwrap_or_default())
+        };
+        let (Ok(header), Ok(payload)) = (decode(segments.next()), decode(segments.next())) else {
             return Vec::new();
         };
-        let Ok(Alg { alg }) = serde_json::from_slice::<Alg<'_>>(&json) else {
+        let Ok(Alg { alg }) = serde_json::from_slice::<Alg<'_>>(&header) else {
             return Vec::new();
         };
-        self.remotes
-            .iter()
+        let Scope::Outside(first) = self.scope(peek_issuer(&payload).as_deref()) else {
+            return Vec::new();
+        };
+        self.issuer_sets(first)
             .filter(|r| r.may_publish(&alg))
             .filter_map(|r| r.refresher().cloned())
             .collect()
