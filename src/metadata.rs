@@ -51,15 +51,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use serde_json::{json, Map, Value};
 use tower_service::Service;
 
 use crate::config::TokenLocation;
 use crate::manager::JwtManager;
-use crate::respond::json_message;
+use crate::respond::{json_document, public_max_age};
 
 /// RFC 6750's name for the parameter of the query method.
 const ACCESS_TOKEN: &str = "access_token";
@@ -130,7 +130,7 @@ impl ProtectedResourceService {
             servers: Vec::new(),
             scopes: None,
             document: None,
-            cache_control: HeaderValue::from_static("public, max-age=300"),
+            cache_control: public_max_age(Duration::from_secs(300)),
         };
         service.render();
         service
@@ -161,10 +161,7 @@ impl ProtectedResourceService {
 
     /// How long clients may cache the document (default 5 minutes).
     pub fn max_age(mut self, max_age: Duration) -> Self {
-        let value = format!("public, max-age={}", max_age.as_secs());
-        if let Ok(value) = HeaderValue::try_from(value) {
-            self.cache_control = value;
-        }
+        self.cache_control = public_max_age(max_age);
         self
     }
 
@@ -191,22 +188,13 @@ impl ProtectedResourceService {
     }
 
     fn answer(&self, method: &Method) -> Response<Full<Bytes>> {
-        let key = self.manager.message_key();
-        if method != Method::GET && method != Method::HEAD {
-            let mut res = json_message(StatusCode::METHOD_NOT_ALLOWED, key, "Method not allowed");
-            res.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return res.map(Full::new);
-        }
-        let Some(document) = &self.document else {
-            return json_message(StatusCode::NOT_FOUND, key, "No protected resource")
-                .map(Full::new);
-        };
-        let mut res = Response::new(Full::new(document.clone()));
-        let headers = res.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, self.cache_control.clone());
-        res
+        json_document(
+            method,
+            self.manager.message_key(),
+            &self.cache_control,
+            "No protected resource",
+            || self.document.clone(),
+        )
     }
 }
 

@@ -200,6 +200,41 @@ pub(crate) fn json_message(status: StatusCode, key: &str, message: &str) -> Resp
     response
 }
 
+/// A public JSON document served to `GET` and `HEAD` (the JWKS, the protected resource
+/// metadata), whatever the path: 405 with `Allow` to other methods, 404 `missing` when
+/// `document` has none (asked only for `GET` and `HEAD`), the document with `cache_control`
+/// otherwise.
+pub(crate) fn json_document(
+    method: &http::Method,
+    key: &str,
+    cache_control: &HeaderValue,
+    missing: &str,
+    document: impl FnOnce() -> Option<Bytes>,
+) -> Response<http_body_util::Full<Bytes>> {
+    use http_body_util::Full;
+    if method != http::Method::GET && method != http::Method::HEAD {
+        let mut res = json_message(StatusCode::METHOD_NOT_ALLOWED, key, "Method not allowed");
+        res.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return res.map(Full::new);
+    }
+    let Some(document) = document() else {
+        return json_message(StatusCode::NOT_FOUND, key, missing).map(Full::new);
+    };
+    let mut res = Response::new(Full::new(document));
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(http::header::CACHE_CONTROL, cache_control.clone());
+    res
+}
+
+/// `Cache-Control: public, max-age=<whole seconds>`.
+pub(crate) fn public_max_age(max_age: std::time::Duration) -> HeaderValue {
+    // Digits and ASCII only: always a valid header value.
+    HeaderValue::try_from(format!("public, max-age={}", max_age.as_secs()))
+        .unwrap_or_else(|_| HeaderValue::from_static("public, max-age=300"))
+}
+
 /// Characters gRPC requires percent-encoded in `grpc-message` (besides non-ASCII bytes).
 const GRPC_MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
 

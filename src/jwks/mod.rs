@@ -47,14 +47,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use serde_json::{json, Value};
 use tower_service::Service;
 
 use crate::manager::JwtManager;
-use crate::respond::json_message;
+use crate::respond::{json_document, public_max_age};
 
 #[cfg(feature = "jwks")]
 mod refresh;
@@ -100,37 +99,29 @@ impl JwksService {
     pub fn new(manager: &JwtManager) -> Self {
         Self {
             manager: manager.clone(),
-            cache_control: HeaderValue::from_static("public, max-age=300"),
+            cache_control: public_max_age(Duration::from_secs(300)),
         }
     }
 
     /// How long clients may cache the set (default 5 minutes). Keep it well under the time
     /// between adding a key and promoting it, so that verifiers know a key before it signs.
     pub fn max_age(mut self, max_age: Duration) -> Self {
-        let value = format!("public, max-age={}", max_age.as_secs());
-        if let Ok(value) = HeaderValue::try_from(value) {
-            self.cache_control = value;
-        }
+        self.cache_control = public_max_age(max_age);
         self
     }
 
     fn answer(&self, method: &Method) -> Response<Full<Bytes>> {
-        let key = self.manager.message_key();
-        if method != Method::GET && method != Method::HEAD {
-            let mut res = json_message(StatusCode::METHOD_NOT_ALLOWED, key, "Method not allowed");
-            res.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return res.map(Full::new);
-        }
-        let jwks = self.manager.jwks();
-        if jwks["keys"].as_array().is_none_or(Vec::is_empty) {
-            return json_message(StatusCode::NOT_FOUND, key, "No public keys").map(Full::new);
-        }
-        let mut res = Response::new(Full::new(Bytes::from(jwks.to_string())));
-        let headers = res.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, self.cache_control.clone());
-        res
+        json_document(
+            method,
+            self.manager.message_key(),
+            &self.cache_control,
+            "No public keys",
+            || {
+                let jwks = self.manager.jwks();
+                let empty = jwks["keys"].as_array().is_none_or(Vec::is_empty);
+                (!empty).then(|| Bytes::from(jwks.to_string()))
+            },
+        )
     }
 }
 
