@@ -7,51 +7,21 @@
 //! `none` tokens never; one refresh task, stopped by its handle.
 #![cfg(feature = "jwks")]
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::StatusCode;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
-use tower::{service_fn, Layer, ServiceExt};
-use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::jwks::{RemoteJwks, RemoteJwksBuilder};
-use tower_jwt_auth::{ErrorKind, JwtManager, JwtRequiredLayer, VerifiedToken};
+use tower_jwt_auth::{ErrorKind, JwtManager};
 
 #[path = "support/jwks_idp.rs"]
 mod idp;
-use idp::{claims, mint, public_jwk, Answer, Idp, ISSUER};
+use idp::{claims, guard, mint, public_jwk, Answer, Idp, ISSUER};
 
 const SECRET: &str = "remote-jwks-test-secret-0123456789abcdef";
 const RS: Algorithm = Algorithm::RS256;
 const ES: Algorithm = Algorithm::ES256;
-
-async fn who(req: Request<RequestBody<Full<Bytes>>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let token = req.extensions().get::<VerifiedToken>().unwrap();
-    Ok(Response::new(Full::from(token.identity().to_owned())))
-}
-
-/// The guard's answer: the identity, or the rejection message.
-async fn guard(m: &JwtManager, token: &str) -> Result<String, (StatusCode, String)> {
-    let req = Request::get("/whoami")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Full::default())
-        .unwrap();
-    let res = JwtRequiredLayer::new(m)
-        .layer(service_fn(who))
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = res.status();
-    let err = res.extensions().get::<tower_jwt_auth::AuthError>().cloned();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    match err {
-        None => Ok(String::from_utf8(body.to_vec()).unwrap()),
-        Some(err) => Err((status, err.message().to_owned())),
-    }
-}
 
 fn builder(url: String) -> RemoteJwksBuilder {
     RemoteJwks::builder(url)

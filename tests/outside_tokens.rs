@@ -56,6 +56,29 @@ async fn who<B>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::from(token.identity().to_owned())))
 }
 
+/// The auth service of `m`, with the test kit's fast hasher and no users.
+fn auth_service(m: &JwtManager) -> AuthService<InsecureTestUsers> {
+    AuthService::builder(m, InsecureTestUsers::new())
+        .password_hasher(testing::insecure_fast_password_hasher())
+        .build()
+}
+
+/// `POST path` to the auth service with `token` as the bearer: status and JSON body.
+async fn post(
+    auth: &AuthService<InsecureTestUsers>,
+    path: &str,
+    token: &str,
+) -> (StatusCode, Value) {
+    let req = Request::post(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let res = auth.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
 fn bearer(token: &str) -> Request<Full<Bytes>> {
     Request::post("/")
         .header("authorization", format!("Bearer {token}"))
@@ -141,44 +164,28 @@ async fn a_sibling_trusted_with_its_claims_is_believed_but_never_refreshed_here(
         m.verify_token(&refresh).await.unwrap().local_identity(),
         None
     );
-    let auth = AuthService::builder(&m, InsecureTestUsers::new())
-        .password_hasher(testing::insecure_fast_password_hasher())
-        .build();
-    let res = auth
-        .oneshot(
-            Request::post("/refresh")
-                .header("authorization", format!("Bearer {refresh}"))
-                .body(Full::<Bytes>::default())
-                .unwrap(),
+    let auth = auth_service(&m);
+    assert_eq!(
+        post(&auth, "/refresh", &refresh).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Only refresh tokens are allowed"})
         )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let body: Value =
-        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    assert_eq!(body, json!({"msg": "Only refresh tokens are allowed"}));
+    );
 }
 
 #[tokio::test]
 async fn the_auth_service_mints_nothing_from_an_outside_refresh_token() {
     let (_issuer, m) = setup().await;
-    let auth = AuthService::builder(&m, InsecureTestUsers::new())
-        .password_hasher(testing::insecure_fast_password_hasher())
-        .build();
+    let auth = auth_service(&m);
     let refresh = idp::token("1", json!({"type": "refresh", "jti": "r-2"}));
-    let res = auth
-        .oneshot(
-            Request::post("/refresh")
-                .header("authorization", format!("Bearer {refresh}"))
-                .body(Full::<Bytes>::default())
-                .unwrap(),
+    assert_eq!(
+        post(&auth, "/refresh", &refresh).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"msg": "Only refresh tokens are allowed"})
         )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let body: Value =
-        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    assert_eq!(body, json!({"msg": "Only refresh tokens are allowed"}));
+    );
 }
 
 #[tokio::test]
@@ -227,36 +234,14 @@ async fn an_outside_token_without_jti_cannot_be_revoked_alone_and_says_so() {
     let token = idp::token("1", json!({}));
     let verified = m.verify_token(&token).await.unwrap();
     assert!(matches!(m.revoke(&verified).await, Err(RevokeError::NoJti)));
-    let auth = AuthService::builder(&m, InsecureTestUsers::new())
-        .password_hasher(testing::insecure_fast_password_hasher())
-        .build();
-    let res = auth
-        .clone()
-        .oneshot(
-            Request::post("/revoke")
-                .header("authorization", format!("Bearer {token}"))
-                .body(Full::<Bytes>::default())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let body: Value =
-        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let auth = auth_service(&m);
+    let (status, body) = post(&auth, "/revoke", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["msg"].as_str().unwrap().contains("jti"), "{body}");
 
     // With a `jti` it is revoked: 200, then refused.
     let token = idp::token("1", json!({"jti": "outside-1"}));
-    let revoke = || {
-        Request::post("/revoke")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Full::<Bytes>::default())
-            .unwrap()
-    };
-    assert_eq!(
-        auth.clone().oneshot(revoke()).await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(post(&auth, "/revoke", &token).await.0, StatusCode::OK);
     assert_eq!(
         m.verify_token(&token).await.unwrap_err().kind(),
         ErrorKind::Revoked

@@ -283,3 +283,38 @@ pub fn token(sub: &str, extra: Value) -> String {
     }
     mint(Algorithm::ES256, Some("ec-1"), &all)
 }
+
+async fn who(
+    req: Request<tower_jwt_auth::guard::RequestBody<Full<Bytes>>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let token = req
+        .extensions()
+        .get::<tower_jwt_auth::VerifiedToken>()
+        .unwrap();
+    Ok(Response::new(Full::from(token.identity().to_owned())))
+}
+
+/// What a `JwtRequired` guard of `m` answers `token` (a bearer): the identity, or the
+/// rejection's status and message.
+pub async fn guard(
+    m: &tower_jwt_auth::JwtManager,
+    token: &str,
+) -> Result<String, (StatusCode, String)> {
+    use tower::{Layer, ServiceExt};
+    let req = Request::get("/whoami")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::default())
+        .unwrap();
+    let res = tower_jwt_auth::JwtRequiredLayer::new(m)
+        .layer(tower::service_fn(who))
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = res.status();
+    let err = res.extensions().get::<tower_jwt_auth::AuthError>().cloned();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    match err {
+        None => Ok(String::from_utf8(body.to_vec()).unwrap()),
+        Some(err) => Err((status, err.message().to_owned())),
+    }
+}
