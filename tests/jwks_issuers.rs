@@ -6,51 +6,21 @@
 //! unknown key makes only its own issuer fetch.
 #![cfg(feature = "jwks")]
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::StatusCode;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
-use tower::{service_fn, Layer, ServiceExt};
-use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::jwks::RemoteJwks;
-use tower_jwt_auth::{JwtManager, JwtRequiredLayer, VerifiedToken};
+use tower_jwt_auth::JwtManager;
 
 #[path = "support/jwks_idp.rs"]
 mod idp;
-use idp::{mint, mint_b, public_jwk, public_jwk_b, Idp};
+use idp::{guard, mint, mint_b, public_jwk, public_jwk_b, Idp};
 
 const SECRET: &str = "several-issuers-test-secret-0123456789ab";
 const ES: Algorithm = Algorithm::ES256;
 const KID: &str = "k1";
-
-async fn who(req: Request<RequestBody<Full<Bytes>>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let token = req.extensions().get::<VerifiedToken>().unwrap();
-    Ok(Response::new(Full::from(token.identity().to_owned())))
-}
-
-/// The guard's answer: the identity, or the rejection message.
-async fn guard(m: &JwtManager, token: &str) -> Result<String, (StatusCode, String)> {
-    let req = Request::get("/whoami")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Full::default())
-        .unwrap();
-    let res = JwtRequiredLayer::new(m)
-        .layer(service_fn(who))
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = res.status();
-    let err = res.extensions().get::<tower_jwt_auth::AuthError>().cloned();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    match err {
-        None => Ok(String::from_utf8(body.to_vec()).unwrap()),
-        Some(err) => Err((status, err.message().to_owned())),
-    }
-}
 
 fn claims(sub: &str, iss: &str, aud: &str) -> Value {
     json!({"sub": sub, "iss": iss, "aud": aud, "iat": idp::now(), "exp": idp::now() + 300})
@@ -260,4 +230,45 @@ async fn an_outside_issuer_spelling_the_managers_own_is_refused() {
         guard(&m, &forged).await,
         Err((StatusCode::UNAUTHORIZED, "Invalid issuer".into()))
     );
+}
+
+/// A manager whose own RS256 key has no `kid` trusting an RS256 issuer: when the issuer
+/// rotates to a new `kid`, its tokens make it fetch again and verify; the manager's kid-less
+/// key (which would take any `kid` of its algorithm) never answers "Invalid issuer" for them.
+#[tokio::test]
+async fn an_issuer_rotating_past_a_managers_kidless_key_is_fetched_again() {
+    let idp = Idp::start(vec![public_jwk(Algorithm::RS256, "rsa-1")]).await;
+    let remote = RemoteJwks::builder(idp.url("/jwks.json"))
+        .issuer(idp::ISSUER)
+        .cooldown(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    remote.refresh().await.unwrap();
+    let pem = std::fs::read(format!(
+        "{}/tests/data/keys/rsa2048_pkcs8.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let public = std::fs::read(format!(
+        "{}/tests/data/keys/rsa2048_public.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let m = JwtManager::builder()
+        .algorithm(Algorithm::RS256)
+        .key_pair(
+            jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+            jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap(),
+        )
+        .trust_jwks(&remote)
+        .build()
+        .unwrap();
+    let own = m.create_access_token("local").unwrap();
+    assert_eq!(guard(&m, &own).await, Ok("local".into()));
+
+    idp.publish(public_jwk(Algorithm::RS256, "rsa-2"));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let rotated = mint(Algorithm::RS256, Some("rsa-2"), &idp::claims("carol"));
+    assert_eq!(guard(&m, &rotated).await, Ok("carol".into()));
+    assert_eq!(idp.hits("/jwks.json"), 2);
 }

@@ -93,7 +93,15 @@ pub(crate) fn decode(
                 Ok(key) => key,
                 // A key another issuer (or the manager) holds: the token claims the wrong
                 // issuer, or none; the keys of the one it claims are the only ones tried.
-                Err(_) if s.keys.has_outside() && s.keys.held_anywhere(alg, kid) => {
+                // Not for a key an outside issuer may have published since (an unknown
+                // `kid`, or none of its `alg` yet): that one is fetched for, below, even
+                // when a kid-less key elsewhere would take any `kid` of the algorithm.
+                Err(err)
+                    if s.keys.has_outside()
+                        && !(matches!(scope, Scope::Outside(_))
+                            && matches!(err, NoKey::UnknownKid | NoKey::NotFetched))
+                        && s.keys.held_anywhere(alg, kid) =>
+                {
                     return Err(if claims_issuer {
                         AuthError::new(ErrorKind::InvalidIssuer, "Invalid issuer")
                     } else {
