@@ -272,3 +272,36 @@ async fn an_issuer_rotating_past_a_managers_kidless_key_is_fetched_again() {
     assert_eq!(guard(&m, &rotated).await, Ok("carol".into()));
     assert_eq!(idp.hits("/jwks.json"), 2);
 }
+
+/// Two issuers naming the same `sub` with the same `jti`: revoking one issuer's token, or
+/// all of its subject's, leaves the other issuer's alone (names are kept under the issuer).
+#[tokio::test]
+async fn revocations_of_one_issuer_leave_the_other_alone() {
+    let two = Two::start().await;
+    let m = two.manager(true);
+    let with_jti = |mut c: Value| {
+        c["jti"] = json!("same-jti");
+        c
+    };
+    let of_a = mint(ES, Some(KID), &with_jti(claims("sam", &two.iss_a(), "a")));
+    let of_b = mint_b(Some(KID), &with_jti(claims("sam", &two.iss_b(), "b")));
+    m.revoke(&m.verify_token(&of_a).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        guard(&m, &of_a).await,
+        Err((StatusCode::UNAUTHORIZED, "Token has been revoked".into()))
+    );
+    assert_eq!(guard(&m, &of_b).await, Ok("sam".into()));
+
+    let later_b = mint_b(Some(KID), &claims("sam", &two.iss_b(), "b"));
+    let later_a = mint(ES, Some(KID), &claims("sam", &two.iss_a(), "a"));
+    m.revoke_all(&m.verify_token(&later_b).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        guard(&m, &later_b).await,
+        Err((StatusCode::UNAUTHORIZED, "Token has been revoked".into()))
+    );
+    assert_eq!(guard(&m, &later_a).await, Ok("sam".into()));
+}

@@ -428,4 +428,11 @@ async fn no_local_identity_can_spell_an_outside_one() {
     let err = m.verify_token(&forged).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidSubject);
     assert_eq!(err.message(), "Subject must not contain U+001F");
+    // Nor can an outside issuer's name hold the separator (issuer "A\u{1f}x" with sub "y"
+    // would spell issuer "A" with sub "x\u{1f}y").
+    let err = RemoteJwks::builder("http://127.0.0.1:1/jwks.json")
+        .issuer(format!("{ISSUER}\u{1f}x"))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("U+001F"), "{err}");
 }

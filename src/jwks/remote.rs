@@ -299,6 +299,10 @@ impl RemoteJwksBuilder {
             .issuer
             .filter(|i| !i.is_empty())
             .ok_or_else(|| invalid("the issuer its tokens carry is required".into()))?;
+        if issuer.contains(crate::config::keys::ISSUER_SEPARATOR) {
+            // It separates the issuer from the names it namespaces (`Subject::key`).
+            return Err(invalid("the issuer may not hold U+001F".into()));
+        }
         match &self.source {
             Source::Jwks(url) | Source::Discovery(url) => check_url(url).map_err(invalid)?,
         }
