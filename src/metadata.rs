@@ -70,7 +70,8 @@ impl JwtManager {
     /// resource is named.
     ///
     /// `authorization_servers` lists the issuers of the outside issuers the manager trusts
-    /// (its `RemoteJwks`; `[]` when none), `bearer_methods_supported` the RFC 6750 methods its token
+    /// (its `RemoteJwks`; `[]` when none; the manager's own issuer is not listed, being no
+    /// OAuth authorization server: add one with `ProtectedResourceService::authorization_server`), `bearer_methods_supported` the RFC 6750 methods its token
     /// locations take: `header` for `Authorization: Bearer`, `query` for an `access_token`
     /// query parameter (RFC 6750's `body` is a form-encoded parameter, which the JSON
     /// location does not read; cookies are no bearer method; `[]` when none is taken).
