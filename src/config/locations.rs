@@ -247,6 +247,18 @@ pub(crate) const NOT_JSON: &str = "Invalid content-type. Must be application/jso
 /// `application/<name>+json` (RFC 6839's structured syntax suffix), parameters allowed, names
 /// matched case-insensitively; what Flask and axum accept. The one test of the guard's JSON
 /// location and of the auth service.
+/// The body length a request declares (`Content-Length`, surrounding whitespace allowed), for
+/// the guard and the auth service alike.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     let Some((kind, subtype)) = media_type(headers) else {
         return false;

@@ -20,11 +20,11 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, Request};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::config::locations::declared_length;
 use crate::error::{AuthError, ErrorKind};
 
 pin_project! {
@@ -231,11 +231,7 @@ pub(super) fn too_large(limit: usize) -> AuthError {
 /// Whether a request declares a body larger than `limit`, by its `Content-Length` or its
 /// body's size hint: such a body is not read at all.
 pub(super) fn declared_too_large<B: Body>(req: &Request<B>, limit: usize) -> bool {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = declared_length(req.headers());
     let limit = limit as u64;
     declared.is_some_and(|len| len > limit) || req.body().size_hint().lower() > limit
 }
@@ -479,7 +475,7 @@ mod tests {
         let req = |len: Option<&str>, body: &'static str| {
             let mut req = Request::builder();
             if let Some(len) = len {
-                req = req.header(CONTENT_LENGTH, len);
+                req = req.header(http::header::CONTENT_LENGTH, len);
             }
             req.body(Full::new(Bytes::from_static(body.as_bytes())))
                 .unwrap()

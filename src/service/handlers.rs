@@ -1,14 +1,14 @@
 //! The three endpoints of the auth service.
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Map, Value};
 
 use super::{BoxError, Inner, UserStore};
 use crate::claims::{TokenType, VerifiedToken};
-use crate::config::locations::{cookie_value, is_json};
+use crate::config::locations::{cookie_value, declared_length, is_json};
 use crate::cookies::Cookies;
 use crate::error::AuthError;
 use crate::error::ErrorKind;
@@ -389,10 +389,6 @@ impl<U: UserStore> Inner<U> {
     pub(super) fn message(&self, status: StatusCode, message: &str) -> Reply {
         json_message(status, self.manager.message_key(), message).map(Full::new)
     }
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> Reply {
