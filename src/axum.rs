@@ -4,6 +4,9 @@
 //! - [`Identity`]: the identity (`sub`), Flask-JWT-Extended's `get_jwt_identity()`.
 //! - [`Claims<T>`]: the claims deserialized into a type of your own.
 //! - [`CurrentUser<U>`]: the user found by the manager's user-lookup hook.
+//! - [`RequireRole<R>`] and [`RequireScope<S>`]: the token, if it carries a role or scope
+//!   (403 `insufficient_scope` otherwise); [`ExtractRejection::forbidden`] answers the same
+//!   for checks written in a handler.
 //!
 //! Each also works as `Option<...>`, which is what a handler behind `JwtOptionalLayer`
 //! asks for; without the `Option`, a request with no token gets the guard's own 401 (e.g.
@@ -58,6 +61,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -99,6 +103,9 @@ pub enum ExtractError {
     /// [`Identity`] asked of an outside issuer's token (403): its `sub` names no local
     /// identity. Read [`VerifiedToken::subject`] where outside identities are welcome.
     ExternalIdentity,
+    /// The token lacks the role or scope a [`RequireRole`] or [`RequireScope`] (or
+    /// [`ExtractRejection::forbidden`]) asks for (403 `insufficient_scope`).
+    Forbidden(AuthError),
 }
 
 impl fmt::Display for ExtractError {
@@ -128,6 +135,7 @@ impl fmt::Display for ExtractError {
             ExtractError::ExternalIdentity => {
                 f.write_str("This route needs a local identity; the token is an outside issuer's")
             }
+            ExtractError::Forbidden(why) => f.write_str(why.message()),
         }
     }
 }
@@ -148,21 +156,38 @@ impl ExtractRejection {
         &self.error
     }
 
-    /// A JSON answer under `key` with the status the error calls for.
-    fn json(error: ExtractError, key: &str) -> Self {
+    /// The 403 `insufficient_scope` answer to `error` (from
+    /// [`VerifiedToken::require_role`] or [`require_scope`](VerifiedToken::require_scope)),
+    /// as the guards give it: the manager's message key and challenge. For checks inside a
+    /// handler: `token.require_role("admin").map_err(|e| ExtractRejection::forbidden(&token, e))?`.
+    pub fn forbidden(token: &VerifiedToken, error: AuthError) -> Self {
+        Self::json(ExtractError::Forbidden(error), Some(&token.0.settings))
+    }
+
+    /// A JSON answer with the status the error calls for, under the message key of the
+    /// manager that verified the token (`msg` without one), with its challenge.
+    fn json(error: ExtractError, settings: Option<&crate::config::Settings>) -> Self {
         let status = match error {
             ExtractError::InvalidClaims | ExtractError::Unauthenticated(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            ExtractError::ExternalIdentity => StatusCode::FORBIDDEN,
+            ExtractError::ExternalIdentity | ExtractError::Forbidden(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        let key = settings.map_or("msg", |s| &s.message_key);
         let mut response = json_message(status, key, &error.to_string());
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer error="invalid_token""#),
-            );
+        let challenge = match (&error, settings) {
+            (ExtractError::Forbidden(why), Some(s)) => Some(s.challenges.forbidden(why.scope())),
+            (_, Some(s)) if status == StatusCode::UNAUTHORIZED => {
+                Some(s.challenges.invalid.clone())
+            }
+            (_, None) if status == StatusCode::UNAUTHORIZED => {
+                Some(HeaderValue::from_static(r#"Bearer error="invalid_token""#))
+            }
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
         }
         Self {
             error,
@@ -205,12 +230,12 @@ fn token<'a>(parts: &'a Parts, what: &'static str) -> Result<&'a VerifiedToken, 
             response: Box::new(anonymous.rejection(&parts.headers)),
         },
         // No guard, so no configured message key to use.
-        None => ExtractRejection::json(ExtractError::MissingGuard(what), "msg"),
+        None => ExtractRejection::json(ExtractError::MissingGuard(what), None),
     })
 }
 
 fn invalid_claims(token: &VerifiedToken) -> ExtractRejection {
-    ExtractRejection::json(ExtractError::InvalidClaims, &token.0.settings.message_key)
+    ExtractRejection::json(ExtractError::InvalidClaims, Some(&token.0.settings))
 }
 
 fn missing_user<U>(token: &VerifiedToken) -> ExtractRejection {
@@ -218,7 +243,7 @@ fn missing_user<U>(token: &VerifiedToken) -> ExtractRejection {
         wanted: std::any::type_name::<U>(),
         found: token.0.user.as_ref().map(|user| user.type_name),
     };
-    ExtractRejection::json(error, &token.0.settings.message_key)
+    ExtractRejection::json(error, Some(&token.0.settings))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
@@ -263,7 +288,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
             Some(identity) => Ok(Identity(identity.to_owned())),
             None => Err(ExtractRejection::json(
                 ExtractError::ExternalIdentity,
-                &token.0.settings.message_key,
+                Some(&token.0.settings),
             )),
         }
     }
@@ -368,3 +393,102 @@ impl<S: Send + Sync, U: Send + Sync + 'static> OptionalFromRequestParts<S> for C
         }
     }
 }
+
+/// A role named at compile time, for [`RequireRole`].
+///
+/// ```
+/// struct Admin;
+/// impl tower_jwt_auth::axum::Role for Admin {
+///     const NAME: &'static str = "admin";
+/// }
+/// ```
+pub trait Role {
+    /// The role's name, as tokens carry it.
+    const NAME: &'static str;
+}
+
+/// A scope named at compile time, for [`RequireScope`].
+pub trait Scope {
+    /// The scope, as tokens carry it.
+    const NAME: &'static str;
+}
+
+/// The verified token, if it carries role `R` (in the claim its issuer keeps roles in);
+/// otherwise 403 `insufficient_scope`, as a guard's
+/// [`require_role`](crate::guard::GuardLayer::require_role) answers. For a requirement of
+/// one handler among several behind the same guard.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use axum::{routing::get, Router};
+/// use http::{Request, StatusCode};
+/// use tower::ServiceExt;
+/// use tower_jwt_auth::axum::{RequireRole, Role};
+/// use tower_jwt_auth::{JwtManager, JwtRequiredLayer, TokenOptions};
+///
+/// struct Admin;
+/// impl Role for Admin {
+///     const NAME: &'static str = "admin";
+/// }
+/// async fn users(_: RequireRole<Admin>) -> &'static str {
+///     "[]"
+/// }
+/// let manager = JwtManager::builder()
+///     .secret("an-example-secret-that-is-32-bytes!")
+///     .build()
+///     .unwrap();
+/// let app = Router::new()
+///     .route("/users", get(users))
+///     .layer(JwtRequiredLayer::new(&manager));
+/// let call = |token: String| {
+///     let req = Request::get("/users").header("Authorization", format!("Bearer {token}"));
+///     app.clone().oneshot(req.body(axum::body::Body::empty()).unwrap())
+/// };
+///
+/// // Accepted: an admin's token.
+/// let admin = manager.create_access_token_with("ada", TokenOptions::new().roles(["admin"])).unwrap();
+/// assert_eq!(call(admin).await.unwrap().status(), StatusCode::OK);
+///
+/// // Rejected: anyone else's is 403.
+/// let user = manager.create_access_token("bob").unwrap();
+/// assert_eq!(call(user).await.unwrap().status(), StatusCode::FORBIDDEN);
+/// # }
+/// ```
+pub struct RequireRole<R>(pub VerifiedToken, PhantomData<fn() -> R>);
+
+/// The verified token, if it carries scope `S` (in the claim its issuer keeps scopes in);
+/// otherwise 403 `insufficient_scope` with `scope="<S>"`.
+pub struct RequireScope<S>(pub VerifiedToken, PhantomData<fn() -> S>);
+
+macro_rules! requirement_extractor {
+    ($name:ident, $bound:ident, $check:ident) => {
+        impl<T> Deref for $name<T> {
+            type Target = VerifiedToken;
+            fn deref(&self) -> &VerifiedToken {
+                &self.0
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.0).finish()
+            }
+        }
+
+        impl<S: Send + Sync, T: $bound> FromRequestParts<S> for $name<T> {
+            type Rejection = ExtractRejection;
+
+            async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+                let token = token(parts, stringify!($name))?;
+                match token.$check(T::NAME) {
+                    Ok(token) => Ok(Self(token.clone(), PhantomData)),
+                    Err(err) => Err(ExtractRejection::forbidden(token, err)),
+                }
+            }
+        }
+    };
+}
+
+requirement_extractor!(RequireRole, Role, require_role);
+requirement_extractor!(RequireScope, Scope, require_scope);

@@ -24,6 +24,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// What went wrong while authenticating a request.
 ///
@@ -85,6 +86,10 @@ pub enum ErrorKind {
     /// The user-lookup hook failed: the user store could not answer (the guard fails
     /// closed).
     UserStoreUnavailable,
+    /// A valid token that does not meet the route's requirements (a role, a scope, a
+    /// predicate; see [`authorization`](crate::authorization)): 403 with RFC 6750's
+    /// `error="insufficient_scope"`, gRPC `PERMISSION_DENIED`.
+    InsufficientScope,
 }
 
 impl ErrorKind {
@@ -120,6 +125,8 @@ impl ErrorKind {
 pub struct AuthError {
     kind: ErrorKind,
     message: Cow<'static, str>,
+    /// For [`ErrorKind::InsufficientScope`] over a scope: the scopes the route requires.
+    scope: Option<Arc<str>>,
 }
 
 impl AuthError {
@@ -128,7 +135,19 @@ impl AuthError {
         Self {
             kind,
             message: message.into(),
+            scope: None,
         }
+    }
+
+    /// For an [`ErrorKind::InsufficientScope`] error over a missing scope: every scope the
+    /// route requires, space-separated (what the challenge's `scope` names).
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    pub(crate) fn with_scope(mut self, scope: Option<Arc<str>>) -> Self {
+        self.scope = scope;
+        self
     }
 
     /// What went wrong.
@@ -155,6 +174,7 @@ impl fmt::Debug for AuthError {
         f.debug_struct("AuthError")
             .field("kind", &self.kind)
             .field("message", &self.message)
+            .field("scope", &self.scope)
             .finish()
     }
 }

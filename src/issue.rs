@@ -81,6 +81,9 @@ pub struct TokenOptions {
     /// Reserved claims set by the crate itself (a session's `sid`, the test kit's forged
     /// claims): allowed in `claims`.
     reserved: Vec<String>,
+    /// Roles and scopes, written where the manager's claim names say.
+    roles: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
 }
 
 /// The claims only the manager sets: an application's value for one of them would change
@@ -119,6 +122,30 @@ impl TokenOptions {
         self
     }
 
+    /// The token's roles, written as an array of strings into the manager's
+    /// [`roles_claim`](crate::JwtManagerBuilder::roles_claim) (`roles` by default; nested
+    /// objects are created for a nested path), over any value set there otherwise.
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles = Some(roles.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The token's scopes, written as one space-separated string (RFC 9068) into the
+    /// manager's [`scopes_claim`](crate::JwtManagerBuilder::scopes_claim) (`scope` by
+    /// default), over any value set there otherwise.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Adds several claims at once (the same rules as [`claim`](Self::claim)).
     pub fn claims(mut self, claims: Map<String, Value>) -> Self {
         self.claims.extend(claims);
@@ -151,6 +178,26 @@ impl TokenOptions {
     pub fn header(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.headers.insert(name.into(), value.into());
         self
+    }
+}
+
+/// Sets `value` at `path` in `claims`, making the objects on the way.
+fn set_path(claims: &mut Map<String, Value>, path: &crate::authorization::ClaimPath, value: Value) {
+    let mut segments = path.segments().peekable();
+    let mut at = claims;
+    while let Some(name) = segments.next() {
+        if segments.peek().is_none() {
+            at.insert(name.to_owned(), value);
+            return;
+        }
+        let next = at
+            .entry(name.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !next.is_object() {
+            *next = Value::Object(Map::new());
+        }
+        let Value::Object(next) = next else { return };
+        at = next;
     }
 }
 
@@ -338,6 +385,13 @@ impl Issuer {
             return Err(IssueError::ReservedClaim(name.clone()));
         }
         extra.extend(options.claims);
+        let names = &self.settings.claim_names;
+        if let Some(roles) = options.roles {
+            set_path(&mut extra, &names.roles, roles.into());
+        }
+        if let Some(scopes) = options.scopes {
+            set_path(&mut extra, &names.scopes, scopes.join(" ").into());
+        }
         let jti = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
             uuid::NoContext,
             since_epoch.as_secs(),

@@ -37,12 +37,15 @@ use crate::error::{AuthError, ErrorKind};
 pub enum StatusPolicy {
     /// 401 with an RFC 6750 `WWW-Authenticate: Bearer` header for every token problem
     /// (`error="insufficient_user_authentication"`, RFC 9470, for a non-fresh token);
-    /// 400 when the user-claims hook refuses; 503 when the revocation store is down.
+    /// 400 when the user-claims hook refuses; 403 `error="insufficient_scope"` for a valid
+    /// token that does not meet the route's requirements; 503 when the revocation store is
+    /// down.
     #[default]
     Default,
     /// Flask-JWT-Extended's exact codes: 422 for malformed, invalid and wrong-type tokens,
     /// 401 for missing, expired, non-fresh and revoked ones, and no `WWW-Authenticate` header
-    /// but RFC 9470's step-up challenge for a non-fresh token.
+    /// but RFC 9470's step-up challenge for a non-fresh token and RFC 6750's
+    /// `insufficient_scope` with the 403 of an unmet requirement.
     FlaskCompatible,
 }
 
@@ -52,6 +55,7 @@ impl AuthError {
         use ErrorKind::*;
         match (self.kind(), policy) {
             (UserClaimsVerification | BodyUnreadable, _) => StatusCode::BAD_REQUEST,
+            (InsufficientScope, _) => StatusCode::FORBIDDEN,
             (BodyTooLarge, _) => StatusCode::PAYLOAD_TOO_LARGE,
             (RevocationStoreUnavailable | UserStoreUnavailable, _) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -65,27 +69,33 @@ impl AuthError {
         }
     }
 
-    /// The gRPC status code for this error: 14 (UNAVAILABLE) when a store is down, 16
-    /// (UNAUTHENTICATED) otherwise.
+    /// The gRPC status code for this error: 14 (UNAVAILABLE) when a store is down, 7
+    /// (PERMISSION_DENIED) for a valid token that does not meet the route's requirements,
+    /// 16 (UNAUTHENTICATED) otherwise.
     pub fn grpc_code(&self) -> u16 {
         if self.kind().is_unavailable() {
             14
+        } else if self.kind() == ErrorKind::InsufficientScope {
+            7
         } else {
             16
         }
     }
 }
 
-/// The `WWW-Authenticate` values a manager's guards answer 401 with, built once with the
-/// manager: RFC 6750's `Bearer` (no token) and `error="invalid_token"`, RFC 9470's
-/// `error="insufficient_user_authentication"` (a non-fresh token on a fresh route), each
-/// with RFC 9728's `resource_metadata="<url>"` when the manager names its protected
-/// resource.
+/// The `WWW-Authenticate` values a manager's guards answer with, built once with the
+/// manager: RFC 6750's `Bearer` (no token), `error="invalid_token"` and
+/// `error="insufficient_scope"` (403), RFC 9470's `error="insufficient_user_authentication"`
+/// (a non-fresh token on a fresh route), each with RFC 9728's `resource_metadata="<url>"`
+/// when the manager names its protected resource.
 #[derive(Clone, Debug)]
 pub(crate) struct Challenges {
     missing: HeaderValue,
-    invalid: HeaderValue,
+    pub(crate) invalid: HeaderValue,
     step_up: HeaderValue,
+    forbidden: HeaderValue,
+    /// `, resource_metadata="<url>"`, or nothing.
+    metadata_param: Box<str>,
 }
 
 impl Challenges {
@@ -108,7 +118,50 @@ impl Challenges {
             missing: with("Bearer ")?,
             invalid: with(r#"Bearer error="invalid_token", "#)?,
             step_up: with(r#"Bearer error="insufficient_user_authentication", "#)?,
+            forbidden: with(r#"Bearer error="insufficient_scope", "#)?,
+            metadata_param: format!(r#", resource_metadata="{url}""#).into(),
         })
+    }
+
+    /// The 403 challenge: `error="insufficient_scope"`, with the scopes required when a
+    /// scope is missing (scope names were checked when the route was configured).
+    pub(crate) fn forbidden(&self, scope: Option<&str>) -> HeaderValue {
+        let Some(scope) = scope else {
+            return self.forbidden.clone();
+        };
+        HeaderValue::try_from(format!(
+            r#"Bearer error="insufficient_scope", scope="{scope}"{}"#,
+            self.metadata_param
+        ))
+        .unwrap_or_else(|_| self.forbidden.clone())
+    }
+
+    /// The 401 challenge for an error that has one under `policy`.
+    fn unauthorized(&self, error: &AuthError, policy: StatusPolicy) -> Option<&HeaderValue> {
+        if error.kind() == ErrorKind::FreshTokenRequired {
+            // RFC 9470 step-up, under both policies: standard clients re-authenticate.
+            Some(&self.step_up)
+        } else if policy == StatusPolicy::Default
+            && error.status(policy) == StatusCode::UNAUTHORIZED
+        {
+            Some(if error.kind().token_presented() {
+                &self.invalid
+            } else {
+                &self.missing
+            })
+        } else {
+            None
+        }
+    }
+
+    /// The challenge `error` answers with under `policy`, if any.
+    pub(crate) fn for_error(&self, error: &AuthError, policy: StatusPolicy) -> Option<HeaderValue> {
+        if error.kind() == ErrorKind::InsufficientScope {
+            // RFC 6750 §3.1, under both policies.
+            Some(self.forbidden(error.scope()))
+        } else {
+            self.unauthorized(error, policy).cloned()
+        }
     }
 }
 
@@ -118,6 +171,8 @@ impl Default for Challenges {
             missing: HeaderValue::from_static("Bearer"),
             invalid: HeaderValue::from_static(r#"Bearer error="invalid_token""#),
             step_up: HeaderValue::from_static(r#"Bearer error="insufficient_user_authentication""#),
+            forbidden: HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
+            metadata_param: "".into(),
         }
     }
 }
@@ -160,25 +215,8 @@ impl ErrorContext<'_> {
     fn json_response(&self, error: &AuthError) -> Response<Bytes> {
         let mut response =
             json_message(error.status(self.policy), self.message_key, error.message());
-        let challenges = self.challenges;
-        let challenge = if error.kind() == ErrorKind::FreshTokenRequired {
-            // RFC 9470 step-up, under both policies: standard clients re-authenticate.
-            Some(&challenges.step_up)
-        } else if self.policy == StatusPolicy::Default
-            && response.status() == StatusCode::UNAUTHORIZED
-        {
-            Some(if error.kind().token_presented() {
-                &challenges.invalid
-            } else {
-                &challenges.missing
-            })
-        } else {
-            None
-        };
-        if let Some(challenge) = challenge {
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, challenge.clone());
+        if let Some(challenge) = self.challenges.for_error(error, self.policy) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
         }
         response
     }

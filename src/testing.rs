@@ -170,6 +170,28 @@ impl Mint<'_> {
         self
     }
 
+    /// The token's roles, in the manager's roles claim (see
+    /// [`TokenOptions::roles`](crate::TokenOptions::roles)).
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.options = self.options.roles(roles);
+        self
+    }
+
+    /// The token's scopes, space-separated in the manager's scopes claim (see
+    /// [`TokenOptions::scopes`](crate::TokenOptions::scopes)).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.options = self.options.scopes(scopes);
+        self
+    }
+
     /// An extra claim (it overrides a standard one of the same name). Unlike
     /// [`TokenOptions::claim`], it may set the [reserved claims](crate::issue::RESERVED_CLAIMS)
     /// (`type`, `fresh`, `jti`, `sid`, `csrf`): to forge the tokens a manager must refuse, or

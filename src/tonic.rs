@@ -5,8 +5,10 @@
 //! (`UNAUTHENTICATED` with Flask-JWT-Extended's message) that clients see as a
 //! [`Status`]. This module adds:
 //!
-//! - [`RequestExt`]: the verified token and identity from a `tonic::Request`, and a
-//!   freshness check for sensitive methods;
+//! - [`RequestExt`]: the verified token and identity from a `tonic::Request`, and
+//!   freshness, role and scope checks for single methods (a guard layer's
+//!   [`require_role`](crate::guard::GuardLayer::require_role) covers a whole service:
+//!   `PERMISSION_DENIED`);
 //! - `impl From<AuthError> for Status`;
 //! - `NamedService` for guarded services, so one service
 //!   can have its own guard: `.add_service(FreshRequiredLayer::new(&jwt).layer(svc))`.
@@ -52,6 +54,7 @@ impl From<AuthError> for Status {
     fn from(err: AuthError) -> Self {
         let code = match err.grpc_code() {
             14 => Code::Unavailable,
+            7 => Code::PermissionDenied,
             _ => Code::Unauthenticated,
         };
         Status::new(code, err.message())
@@ -83,16 +86,33 @@ pub trait RequestExt {
     /// The verified token if it is fresh; `UNAUTHENTICATED` "Fresh token required"
     /// otherwise, or `INTERNAL` when no guard ran (a programming error).
     fn require_fresh(&self) -> Result<&VerifiedToken, Status> {
-        let token = self.verified_token().ok_or_else(|| {
-            Status::internal(
-                "no verified token: guard this service with JwtRequiredLayer or FreshRequiredLayer",
-            )
-        })?;
+        let token = self.guarded()?;
         if token.is_fresh() {
             Ok(token)
         } else {
             Err(AuthError::new(ErrorKind::FreshTokenRequired, "Fresh token required").into())
         }
+    }
+
+    /// The verified token if it carries `role`; `PERMISSION_DENIED` otherwise (see
+    /// [`VerifiedToken::require_role`]), `INTERNAL` when no guard ran.
+    fn require_role(&self, role: &str) -> Result<&VerifiedToken, Status> {
+        Ok(self.guarded()?.require_role(role)?)
+    }
+
+    /// The verified token if it carries `scope`; `PERMISSION_DENIED` otherwise,
+    /// `INTERNAL` when no guard ran.
+    fn require_scope(&self, scope: &str) -> Result<&VerifiedToken, Status> {
+        Ok(self.guarded()?.require_scope(scope)?)
+    }
+
+    #[doc(hidden)]
+    fn guarded(&self) -> Result<&VerifiedToken, Status> {
+        self.verified_token().ok_or_else(|| {
+            Status::internal(
+                "no verified token: guard this service with JwtRequiredLayer or FreshRequiredLayer",
+            )
+        })
     }
 }
 

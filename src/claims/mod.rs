@@ -122,6 +122,10 @@ pub(crate) struct TokenData {
     pub(crate) csrf: Option<Text>,
     /// The `sid` claim (the session of a rotated refresh token), when it is a string.
     pub(crate) session: Option<Text>,
+    /// The raw JSON of the top-level claims holding roles and scopes (see
+    /// [`authorization`](crate::authorization)).
+    pub(crate) roles: Option<Text>,
+    pub(crate) scopes: Option<Text>,
     /// The decoded header JSON, `None` when it is the key's own header.
     pub(crate) header: Option<Vec<u8>>,
     /// The key that verified it.
@@ -277,6 +281,75 @@ impl VerifiedToken {
     /// issued it: guards refuse it once the session has been revoked.
     pub fn session(&self) -> Option<&str> {
         self.0.session.as_ref().map(|sid| self.text(sid))
+    }
+
+    /// Whether the token carries `role` in the claim its issuer keeps roles in (see
+    /// [`authorization`](crate::authorization)). Reads the claim where it lies: no
+    /// allocation.
+    pub fn has_role(&self, role: &str) -> bool {
+        let (roles, _) = crate::authorization::paths(&self.0.settings, &self.0.key);
+        self.holds(self.0.roles.as_ref(), roles, role)
+    }
+
+    /// Whether the token carries `scope` in the claim its issuer keeps scopes in.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        let (_, scopes) = crate::authorization::paths(&self.0.settings, &self.0.key);
+        self.holds(self.0.scopes.as_ref(), scopes, scope)
+    }
+
+    /// Every role the token carries (as [`has_role`](Self::has_role) reads them).
+    pub fn roles(&self) -> Vec<String> {
+        let (roles, _) = crate::authorization::paths(&self.0.settings, &self.0.key);
+        self.0.roles.as_ref().map_or_else(Vec::new, |raw| {
+            crate::authorization::all(raw.as_bytes(&self.0.payload), roles.below())
+        })
+    }
+
+    /// Every scope the token carries (as [`has_scope`](Self::has_scope) reads them).
+    pub fn scopes(&self) -> Vec<String> {
+        let (_, scopes) = crate::authorization::paths(&self.0.settings, &self.0.key);
+        self.0.scopes.as_ref().map_or_else(Vec::new, |raw| {
+            crate::authorization::all(raw.as_bytes(&self.0.payload), scopes.below())
+        })
+    }
+
+    /// `Ok` if the token carries `role`; otherwise the guards' own 403 error
+    /// ([`ErrorKind::InsufficientScope`](crate::ErrorKind::InsufficientScope)), for checks
+    /// inside a handler.
+    pub fn require_role(&self, role: &str) -> Result<&Self, crate::AuthError> {
+        if self.has_role(role) {
+            Ok(self)
+        } else {
+            Err(crate::AuthError::new(
+                crate::ErrorKind::InsufficientScope,
+                format!("Role required: {role}"),
+            ))
+        }
+    }
+
+    /// `Ok` if the token carries `scope`; otherwise the guards' own 403 error, naming the
+    /// scope for the challenge ([`AuthError::scope`](crate::AuthError::scope)).
+    pub fn require_scope(&self, scope: &str) -> Result<&Self, crate::AuthError> {
+        if self.has_scope(scope) {
+            Ok(self)
+        } else {
+            Err(crate::AuthError::new(
+                crate::ErrorKind::InsufficientScope,
+                format!("Scope required: {scope}"),
+            )
+            .with_scope(crate::authorization::challenge_scope(scope)))
+        }
+    }
+
+    fn holds(
+        &self,
+        raw: Option<&Text>,
+        path: &crate::authorization::ClaimPath,
+        wanted: &str,
+    ) -> bool {
+        raw.is_some_and(|raw| {
+            crate::authorization::holds(raw.as_bytes(&self.0.payload), path.below(), wanted)
+        })
     }
 
     /// The token's type.

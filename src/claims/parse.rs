@@ -13,7 +13,7 @@ use super::{Freshness, TokenType};
 use crate::clock::MAX_NUMERIC_DATE;
 
 /// A claim value as found: absent, the expected type, or something else.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) enum Found<T> {
     #[default]
     Absent,
@@ -198,12 +198,18 @@ pub(crate) struct RawClaims {
     pub(crate) aud: Found<Vec<String>>,
     pub(crate) csrf: Found<Text>,
     pub(crate) sid: Found<Text>,
+    /// The raw JSON of the claims naming roles and scopes (see `authorization`).
+    pub(crate) roles: Found<Text>,
+    pub(crate) scopes: Found<Text>,
 }
 
 /// Parses a payload, reading the identity from the claim named `identity_claim`. `payload`
 /// is the buffer being parsed: string claims are recorded as spans of it.
 pub(crate) struct ClaimsSeed<'a> {
     pub(crate) identity_claim: &'a str,
+    /// The top-level claims holding roles and scopes, kept as raw JSON spans.
+    pub(crate) roles_claim: &'a str,
+    pub(crate) scopes_claim: &'a str,
     pub(crate) payload: &'a [u8],
 }
 
@@ -229,12 +235,18 @@ enum Field {
     Aud,
     Csrf,
     Sid,
+    /// The claim holding roles, scopes, or both.
+    Authz {
+        roles: bool,
+        scopes: bool,
+    },
     /// Any other claim, by a hash of its name (for duplicate detection without allocating).
     Other(u64),
 }
 
-/// Reads a claim's name as the [`Field`] it is, given the identity claim's name.
-struct FieldSeed<'a>(&'a str);
+/// Reads a claim's name as the [`Field`] it is, given the names of the identity, roles and
+/// scopes claims.
+struct FieldSeed<'a>(&'a str, &'a str, &'a str);
 
 impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     type Value = Field;
@@ -249,14 +261,21 @@ impl Visitor<'_> for FieldSeed<'_> {
         f.write_str("a claim name")
     }
     fn visit_str<E: de::Error>(self, name: &str) -> Result<Field, E> {
-        Ok(Field::of(name, self.0))
+        Ok(Field::of(name, self.0, self.1, self.2))
     }
 }
 
 impl Field {
-    fn of(name: &str, identity_claim: &str) -> Self {
+    fn of(name: &str, identity_claim: &str, roles: &str, scopes: &str) -> Self {
         if name == identity_claim {
             return Field::Identity;
+        }
+        let (is_roles, is_scopes) = (name == roles, name == scopes);
+        if is_roles || is_scopes {
+            return Field::Authz {
+                roles: is_roles,
+                scopes: is_scopes,
+            };
         }
         match name {
             "jti" => Field::Jti,
@@ -305,7 +324,20 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
         let mut claims = RawClaims::default();
         let mut fresh_seen = false;
         let mut others: Vec<u64> = Vec::new();
-        while let Some(field) = map.next_key_seed(FieldSeed(self.identity_claim))? {
+        let names = || FieldSeed(self.identity_claim, self.roles_claim, self.scopes_claim);
+        while let Some(field) = map.next_key_seed(names())? {
+            if let Field::Authz { roles, scopes } = field {
+                // Kept as it lies, for the checks to read without copying.
+                let raw = map.next_value::<&'de serde_json::value::RawValue>()?;
+                let text = Scalar::Borrowed(raw.get()).text(self.payload);
+                if roles {
+                    set_once(&mut claims.roles, text.clone(), self.roles_claim)?;
+                }
+                if scopes {
+                    set_once(&mut claims.scopes, text, self.scopes_claim)?;
+                }
+                continue;
+            }
             let value = map.next_value::<Scalar<'de>>()?;
             match field {
                 Field::Identity => set_once(
@@ -332,6 +364,7 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                     value.text(self.payload),
                     super::SESSION_CLAIM,
                 )?,
+                Field::Authz { .. } => {}
                 Field::Other(hash) => {
                     if others.contains(&hash) {
                         return Err(de::Error::custom("duplicate claim"));
@@ -401,7 +434,7 @@ impl<'de> Deserialize<'de> for RawHeader {
 }
 
 impl<T> Found<T> {
-    fn into_option(self) -> Option<T> {
+    pub(crate) fn into_option(self) -> Option<T> {
         match self {
             Found::Valid(v) => Some(v),
             _ => None,
@@ -416,6 +449,8 @@ mod tests {
     fn parse(json: &str) -> Result<RawClaims, serde_json::Error> {
         ClaimsSeed {
             identity_claim: "sub",
+            roles_claim: "roles",
+            scopes_claim: "scope",
             payload: json.as_bytes(),
         }
         .parse()
@@ -435,6 +470,29 @@ mod tests {
         assert_eq!(escaped.identity, Found::Valid(Text::Owned("abc".into())));
         assert_eq!(escaped.aud, Found::Valid(vec!["x".into(), "y".into()]));
         assert_eq!(escaped.iss, Found::Valid("i".into()));
+    }
+
+    #[test]
+    fn keeps_roles_and_scopes_as_they_lie() {
+        let json = r#"{"sub":"a","roles":["admin", "x"],"scope":"a b","other":1}"#;
+        let c = parse(json).unwrap();
+        let raw = |t: &Found<Text>| match t {
+            Found::Valid(t) => t.as_str(json.as_bytes()).to_owned(),
+            _ => panic!("not found"),
+        };
+        assert_eq!(raw(&c.roles), r#"["admin", "x"]"#);
+        assert_eq!(raw(&c.scopes), r#""a b""#);
+        assert!(parse(r#"{"roles":[],"roles":["admin"]}"#).is_err());
+        let nested = ClaimsSeed {
+            identity_claim: "sub",
+            roles_claim: "realm_access",
+            scopes_claim: "realm_access",
+            payload: br#"{"realm_access":{"roles":["r"]}}"#,
+        }
+        .parse()
+        .unwrap();
+        assert_eq!(nested.roles, nested.scopes);
+        assert!(matches!(nested.roles, Found::Valid(Text::Span(16, 15))));
     }
 
     #[test]

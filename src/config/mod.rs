@@ -187,6 +187,10 @@ pub(crate) struct Settings {
     /// Whether guards remember the tokens they verified.
     pub(crate) verified_token_cache: bool,
     pub(crate) clock: ClockHandle,
+    /// Which claims hold a token's roles and scopes (an outside issuer may name others).
+    pub(crate) claim_names: crate::authorization::ClaimNames,
+    /// The `WWW-Authenticate` values of rejections, built once.
+    pub(crate) challenges: crate::respond::Challenges,
 }
 
 impl Settings {

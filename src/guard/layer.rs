@@ -45,6 +45,7 @@ impl<K> fmt::Debug for GuardLayer<K> {
             .field("requirement", &route.requirement)
             .field("verify_type", &route.verify_type)
             .field("locations", &route.locations)
+            .field("authorization", &route.authorization)
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +124,79 @@ impl<K> GuardLayer<K> {
     /// The error responder on these routes.
     pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
         self.config_mut().responder = Arc::new(responder);
+        self
+    }
+
+    /// Requires the token to carry `role` (in the claim its issuer keeps roles in, see
+    /// [`authorization`](crate::authorization)); several calls require every role. A
+    /// valid token without it is answered 403 `insufficient_scope`.
+    ///
+    /// # Panics
+    /// If `role` is empty.
+    pub fn require_role(mut self, role: impl Into<String>) -> Self {
+        self.route_mut().authorization.all_roles(vec![role.into()]);
+        self
+    }
+
+    /// Requires the token to carry at least one of `roles`.
+    ///
+    /// # Panics
+    /// If `roles` is empty or holds an empty name.
+    pub fn require_any_role<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let roles = roles.into_iter().map(Into::into).collect();
+        self.route_mut().authorization.any_role(roles);
+        self
+    }
+
+    /// Requires the token to carry `scope`; several calls require every scope. A valid
+    /// token without it is answered 403 with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope", scope="<every scope required>"`.
+    ///
+    /// # Panics
+    /// If `scope` is not a scope RFC 6749 §3.3 allows (empty, or holding a space, `"`, `\`
+    /// or a non-printable character): it could not be named in the challenge.
+    pub fn require_scope(mut self, scope: impl Into<String>) -> Self {
+        self.route_mut().authorization.scopes(vec![scope.into()]);
+        self
+    }
+
+    /// Requires every one of `scopes` (as [`require_scope`](Self::require_scope) for each).
+    ///
+    /// # Panics
+    /// As [`require_scope`](Self::require_scope), and if `scopes` is empty.
+    pub fn require_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let scopes = scopes.into_iter().map(Into::into).collect();
+        self.route_mut().authorization.scopes(scopes);
+        self
+    }
+
+    /// Requires `predicate` to hold for the verified token: any check over its claims
+    /// (`token.claims::<T>()`, [`has_role`](crate::VerifiedToken::has_role), its
+    /// [`issuer`](crate::VerifiedToken::issuer), the user the lookup hook found). It runs
+    /// on every request after every other check, so keep it cheap and synchronous.
+    pub fn require<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&crate::VerifiedToken) -> bool + Send + Sync + 'static,
+    {
+        self.route_mut()
+            .authorization
+            .predicate(Arc::new(predicate));
+        self
+    }
+
+    /// The message of the 403 answered when a requirement is not met (by default, one
+    /// naming it: `Role required: admin`, `Scope required: orders:read`, `Not authorized`
+    /// for a predicate); Flask-JWT-Extended's documentation answers `Admins only!`.
+    pub fn forbidden_message(mut self, message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.route_mut().authorization.message(message.into());
         self
     }
 }

@@ -60,6 +60,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::Algorithm;
 
 use super::refresh::{self, RefreshHandle, StartError, TaskSlot};
+use crate::authorization::ClaimPath;
 use crate::config::keys::{keys_from_jwks, Refresher, RemoteKeys, Trust};
 use crate::config::BuildError;
 use crate::manager::JwtManagerBuilder;
@@ -134,6 +135,8 @@ pub struct RemoteJwksBuilder {
     max_size: usize,
     client: Option<reqwest::ClientBuilder>,
     trust_claims: bool,
+    roles_claim: Option<ClaimPath>,
+    scopes_claim: Option<ClaimPath>,
 }
 
 impl RemoteJwks {
@@ -218,6 +221,8 @@ impl RemoteJwksBuilder {
             max_size: 256 * 1024,
             client: None,
             trust_claims: false,
+            roles_claim: None,
+            scopes_claim: None,
         }
     }
 
@@ -233,6 +238,22 @@ impl RemoteJwksBuilder {
     /// refreshes them.
     pub fn trust_token_claims(mut self, trust: bool) -> Self {
         self.trust_claims = trust;
+        self
+    }
+
+    /// The claim that holds this issuer's roles (default: the manager's
+    /// [`roles_claim`](crate::JwtManagerBuilder::roles_claim)), e.g.
+    /// `ClaimPath::dotted("realm_access.roles")` for Keycloak, `"roles"` for Entra ID.
+    pub fn roles_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        self.roles_claim = Some(path.into());
+        self
+    }
+
+    /// The claim that holds this issuer's scopes (default: the manager's
+    /// [`scopes_claim`](crate::JwtManagerBuilder::scopes_claim)), e.g. `"scp"` for Azure
+    /// and Okta, `"permissions"` for Auth0.
+    pub fn scopes_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        self.scopes_claim = Some(path.into());
         self
     }
 
@@ -306,6 +327,11 @@ impl RemoteJwksBuilder {
         match &self.source {
             Source::Jwks(url) | Source::Discovery(url) => check_url(url).map_err(invalid)?,
         }
+        for (what, path) in [("roles", &self.roles_claim), ("scopes", &self.scopes_claim)] {
+            if let Some(path) = path {
+                path.check(what, None).map_err(invalid)?;
+            }
+        }
         if self.allowed.is_empty()
             || self
                 .allowed
@@ -334,6 +360,8 @@ impl RemoteJwksBuilder {
                 issuer,
                 audience: self.audience,
                 trust_claims: self.trust_claims,
+                roles_claim: self.roles_claim,
+                scopes_claim: self.scopes_claim,
             },
             self.allowed.clone(),
         ));

@@ -31,6 +31,7 @@ pub struct JwtManagerBuilder {
     refresh_lifetime: Lifetime,
     leeway: Duration,
     identity_claim: String,
+    claim_names: crate::authorization::ClaimNames,
     encode_issuer: Option<String>,
     encode_audience: Option<Value>,
     decode_issuer: Option<String>,
@@ -69,6 +70,7 @@ impl Default for JwtManagerBuilder {
             refresh_lifetime: Lifetime::After(Duration::from_secs(30 * 24 * 3600)),
             leeway: Duration::ZERO,
             identity_claim: "sub".into(),
+            claim_names: Default::default(),
             encode_issuer: None,
             encode_audience: None,
             decode_issuer: None,
@@ -175,6 +177,25 @@ impl JwtManagerBuilder {
     /// The claim that holds the identity (default `sub`).
     pub fn identity_claim(mut self, name: impl Into<String>) -> Self {
         self.identity_claim = name.into();
+        self
+    }
+
+    /// The claim that holds a token's roles (default `roles`): an array of strings, or a
+    /// space-separated string; e.g. `ClaimPath::dotted("realm_access.roles")` for Keycloak.
+    /// What [`GuardLayer::require_role`](crate::guard::GuardLayer::require_role) and
+    /// [`TokenOptions::roles`](crate::TokenOptions::roles) use; an outside issuer may name
+    /// its own (`RemoteJwksBuilder::roles_claim`). See [`authorization`](crate::authorization).
+    pub fn roles_claim(mut self, path: impl Into<crate::authorization::ClaimPath>) -> Self {
+        self.claim_names.roles = path.into();
+        self
+    }
+
+    /// The claim that holds a token's scopes (default `scope`, RFC 8693/9068's
+    /// space-separated string; `scp` holds an array at Azure and Okta, `permissions` at
+    /// Auth0). What [`GuardLayer::require_scope`](crate::guard::GuardLayer::require_scope)
+    /// and [`TokenOptions::scopes`](crate::TokenOptions::scopes) use.
+    pub fn scopes_claim(mut self, path: impl Into<crate::authorization::ClaimPath>) -> Self {
+        self.claim_names.scopes = path.into();
         self
     }
 
@@ -431,6 +452,13 @@ impl JwtManagerBuilder {
         }
 
         let (resource, challenges) = super::resource::challenges(self.resource.as_deref())?;
+        for (what, path) in [
+            ("roles", &self.claim_names.roles),
+            ("scopes", &self.claim_names.scopes),
+        ] {
+            path.check(what, Some(&self.identity_claim))
+                .map_err(BuildError::Invalid)?;
+        }
         let (cookies, query, json, implicit_refresh) = self
             .locations_settings
             .validate(self.locations.contains(&TokenLocation::Cookies))?;
@@ -458,6 +486,8 @@ impl JwtManagerBuilder {
             implicit_refresh,
             verified_token_cache: self.verified_token_cache,
             clock: self.clock.clone(),
+            claim_names: self.claim_names,
+            challenges,
         });
         let denylist = self
             .denylist
@@ -481,7 +511,6 @@ impl JwtManagerBuilder {
             self.status_policy,
             self.responder,
             resource,
-            challenges,
         ))
     }
 }

@@ -64,8 +64,6 @@ struct Inner {
     responder: Arc<dyn ErrorResponder>,
     /// The protected resource the guards stand for (RFC 9728), when named.
     resource: Option<resource::Resource>,
-    /// The `WWW-Authenticate` values, built once.
-    challenges: Challenges,
 }
 
 impl fmt::Debug for JwtManager {
@@ -124,7 +122,6 @@ impl JwtManager {
         status_policy: StatusPolicy,
         responder: Arc<dyn ErrorResponder>,
         resource: Option<resource::Resource>,
-        challenges: Challenges,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -133,14 +130,13 @@ impl JwtManager {
                 status_policy,
                 responder,
                 resource,
-                challenges,
             }),
         }
     }
 
     /// The `WWW-Authenticate` values the guards answer 401 with.
     pub(crate) fn challenges(&self) -> &Challenges {
-        &self.inner.challenges
+        &self.inner.core.settings.challenges
     }
 
     /// The protected resource's identifier, as given to

@@ -171,8 +171,11 @@ pub(crate) fn decode(
             .decode_to_vec(payload_b64)
             .map_err(|_| AuthError::malformed("Invalid payload padding"))?,
     };
+    let (roles_claim, scopes_claim) = crate::authorization::paths(s, &key);
     let claims = ClaimsSeed {
         identity_claim: &s.identity_claim,
+        roles_claim: roles_claim.top(),
+        scopes_claim: scopes_claim.top(),
         payload: &payload,
     }
     .parse()
@@ -335,6 +338,8 @@ pub(crate) fn decode(
             Found::Valid(sid) if believed => Some(sid),
             _ => None,
         },
+        roles: claims.roles.into_option(),
+        scopes: claims.scopes.into_option(),
         header,
         key,
         settings: s.clone(),

@@ -5,8 +5,10 @@
 //! size and shape are checked before any decoding; then the key and the signature, the
 //! time claims with the leeway, `iss` and `aud`, the identity ([`decode`](decode::decode));
 //! then one pipeline for everything after decoding: the token type, freshness, revocation,
-//! the claims hook, the user lookup. Everything up to revocation is synchronous; a future is
-//! allocated only when the denylist cannot answer locally or a hook must be awaited.
+//! the claims hook, the user lookup, and last the route's requirements (roles, scopes:
+//! 403, see [`authorization`](crate::authorization)). Everything up to revocation is
+//! synchronous; a future is allocated only when the denylist cannot answer locally or a
+//! hook must be awaited.
 //!
 //! What decoding proves depends only on the token and the settings, so a token this thread
 //! verified before is taken from the [`cache`] (when the manager has it on), with its time
@@ -199,6 +201,8 @@ pub(crate) struct Route {
     /// Let requests through when the revocation store cannot answer.
     pub(crate) fail_open: bool,
     pub(crate) invalid_as_anonymous: bool,
+    /// What a valid token must also carry (roles, scopes, predicates): checked last.
+    pub(crate) authorization: crate::authorization::Requirements,
     /// Whether a token (or a CSRF value) may be in the body: JSON is a location, or cookies
     /// are and CSRF values may come in forms.
     reads_body: bool,
@@ -213,6 +217,7 @@ impl Route {
             check_revocation: core.check_revocation,
             fail_open: false,
             invalid_as_anonymous: false,
+            authorization: Default::default(),
             reads_body: false,
             core,
         };
@@ -336,7 +341,8 @@ impl Route {
     }
 
     /// The one pipeline after decoding: type and freshness, revocation, the claims hook,
-    /// the user lookup. Decided at once when nothing needs waiting.
+    /// the user lookup, the route's requirements. Decided at once when nothing needs
+    /// waiting.
     pub(crate) fn after_decode(self: &Arc<Self>, token: VerifiedToken) -> Verdict {
         if let Err(err) = self.check_type_and_freshness(&token) {
             return Verdict::Ready(self.tolerate(err));
@@ -348,6 +354,7 @@ impl Route {
         if revoked_now.is_some() && self.core.hooks_are_sync() {
             let checked = self
                 .claims_hook_now(&token)
+                .and_then(|()| self.authorize(&token))
                 .map(|()| Admitted::Token(token));
             return Verdict::Ready(checked.or_else(|e| self.tolerate(e)));
         }
@@ -359,7 +366,7 @@ impl Route {
     }
 
     /// What is left after the synchronous checks: revocation (unless already settled), the
-    /// claims hook, the user lookup.
+    /// claims hook, the user lookup, then the route's requirements.
     async fn finish(
         &self,
         token: VerifiedToken,
@@ -373,7 +380,19 @@ impl Route {
             Some(ClaimsHook::Async(hook)) => hook(&token).await.map_err(claims_refused)?,
             _ => self.claims_hook_now(&token)?,
         }
-        self.lookup_user(token).await
+        let token = self.lookup_user(token).await?;
+        self.authorize(&token)?;
+        Ok(token)
+    }
+
+    /// The route's requirements (403), after every authentication check: a token that is
+    /// missing, invalid, revoked or whose user is gone is refused before its roles matter.
+    #[inline]
+    fn authorize(&self, token: &VerifiedToken) -> Result<(), AuthError> {
+        if self.authorization.is_empty() {
+            return Ok(());
+        }
+        self.authorization.check(token)
     }
 
     /// An optional route that treats invalid tokens as anonymous turns token problems

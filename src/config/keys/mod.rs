@@ -70,6 +70,9 @@ pub(crate) struct Trust {
     /// Whether the token's own `type`, `fresh`, `csrf` and `sid` claims are believed (a
     /// sibling service of this crate); otherwise its tokens are non-fresh access tokens.
     pub(crate) trust_claims: bool,
+    /// The claims holding its tokens' roles and scopes, when not the manager's.
+    pub(crate) roles_claim: Option<crate::authorization::ClaimPath>,
+    pub(crate) scopes_claim: Option<crate::authorization::ClaimPath>,
 }
 
 impl fmt::Debug for Key {
