@@ -14,6 +14,9 @@
 //!   `sid` claim is looked up in the denylist too) and one of the same size without;
 //! - `keys10` (HS256): `layer` over a set of ten keys with kids, the token's promoted last:
 //!   what choosing a key by `kid` costs;
+//! - `role` / `role_control` (HS256, memo off; `_remembered`: on): a token carrying
+//!   `roles: ["user", "admin"]` through a guard requiring `admin` and through the same guard
+//!   without the requirement;
 //! - `floor`: signature check over the signing input + base64url decode of the payload +
 //!   one typed JSON parse of the claims (for HS256: a precomputed HMAC key, compared with
 //!   the signature's bytes decoded before the loop);
@@ -348,6 +351,34 @@ fn bench(c: &mut Criterion, case: &Case, denylist: &MemoryDenylist) -> Vec<Round
         }
     }
 
+    // Authorization (HS256): one token carrying roles through a guard requiring one of them
+    // and through the same guard without the requirement, the memo off and on.
+    if case.algorithm == Algorithm::HS256 {
+        let options = tower_jwt_auth::TokenOptions::new().roles(["user", "admin"]);
+        let token = case
+            .manager
+            .create_access_token_with("42", options)
+            .unwrap();
+        let auth = format!("Bearer {token}");
+        for (suffix, manager) in [("", &case.manager), ("_remembered", &case.remembered)] {
+            for (name, layer) in [
+                ("role", JwtRequiredLayer::new(manager).require_role("admin")),
+                ("role_control", JwtRequiredLayer::new(manager)),
+            ] {
+                let name: &'static str = Box::leak(format!("{name}{suffix}").into_boxed_str());
+                let mut guarded = layer.layer(echo);
+                let auth = auth.clone();
+                assert_eq!(ready(guarded.call(request(&auth))).unwrap().status(), 200);
+                routines.push((
+                    name,
+                    Box::new(move || {
+                        black_box(ready(guarded.call(request(black_box(&auth)))).unwrap());
+                    }),
+                ));
+            }
+        }
+    }
+
     // The floor: signature, base64url of the payload, one typed parse. For HS256, the MAC
     // over the signing input compared with the signature's bytes decoded once, outside the
     // loop: decoding the signature is work the floor does not count.
@@ -619,6 +650,17 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
                     .any(|r| r.is_finite())
                     .then(|| quartiles(ratios))
             };
+            if let Some(role) = ratio("role", "role_control") {
+                let memo = if suffix.is_empty() {
+                    "memo off"
+                } else {
+                    "memo on"
+                };
+                out.push_str(&format!(
+                    "{name:<6} one role required / none, {memo}: {:.3}x [{:.3}, {:.3}]\n",
+                    role.0, role.1, role.2
+                ));
+            }
             if let (Some(both), Some(cookie)) = (
                 ratio("loc_headers_cookies", "loc_headers"),
                 ratio("loc_cookie", "loc_headers_cookies"),

@@ -108,12 +108,16 @@ impl ErrorKind {
 
     /// Whether this kind is a problem with the token itself, which an anonymous-tolerant
     /// optional guard may ignore. A CSRF failure is not: a forged cross-site request is
-    /// refused, never downgraded to an anonymous one.
+    /// refused, never downgraded to an anonymous one; nor is a valid token without the
+    /// route's role or scope (it is refused, not treated as none).
     pub(crate) fn is_token_problem(self) -> bool {
         !self.is_unavailable()
             && !matches!(
                 self,
-                ErrorKind::Csrf | ErrorKind::BodyTooLarge | ErrorKind::BodyUnreadable
+                ErrorKind::Csrf
+                    | ErrorKind::BodyTooLarge
+                    | ErrorKind::BodyUnreadable
+                    | ErrorKind::InsufficientScope
             )
     }
 }

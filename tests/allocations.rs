@@ -126,3 +126,36 @@ fn cookie_tokens_allocate_no_more_than_header_tokens() {
     assert_eq!(cookie_get, baseline);
     assert_eq!(cookie_post, cookie_get);
 }
+
+/// A route's role and scope requirements are read where the token holds them: a route with
+/// them allocates exactly what the same route without them does, for a token that passes
+/// (tokens with JSON escapes in their roles aside).
+#[test]
+fn requirements_allocate_nothing() {
+    let m = manager(&[TokenLocation::Headers]);
+    let token = m
+        .create_access_token_with(
+            "ada",
+            tower_jwt_auth::TokenOptions::new()
+                .roles(["user", "admin"])
+                .scopes(["orders:read", "orders:write"]),
+        )
+        .unwrap();
+    let req = || {
+        Request::get("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::default())
+            .unwrap()
+    };
+    let plain = allocations_of(&JwtRequiredLayer::new(&m), req);
+    let role = allocations_of(&JwtRequiredLayer::new(&m).require_role("admin"), req);
+    let all = allocations_of(
+        &JwtRequiredLayer::new(&m)
+            .require_any_role(["auditor", "admin"])
+            .require_scopes(["orders:write", "orders:read"]),
+        req,
+    );
+    eprintln!("allocations per request: plain {plain}, one role {role}, roles and scopes {all}");
+    assert_eq!(role, plain);
+    assert_eq!(all, plain);
+}
