@@ -182,7 +182,7 @@ impl TokenOptions {
 }
 
 /// Sets `value` at `path` in `claims`, making the objects on the way.
-fn set_path(claims: &mut Map<String, Value>, path: &crate::authorization::ClaimPath, value: Value) {
+fn set_path(claims: &mut Map<String, Value>, path: &crate::config::ClaimPath, value: Value) {
     let mut segments = path.segments().peekable();
     let mut at = claims;
     while let Some(name) = segments.next() {
@@ -549,5 +549,45 @@ mod tests {
         let verified = m.decode_token(&token).unwrap();
         assert_eq!(verified.claims_json()["iss"], "me");
         assert_eq!(verified.claims_json()["role"], "admin");
+    }
+
+    #[test]
+    fn claims_in_flask_order_with_overrides_in_place() {
+        let m = crate::JwtManager::builder()
+            .secret("builder-unit-test-secret-0123456789abcdef")
+            .build()
+            .unwrap();
+        let token = m
+            .create_access_token_with(
+                "u",
+                crate::TokenOptions::new().claim("nbf", 7).claim("z", 1),
+            )
+            .unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let json = String::from_utf8(base64_simd::URL_SAFE_NO_PAD.decode_to_vec(payload).unwrap())
+            .unwrap();
+        let keys: Vec<&str> = json
+            .split(['{', ',', '}'])
+            .filter_map(|kv| kv.split(':').next())
+            .filter(|k| !k.is_empty())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                r#""fresh""#,
+                r#""iat""#,
+                r#""jti""#,
+                r#""type""#,
+                r#""sub""#,
+                r#""nbf""#,
+                r#""exp""#,
+                r#""z""#
+            ]
+        );
+        assert!(json.contains(r#""nbf":7"#));
+        assert_eq!(
+            token.split('.').next().unwrap(),
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+        );
     }
 }

@@ -10,13 +10,21 @@ use std::path::{Path, PathBuf};
 const MAY_USE: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("clock", &[]),
-    ("config", &["clock", "error"]),
+    ("config", &["clock", "error", "respond"]),
     ("claims", &["config", "clock", "error"]),
+    ("authorization", &["claims", "config", "error"]),
     ("denylist", &["clock", "error"]),
     ("respond", &["error"]),
     (
         "verify",
-        &["config", "claims", "clock", "denylist", "error"],
+        &[
+            "config",
+            "claims",
+            "clock",
+            "denylist",
+            "error",
+            "authorization",
+        ],
     ),
     ("issue", &["config", "clock"]),
     (

@@ -40,7 +40,9 @@ use std::sync::Arc;
 use crate::config::keys::{Key, ISSUER_SEPARATOR};
 use crate::config::{Settings, TokenLocation};
 
+mod lookup;
 mod parse;
+pub(crate) use lookup::{challenge_scope, is_scope_token, paths};
 pub(crate) use parse::{ClaimsSeed, Found, RawHeader, Text};
 
 /// The `type` claim of a token.
@@ -287,29 +289,29 @@ impl VerifiedToken {
     /// [`authorization`](crate::authorization)). Reads the claim where it lies: no
     /// allocation.
     pub fn has_role(&self, role: &str) -> bool {
-        let (roles, _) = crate::authorization::paths(&self.0.settings, &self.0.key);
+        let (roles, _) = paths(&self.0.settings, &self.0.key);
         self.holds(self.0.roles.as_ref(), roles, role)
     }
 
     /// Whether the token carries `scope` in the claim its issuer keeps scopes in.
     pub fn has_scope(&self, scope: &str) -> bool {
-        let (_, scopes) = crate::authorization::paths(&self.0.settings, &self.0.key);
+        let (_, scopes) = paths(&self.0.settings, &self.0.key);
         self.holds(self.0.scopes.as_ref(), scopes, scope)
     }
 
     /// Every role the token carries (as [`has_role`](Self::has_role) reads them).
     pub fn roles(&self) -> Vec<String> {
-        let (roles, _) = crate::authorization::paths(&self.0.settings, &self.0.key);
+        let (roles, _) = paths(&self.0.settings, &self.0.key);
         self.0.roles.as_ref().map_or_else(Vec::new, |raw| {
-            crate::authorization::all(raw.as_bytes(&self.0.payload), roles.below())
+            lookup::all(raw.as_bytes(&self.0.payload), roles.below())
         })
     }
 
     /// Every scope the token carries (as [`has_scope`](Self::has_scope) reads them).
     pub fn scopes(&self) -> Vec<String> {
-        let (_, scopes) = crate::authorization::paths(&self.0.settings, &self.0.key);
+        let (_, scopes) = paths(&self.0.settings, &self.0.key);
         self.0.scopes.as_ref().map_or_else(Vec::new, |raw| {
-            crate::authorization::all(raw.as_bytes(&self.0.payload), scopes.below())
+            lookup::all(raw.as_bytes(&self.0.payload), scopes.below())
         })
     }
 
@@ -337,19 +339,12 @@ impl VerifiedToken {
                 crate::ErrorKind::InsufficientScope,
                 format!("Scope required: {scope}"),
             )
-            .with_scope(crate::authorization::challenge_scope(scope)))
+            .with_scope(challenge_scope(scope)))
         }
     }
 
-    fn holds(
-        &self,
-        raw: Option<&Text>,
-        path: &crate::authorization::ClaimPath,
-        wanted: &str,
-    ) -> bool {
-        raw.is_some_and(|raw| {
-            crate::authorization::holds(raw.as_bytes(&self.0.payload), path.below(), wanted)
-        })
+    fn holds(&self, raw: Option<&Text>, path: &crate::config::ClaimPath, wanted: &str) -> bool {
+        raw.is_some_and(|raw| lookup::holds(raw.as_bytes(&self.0.payload), path.below(), wanted))
     }
 
     /// The token's type.

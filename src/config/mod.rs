@@ -34,6 +34,10 @@ use serde_json::Value;
 
 use crate::clock::ClockHandle;
 
+mod claim_path;
+pub(crate) use claim_path::ClaimNames;
+pub use claim_path::ClaimPath;
+
 pub(crate) mod keys;
 pub(crate) mod locations;
 
@@ -188,7 +192,7 @@ pub(crate) struct Settings {
     pub(crate) verified_token_cache: bool,
     pub(crate) clock: ClockHandle,
     /// Which claims hold a token's roles and scopes (an outside issuer may name others).
-    pub(crate) claim_names: crate::authorization::ClaimNames,
+    pub(crate) claim_names: ClaimNames,
     /// The `WWW-Authenticate` values of rejections, built once.
     pub(crate) challenges: crate::respond::Challenges,
 }

@@ -60,9 +60,9 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::Algorithm;
 
 use super::refresh::{self, RefreshHandle, StartError, TaskSlot};
-use crate::authorization::ClaimPath;
 use crate::config::keys::{keys_from_jwks, Refresher, RemoteKeys, Trust};
 use crate::config::BuildError;
+use crate::config::ClaimPath;
 use crate::manager::JwtManagerBuilder;
 use crate::BoxFuture;
 
@@ -328,9 +328,9 @@ impl RemoteJwksBuilder {
             Source::Jwks(url) | Source::Discovery(url) => check_url(url).map_err(invalid)?,
         }
         for (what, path) in [("roles", &self.roles_claim), ("scopes", &self.scopes_claim)] {
-            if let Some(path) = path {
-                path.check(what, None).map_err(invalid)?;
-            }
+            path.as_ref()
+                .map_or(Ok(()), |path| path.check(what, None))
+                .map_err(invalid)?;
         }
         if self.allowed.is_empty()
             || self

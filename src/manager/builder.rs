@@ -31,7 +31,7 @@ pub struct JwtManagerBuilder {
     refresh_lifetime: Lifetime,
     leeway: Duration,
     identity_claim: String,
-    claim_names: crate::authorization::ClaimNames,
+    pub(super) claim_names: crate::config::ClaimNames,
     encode_issuer: Option<String>,
     encode_audience: Option<Value>,
     decode_issuer: Option<String>,
@@ -177,25 +177,6 @@ impl JwtManagerBuilder {
     /// The claim that holds the identity (default `sub`).
     pub fn identity_claim(mut self, name: impl Into<String>) -> Self {
         self.identity_claim = name.into();
-        self
-    }
-
-    /// The claim that holds a token's roles (default `roles`): an array of strings, or a
-    /// space-separated string; e.g. `ClaimPath::dotted("realm_access.roles")` for Keycloak.
-    /// What [`GuardLayer::require_role`](crate::guard::GuardLayer::require_role) and
-    /// [`TokenOptions::roles`](crate::TokenOptions::roles) use; an outside issuer may name
-    /// its own (`RemoteJwksBuilder::roles_claim`). See [`authorization`](crate::authorization).
-    pub fn roles_claim(mut self, path: impl Into<crate::authorization::ClaimPath>) -> Self {
-        self.claim_names.roles = path.into();
-        self
-    }
-
-    /// The claim that holds a token's scopes (default `scope`, RFC 8693/9068's
-    /// space-separated string; `scp` holds an array at Azure and Okta, `permissions` at
-    /// Auth0). What [`GuardLayer::require_scope`](crate::guard::GuardLayer::require_scope)
-    /// and [`TokenOptions::scopes`](crate::TokenOptions::scopes) use.
-    pub fn scopes_claim(mut self, path: impl Into<crate::authorization::ClaimPath>) -> Self {
-        self.claim_names.scopes = path.into();
         self
     }
 
@@ -452,13 +433,9 @@ impl JwtManagerBuilder {
         }
 
         let (resource, challenges) = super::resource::challenges(self.resource.as_deref())?;
-        for (what, path) in [
-            ("roles", &self.claim_names.roles),
-            ("scopes", &self.claim_names.scopes),
-        ] {
-            path.check(what, Some(&self.identity_claim))
-                .map_err(BuildError::Invalid)?;
-        }
+        (self.claim_names)
+            .check(Some(&self.identity_claim))
+            .map_err(BuildError::Invalid)?;
         let (cookies, query, json, implicit_refresh) = self
             .locations_settings
             .validate(self.locations.contains(&TokenLocation::Cookies))?;
@@ -563,43 +540,6 @@ mod tests {
             .is_err());
         assert!(b().access_token_lifetime(Duration::ZERO).build().is_err());
         assert!(b().error_message_key("").build().is_err());
-    }
-
-    #[test]
-    fn claims_in_flask_order_with_overrides_in_place() {
-        let m = JwtManager::builder().secret(SECRET).build().unwrap();
-        let token = m
-            .create_access_token_with(
-                "u",
-                crate::TokenOptions::new().claim("nbf", 7).claim("z", 1),
-            )
-            .unwrap();
-        let payload = token.split('.').nth(1).unwrap();
-        let json = String::from_utf8(base64_simd::URL_SAFE_NO_PAD.decode_to_vec(payload).unwrap())
-            .unwrap();
-        let keys: Vec<&str> = json
-            .split(['{', ',', '}'])
-            .filter_map(|kv| kv.split(':').next())
-            .filter(|k| !k.is_empty())
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                r#""fresh""#,
-                r#""iat""#,
-                r#""jti""#,
-                r#""type""#,
-                r#""sub""#,
-                r#""nbf""#,
-                r#""exp""#,
-                r#""z""#
-            ]
-        );
-        assert!(json.contains(r#""nbf":7"#));
-        assert_eq!(
-            token.split('.').next().unwrap(),
-            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
-        );
     }
 
     #[test]

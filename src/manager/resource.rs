@@ -1,6 +1,7 @@
 //! The protected resource a manager's guards stand for (RFC 9728): its identifier, checked
 //! when the manager is built, and the URL of its metadata document, which every 401
-//! challenge names (`resource_metadata="<url>"`).
+//! challenge names (`resource_metadata="<url>"`); and which claims of a token name its roles
+//! and scopes there.
 
 use std::sync::Arc;
 
@@ -69,6 +70,25 @@ impl Resource {
 }
 
 impl JwtManagerBuilder {
+    /// The claim that holds a token's roles (default `roles`): an array of strings, or a
+    /// space-separated string; e.g. `ClaimPath::dotted("realm_access.roles")` for Keycloak.
+    /// What [`GuardLayer::require_role`](crate::guard::GuardLayer::require_role) and
+    /// [`TokenOptions::roles`](crate::TokenOptions::roles) use; an outside issuer may name
+    /// its own (`RemoteJwksBuilder::roles_claim`). See [`authorization`](crate::authorization).
+    pub fn roles_claim(mut self, path: impl Into<crate::config::ClaimPath>) -> Self {
+        self.claim_names.roles = path.into();
+        self
+    }
+
+    /// The claim that holds a token's scopes (default `scope`, RFC 8693/9068's
+    /// space-separated string; `scp` holds an array at Azure and Okta, `permissions` at
+    /// Auth0). What [`GuardLayer::require_scope`](crate::guard::GuardLayer::require_scope)
+    /// and [`TokenOptions::scopes`](crate::TokenOptions::scopes) use.
+    pub fn scopes_claim(mut self, path: impl Into<crate::config::ClaimPath>) -> Self {
+        self.claim_names.scopes = path.into();
+        self
+    }
+
     /// Names the protected resource the guards stand for (RFC 9728): an `https` URL (`http`
     /// only on a loopback host) without a fragment, e.g. `https://api.example.com`. Every
     /// 401 challenge then carries `resource_metadata="<its metadata URL>"` (what OAuth and

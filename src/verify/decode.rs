@@ -171,7 +171,7 @@ pub(crate) fn decode(
             .decode_to_vec(payload_b64)
             .map_err(|_| AuthError::malformed("Invalid payload padding"))?,
     };
-    let (roles_claim, scopes_claim) = crate::authorization::paths(s, &key);
+    let (roles_claim, scopes_claim) = crate::claims::paths(s, &key);
     let claims = ClaimsSeed {
         identity_claim: &s.identity_claim,
         roles_claim: roles_claim.top(),

@@ -385,8 +385,7 @@ impl Route {
         Ok(token)
     }
 
-    /// The route's requirements (403), after every authentication check: a token that is
-    /// missing, invalid, revoked or whose user is gone is refused before its roles matter.
+    /// The route's requirements (403), last: an invalid or revoked token is refused first.
     #[inline]
     fn authorize(&self, token: &VerifiedToken) -> Result<(), AuthError> {
         if self.authorization.is_empty() {

@@ -71,8 +71,8 @@ pub(crate) struct Trust {
     /// sibling service of this crate); otherwise its tokens are non-fresh access tokens.
     pub(crate) trust_claims: bool,
     /// The claims holding its tokens' roles and scopes, when not the manager's.
-    pub(crate) roles_claim: Option<crate::authorization::ClaimPath>,
-    pub(crate) scopes_claim: Option<crate::authorization::ClaimPath>,
+    pub(crate) roles_claim: Option<crate::config::ClaimPath>,
+    pub(crate) scopes_claim: Option<crate::config::ClaimPath>,
 }
 
 impl fmt::Debug for Key {

@@ -1,0 +1,155 @@
+//! Which claims hold a token's roles and scopes: [`ClaimPath`] (public as
+//! `authorization::ClaimPath`), a manager's or an outside issuer's names, checked at build
+//! time.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Where a claim lives in a token's payload: a top-level claim, or a member of nested
+/// objects (`realm_access` → `roles`).
+///
+/// A `&str` or `String` names one top-level claim as it is, dots included (Auth0's
+/// namespaced claims look like `https://example.com/roles`); [`nested`](Self::nested) and
+/// [`dotted`](Self::dotted) name members of objects.
+///
+/// ```
+/// use tower_jwt_auth::authorization::ClaimPath;
+///
+/// assert_eq!(ClaimPath::from("scp").to_string(), "scp");
+/// assert_eq!(ClaimPath::nested(["realm_access", "roles"]), ClaimPath::dotted("realm_access.roles"));
+/// assert_eq!(ClaimPath::from("https://example.com/roles").segments().len(), 1);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClaimPath(Arc<[Box<str>]>);
+
+impl ClaimPath {
+    /// The top-level claim `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(Arc::new([name.into().into_boxed_str()]))
+    }
+
+    /// The member at `segments` below the top-level claim `segments[0]`, e.g.
+    /// `["realm_access", "roles"]` or `["resource_access", "my-client", "roles"]`.
+    pub fn nested<I, S>(segments: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self(
+            segments
+                .into_iter()
+                .map(|s| s.into().into_boxed_str())
+                .collect(),
+        )
+    }
+
+    /// A path written with dots: `"realm_access.roles"`.
+    pub fn dotted(path: &str) -> Self {
+        Self::nested(path.split('.'))
+    }
+
+    /// The names along the path, the top-level claim first.
+    pub fn segments(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.0.iter().map(|s| &**s)
+    }
+
+    /// The top-level claim.
+    pub(crate) fn top(&self) -> &str {
+        self.0.first().map_or("", |s| s)
+    }
+
+    /// The members below the top-level claim.
+    pub(crate) fn below(&self) -> &[Box<str>] {
+        self.0.get(1..).unwrap_or_default()
+    }
+
+    /// Refused at build time: no segment, an empty one, or a top-level claim this crate
+    /// reads itself (`identity_claim` and the registered claims).
+    pub(crate) fn check(&self, what: &str, identity_claim: Option<&str>) -> Result<(), String> {
+        const READ_BY_THE_CRATE: [&str; 10] = [
+            "jti", "type", "fresh", "iat", "nbf", "exp", "iss", "aud", "csrf", "sid",
+        ];
+        if self.0.is_empty() || self.0.iter().any(|s| s.is_empty()) {
+            return Err(format!(
+                "{what} claim path {self:?} is empty or has an empty member"
+            ));
+        }
+        let top = self.top();
+        if READ_BY_THE_CRATE.contains(&top) || identity_claim == Some(top) {
+            return Err(format!(
+                "{what} claim {top:?} is a claim the crate reads itself"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl From<&str> for ClaimPath {
+    fn from(name: &str) -> Self {
+        Self::new(name)
+    }
+}
+
+impl From<String> for ClaimPath {
+    fn from(name: String) -> Self {
+        Self::new(name)
+    }
+}
+
+impl fmt::Display for ClaimPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            f.write_str(segment)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ClaimPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// Which claims hold roles and scopes: a manager's, or an outside issuer's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClaimNames {
+    pub(crate) roles: ClaimPath,
+    pub(crate) scopes: ClaimPath,
+}
+
+impl ClaimNames {
+    /// Both paths checked (see [`ClaimPath::check`]).
+    pub(crate) fn check(&self, identity_claim: Option<&str>) -> Result<(), String> {
+        self.roles.check("roles", identity_claim)?;
+        self.scopes.check("scopes", identity_claim)
+    }
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            roles: ClaimPath::new("roles"),
+            scopes: ClaimPath::new("scope"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_paths_are_checked() {
+        assert!(ClaimPath::new("roles").check("roles", Some("sub")).is_ok());
+        assert!(ClaimPath::new("sub").check("roles", Some("sub")).is_err());
+        assert!(ClaimPath::new("aud").check("scopes", None).is_err());
+        assert!(ClaimPath::dotted("a..b").check("roles", None).is_err());
+        assert!(ClaimPath::nested(Vec::<String>::new())
+            .check("roles", None)
+            .is_err());
+    }
+}
