@@ -268,3 +268,97 @@ async fn a_current_user_of_the_wrong_type_names_both_types() {
         "{msg}"
     );
 }
+
+/// `RequireRole`/`RequireScope` and in-handler checks answer 403 as the guards do (message
+/// key, challenge with `scope` and `resource_metadata`); the extractors' 401s carry the
+/// manager's challenge too.
+#[tokio::test]
+async fn requirement_extractors_answer_as_the_guards_do() {
+    use tower_jwt_auth::axum::{ExtractRejection, RequireRole, RequireScope};
+    struct Admin;
+    impl tower_jwt_auth::axum::Role for Admin {
+        const NAME: &'static str = "admin";
+    }
+    struct Write;
+    impl tower_jwt_auth::axum::Scope for Write {
+        const NAME: &'static str = "orders:write";
+    }
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .error_message_key("error")
+        .protected_resource("https://api.example.com")
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/admin",
+            get(|t: RequireRole<Admin>| async move { t.identity().to_owned() }),
+        )
+        .route("/write", get(|_: RequireScope<Write>| async { "written" }))
+        .route(
+            "/inline",
+            get(|t: VerifiedToken| async move {
+                t.require_role("auditor")
+                    .map_err(|e| ExtractRejection::forbidden(&t, e))?;
+                Ok::<_, ExtractRejection>("audited")
+            }),
+        )
+        .route("/level", get(|_: Claims<NeedsLevel>| async { "" }))
+        .layer(JwtRequiredLayer::new(&m));
+    let call = |path: &'static str, token: String| {
+        let app = app.clone();
+        async move {
+            use http_body_util::BodyExt;
+            use tower::ServiceExt;
+            let req = http::Request::get(path)
+                .header("Authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = app.oneshot(req).await.unwrap();
+            let challenge = res
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, challenge, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let metadata =
+        r#"resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#;
+    let admin = m
+        .create_access_token_with(
+            "ada",
+            TokenOptions::new()
+                .roles(["admin", "auditor"])
+                .scopes(["orders:write"]),
+        )
+        .unwrap();
+    let user = m.create_access_token("bob").unwrap();
+    assert_eq!(call("/admin", admin.clone()).await.2, "ada");
+    assert_eq!(call("/write", admin.clone()).await.2, "written");
+    assert_eq!(call("/inline", admin).await.2, "audited");
+    assert_eq!(
+        call("/admin", user.clone()).await,
+        (
+            StatusCode::FORBIDDEN,
+            Some(format!(r#"Bearer error="insufficient_scope", {metadata}"#)),
+            r#"{"error":"Role required: admin"}"#.into()
+        )
+    );
+    assert_eq!(
+        call("/write", user.clone()).await,
+        (
+            StatusCode::FORBIDDEN,
+            Some(format!(
+                r#"Bearer error="insufficient_scope", scope="orders:write", {metadata}"#
+            )),
+            r#"{"error":"Scope required: orders:write"}"#.into()
+        )
+    );
+    assert_eq!(call("/inline", user.clone()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        call("/level", user).await.1,
+        Some(format!(r#"Bearer error="invalid_token", {metadata}"#))
+    );
+}
