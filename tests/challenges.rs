@@ -1,7 +1,8 @@
 //! The `WWW-Authenticate` challenges the guards answer with: RFC 9470's step-up
 //! (`insufficient_user_authentication`) for a non-fresh token on a fresh route, under both
 //! status policies, with the JSON body unchanged; RFC 9728's `resource_metadata` on every
-//! challenge when the manager names its protected resource, and the metadata document
+//! challenge when the manager names its protected resource (and RFC 6750's 403
+//! `insufficient_scope`, with `scope`), and the metadata document
 //! (`ProtectedResourceService`) checked against the RFC's members. The challenges are also
 //! parsed by a real client library (werkzeug's `WWWAuthenticate`) when Python has it.
 
@@ -107,12 +108,33 @@ fn with_resource() -> JwtManager {
 }
 
 /// The three challenges of `jwt`'s fresh route: no token, a bad one, a stale one.
-async fn challenges(jwt: &JwtManager) -> [String; 3] {
+async fn challenges(jwt: &JwtManager) -> [String; 5] {
     let stale = jwt.create_access_token("ada").unwrap();
+    let fresh = jwt
+        .create_access_token_with("ada", TokenOptions::new().fresh(true))
+        .unwrap();
+    // A valid token without the route's role, or its scopes: 403.
+    let forbidden = |layer: tower_jwt_auth::JwtRequiredLayer| {
+        let svc = layer.layer(service_fn(|_: Request<RequestBody<Empty<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+        }));
+        let req = Request::get("/")
+            .header("authorization", format!("Bearer {fresh}"))
+            .body(Empty::new())
+            .unwrap();
+        async move {
+            let res = svc.oneshot(req).await.unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN);
+            res.headers()[WWW_AUTHENTICATE].to_str().unwrap().to_owned()
+        }
+    };
+    let required = || tower_jwt_auth::JwtRequiredLayer::new(jwt);
     [
         call(jwt, None).await.1,
         call(jwt, Some("not-a-jwt")).await.1,
         call(jwt, Some(&stale)).await.1,
+        forbidden(required().require_role("admin")).await,
+        forbidden(required().require_scopes(["orders:read", "orders:write"])).await,
     ]
 }
 
@@ -127,6 +149,10 @@ async fn every_challenge_names_the_resource_metadata_when_configured() {
             format!("Bearer {meta}"),
             format!(r#"Bearer error="invalid_token", {meta}"#),
             format!(r#"Bearer error="insufficient_user_authentication", {meta}"#),
+            format!(r#"Bearer error="insufficient_scope", {meta}"#),
+            format!(
+                r#"Bearer error="insufficient_scope", scope="orders:read orders:write", {meta}"#
+            ),
         ]
     );
     // Bodies are unchanged.
@@ -377,6 +403,8 @@ async fn a_client_library_reads_the_challenges() {
             ["bearer", {"resource_metadata": METADATA}],
             ["bearer", {"error": "invalid_token", "resource_metadata": METADATA}],
             ["bearer", {"error": "insufficient_user_authentication", "resource_metadata": METADATA}],
+            ["bearer", {"error": "insufficient_scope", "resource_metadata": METADATA}],
+            ["bearer", {"error": "insufficient_scope", "scope": "orders:read orders:write", "resource_metadata": METADATA}],
         ])
     );
 }
