@@ -138,6 +138,41 @@ impl Db {
         }
     }
 
+    /// A user's email, read in place: for the claims loader, which runs (synchronously)
+    /// while a token is issued.
+    pub fn email_by_id(&self, id: &str) -> Result<Option<String>, DbError> {
+        let Ok(id) = id.parse::<i64>() else {
+            return Ok(None);
+        };
+        let conn = self.read.lock().map_err(|_| DbError::Lost)?;
+        let mut query = conn
+            .prepare_cached("SELECT email FROM users WHERE id = ?1")
+            .map_err(DbError::Sqlite)?;
+        query
+            .query_row(params![id], |row| row.get(0))
+            .optional()
+            .map_err(DbError::Sqlite)
+    }
+
+    /// Every user's id, username and email (never the password hash), by id, read on a
+    /// blocking thread (a whole-table scan).
+    pub async fn users(&self) -> Result<Vec<(i64, String, String)>, DbError> {
+        let conn = self.read.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().map_err(|_| DbError::Lost)?;
+            let mut query = conn
+                .prepare_cached("SELECT id, username, email FROM users ORDER BY id")
+                .map_err(DbError::Sqlite)?;
+            let rows = query
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .map_err(DbError::Sqlite)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(DbError::Sqlite)
+        })
+        .await
+        .map_err(|_| DbError::Lost)?
+    }
+
     pub async fn set_password_hash(&self, id: i64, hash: String) -> Result<(), DbError> {
         self.call(move |conn| {
             conn.execute(

@@ -5,12 +5,16 @@
 //! discovery (`JWT_JWKS_ISSUERS`, comma-separated issuer URLs, each's keys found at
 //! `<issuer>/.well-known/openid-configuration` → `jwks_uri`), both may be combined; a token's
 //! `iss` selects its issuer's keys. `JWT_JWKS_AUDIENCE`, `JWT_JWKS_COOLDOWN` and
-//! `JWT_JWKS_REFRESH` apply to every outside issuer. With `--features jwks`, which brings the
-//! HTTP client: without it, `JWT_JWKS_URL` or `JWT_JWKS_ISSUERS` stops the server at start.
+//! `JWT_JWKS_REFRESH` apply to every outside issuer, and so does `JWT_ROLES_CLAIM` (default
+//! `roles`; dotted for a nested claim, `realm_access.roles`): where its tokens carry roles.
+//! With `--features jwks`, which brings the HTTP client: without it, `JWT_JWKS_URL` or
+//! `JWT_JWKS_ISSUERS` stops the server at start.
 
 #[cfg(feature = "jwks")]
 use std::time::Duration;
 
+#[cfg(feature = "jwks")]
+use tower_jwt_auth::authorization::ClaimPath;
 #[cfg(feature = "jwks")]
 use tower_jwt_auth::jwks::RemoteJwks;
 use tower_jwt_auth::{Algorithm, JwtKey, JwtManagerBuilder};
@@ -163,9 +167,26 @@ async fn remote_jwks() -> Result<Vec<RemoteJwks>, String> {
     Ok(remotes)
 }
 
+/// `JWT_ROLES_CLAIM`: the claim holding outside issuers' roles, `roles` by default; dots
+/// separate the members of a nested one (`realm_access.roles`).
+#[cfg(feature = "jwks")]
+fn roles_claim() -> Result<ClaimPath, String> {
+    let value = env_or("JWT_ROLES_CLAIM", "");
+    let value = match value.trim() {
+        "" => "roles",
+        path => path,
+    };
+    if value.split('.').any(str::is_empty) {
+        return Err(format!(
+            "JWT_ROLES_CLAIM: {value:?} has an empty member (expected e.g. roles or realm_access.roles)"
+        ));
+    }
+    Ok(ClaimPath::dotted(value))
+}
+
 /// One outside issuer with the settings shared by all (`JWT_JWKS_AUDIENCE`,
-/// `JWT_JWKS_COOLDOWN`, `JWT_JWKS_REFRESH`), its first fetch made (a failed one is logged:
-/// its tokens are refused until a later fetch succeeds).
+/// `JWT_JWKS_COOLDOWN`, `JWT_JWKS_REFRESH`, `JWT_ROLES_CLAIM`), its first fetch made (a
+/// failed one is logged: its tokens are refused until a later fetch succeeds).
 #[cfg(feature = "jwks")]
 async fn start(
     builder: tower_jwt_auth::jwks::RemoteJwksBuilder,
@@ -173,6 +194,7 @@ async fn start(
     variable: &str,
 ) -> Result<RemoteJwks, String> {
     let mut builder = builder
+        .roles_claim(roles_claim()?)
         .cooldown(Duration::from_secs(
             env_parse("JWT_JWKS_COOLDOWN")?.unwrap_or(30),
         ))

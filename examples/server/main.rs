@@ -21,14 +21,20 @@
 //! | `JWT_JWKS_URL` | an outside issuer's JWKS, trusted besides the own keys (with `--features jwks`; without it the server stops at start) |
 //! | `JWT_JWKS_ISSUER` | the `iss` its tokens carry (required with `JWT_JWKS_URL`) |
 //! | `JWT_JWKS_ISSUERS` | outside issuers' URLs, comma-separated, keys found by OpenID Connect discovery (`<issuer>/.well-known/openid-configuration`); with `JWT_JWKS_URL` too; a token's `iss` selects its issuer's keys |
+//! | `JWT_ROLES_CLAIM` | `roles`: the claim holding an outside issuer's roles (every outside issuer's); dotted for a nested one, e.g. `realm_access.roles` (Keycloak). The server's own tokens keep `roles` |
 //! | `JWT_JWKS_AUDIENCE` | the `aud` their tokens must name (optional; every outside issuer's) |
 //! | `JWT_JWKS_COOLDOWN` / `JWT_JWKS_REFRESH` | `30` / `600` seconds (every outside issuer's) |
 //! | `JWT_REFRESH_ROTATION` | `false`; `true`: every refresh answers a new refresh token, a spent one presented again revokes its session |
 //! | `JWT_RESOURCE_URL` | unset; e.g. `https://api.example.com`: the protected resource (RFC 9728), its metadata at `GET /.well-known/oauth-protected-resource` (404 while unset) and named by every 401 challenge |
 //! | `JWT_REFRESH_REUSE_GRACE` | `10` seconds: the token just spent still answers (concurrent refreshes) |
+//! | `ADMIN_EMAILS` | empty; comma-separated emails (spaces trimmed, case-insensitive): those users' tokens carry `"roles": ["admin"]`, looked up whenever a token is issued (login, refresh, implicit refresh) |
 //!
 //! `GET /` serves a web page that registers, logs in, shows `/me`, refreshes, changes the
 //! password and logs out with cookies and CSRF double submit.
+//! `GET /admin/users` lists every user (`[{"id", "username", "email"}]`) for a token with
+//! the `admin` role: the server's own for `ADMIN_EMAILS`, or an outside issuer's carrying
+//! it in `JWT_ROLES_CLAIM`; any other valid token gets 403 (`WWW-Authenticate: Bearer
+//! error="insufficient_scope"`), a missing, invalid or revoked one 401.
 //! Users and revoked tokens live in SQLite, so revocations survive a restart; an in-process
 //! moka cache in front of the revoked-token table answers every guard without a query.
 
@@ -55,6 +61,7 @@ use tower_jwt_auth::{
     SameSite, TokenLocation, VerifiedToken,
 };
 
+mod admin;
 mod db;
 mod keys;
 mod sessions;
@@ -97,6 +104,7 @@ async fn run() -> Result<(), String> {
         builder = builder.key(key);
     }
     builder = keys::trust_remote_jwks(builder).await?;
+    builder = builder.additional_claims(admin::roles_loader(db.clone(), admin::admin_emails()));
     if let Some(resource) = std::env::var("JWT_RESOURCE_URL")
         .ok()
         .filter(|v| !v.is_empty())
@@ -271,6 +279,10 @@ fn app(
                 Json(json!({"sub": token.identity()}))
             })
             .route_layer(JwtRequiredLayer::new(&jwt)),
+        )
+        .route(
+            "/admin/users",
+            get(admin::users).route_layer(JwtRequiredLayer::new(&jwt).require_role(admin::ADMIN)),
         )
         .route(
             "/me/password",

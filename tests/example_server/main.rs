@@ -4,6 +4,7 @@
 // The support files are shared by several test crates, and some include each other.
 #![allow(clippy::duplicate_mod)]
 
+mod admin;
 mod browser;
 mod challenges;
 #[path = "../support/flask.rs"]
