@@ -605,3 +605,56 @@ async fn works_without_expiretime() {
         );
     }
 }
+
+/// Where authorization meets a shared denylist: a token revoked on another instance is 401
+/// on a route requiring a role it lacks (never 403), and while Redis is down such a route
+/// fails closed with 503 before looking at roles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_and_outages_answer_before_roles() {
+    if !server::available() {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let (a, _) = instance(&redis, "p9:").await;
+    let (b, b_list) = instance(&redis, "p9:").await;
+    let admins = Router::new().route(
+        "/",
+        get(|| async { "ok" }).route_layer(JwtRequiredLayer::new(&b).require_role("admin")),
+    );
+    let token = |role: &str| {
+        a.create_access_token_with("1", TokenOptions::new().roles([role]))
+            .unwrap()
+    };
+    let (user, admin) = (token("user"), token("admin"));
+    assert_eq!(call(&admins, "/", &user).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call(&admins, "/", &admin).await.0, StatusCode::OK);
+
+    a.revoke(&a.decode_token(&user).unwrap()).await.unwrap();
+    let mut keep = None;
+    let tid = id(&b, &user, &mut keep);
+    let start = Instant::now();
+    while !matches!(b_list.is_revoked_now(tid), Some(Ok(true))) {
+        assert!(start.elapsed() < Duration::from_secs(10), "B hears of it");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        call(&admins, "/", &user).await,
+        (StatusCode::UNAUTHORIZED, REVOKED.into())
+    );
+
+    redis.stop();
+    let start = Instant::now();
+    while b_list.is_trusted() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "B notices the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let fresh_user = token("user");
+    assert_eq!(
+        call(&admins, "/", &fresh_user).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(call(&admins, "/", &user).await.0, StatusCode::UNAUTHORIZED);
+}
