@@ -1,5 +1,6 @@
-//! A minimal axum app with public, optional, required and fresh-only routes and the auth
-//! service mounted under `/auth`.
+//! A minimal axum app with public, optional, required, fresh-only and admin-only routes and
+//! the auth service mounted under `/auth`. Log in as `admin@example.com` /
+//! `"admin password"` for `/admin`; the demo user's token gets 403 `insufficient_scope`.
 //!
 //! Run it with `cargo run --example axum --features axum`, then:
 //!
@@ -34,6 +35,10 @@ pub fn app(jwt: &JwtManager, users: MemoryUserStore) -> Router {
             "/sensitive",
             post(sensitive).route_layer(FreshRequiredLayer::new(jwt)),
         )
+        .route(
+            "/admin",
+            get(admin).route_layer(JwtRequiredLayer::new(jwt).require_role("admin")),
+        )
         .nest_service("/auth", AuthService::new(jwt, users))
 }
 
@@ -66,6 +71,11 @@ async fn me(Claims(claims): Claims<Standard>, token: VerifiedToken) -> Json<Valu
 /// Only with a fresh token (straight from `/auth/token`, not from `/auth/refresh`).
 async fn sensitive(Identity(id): Identity) -> Json<Value> {
     Json(json!({"msg": format!("sensitive action done for user {id}")}))
+}
+
+/// Only with a token carrying the role `admin` (the guard answers 403 to anyone else).
+async fn admin(Identity(id): Identity) -> Json<Value> {
+    Json(json!({"msg": format!("hello admin {id}")}))
 }
 
 #[allow(dead_code)] // the tests include this file as a module

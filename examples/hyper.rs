@@ -9,6 +9,9 @@
 //! curl -s localhost:3000/me -H "Authorization: Bearer <access_token>"
 //! ```
 //!
+//! `/admin` also requires the role `admin`: log in as `admin@example.com` /
+//! `"admin password"` for it; the demo user's token gets 403 `insufficient_scope`.
+//!
 //! Environment: `APP_ADDR` (default `127.0.0.1:3000`), `JWT_SECRET_KEY` (default: random).
 
 #[path = "demo/mod.rs"]
@@ -33,7 +36,8 @@ type Body = BoxBody<Bytes, Infallible>;
 type Guarded = Request<RequestBody<Incoming>>;
 
 /// One service for the whole server: the auth service for `/token`, `/refresh` and
-/// `/revoke`, `/me` behind `JwtRequired`, 404 otherwise.
+/// `/revoke`, `/me` behind `JwtRequired`, `/admin` behind `JwtRequired` with the role
+/// `admin` required, 404 otherwise.
 pub fn app(
     jwt: &JwtManager,
     users: MemoryUserStore,
@@ -52,12 +56,24 @@ pub fn app(
             let body = serde_json::json!({ "sub": sub }).to_string();
             Ok::<_, Infallible>(Response::new(Full::from(body)))
         }));
+    // A valid token without the role is answered 403 by the guard, before the handler.
+    let admin = ServiceBuilder::new()
+        .layer(JwtRequiredLayer::new(jwt).require_role("admin"))
+        .service(service_fn(|req: Guarded| async move {
+            let sub = req
+                .extensions()
+                .get::<VerifiedToken>()
+                .map(|t| t.identity());
+            let body = serde_json::json!({ "msg": "admins only", "sub": sub }).to_string();
+            Ok::<_, Infallible>(Response::new(Full::from(body)))
+        }));
     service_fn(move |req: Request<Incoming>| {
-        let (auth, me) = (auth.clone(), me.clone());
+        let (auth, me, admin) = (auth.clone(), me.clone(), admin.clone());
         async move {
             let res = match req.uri().path() {
                 "/token" | "/refresh" | "/revoke" => auth.oneshot(req).await?.map(BodyExt::boxed),
                 "/me" => me.oneshot(req).await?.map(BodyExt::boxed),
+                "/admin" => admin.oneshot(req).await?.map(BodyExt::boxed),
                 _ => {
                     let mut res = Response::new(Full::from(r#"{"msg":"Not found"}"#).boxed());
                     *res.status_mut() = StatusCode::NOT_FOUND;

@@ -115,6 +115,125 @@ async fn axum_router() {
     assert_eq!(axum_get(&wide, "/", None).await.0, StatusCode::UNAUTHORIZED);
 }
 
+/// The status, the `WWW-Authenticate` header and the body of `GET path` through `app`.
+async fn axum_get_with_challenge(
+    app: &Router,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, Option<String>, String) {
+    let mut req = Request::get(path);
+    if let Some(token) = token {
+        req = req.header("Authorization", format!("Bearer {token}"));
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, challenge, String::from_utf8(body.to_vec()).unwrap())
+}
+
+const SCOPE_CHALLENGE: &str = r#"Bearer error="insufficient_scope", scope="orders:read""#;
+const SCOPE_MESSAGE: &str = r#"{"msg":"Scope required: orders:read"}"#;
+
+/// Tokens for the authorization tests: one without scopes or roles, one with the scope
+/// `orders:read` (among others), one with another scope only, and an admin's.
+struct Grants {
+    plain: String,
+    reader: String,
+    writer: String,
+    admin: String,
+}
+
+fn grants(m: &JwtManager) -> Grants {
+    let with = |options: TokenOptions| m.create_access_token_with("alice", options).unwrap();
+    Grants {
+        plain: m.create_access_token("alice").unwrap(),
+        reader: with(TokenOptions::new().scopes(["orders:write", "orders:read"])),
+        writer: with(TokenOptions::new().scopes(["orders:write"])),
+        admin: with(TokenOptions::new().roles(["admin"])),
+    }
+}
+
+#[tokio::test]
+async fn axum_route_requirements() {
+    let m = manager();
+    let g = grants(&m);
+    let app = Router::new().route(
+        "/orders",
+        get(whoami).route_layer(JwtRequiredLayer::new(&m).require_scope("orders:read")),
+    );
+
+    // The guard's scope requirement.
+    assert_eq!(
+        axum_get_with_challenge(&app, "/orders", Some(&g.reader)).await,
+        (StatusCode::OK, None, "alice".into())
+    );
+    for token in [&g.plain, &g.writer, &g.admin] {
+        assert_eq!(
+            axum_get_with_challenge(&app, "/orders", Some(token)).await,
+            (
+                StatusCode::FORBIDDEN,
+                Some(SCOPE_CHALLENGE.into()),
+                SCOPE_MESSAGE.into()
+            )
+        );
+    }
+    assert_eq!(
+        axum_get_with_challenge(&app, "/orders", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The `RequireRole` extractor, behind a guard without requirements, answers as a guard's
+/// `require_role` does.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn axum_require_role_extractor() {
+    struct Admin;
+    impl tower_jwt_auth::axum::Role for Admin {
+        const NAME: &'static str = "admin";
+    }
+    async fn admin_only(token: tower_jwt_auth::axum::RequireRole<Admin>) -> String {
+        format!("admin {}", token.identity())
+    }
+
+    let m = manager();
+    let g = grants(&m);
+    let app = Router::new().route(
+        "/admin",
+        get(admin_only).route_layer(JwtRequiredLayer::new(&m)),
+    );
+    assert_eq!(
+        axum_get_with_challenge(&app, "/admin", Some(&g.admin)).await,
+        (StatusCode::OK, None, "admin alice".into())
+    );
+    for token in [&g.plain, &g.reader] {
+        assert_eq!(
+            axum_get_with_challenge(&app, "/admin", Some(token)).await,
+            (
+                StatusCode::FORBIDDEN,
+                Some(r#"Bearer error="insufficient_scope""#.into()),
+                r#"{"msg":"Role required: admin"}"#.into()
+            )
+        );
+    }
+    assert_eq!(
+        axum_get_with_challenge(&app, "/admin", None).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("Bearer".into()),
+            r#"{"msg":"Missing Authorization Header"}"#.into()
+        )
+    );
+}
+
 /// A gRPC "handler" over tonic's body type: answers OK with the identity it saw.
 fn grpc_echo() -> impl tower::Service<
     Request<RequestBody<tonic::body::Body>>,
@@ -236,6 +355,32 @@ async fn tonic_body_and_grpc_rejections() {
         .await
         .unwrap_err();
     assert_eq!(status.message(), "Error loading the user zoë 100%");
+}
+
+#[tokio::test]
+async fn tonic_route_requirements() {
+    let m = manager();
+    let g = grants(&m);
+    let orders = || JwtRequiredLayer::new(&m).require_scope("orders:read");
+
+    assert_eq!(grpc_call(orders(), Some(&g.reader)).await.unwrap(), "alice");
+    for token in [&g.plain, &g.writer] {
+        let status = grpc_call(orders(), Some(token)).await.unwrap_err();
+        assert_eq!(
+            (status.code(), status.message()),
+            (tonic::Code::PermissionDenied, "Scope required: orders:read")
+        );
+    }
+    let status = grpc_call(orders(), None).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+
+    let admin = || JwtRequiredLayer::new(&m).require_role("admin");
+    assert_eq!(grpc_call(admin(), Some(&g.admin)).await.unwrap(), "alice");
+    let status = grpc_call(admin(), Some(&g.reader)).await.unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (tonic::Code::PermissionDenied, "Role required: admin")
+    );
 }
 
 /// Serves `svc` with hyper on 127.0.0.1 for a bounded number of connections.
@@ -381,5 +526,60 @@ async fn hyper_over_loopback() {
     assert_eq!(
         hyper_get(fresh, Some(&t.access)).await.2,
         r#"{"msg":"Fresh token required"}"#
+    );
+}
+
+#[tokio::test]
+async fn hyper_route_requirements() {
+    let m = manager();
+    let g = grants(&m);
+    let orders = serve_hyper(
+        ServiceBuilder::new()
+            .layer(JwtRequiredLayer::new(&m).require_scope("orders:read"))
+            .service(hyper_echo()),
+        4,
+    )
+    .await;
+    assert_eq!(
+        hyper_get(orders, Some(&g.reader)).await,
+        (StatusCode::OK, None, "alice".into())
+    );
+    for token in [&g.plain, &g.writer] {
+        assert_eq!(
+            hyper_get(orders, Some(token)).await,
+            (
+                StatusCode::FORBIDDEN,
+                Some(SCOPE_CHALLENGE.into()),
+                SCOPE_MESSAGE.into()
+            )
+        );
+    }
+    assert_eq!(
+        hyper_get(orders, None).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("Bearer".into()),
+            r#"{"msg":"Missing Authorization Header"}"#.into()
+        )
+    );
+
+    let admin = serve_hyper(
+        ServiceBuilder::new()
+            .layer(JwtRequiredLayer::new(&m).require_role("admin"))
+            .service(hyper_echo()),
+        2,
+    )
+    .await;
+    assert_eq!(
+        hyper_get(admin, Some(&g.admin)).await,
+        (StatusCode::OK, None, "alice".into())
+    );
+    assert_eq!(
+        hyper_get(admin, Some(&g.reader)).await,
+        (
+            StatusCode::FORBIDDEN,
+            Some(r#"Bearer error="insufficient_scope""#.into()),
+            r#"{"msg":"Role required: admin"}"#.into()
+        )
     );
 }

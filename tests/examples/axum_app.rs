@@ -87,3 +87,49 @@ async fn axum_example_routes() {
         )
     );
 }
+
+/// `/admin` requires the role `admin` on its guard: the admin's token is 200, the demo
+/// user's 403 with the `insufficient_scope` challenge, no token 401.
+#[tokio::test]
+async fn axum_example_admin_route() {
+    let jwt = super::manager();
+    let app = example::app(&jwt, super::users());
+    let login = |email: &str, password: &str| {
+        let body = json!({"email": email, "password": password});
+        let app = app.clone();
+        async move {
+            let (status, tokens) = call(&app, "POST", "/auth/token", None, Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{tokens}");
+            tokens["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let admin = login("admin@example.com", "admin password").await;
+    let user = login("demo@example.com", "demo password").await;
+
+    assert_eq!(
+        call(&app, "GET", "/admin", Some(&admin), None).await,
+        (StatusCode::OK, json!({"msg": "hello admin 2"}))
+    );
+    let get = |token: Option<&str>| {
+        let mut req = Request::get("/admin");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        app.clone()
+            .oneshot(req.body(axum::body::Body::empty()).unwrap())
+    };
+    let res = get(Some(&user)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        r#"Bearer error="insufficient_scope""#
+    );
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"msg": "Role required: admin"})
+    );
+    let res = get(None).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+}

@@ -10,6 +10,15 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
 async fn call(addr: std::net::SocketAddr, req: Request<Full<Bytes>>) -> (StatusCode, Value) {
+    let (status, _, body) = call_with_challenge(addr, req).await;
+    (status, body)
+}
+
+/// The status, the `WWW-Authenticate` header and the JSON body of `req`'s answer.
+async fn call_with_challenge(
+    addr: std::net::SocketAddr,
+    req: Request<Full<Bytes>>,
+) -> (StatusCode, Option<String>, Value) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut send, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
@@ -21,8 +30,81 @@ async fn call(addr: std::net::SocketAddr, req: Request<Full<Bytes>>) -> (StatusC
         .unwrap()
         .unwrap();
     let status = res.status();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
     let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    (
+        status,
+        challenge,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
+}
+
+fn login(email: &str, password: &str) -> Request<Full<Bytes>> {
+    Request::post("/token")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::from(
+            json!({"email": email, "password": password}).to_string(),
+        ))
+        .unwrap()
+}
+
+fn get(path: &str, token: Option<&str>) -> Request<Full<Bytes>> {
+    let mut req = Request::get(path).header("host", "localhost");
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    req.body(Full::default()).unwrap()
+}
+
+/// `/admin` requires the role `admin` on its guard: the admin's token (logged in over HTTP)
+/// is 200, the demo user's valid token 403 with the `insufficient_scope` challenge, no token
+/// 401; `/me` still serves the demo user.
+#[tokio::test]
+async fn hyper_example_admin_route() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(example::serve(listener, super::manager(), super::users()));
+
+    let (status, tokens) = call(addr, login("admin@example.com", "admin password")).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let admin = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, tokens) = call(addr, login("demo@example.com", "demo password")).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let user = tokens["access_token"].as_str().unwrap().to_owned();
+
+    assert_eq!(
+        call_with_challenge(addr, get("/admin", Some(&admin))).await,
+        (
+            StatusCode::OK,
+            None,
+            json!({"msg": "admins only", "sub": "2"})
+        )
+    );
+    assert_eq!(
+        call_with_challenge(addr, get("/admin", Some(&user))).await,
+        (
+            StatusCode::FORBIDDEN,
+            Some(r#"Bearer error="insufficient_scope""#.into()),
+            json!({"msg": "Role required: admin"})
+        )
+    );
+    assert_eq!(
+        call_with_challenge(addr, get("/admin", None)).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("Bearer".into()),
+            json!({"msg": "Missing Authorization Header"})
+        )
+    );
+    assert_eq!(
+        call(addr, get("/me", Some(&user))).await,
+        (StatusCode::OK, json!({"sub": "1"}))
+    );
+    server.abort();
 }
 
 #[tokio::test]

@@ -5,15 +5,22 @@
 // Each example includes the shared `examples/demo` module; this crate includes all three.
 #![allow(clippy::duplicate_mod)]
 
+#[path = "../../examples/demo/mod.rs"]
+#[allow(dead_code)]
+mod demo;
+
 mod axum_app;
 mod hyper_app;
 mod tonic_app;
 
 pub const SECRET: &str = "examples-test-secret-0123456789abcdefgh";
 
+/// The examples' manager (`demo::demo`) with a fixed secret: user `2`'s tokens carry the
+/// role `admin`.
 pub fn manager() -> tower_jwt_auth::JwtManager {
     tower_jwt_auth::JwtManager::builder()
         .secret(SECRET)
+        .additional_claims(demo::claims)
         .build()
         .unwrap()
 }
@@ -22,6 +29,9 @@ pub fn users() -> tower_jwt_auth::MemoryUserStore {
     let users = tower_jwt_auth::MemoryUserStore::new();
     users
         .add_user("demo@example.com", "1", "demo password")
+        .unwrap();
+    users
+        .add_user("admin@example.com", "2", "admin password")
         .unwrap();
     users
 }
