@@ -12,9 +12,10 @@
 //! [`scopes_claim`](crate::JwtManagerBuilder::scopes_claim); `roles` and `scope` by default)
 //! and per outside issuer (`RemoteJwksBuilder::roles_claim`): `scp` (Azure, Okta),
 //! `realm_access.roles` (Keycloak), `permissions` (Auth0). The claim may be an array of
-//! strings (one role or scope per item) or a string (space-separated, RFC 8693/9068).
-//! Tokens are checked where they lie: the claim is located while the token is decoded, and a
-//! check reads that value only, without allocating.
+//! strings (one role or scope per item) or a string: one role (group names hold spaces), or
+//! space-separated scopes (RFC 6749 §3.3, RFC 8693/9068). The strings are located once,
+//! while the token is decoded; a check compares a few bytes and allocates nothing, also for
+//! a token the guard remembered.
 //!
 //! # Example
 //!
@@ -63,7 +64,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::claims::{is_scope_token, VerifiedToken};
+use crate::claims::{is_scope_token, role_required, scope_required, VerifiedToken};
 pub use crate::config::ClaimPath;
 use crate::error::{AuthError, ErrorKind};
 
@@ -96,10 +97,10 @@ impl Check {
     fn message(&self) -> String {
         let list = |names: &[Box<str>]| names.join(", ");
         match self {
-            Check::AllRoles(roles) if roles.len() == 1 => format!("Role required: {}", roles[0]),
+            Check::AllRoles(roles) if roles.len() == 1 => role_required(&roles[0]),
             Check::AllRoles(roles) => format!("Roles required: {}", list(roles)),
             Check::AnyRole(roles) => format!("One of these roles required: {}", list(roles)),
-            Check::Scopes(scopes) if scopes.len() == 1 => format!("Scope required: {}", scopes[0]),
+            Check::Scopes(scopes) if scopes.len() == 1 => scope_required(&scopes[0]),
             Check::Scopes(scopes) => format!("Scopes required: {}", list(scopes)),
             Check::Predicate(_) => "Not authorized".to_owned(),
         }

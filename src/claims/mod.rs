@@ -42,7 +42,9 @@ use crate::config::{Settings, TokenLocation};
 
 mod lookup;
 mod parse;
-pub(crate) use lookup::{challenge_scope, is_scope_token, paths};
+pub(crate) use lookup::{
+    challenge_scope, is_scope_token, paths, role_required, scope_required, Held, Reading,
+};
 pub(crate) use parse::{ClaimsSeed, Found, RawHeader, Text};
 
 /// The `type` claim of a token.
@@ -124,10 +126,10 @@ pub(crate) struct TokenData {
     pub(crate) csrf: Option<Text>,
     /// The `sid` claim (the session of a rotated refresh token), when it is a string.
     pub(crate) session: Option<Text>,
-    /// The raw JSON of the top-level claims holding roles and scopes (see
+    /// The roles and scopes claims, their strings located (see
     /// [`authorization`](crate::authorization)).
-    pub(crate) roles: Option<Text>,
-    pub(crate) scopes: Option<Text>,
+    pub(crate) roles: Held,
+    pub(crate) scopes: Held,
     /// The decoded header JSON, `None` when it is the key's own header.
     pub(crate) header: Option<Vec<u8>>,
     /// The key that verified it.
@@ -286,33 +288,30 @@ impl VerifiedToken {
     }
 
     /// Whether the token carries `role` in the claim its issuer keeps roles in (see
-    /// [`authorization`](crate::authorization)). Reads the claim where it lies: no
-    /// allocation.
+    /// [`authorization`](crate::authorization)): an array holding it, or a string that is
+    /// it. Compares bytes located when the token was decoded: no allocation.
     pub fn has_role(&self, role: &str) -> bool {
         let (roles, _) = paths(&self.0.settings, &self.0.key);
-        self.holds(self.0.roles.as_ref(), roles, role)
+        (self.0.roles).holds(&self.0.payload, roles.below(), Reading::Roles, role)
     }
 
-    /// Whether the token carries `scope` in the claim its issuer keeps scopes in.
+    /// Whether the token carries `scope` in the claim its issuer keeps scopes in: an array
+    /// holding it, or a string holding it among its space-separated scopes.
     pub fn has_scope(&self, scope: &str) -> bool {
         let (_, scopes) = paths(&self.0.settings, &self.0.key);
-        self.holds(self.0.scopes.as_ref(), scopes, scope)
+        (self.0.scopes).holds(&self.0.payload, scopes.below(), Reading::Scopes, scope)
     }
 
     /// Every role the token carries (as [`has_role`](Self::has_role) reads them).
     pub fn roles(&self) -> Vec<String> {
         let (roles, _) = paths(&self.0.settings, &self.0.key);
-        self.0.roles.as_ref().map_or_else(Vec::new, |raw| {
-            lookup::all(raw.as_bytes(&self.0.payload), roles.below())
-        })
+        (self.0.roles).all(&self.0.payload, roles.below(), Reading::Roles)
     }
 
     /// Every scope the token carries (as [`has_scope`](Self::has_scope) reads them).
     pub fn scopes(&self) -> Vec<String> {
         let (_, scopes) = paths(&self.0.settings, &self.0.key);
-        self.0.scopes.as_ref().map_or_else(Vec::new, |raw| {
-            lookup::all(raw.as_bytes(&self.0.payload), scopes.below())
-        })
+        (self.0.scopes).all(&self.0.payload, scopes.below(), Reading::Scopes)
     }
 
     /// `Ok` if the token carries `role`; otherwise the guards' own 403 error
@@ -324,7 +323,7 @@ impl VerifiedToken {
         } else {
             Err(crate::AuthError::new(
                 crate::ErrorKind::InsufficientScope,
-                format!("Role required: {role}"),
+                lookup::role_required(role),
             ))
         }
     }
@@ -337,14 +336,10 @@ impl VerifiedToken {
         } else {
             Err(crate::AuthError::new(
                 crate::ErrorKind::InsufficientScope,
-                format!("Scope required: {scope}"),
+                lookup::scope_required(scope),
             )
             .with_scope(challenge_scope(scope)))
         }
-    }
-
-    fn holds(&self, raw: Option<&Text>, path: &crate::config::ClaimPath, wanted: &str) -> bool {
-        raw.is_some_and(|raw| lookup::holds(raw.as_bytes(&self.0.payload), path.below(), wanted))
     }
 
     /// The token's type.

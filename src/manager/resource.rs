@@ -70,8 +70,8 @@ impl Resource {
 }
 
 impl JwtManagerBuilder {
-    /// The claim that holds a token's roles (default `roles`): an array of strings, or a
-    /// space-separated string; e.g. `ClaimPath::dotted("realm_access.roles")` for Keycloak.
+    /// The claim that holds a token's roles (default `roles`): an array of strings, or one
+    /// string (one role); e.g. `ClaimPath::dotted("realm_access.roles")` for Keycloak.
     /// What [`GuardLayer::require_role`](crate::guard::GuardLayer::require_role) and
     /// [`TokenOptions::roles`](crate::TokenOptions::roles) use; an outside issuer may name
     /// its own (`RemoteJwksBuilder::roles_claim`). See [`authorization`](crate::authorization).

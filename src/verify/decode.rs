@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use crate::claims::{ClaimsSeed, Found, Freshness, RawHeader, TokenData, TokenType, VerifiedToken};
+use crate::claims::{
+    ClaimsSeed, Found, Freshness, Held, RawHeader, Reading, TokenData, TokenType, VerifiedToken,
+};
 use crate::config::keys::{peek_issuer, NoKey, Scope, ISSUER_SEPARATOR};
 use crate::config::{Settings, TokenLocation};
 use crate::error::{AuthError, ErrorKind};
@@ -338,8 +340,18 @@ pub(crate) fn decode(
             Found::Valid(sid) if believed => Some(sid),
             _ => None,
         },
-        roles: claims.roles.into_option(),
-        scopes: claims.scopes.into_option(),
+        roles: Held::new(
+            claims.roles.into_option(),
+            &payload,
+            roles_claim.below(),
+            Reading::Roles,
+        ),
+        scopes: Held::new(
+            claims.scopes.into_option(),
+            &payload,
+            scopes_claim.below(),
+            Reading::Scopes,
+        ),
         header,
         key,
         settings: s.clone(),
