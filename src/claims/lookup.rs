@@ -18,6 +18,7 @@ use crate::config::{ClaimPath, Settings};
 
 /// The claims holding roles and scopes in tokens `key` verifies: its outside issuer's, or
 /// the manager's.
+#[inline]
 pub(crate) fn paths<'a>(settings: &'a Settings, key: &'a Key) -> (&'a ClaimPath, &'a ClaimPath) {
     let own = &settings.claim_names;
     match key.trust.as_deref() {
@@ -70,12 +71,6 @@ impl Spans {
         self.n += 1;
         true
     }
-
-    fn iter(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-        self.at[..self.n as usize]
-            .iter()
-            .map(|&(at, len)| at as usize..at as usize + len as usize)
-    }
 }
 
 impl Held {
@@ -99,6 +94,7 @@ impl Held {
     }
 
     /// Whether the claim holds `wanted` (never the empty string).
+    #[inline]
     pub(crate) fn holds(
         &self,
         payload: &[u8],
@@ -110,9 +106,14 @@ impl Held {
             return false;
         }
         match (&self.located, &self.raw) {
-            (Some(spans), _) => spans
-                .iter()
-                .any(|span| payload.get(span) == Some(wanted.as_bytes())),
+            // Lengths first: most strings that differ differ in length.
+            (Some(spans), _) => {
+                let wanted = wanted.as_bytes();
+                spans.at[..spans.n as usize].iter().any(|&(at, len)| {
+                    len as usize == wanted.len()
+                        && payload.get(at as usize..at as usize + wanted.len()) == Some(wanted)
+                })
+            }
             (None, Some(raw)) => {
                 let mut found = false;
                 let clean = walk(raw.as_bytes(payload), below, reading, &mut |s, _| {

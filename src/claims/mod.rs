@@ -290,6 +290,7 @@ impl VerifiedToken {
     /// Whether the token carries `role` in the claim its issuer keeps roles in (see
     /// [`authorization`](crate::authorization)): an array holding it, or a string that is
     /// it. Compares bytes located when the token was decoded: no allocation.
+    #[inline]
     pub fn has_role(&self, role: &str) -> bool {
         let (roles, _) = paths(&self.0.settings, &self.0.key);
         (self.0.roles).holds(&self.0.payload, roles.below(), Reading::Roles, role)
@@ -297,6 +298,7 @@ impl VerifiedToken {
 
     /// Whether the token carries `scope` in the claim its issuer keeps scopes in: an array
     /// holding it, or a string holding it among its space-separated scopes.
+    #[inline]
     pub fn has_scope(&self, scope: &str) -> bool {
         let (_, scopes) = paths(&self.0.settings, &self.0.key);
         (self.0.scopes).holds(&self.0.payload, scopes.below(), Reading::Scopes, scope)
