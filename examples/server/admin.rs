@@ -20,14 +20,30 @@ use crate::{env_or, AppState};
 /// The role `ADMIN_EMAILS` grants, and `GET /admin/users` requires.
 pub(crate) const ADMIN: &str = "admin";
 
-/// `ADMIN_EMAILS`: comma-separated, spaces trimmed, compared case-insensitively (empty by
-/// default: no one).
+/// `ADMIN_EMAILS`: comma-separated, spaces trimmed, compared as emails are stored: ASCII
+/// letters lowercased, nothing else folded (empty by default: no one). Full Unicode case
+/// folding would make another account's email (`\u{212A}im@...`, the Kelvin sign) equal to
+/// an admin's `kim@...`.
 pub(crate) fn admin_emails() -> HashSet<String> {
     env_or("ADMIN_EMAILS", "")
         .split(',')
-        .map(|email| email.trim().to_lowercase())
+        .map(|email| email.trim().to_ascii_lowercase())
         .filter(|email| !email.is_empty())
         .collect()
+}
+
+/// Warns about listed emails no account has yet: registration does not prove that the
+/// registrant owns the address, so whoever registers it first gets the role. Create the
+/// admins' accounts before listing them.
+pub(crate) async fn warn_unregistered(db: &Db, admins: &HashSet<String>) {
+    for email in admins {
+        if let Ok(None) = db.user_by("email", email.clone()).await {
+            tracing::warn!(
+                "ADMIN_EMAILS lists {email}, which no account has: whoever registers it first \
+                 becomes an admin (registration does not verify emails)"
+            );
+        }
+    }
 }
 
 /// The claims loader of the server's own tokens: `"roles": ["admin"]` for a user whose
@@ -43,7 +59,7 @@ pub(crate) fn roles_loader(
             return claims;
         }
         match db.email_by_id(identity) {
-            Ok(Some(email)) if admins.contains(&email.to_lowercase()) => {
+            Ok(Some(email)) if admins.contains(&email.to_ascii_lowercase()) => {
                 claims.insert("roles".into(), json!([ADMIN]));
             }
             Ok(_) => {}

@@ -27,7 +27,7 @@
 //! | `JWT_REFRESH_ROTATION` | `false`; `true`: every refresh answers a new refresh token, a spent one presented again revokes its session |
 //! | `JWT_RESOURCE_URL` | unset; e.g. `https://api.example.com`: the protected resource (RFC 9728), its metadata at `GET /.well-known/oauth-protected-resource` (404 while unset) and named by every 401 challenge |
 //! | `JWT_REFRESH_REUSE_GRACE` | `10` seconds: the token just spent still answers (concurrent refreshes) |
-//! | `ADMIN_EMAILS` | empty; comma-separated emails (spaces trimmed, case-insensitive): those users' tokens carry `"roles": ["admin"]`, looked up whenever a token is issued (login, refresh, implicit refresh) |
+//! | `ADMIN_EMAILS` | empty; comma-separated emails (spaces trimmed, ASCII case-insensitive): those users' tokens carry `"roles": ["admin"]`, looked up whenever a token is issued (login, refresh, implicit refresh). Registration does not verify emails: create the admins' accounts before listing them (the server warns at start about listed emails no account has) |
 //!
 //! `GET /` serves a web page that registers, logs in, shows `/me`, refreshes, changes the
 //! password and logs out with cookies and CSRF double submit.
@@ -104,7 +104,9 @@ async fn run() -> Result<(), String> {
         builder = builder.key(key);
     }
     builder = keys::trust_remote_jwks(builder).await?;
-    builder = builder.additional_claims(admin::roles_loader(db.clone(), admin::admin_emails()));
+    let admins = admin::admin_emails();
+    admin::warn_unregistered(&db, &admins).await;
+    builder = builder.additional_claims(admin::roles_loader(db.clone(), admins));
     if let Some(resource) = std::env::var("JWT_RESOURCE_URL")
         .ok()
         .filter(|v| !v.is_empty())

@@ -302,3 +302,20 @@ mod outside {
         }
     }
 }
+
+/// An email that only Unicode case folding makes equal to an admin's (the Kelvin sign K,
+/// U+212A, lowercases to `k`) is another account: stored as given (emails are
+/// ASCII-lowercased), it must not be read as the admin's when roles are granted.
+#[tokio::test]
+async fn a_lookalike_email_is_not_the_admins() {
+    let db = TempDb::new("admin-lookalike");
+    let s = Server::start(&db.path(), &[("ADMIN_EMAILS", "kim@example.com")]);
+    register(&s, "mallory", "\u{212A}im@example.com", "pw-of-mallory").await;
+    let (mallory, _) = login(&s, "\u{212A}im@example.com", "pw-of-mallory").await;
+    assert_eq!(roles(&mallory), None);
+    assert_forbidden(&s, &mallory).await;
+    // The real admin, registered after, is one.
+    register(&s, "kim", "Kim@Example.com", "pw-of-kim").await;
+    let (kim, _) = login(&s, "kim@example.com", "pw-of-kim").await;
+    assert_eq!(roles(&kim), Some(json!(["admin"])));
+}
