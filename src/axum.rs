@@ -455,11 +455,11 @@ pub trait Scope {
 /// assert_eq!(call(user).await.unwrap().status(), StatusCode::FORBIDDEN);
 /// # }
 /// ```
-pub struct RequireRole<R>(pub VerifiedToken, PhantomData<fn() -> R>);
+pub struct RequireRole<R>(pub VerifiedToken, pub PhantomData<fn() -> R>);
 
 /// The verified token, if it carries scope `S` (in the claim its issuer keeps scopes in);
 /// otherwise 403 `insufficient_scope` with `scope="<S>"`.
-pub struct RequireScope<S>(pub VerifiedToken, PhantomData<fn() -> S>);
+pub struct RequireScope<S>(pub VerifiedToken, pub PhantomData<fn() -> S>);
 
 macro_rules! requirement_extractor {
     ($name:ident, $bound:ident, $check:ident) => {

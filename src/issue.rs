@@ -124,7 +124,13 @@ impl TokenOptions {
 
     /// The token's roles, written as an array of strings into the manager's
     /// [`roles_claim`](crate::JwtManagerBuilder::roles_claim) (`roles` by default; nested
-    /// objects are created for a nested path), over any value set there otherwise.
+    /// objects are created for a nested path), over any value set there otherwise. An empty
+    /// role fails with [`IssueError::InvalidRoleOrScope`].
+    ///
+    /// These are this token's only: a token issued later for the identity (a refresh, an
+    /// implicit refresh, the auth service's login) carries what the
+    /// [`additional_claims`](crate::JwtManagerBuilder::additional_claims) loader gives. Roles
+    /// that must last belong there.
     pub fn roles<I, S>(mut self, roles: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -136,7 +142,9 @@ impl TokenOptions {
 
     /// The token's scopes, written as one space-separated string (RFC 9068) into the
     /// manager's [`scopes_claim`](crate::JwtManagerBuilder::scopes_claim) (`scope` by
-    /// default), over any value set there otherwise.
+    /// default), over any value set there otherwise. A scope RFC 6749 does not allow
+    /// (empty, with a space, `"` or `\`) fails with [`IssueError::InvalidRoleOrScope`]. As
+    /// with [`roles`](Self::roles), later tokens carry the loader's claims, not these.
     pub fn scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -222,6 +230,10 @@ pub enum IssueError {
     /// The identity holds U+001F, the separator of outside issuers' names (see
     /// [`Subject::key`](crate::claims::Subject::key)): guards refuse such a token.
     InvalidIdentity,
+    /// A role or scope given to [`TokenOptions::roles`] or [`TokenOptions::scopes`] that no
+    /// check could match: an empty one, or a scope RFC 6749 does not allow (with a space,
+    /// `"`, `\` or a non-printable character; `scopes(["a b"])` would mint two).
+    InvalidRoleOrScope(String),
 }
 
 impl fmt::Display for IssueError {
@@ -243,6 +255,9 @@ impl fmt::Display for IssueError {
                 "the identity holds U+001F, which separates an outside issuer from the \
                  identities it names",
             ),
+            IssueError::InvalidRoleOrScope(name) => {
+                write!(f, "{name:?} is not a role or scope a check could match")
+            }
             IssueError::ReservedClaim(name) => write!(
                 f,
                 "the claim {name:?} is reserved: only the manager sets it (use \
@@ -387,9 +402,15 @@ impl Issuer {
         extra.extend(options.claims);
         let names = &self.settings.claim_names;
         if let Some(roles) = options.roles {
+            if let Some(empty) = roles.iter().find(|role| role.is_empty()) {
+                return Err(IssueError::InvalidRoleOrScope(empty.clone()));
+            }
             set_path(&mut extra, &names.roles, roles.into());
         }
         if let Some(scopes) = options.scopes {
+            if let Some(bad) = scopes.iter().find(|s| !crate::claims::is_scope_token(s)) {
+                return Err(IssueError::InvalidRoleOrScope(bad.clone()));
+            }
             set_path(&mut extra, &names.scopes, scopes.join(" ").into());
         }
         let jti = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(

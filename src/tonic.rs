@@ -86,7 +86,7 @@ pub trait RequestExt {
     /// The verified token if it is fresh; `UNAUTHENTICATED` "Fresh token required"
     /// otherwise, or `INTERNAL` when no guard ran (a programming error).
     fn require_fresh(&self) -> Result<&VerifiedToken, Status> {
-        let token = self.guarded()?;
+        let token = guarded(self)?;
         if token.is_fresh() {
             Ok(token)
         } else {
@@ -97,23 +97,23 @@ pub trait RequestExt {
     /// The verified token if it carries `role`; `PERMISSION_DENIED` otherwise (see
     /// [`VerifiedToken::require_role`]), `INTERNAL` when no guard ran.
     fn require_role(&self, role: &str) -> Result<&VerifiedToken, Status> {
-        Ok(self.guarded()?.require_role(role)?)
+        Ok(guarded(self)?.require_role(role)?)
     }
 
     /// The verified token if it carries `scope`; `PERMISSION_DENIED` otherwise,
     /// `INTERNAL` when no guard ran.
     fn require_scope(&self, scope: &str) -> Result<&VerifiedToken, Status> {
-        Ok(self.guarded()?.require_scope(scope)?)
+        Ok(guarded(self)?.require_scope(scope)?)
     }
+}
 
-    #[doc(hidden)]
-    fn guarded(&self) -> Result<&VerifiedToken, Status> {
-        self.verified_token().ok_or_else(|| {
-            Status::internal(
-                "no verified token: guard this service with JwtRequiredLayer or FreshRequiredLayer",
-            )
-        })
-    }
+/// The verified token, or `INTERNAL` when no guard ran (a programming error).
+fn guarded<R: RequestExt + ?Sized>(req: &R) -> Result<&VerifiedToken, Status> {
+    req.verified_token().ok_or_else(|| {
+        Status::internal(
+            "no verified token: guard this service with JwtRequiredLayer or FreshRequiredLayer",
+        )
+    })
 }
 
 impl<T> RequestExt for ::tonic::Request<T> {

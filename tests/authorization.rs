@@ -481,6 +481,29 @@ async fn cookie_borne_tokens_are_authorized_after_their_csrf_check() {
     assert_eq!(send(&admins, forged).await.status, 401);
 }
 
+#[test]
+fn roles_and_scopes_no_check_could_match_are_not_issued() {
+    use tower_jwt_auth::{IssueError, TokenOptions};
+    let m = manager();
+    for options in [
+        TokenOptions::new().scopes(["orders:read orders:write"]),
+        TokenOptions::new().scopes([""]),
+        TokenOptions::new().scopes(["say\"hi\""]),
+        TokenOptions::new().roles(["admin", ""]),
+    ] {
+        assert!(matches!(
+            m.create_access_token_with("ada", options),
+            Err(IssueError::InvalidRoleOrScope(_))
+        ));
+    }
+    // A role may hold spaces (group names do): it is one role.
+    let token = m
+        .create_access_token_with("ada", TokenOptions::new().roles(["Billing admin"]))
+        .unwrap();
+    let token = m.decode_token(&token).unwrap();
+    assert!(token.has_role("Billing admin") && !token.has_role("admin"));
+}
+
 #[tokio::test]
 async fn in_handler_checks_answer_as_the_guards_do() {
     let m = manager();
@@ -594,11 +617,22 @@ async fn each_issuer_keeps_roles_where_it_says() {
     let own = testing::token(&m, "ada").roles(["admin"]).mint();
     assert_eq!(bearer(&admins, &own).await.status, 200);
 
-    // An outside issuer's claim paths are checked too.
+    // An outside issuer's claim paths are checked too: by itself, and against the
+    // identity claim of the manager trusting it.
     assert!(RemoteJwks::builder(a.url("/jwks.json"))
         .issuer(a.url(""))
         .roles_claim("iss")
         .build()
         .is_err());
+    let sub = RemoteJwks::builder(a.url("/jwks.json"))
+        .issuer(a.url(""))
+        .scopes_claim("sub")
+        .build()
+        .unwrap();
+    let refused = JwtManager::builder()
+        .secret(SECRET)
+        .trust_jwks(&sub)
+        .build();
+    assert!(refused.unwrap_err().to_string().contains("scopes claim"));
     tokio::time::sleep(Duration::ZERO).await;
 }

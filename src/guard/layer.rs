@@ -131,6 +131,11 @@ impl<K> GuardLayer<K> {
     /// [`authorization`](crate::authorization)); several calls require every role. A
     /// valid token without it is answered 403 `insufficient_scope`.
     ///
+    /// Requirements apply to tokens: **on a `JwtOptionalLayer`, a request without a token
+    /// (or, with [`invalid_as_anonymous`](GuardLayer::invalid_as_anonymous), with an invalid
+    /// one) still passes, as anonymous**; only a valid token without the role is refused. Use
+    /// `JwtRequiredLayer` for a route that is the role's alone.
+    ///
     /// # Panics
     /// If `role` is empty.
     pub fn require_role(mut self, role: impl Into<String>) -> Self {

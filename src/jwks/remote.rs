@@ -244,6 +244,11 @@ impl RemoteJwksBuilder {
     /// The claim that holds this issuer's roles (default: the manager's
     /// [`roles_claim`](crate::JwtManagerBuilder::roles_claim)), e.g.
     /// `ClaimPath::dotted("realm_access.roles")` for Keycloak, `"roles"` for Entra ID.
+    ///
+    /// Roles and scopes, unlike identities, are not namespaced by issuer: this issuer's
+    /// `admin` passes `require_role("admin")`. Trust an issuer whose roles mean yours, and
+    /// name the [`audience`](Self::audience) its tokens for this service carry (a Keycloak
+    /// realm's roles are in the tokens it issues to every client of the realm).
     pub fn roles_claim(mut self, path: impl Into<ClaimPath>) -> Self {
         self.roles_claim = Some(path.into());
         self

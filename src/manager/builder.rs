@@ -436,6 +436,19 @@ impl JwtManagerBuilder {
         (self.claim_names)
             .check(Some(&self.identity_claim))
             .map_err(BuildError::Invalid)?;
+        for trust in self.remotes.iter().map(|remote| &remote.trust) {
+            for (what, path) in [
+                ("roles", &trust.roles_claim),
+                ("scopes", &trust.scopes_claim),
+            ] {
+                if let Some(Err(err)) = path
+                    .as_ref()
+                    .map(|p| p.check(what, Some(&self.identity_claim)))
+                {
+                    return Err(BuildError::Invalid(format!("{}: {err}", trust.issuer)));
+                }
+            }
+        }
         let (cookies, query, json, implicit_refresh) = self
             .locations_settings
             .validate(self.locations.contains(&TokenLocation::Cookies))?;
