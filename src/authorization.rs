@@ -64,7 +64,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::claims::{is_scope_token, role_required, scope_required, VerifiedToken};
+use crate::claims::{role_required, scope_required, VerifiedToken};
+use crate::config::is_scope_token;
 pub use crate::config::ClaimPath;
 use crate::error::{AuthError, ErrorKind};
 

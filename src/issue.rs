@@ -189,26 +189,6 @@ impl TokenOptions {
     }
 }
 
-/// Sets `value` at `path` in `claims`, making the objects on the way.
-fn set_path(claims: &mut Map<String, Value>, path: &crate::config::ClaimPath, value: Value) {
-    let mut segments = path.segments().peekable();
-    let mut at = claims;
-    while let Some(name) = segments.next() {
-        if segments.peek().is_none() {
-            at.insert(name.to_owned(), value);
-            return;
-        }
-        let next = at
-            .entry(name.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !next.is_object() {
-            *next = Value::Object(Map::new());
-        }
-        let Value::Object(next) = next else { return };
-        at = next;
-    }
-}
-
 /// A token could not be issued.
 #[non_exhaustive]
 #[derive(Debug)]
@@ -400,19 +380,13 @@ impl Issuer {
             return Err(IssueError::ReservedClaim(name.clone()));
         }
         extra.extend(options.claims);
-        let names = &self.settings.claim_names;
-        if let Some(roles) = options.roles {
-            if let Some(empty) = roles.iter().find(|role| role.is_empty()) {
-                return Err(IssueError::InvalidRoleOrScope(empty.clone()));
-            }
-            set_path(&mut extra, &names.roles, roles.into());
-        }
-        if let Some(scopes) = options.scopes {
-            if let Some(bad) = scopes.iter().find(|s| !crate::claims::is_scope_token(s)) {
-                return Err(IssueError::InvalidRoleOrScope(bad.clone()));
-            }
-            set_path(&mut extra, &names.scopes, scopes.join(" ").into());
-        }
+        crate::config::write_roles_and_scopes(
+            &self.settings.claim_names,
+            &mut extra,
+            options.roles,
+            options.scopes,
+        )
+        .map_err(IssueError::InvalidRoleOrScope)?;
         let jti = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
             uuid::NoContext,
             since_epoch.as_secs(),

@@ -12,9 +12,8 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::Text;
 use crate::config::keys::Key;
-use crate::config::{ClaimPath, Settings};
+use crate::config::{is_scope_token, ClaimPath, Settings};
 
 /// The claims holding roles and scopes in tokens `key` verifies: its outside issuer's, or
 /// the manager's.
@@ -30,70 +29,78 @@ pub(crate) fn paths<'a>(settings: &'a Settings, key: &'a Key) -> (&'a ClaimPath,
     }
 }
 
-/// How a claim's strings are read.
+/// Which claim, and how its strings are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reading {
-    /// A string is one role.
-    Roles,
-    /// A string is space-separated scopes.
-    Scopes,
+    /// The roles claim: a string is one role.
+    Roles = 0,
+    /// The scopes claim: a string is space-separated scopes.
+    Scopes = 1,
 }
 
 /// At most this many strings are located when a token is decoded; a claim holding more (or
 /// strings with JSON escapes) is read again at each check.
 const LOCATED: usize = 8;
 
-/// The strings a roles or scopes claim holds, located when the token is decoded.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Held {
-    /// The raw JSON of the top-level claim; `None` when the token has none.
-    raw: Option<Text>,
-    /// Where the strings held lie in the payload; `None`: read `raw` at each check.
-    located: Option<Spans>,
-}
-
+/// The strings a token's roles and scopes claims hold, located when the token is decoded.
+/// Compact (it is part of every verified token): spans of payloads up to 64 KiB, at most
+/// [`LOCATED`] strings for the two claims together, the roles' first.
 #[derive(Clone, Copy, Debug, Default)]
-struct Spans {
-    n: u8,
-    at: [(u32, u16); LOCATED],
+pub(crate) struct Held {
+    /// The raw JSON of each top-level claim, a span of the payload; `None` when absent.
+    raw: [Option<(u32, u32)>; 2],
+    /// How many strings of each were located; [`UNKNOWN`]: read `raw` at each check.
+    n: [u8; 2],
+    at: [(u16, u16); LOCATED],
 }
 
-impl Spans {
-    /// Adds a span; `false` when full or out of range.
-    fn push(&mut self, at: usize, len: usize) -> bool {
-        let (Ok(at), Ok(len)) = (u32::try_from(at), u16::try_from(len)) else {
-            return false;
-        };
-        let Some(slot) = self.at.get_mut(self.n as usize) else {
-            return false;
-        };
-        *slot = (at, len);
-        self.n += 1;
-        true
-    }
-}
+/// Not located: the claim is read at each check.
+const UNKNOWN: u8 = u8::MAX;
 
 impl Held {
-    /// The claim `raw` (a span of `payload`), its strings at `below` located.
+    /// The claims `roles` and `scopes` (spans of `payload`) with their strings at the
+    /// members `below` each located.
+    #[inline]
     pub(crate) fn new(
-        raw: Option<Text>,
         payload: &[u8],
-        below: &[Box<str>],
-        reading: Reading,
+        roles: (Option<(u32, u32)>, &[Box<str>]),
+        scopes: (Option<(u32, u32)>, &[Box<str>]),
     ) -> Self {
-        let located = match &raw {
-            Some(Text::Span(at, len)) => {
-                let at = *at as usize;
-                payload
-                    .get(at..at + *len as usize)
-                    .and_then(|json| locate(json, at, below, reading))
-            }
-            _ => None,
-        };
-        Self { raw, located }
+        if roles.0.is_none() && scopes.0.is_none() {
+            return Self::default();
+        }
+        Self::located(payload, roles, scopes)
     }
 
-    /// Whether the claim holds `wanted` (never the empty string).
+    fn located(
+        payload: &[u8],
+        roles: (Option<(u32, u32)>, &[Box<str>]),
+        scopes: (Option<(u32, u32)>, &[Box<str>]),
+    ) -> Self {
+        let mut held = Self::default();
+        let mut used = 0usize;
+        for ((raw, below), reading) in [(roles, Reading::Roles), (scopes, Reading::Scopes)] {
+            let i = reading as usize;
+            let Some((at, len)) = raw else {
+                continue;
+            };
+            held.raw[i] = Some((at, len));
+            let json = payload
+                .get(at as usize..at as usize + len as usize)
+                .unwrap_or_default();
+            let free = &mut held.at[used..];
+            match locate(json, at as usize, below, reading, free) {
+                Some(n) => {
+                    held.n[i] = n as u8;
+                    used += n;
+                }
+                None => held.n[i] = UNKNOWN,
+            }
+        }
+        held
+    }
+
+    /// Whether the claim read as `reading` holds `wanted` (never the empty string).
     #[inline]
     pub(crate) fn holds(
         &self,
@@ -102,36 +109,47 @@ impl Held {
         reading: Reading,
         wanted: &str,
     ) -> bool {
-        if wanted.is_empty() {
+        let i = reading as usize;
+        if wanted.is_empty() || self.raw[i].is_none() {
             return false;
         }
-        match (&self.located, &self.raw) {
+        if self.n[i] != UNKNOWN {
+            // The roles' strings first, then the scopes'.
+            let from = match (reading, self.n[0]) {
+                (Reading::Scopes, n) if n != UNKNOWN => n as usize,
+                _ => 0,
+            };
+            let spans = self
+                .at
+                .get(from..from + self.n[i] as usize)
+                .unwrap_or_default();
             // Lengths first: most strings that differ differ in length.
-            (Some(spans), _) => {
-                let wanted = wanted.as_bytes();
-                spans.at[..spans.n as usize].iter().any(|&(at, len)| {
-                    len as usize == wanted.len()
-                        && payload.get(at as usize..at as usize + wanted.len()) == Some(wanted)
-                })
-            }
-            (None, Some(raw)) => {
-                let mut found = false;
-                let clean = walk(raw.as_bytes(payload), below, reading, &mut |s, _| {
-                    found |= s == wanted
-                });
-                clean && found
-            }
-            (None, None) => false,
+            let wanted = wanted.as_bytes();
+            return spans.iter().any(|&(at, len)| {
+                len as usize == wanted.len()
+                    && payload.get(at as usize..at as usize + wanted.len()) == Some(wanted)
+            });
         }
+        let Some(json) = self.raw(payload, i) else {
+            return false;
+        };
+        let mut found = false;
+        let clean = walk(json, below, reading, &mut |s, _| found |= s == wanted);
+        clean && found
     }
 
-    /// Every string the claim holds, once each, in order.
+    fn raw<'a>(&self, payload: &'a [u8], i: usize) -> Option<&'a [u8]> {
+        let (at, len) = self.raw[i]?;
+        payload.get(at as usize..at as usize + len as usize)
+    }
+
+    /// Every string the claim read as `reading` holds, once each, in order.
     pub(crate) fn all(&self, payload: &[u8], below: &[Box<str>], reading: Reading) -> Vec<String> {
         let mut all: Vec<String> = Vec::new();
-        let Some(raw) = &self.raw else {
+        let Some(json) = self.raw(payload, reading as usize) else {
             return all;
         };
-        let clean = walk(raw.as_bytes(payload), below, reading, &mut |s, _| {
+        let clean = walk(json, below, reading, &mut |s, _| {
             if !all.iter().any(|seen| seen == s) {
                 all.push(s.to_owned());
             }
@@ -144,26 +162,47 @@ impl Held {
     }
 }
 
-/// The spans (offset by `at`) of the strings `json` holds at `below`, if there are at most
-/// [`LOCATED`] and none has escapes. A top-level claim without escapes is scanned directly:
-/// in JSON without `\`, every `"` delimits a string.
-fn locate(json: &[u8], at: usize, below: &[Box<str>], reading: Reading) -> Option<Spans> {
-    let mut spans = Spans::default();
+/// Writes into `into` the spans (offset by `at`) of the strings `json` holds at `below`, and
+/// says how many, if they fit and none has escapes. A top-level claim without escapes is
+/// scanned directly: in JSON without `\`, every `"` delimits a string.
+fn locate(
+    json: &[u8],
+    at: usize,
+    below: &[Box<str>],
+    reading: Reading,
+    into: &mut [(u16, u16)],
+) -> Option<usize> {
+    let mut n = 0usize;
     let mut fits = true;
+    let mut push = |from: usize, len: usize| match (
+        u16::try_from(at + from),
+        u16::try_from(len),
+        into.get_mut(n),
+    ) {
+        (Ok(from), Ok(len), Some(slot)) => {
+            *slot = (from, len);
+            n += 1;
+        }
+        _ => fits = false,
+    };
     if below.is_empty() && memchr::memchr(b'\\', json).is_none() {
-        scan(json, reading, &mut |from, len| {
-            fits &= spans.push(at + from, len)
-        });
-        return fits.then_some(spans);
+        scan(json, reading, &mut push);
+        return fits.then_some(n);
     }
     let base = json.as_ptr() as usize;
+    let mut borrowed_only = true;
     let clean = walk(json, below, reading, &mut |s, borrowed| {
         let from = (s.as_ptr() as usize).wrapping_sub(base);
-        fits &= borrowed && from + s.len() <= json.len() && spans.push(at + from, s.len());
+        if borrowed && from + s.len() <= json.len() {
+            push(from, s.len());
+        } else {
+            borrowed_only = false;
+        }
     });
-    match (clean, fits) {
-        (false, _) => Some(Spans::default()),
-        (true, true) => Some(spans),
+    match (clean, fits && borrowed_only) {
+        // A member named twice on the way: holds nothing.
+        (false, _) => Some(0),
+        (true, true) => Some(n),
         (true, false) => None,
     }
 }
@@ -395,14 +434,6 @@ pub(crate) fn challenge_scope(scope: &str) -> Option<std::sync::Arc<str>> {
     is_scope_token(scope).then(|| scope.into())
 }
 
-/// A scope RFC 6749 §3.3 allows: printable ASCII without space, `"` or `\`.
-pub(crate) fn is_scope_token(scope: &str) -> bool {
-    !scope.is_empty()
-        && scope
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,13 +445,15 @@ mod tests {
     /// Held (located, or read at each check) and `walk` agree, as roles and as scopes.
     fn holds(json: &str, below: &[Box<str>], reading: Reading, wanted: &str) -> bool {
         let payload = format!(r#"{{"x":{json}}}"#);
-        let raw = Text::Span(5, json.len() as u32);
-        let held = Held::new(Some(raw.clone()), payload.as_bytes(), below, reading);
-        let answer = held.holds(payload.as_bytes(), below, reading, wanted);
-        let unlocated = Held {
-            raw: Some(raw),
-            located: None,
+        let raw = Some((5, json.len() as u32));
+        let claim = (raw, below);
+        let held = match reading {
+            Reading::Roles => Held::new(payload.as_bytes(), claim, (None, &[])),
+            Reading::Scopes => Held::new(payload.as_bytes(), (None, &[]), claim),
         };
+        let answer = held.holds(payload.as_bytes(), below, reading, wanted);
+        let mut unlocated = held;
+        unlocated.n = [UNKNOWN; 2];
         assert_eq!(
             unlocated.holds(payload.as_bytes(), below, reading, wanted),
             answer,

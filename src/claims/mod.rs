@@ -42,9 +42,7 @@ use crate::config::{Settings, TokenLocation};
 
 mod lookup;
 mod parse;
-pub(crate) use lookup::{
-    challenge_scope, is_scope_token, paths, role_required, scope_required, Held, Reading,
-};
+pub(crate) use lookup::{challenge_scope, paths, role_required, scope_required, Held, Reading};
 pub(crate) use parse::{ClaimsSeed, Found, RawHeader, Text};
 
 /// The `type` claim of a token.
@@ -128,8 +126,7 @@ pub(crate) struct TokenData {
     pub(crate) session: Option<Text>,
     /// The roles and scopes claims, their strings located (see
     /// [`authorization`](crate::authorization)).
-    pub(crate) roles: Held,
-    pub(crate) scopes: Held,
+    pub(crate) held: Held,
     /// The decoded header JSON, `None` when it is the key's own header.
     pub(crate) header: Option<Vec<u8>>,
     /// The key that verified it.
@@ -293,7 +290,7 @@ impl VerifiedToken {
     #[inline]
     pub fn has_role(&self, role: &str) -> bool {
         let (roles, _) = paths(&self.0.settings, &self.0.key);
-        (self.0.roles).holds(&self.0.payload, roles.below(), Reading::Roles, role)
+        (self.0.held).holds(&self.0.payload, roles.below(), Reading::Roles, role)
     }
 
     /// Whether the token carries `scope` in the claim its issuer keeps scopes in: an array
@@ -301,19 +298,19 @@ impl VerifiedToken {
     #[inline]
     pub fn has_scope(&self, scope: &str) -> bool {
         let (_, scopes) = paths(&self.0.settings, &self.0.key);
-        (self.0.scopes).holds(&self.0.payload, scopes.below(), Reading::Scopes, scope)
+        (self.0.held).holds(&self.0.payload, scopes.below(), Reading::Scopes, scope)
     }
 
     /// Every role the token carries (as [`has_role`](Self::has_role) reads them).
     pub fn roles(&self) -> Vec<String> {
         let (roles, _) = paths(&self.0.settings, &self.0.key);
-        (self.0.roles).all(&self.0.payload, roles.below(), Reading::Roles)
+        (self.0.held).all(&self.0.payload, roles.below(), Reading::Roles)
     }
 
     /// Every scope the token carries (as [`has_scope`](Self::has_scope) reads them).
     pub fn scopes(&self) -> Vec<String> {
         let (_, scopes) = paths(&self.0.settings, &self.0.key);
-        (self.0.scopes).all(&self.0.payload, scopes.below(), Reading::Scopes)
+        (self.0.held).all(&self.0.payload, scopes.below(), Reading::Scopes)
     }
 
     /// `Ok` if the token carries `role`; otherwise the guards' own 403 error

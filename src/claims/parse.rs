@@ -198,9 +198,10 @@ pub(crate) struct RawClaims {
     pub(crate) aud: Found<Vec<String>>,
     pub(crate) csrf: Found<Text>,
     pub(crate) sid: Found<Text>,
-    /// The raw JSON of the claims naming roles and scopes (see `authorization`).
-    pub(crate) roles: Found<Text>,
-    pub(crate) scopes: Found<Text>,
+    /// The raw JSON of the claims naming roles and scopes (see `authorization`): a span
+    /// (offset, length) of the payload.
+    pub(crate) roles: Found<(u32, u32)>,
+    pub(crate) scopes: Found<(u32, u32)>,
 }
 
 /// Parses a payload, reading the identity from the claim named `identity_claim`. `payload`
@@ -246,7 +247,7 @@ enum Field {
 
 /// Reads a claim's name as the [`Field`] it is, given the names of the identity, roles and
 /// scopes claims.
-struct FieldSeed<'a>(&'a str, &'a str, &'a str);
+struct FieldSeed<'a>(&'a ClaimsSeed<'a>);
 
 impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     type Value = Field;
@@ -261,22 +262,17 @@ impl Visitor<'_> for FieldSeed<'_> {
         f.write_str("a claim name")
     }
     fn visit_str<E: de::Error>(self, name: &str) -> Result<Field, E> {
-        Ok(Field::of(name, self.0, self.1, self.2))
+        Ok(Field::of(name, self.0))
     }
 }
 
 impl Field {
-    fn of(name: &str, identity_claim: &str, roles: &str, scopes: &str) -> Self {
-        if name == identity_claim {
+    fn of(name: &str, seed: &ClaimsSeed<'_>) -> Self {
+        if name == seed.identity_claim {
             return Field::Identity;
         }
-        let (is_roles, is_scopes) = (name == roles, name == scopes);
-        if is_roles || is_scopes {
-            return Field::Authz {
-                roles: is_roles,
-                scopes: is_scopes,
-            };
-        }
+        // The registered claims first: a token without roles or scopes pays nothing more.
+        // (The roles and scopes claims are never registered ones: refused at build time.)
         match name {
             "jti" => Field::Jti,
             "type" => Field::Type,
@@ -288,7 +284,19 @@ impl Field {
             "aud" => Field::Aud,
             "csrf" => Field::Csrf,
             super::SESSION_CLAIM => Field::Sid,
-            other => Field::Other(name_hash(other)),
+            other => Field::other(other, seed),
+        }
+    }
+
+    /// A claim the crate does not read itself: the roles or scopes claim, or any other.
+    /// Apart, so that the registered claims' path keeps the seed's names out of registers.
+    #[inline(never)]
+    fn other(name: &str, seed: &ClaimsSeed<'_>) -> Self {
+        let (roles, scopes) = (name == seed.roles_claim, name == seed.scopes_claim);
+        if roles || scopes {
+            Field::Authz { roles, scopes }
+        } else {
+            Field::Other(name_hash(name))
         }
     }
 }
@@ -324,17 +332,22 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
         let mut claims = RawClaims::default();
         let mut fresh_seen = false;
         let mut others: Vec<u64> = Vec::new();
-        let names = || FieldSeed(self.identity_claim, self.roles_claim, self.scopes_claim);
-        while let Some(field) = map.next_key_seed(names())? {
+        while let Some(field) = map.next_key_seed(FieldSeed(&self))? {
             if let Field::Authz { roles, scopes } = field {
                 // Kept as it lies, for the checks to read without copying.
-                let raw = map.next_value::<&'de serde_json::value::RawValue>()?;
-                let text = Scalar::Borrowed(raw.get()).text(self.payload);
+                let raw = map.next_value::<&'de serde_json::value::RawValue>()?.get();
+                let at = (raw.as_ptr() as usize).wrapping_sub(self.payload.as_ptr() as usize);
+                let span = match (u32::try_from(at), u32::try_from(raw.len())) {
+                    (Ok(at), Ok(len)) if at as usize + raw.len() <= self.payload.len() => {
+                        Found::Valid((at, len))
+                    }
+                    _ => Found::Invalid,
+                };
                 if roles {
-                    set_once(&mut claims.roles, text.clone(), self.roles_claim)?;
+                    set_once(&mut claims.roles, span.clone(), self.roles_claim)?;
                 }
                 if scopes {
-                    set_once(&mut claims.scopes, text, self.scopes_claim)?;
+                    set_once(&mut claims.scopes, span, self.scopes_claim)?;
                 }
                 continue;
             }
@@ -476,8 +489,8 @@ mod tests {
     fn keeps_roles_and_scopes_as_they_lie() {
         let json = r#"{"sub":"a","roles":["admin", "x"],"scope":"a b","other":1}"#;
         let c = parse(json).unwrap();
-        let raw = |t: &Found<Text>| match t {
-            Found::Valid(t) => t.as_str(json.as_bytes()).to_owned(),
+        let raw = |t: &Found<(u32, u32)>| match *t {
+            Found::Valid((at, len)) => json[at as usize..(at + len) as usize].to_owned(),
             _ => panic!("not found"),
         };
         assert_eq!(raw(&c.roles), r#"["admin", "x"]"#);
@@ -492,7 +505,7 @@ mod tests {
         .parse()
         .unwrap();
         assert_eq!(nested.roles, nested.scopes);
-        assert!(matches!(nested.roles, Found::Valid(Text::Span(16, 15))));
+        assert_eq!(nested.roles, Found::Valid((16, 15)));
     }
 
     #[test]

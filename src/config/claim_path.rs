@@ -138,6 +138,63 @@ impl Default for ClaimNames {
     }
 }
 
+/// A scope RFC 6749 §3.3 allows: printable ASCII without space, `"` or `\`.
+pub(crate) fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// Writes `roles` (an array) and `scopes` (one space-separated string, RFC 9068) where
+/// `names` says, making the objects on the way; refuses what no check could match (an empty
+/// role; an empty scope, or one with a space, `"` or `\`), naming it.
+pub(crate) fn write_roles_and_scopes(
+    names: &ClaimNames,
+    claims: &mut serde_json::Map<String, serde_json::Value>,
+    roles: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+) -> Result<(), String> {
+    if let Some(roles) = roles {
+        if let Some(empty) = roles.iter().find(|role| role.is_empty()) {
+            return Err(empty.clone());
+        }
+        set_path(claims, &names.roles, roles.into());
+    }
+    if let Some(scopes) = scopes {
+        if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
+            return Err(bad.clone());
+        }
+        set_path(claims, &names.scopes, scopes.join(" ").into());
+    }
+    Ok(())
+}
+
+/// Sets `value` at `path` in `claims`, making the objects on the way.
+fn set_path(
+    claims: &mut serde_json::Map<String, serde_json::Value>,
+    path: &ClaimPath,
+    value: serde_json::Value,
+) {
+    use serde_json::{Map, Value};
+    let mut segments = path.segments().peekable();
+    let mut at = claims;
+    while let Some(name) = segments.next() {
+        if segments.peek().is_none() {
+            at.insert(name.to_owned(), value);
+            return;
+        }
+        let next = at
+            .entry(name.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !next.is_object() {
+            *next = Value::Object(Map::new());
+        }
+        let Value::Object(next) = next else { return };
+        at = next;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

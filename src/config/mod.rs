@@ -35,8 +35,8 @@ use serde_json::Value;
 use crate::clock::ClockHandle;
 
 mod claim_path;
-pub(crate) use claim_path::ClaimNames;
 pub use claim_path::ClaimPath;
+pub(crate) use claim_path::{is_scope_token, write_roles_and_scopes, ClaimNames};
 
 pub(crate) mod keys;
 pub(crate) mod locations;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::claims::{
-    ClaimsSeed, Found, Freshness, Held, RawHeader, Reading, TokenData, TokenType, VerifiedToken,
+    ClaimsSeed, Found, Freshness, Held, RawHeader, TokenData, TokenType, VerifiedToken,
 };
 use crate::config::keys::{peek_issuer, NoKey, Scope, ISSUER_SEPARATOR};
 use crate::config::{Settings, TokenLocation};
@@ -340,17 +340,10 @@ pub(crate) fn decode(
             Found::Valid(sid) if believed => Some(sid),
             _ => None,
         },
-        roles: Held::new(
-            claims.roles.into_option(),
+        held: Held::new(
             &payload,
-            roles_claim.below(),
-            Reading::Roles,
-        ),
-        scopes: Held::new(
-            claims.scopes.into_option(),
-            &payload,
-            scopes_claim.below(),
-            Reading::Scopes,
+            (claims.roles.into_option(), roles_claim.below()),
+            (claims.scopes.into_option(), scopes_claim.below()),
         ),
         header,
         key,
