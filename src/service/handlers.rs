@@ -6,7 +6,11 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Map, Value};
 
-use super::{BoxError, Inner, UserStore};
+use super::{login, BoxError, Inner, UserStore};
+use crate::throttle::{Admission, Attempt};
+
+/// The answer to a throttled login, the same for every account.
+const THROTTLED: &str = "Too many login attempts, try again later";
 use crate::claims::{TokenType, VerifiedToken};
 use crate::config::locations::{cookie_value, declared_length, is_json};
 use crate::cookies::Cookies;
@@ -25,11 +29,7 @@ impl<U: UserStore> Inner<U> {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let user_agent = req
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|ua| ua.to_str().ok())
-            .map(str::to_owned);
+        let client = self.login.client(req.extensions(), req.headers());
         let body = match self.read_json(req, true).await {
             Ok(Some(body)) => body,
             Ok(None) => return self.bad_login_body(),
@@ -48,6 +48,34 @@ impl<U: UserStore> Inner<U> {
                 &format!("password is longer than {} bytes", self.max_password_size),
             );
         }
+
+        // The throttle first: a refused attempt costs no hashing, and answers the same for
+        // every account. An admitted one counts as a failure unless it succeeds.
+        let attempt = Attempt::new(login, client.addr);
+        let reservation = match self.login.throttle.reserve(&attempt).await {
+            Ok(Admission::Admitted(reservation)) => reservation,
+            Ok(Admission::Throttled { retry_after, key }) => {
+                tracing::warn!(
+                    target: "tower_jwt_auth::audit",
+                    event = "authn_login_lock",
+                    key = key.as_str(),
+                    retry_after = retry_after.as_secs(),
+                    client = %client.addr(),
+                    user_agent = ?client.user_agent(),
+                    "login throttled"
+                );
+                let mut reply = self.message(StatusCode::TOO_MANY_REQUESTS, THROTTLED);
+                (reply.headers_mut()).insert(RETRY_AFTER, login::retry_after(retry_after));
+                return reply;
+            }
+            Err(err) => {
+                tracing::warn!(outcome = "error", "login: {err}");
+                return self.message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Login throttle unavailable",
+                );
+            }
+        };
 
         // Every failure below costs one Argon2 verification and answers the same.
         let user = if login.is_empty() || password.is_empty() {
@@ -69,15 +97,27 @@ impl<U: UserStore> Inner<U> {
         let user = match user {
             Some(user) if matches && !password.is_empty() => user,
             user => {
-                let reason = if user.is_some() {
-                    "wrong password"
-                } else {
-                    "unknown login"
+                let (reason, user_id) = match &user {
+                    Some(user) => ("wrong password", user.id.as_str()),
+                    None => ("unknown login", ""),
                 };
-                tracing::info!(outcome = "rejected", reason, "login failed");
+                tracing::info!(
+                    target: "tower_jwt_auth::audit",
+                    event = "authn_login_fail",
+                    reason,
+                    user_id,
+                    client = %client.addr(),
+                    user_agent = ?client.user_agent(),
+                    "login failed"
+                );
                 return self.message(StatusCode::UNAUTHORIZED, &self.login_failed);
             }
         };
+        // Not a failure: given back, and (account, client) reset. Best effort: the login
+        // succeeds either way.
+        if let Err(err) = self.login.throttle.succeeded(&attempt, reservation).await {
+            tracing::warn!(outcome = "error", "login: {err}");
+        }
 
         if self.hasher.needs_rehash(&user.password_hash) {
             // Upgrading is best effort: the login succeeds either way.
@@ -91,11 +131,21 @@ impl<U: UserStore> Inner<U> {
             }
         }
 
-        let (access, refresh) = match self.login_tokens(&user.id, user_agent.as_deref()).await {
+        let (access, refresh) = match self
+            .login_tokens(&user.id, client.user_agent.as_deref())
+            .await
+        {
             Ok(tokens) => (tokens.access, tokens.refresh),
             Err(reply) => return reply,
         };
-        tracing::info!(outcome = "accepted", user_id = %user.id, "login");
+        tracing::info!(
+            target: "tower_jwt_auth::audit",
+            event = "authn_login_success",
+            user_id = %user.id,
+            client = %client.addr(),
+            user_agent = ?client.user_agent(),
+            "login"
+        );
         self.tokens_reply(
             json!({"access_token": access, "refresh_token": refresh}),
             "Logged in",

@@ -72,6 +72,7 @@
 //! ```
 
 mod handlers;
+mod login;
 mod sessions;
 
 pub use sessions::Sessions;
@@ -236,6 +237,7 @@ pub struct AuthServiceBuilder<U> {
     tokens_in_body: Option<bool>,
     rotating: Option<Rotating>,
     reuse_grace: Duration,
+    login: login::LoginProtection,
 }
 
 impl<U: UserStore> AuthServiceBuilder<U> {
@@ -316,6 +318,7 @@ impl<U: UserStore> AuthServiceBuilder<U> {
             max_body_size: self.max_body_size,
             max_password_size: self.max_password_size,
             rotating: self.rotating,
+            login: self.login,
         });
         let endpoint = |which| Endpoint {
             inner: inner.clone(),
@@ -344,6 +347,7 @@ pub(crate) struct Inner<U> {
     max_body_size: usize,
     max_password_size: usize,
     rotating: Option<Rotating>,
+    login: login::LoginProtection,
 }
 
 /// The login / refresh / revoke service; see the [module docs](crate::service).
@@ -400,6 +404,7 @@ impl<U: UserStore> AuthService<U> {
             tokens_in_body: None,
             rotating: None,
             reuse_grace: Duration::from_secs(10),
+            login: login::LoginProtection::default(),
         }
     }
 }

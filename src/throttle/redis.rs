@@ -1,0 +1,303 @@
+//! [`RedisThrottle`]: the login throttle shared by every instance through Redis (feature
+//! `redis`): one script per attempt, Redis `TIME` as the one clock.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Script};
+use sha2::Digest;
+
+use super::{Admission, Attempt, KeyKind, Limits, LoginThrottle, Reservation, ThrottleError};
+use crate::BoxFuture;
+
+/// Reserves a failure on each key, or none: KEYS the attempt's keys, ARGV the window in
+/// milliseconds, the reservation's id, then each key's limit. Each key is a sorted set of
+/// the failures within the window (scored by Redis time in ms). Answers `{0, 0}` when
+/// admitted, `{wait in ms, index of the key}` when refused.
+static RESERVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local worst, worst_key = 0, 0
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 + i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local n = redis.call('ZCARD', key)
+  if n >= limit then
+    local frees = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+    local wait = math.max(tonumber(frees[2]) + window - now, 1)
+    if wait > worst then worst, worst_key = wait, i end
+  end
+end
+if worst > 0 then return {worst, worst_key} end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('PEXPIRE', key, window)
+end
+return {0, 0}
+",
+    )
+});
+
+/// Gives a reservation back: KEYS[1] the (account, client) key (or `''`), then the others;
+/// ARGV the reservation's id. The first is reset, the reservation leaves the others.
+static SUCCEEDED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for i, key in ipairs(KEYS) do
+  if i == 1 then redis.call('DEL', key) else redis.call('ZREM', key, ARGV[1]) end
+end
+return 0
+",
+    )
+});
+
+/// Builds a [`RedisThrottle`].
+#[derive(Debug, Clone)]
+pub struct RedisThrottleBuilder {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+    limits: Limits,
+}
+
+impl RedisThrottleBuilder {
+    /// The prefix of every key (default `tower-jwt-auth:`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one Redis command may take before it counts as a failure (default 250 ms).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The limits (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Connects. Fails when Redis cannot be reached now; later outages answer
+    /// [`ThrottleError`] (the auth service fails closed, 503) until Redis is back.
+    pub async fn connect(self) -> Result<RedisThrottle, ThrottleError> {
+        let client = Client::open(self.url.as_str()).map_err(store_error)?;
+        let throttle = RedisThrottle {
+            inner: Arc::new(Inner {
+                client,
+                config: AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout)),
+                // One hash tag for every key: a script's keys share a Cluster slot.
+                prefix: format!("{}{{login-throttle}}:", self.prefix),
+                timeout: self.timeout,
+                limits: self.limits,
+                connection: tokio::sync::Mutex::new(None),
+            }),
+        };
+        throttle.connection().await?;
+        Ok(throttle)
+    }
+}
+
+/// The login throttle shared through Redis by several instances (feature `redis`; see the
+/// [module docs](super)).
+///
+/// Each key is a sorted set of its failures within the window, under the prefix and the
+/// hash tag `{login-throttle}` (named by a SHA-256 of the key, never the account); one
+/// Lua script checks and records an attempt on all its keys atomically, with Redis `TIME`
+/// as the clock, so that instances together never let more than a limit through, whatever
+/// their clocks say. A successful login is one more script. The keys expire a window after
+/// their last failure. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisThrottle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    config: AsyncConnectionConfig,
+    prefix: String,
+    timeout: Duration,
+    limits: Limits,
+    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+}
+
+impl fmt::Debug for RedisThrottle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisThrottle")
+            .field("prefix", &self.inner.prefix)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_error(err: impl fmt::Display) -> ThrottleError {
+    ThrottleError(format!("redis: {err}"))
+}
+
+/// Feeds a key's bytes to SHA-256.
+struct Sha(sha2::Sha256);
+
+impl std::hash::Hasher for Sha {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        0
+    }
+}
+
+impl RedisThrottle {
+    /// Starts building a throttle on the Redis at `url`.
+    pub fn builder(url: impl Into<String>) -> RedisThrottleBuilder {
+        RedisThrottleBuilder {
+            url: url.into(),
+            prefix: "tower-jwt-auth:".into(),
+            timeout: Duration::from_millis(250),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// The Redis key of `attempt`'s `kind` key.
+    fn key(&self, attempt: &Attempt<'_>, kind: KeyKind) -> String {
+        let mut sha = Sha(sha2::Sha256::new());
+        attempt.key(kind, &mut sha);
+        let digest = sha.0.finalize();
+        let mut key = String::with_capacity(self.inner.prefix.len() + 32);
+        key.push_str(&self.inner.prefix);
+        for byte in &digest[..16] {
+            key.push_str(&format!("{byte:02x}"));
+        }
+        key
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, ThrottleError> {
+        let mut slot = self.inner.connection.lock().await;
+        if let Some(open) = &*slot {
+            return Ok(open.clone());
+        }
+        let opened = tokio::time::timeout(
+            self.inner.timeout,
+            self.inner
+                .client
+                .get_multiplexed_async_connection_with_config(&self.inner.config),
+        )
+        .await
+        .map_err(|_| ThrottleError("redis: timed out connecting".into()))?
+        .map_err(store_error)?;
+        *slot = Some(opened.clone());
+        Ok(opened)
+    }
+
+    /// Runs `script`; a failure forgets the connection, so that the next attempt opens one.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<T, ThrottleError> {
+        let mut connection = self.connection().await?;
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(key);
+        }
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let answer = tokio::time::timeout(
+            self.inner.timeout,
+            invocation.invoke_async::<T>(&mut connection),
+        )
+        .await;
+        let failed = match answer {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) => store_error(err),
+            Err(_) => ThrottleError("redis: timed out".into()),
+        };
+        *self.inner.connection.lock().await = None;
+        Err(failed)
+    }
+
+    async fn reserve_now(&self, attempt: &Attempt<'_>) -> Result<Admission, ThrottleError> {
+        let limits = &self.inner.limits;
+        let (mut keys, mut kinds) = (Vec::with_capacity(3), Vec::with_capacity(3));
+        let id = super::reservation_id();
+        let mut args = vec![
+            limits.window().as_millis().max(1).to_string(),
+            id.to_string(),
+        ];
+        for (kind, limit) in limits.keys(attempt) {
+            keys.push(self.key(attempt, kind));
+            kinds.push(kind);
+            args.push(limit.to_string());
+        }
+        if keys.is_empty() {
+            return Ok(Admission::Admitted(Reservation(id)));
+        }
+        let (wait_ms, key): (u64, usize) = self.run(&RESERVE, &keys, &args).await?;
+        Ok(match key.checked_sub(1).and_then(|i| kinds.get(i)) {
+            Some(kind) if wait_ms > 0 => Admission::Throttled {
+                retry_after: super::whole_seconds(wait_ms as f64 / 1000.0),
+                key: *kind,
+            },
+            _ => Admission::Admitted(Reservation(id)),
+        })
+    }
+
+    async fn succeeded_now(
+        &self,
+        attempt: &Attempt<'_>,
+        reservation: Reservation,
+    ) -> Result<(), ThrottleError> {
+        let limits = &self.inner.limits;
+        let mut keys = Vec::with_capacity(3);
+        // The (account, client) key first (reset), or a key that does not exist.
+        keys.push(
+            if limits
+                .keys(attempt)
+                .any(|(k, _)| k == KeyKind::AccountClient)
+            {
+                self.key(attempt, KeyKind::AccountClient)
+            } else {
+                format!("{}none", self.inner.prefix)
+            },
+        );
+        for (kind, _) in limits.keys(attempt) {
+            if kind != KeyKind::AccountClient {
+                keys.push(self.key(attempt, kind));
+            }
+        }
+        self.run::<i64>(&SUCCEEDED, &keys, &[reservation.0.to_string()])
+            .await
+            .map(drop)
+    }
+}
+
+impl LoginThrottle for RedisThrottle {
+    fn reserve<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+    ) -> BoxFuture<'a, Result<Admission, ThrottleError>> {
+        Box::pin(self.reserve_now(attempt))
+    }
+
+    fn succeeded<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+        reservation: Reservation,
+    ) -> BoxFuture<'a, Result<(), ThrottleError>> {
+        Box::pin(self.succeeded_now(attempt, reservation))
+    }
+}
