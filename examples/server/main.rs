@@ -35,6 +35,9 @@
 //! the `admin` role: the server's own for `ADMIN_EMAILS`, or an outside issuer's carrying
 //! it in `JWT_ROLES_CLAIM`; any other valid token gets 403 (`WWW-Authenticate: Bearer
 //! error="insufficient_scope"`), a missing, invalid or revoked one 401.
+//! A new password (`POST /users`, `PUT /me/password`) must pass NIST's [`Policy`]: at least
+//! 8 characters, at most 1024 bytes, not one of Django's common passwords (400 naming the
+//! rule broken otherwise); login does not apply it, so older accounts keep logging in.
 //! Users and revoked tokens live in SQLite, so revocations survive a restart; an in-process
 //! moka cache in front of the revoked-token table answers every guard without a query.
 
@@ -53,7 +56,7 @@ use rusqlite::params;
 use serde_json::{json, Map, Value};
 use tower_jwt_auth::jwks::JwksService;
 use tower_jwt_auth::metadata::ProtectedResourceService;
-use tower_jwt_auth::password::{PasswordError, PasswordHasher};
+use tower_jwt_auth::password::{PasswordError, PasswordHasher, Policy};
 use tower_jwt_auth::service::{AuthService, Sessions};
 use tower_jwt_auth::sessions::SessionStore;
 use tower_jwt_auth::{
@@ -70,6 +73,8 @@ use db::{Db, DbError, SqliteDenylist};
 
 const MAX_BODY: usize = 16 * 1024;
 const MAX_PASSWORD: usize = 1024;
+/// What a new password must be: NIST SP 800-63B's policy, capped where login caps.
+const PASSWORD_POLICY: Policy = Policy::new().max_bytes(MAX_PASSWORD);
 
 #[tokio::main]
 async fn main() {
@@ -337,11 +342,8 @@ async fn create_user(State(state): State<AppState>, headers: HeaderMap, body: Bo
     if !valid_email(email) {
         return error(StatusCode::BAD_REQUEST, "email is not a valid address");
     }
-    if password.is_empty() || password.len() > MAX_PASSWORD {
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!("password must be 1 to {MAX_PASSWORD} bytes"),
-        );
+    if let Err(broken) = PASSWORD_POLICY.check(password) {
+        return error(StatusCode::BAD_REQUEST, &broken.to_string());
     }
     let hash = match state.hasher.hash(password).await {
         Ok(hash) => hash,
@@ -426,11 +428,14 @@ async fn change_password(
             "\"old_password\" and \"new_password\" are required strings",
         );
     };
-    if old.len() > MAX_PASSWORD || new.is_empty() || new.len() > MAX_PASSWORD {
+    if old.len() > MAX_PASSWORD {
         return error(
             StatusCode::BAD_REQUEST,
-            &format!("passwords must be 1 to {MAX_PASSWORD} bytes"),
+            &format!("old password must be at most {MAX_PASSWORD} bytes"),
         );
+    }
+    if let Err(broken) = PASSWORD_POLICY.check(new) {
+        return error(StatusCode::BAD_REQUEST, &broken.to_string());
     }
     let Some(id) = token.local_identity() else {
         return error(StatusCode::NOT_FOUND, "user not found");

@@ -31,13 +31,33 @@
 //! assert!(!password::needs_rehash(&phc));
 //! # }
 //! ```
+//!
+//! # Choosing a password
+//!
+//! [`Policy`] is NIST SP 800-63B's rule for a new password (at least 8 characters, at most
+//! 1024 bytes, not a common password), to check at registration and on a password change,
+//! not at login (the [`service`](crate::service)'s login does not apply it):
+//!
+//! ```
+//! use tower_jwt_auth::password::{Policy, PolicyError};
+//!
+//! let policy = Policy::default();
+//! assert_eq!(policy.check("correct horse battery"), Ok(()));
+//! assert_eq!(policy.check("iloveyou"), Err(PolicyError::Common));
+//! assert_eq!(
+//!     policy.check("ééééééé").unwrap_err().to_string(),
+//!     "password must be at least 8 characters"
+//! );
+//! ```
 
 use std::fmt;
 
 use argon2::{Argon2, Params, PasswordHash, PasswordHasher as _};
 use ctutils::CtEq;
 
+mod policy;
 mod pool;
+pub use policy::{Policy, PolicyError};
 pub use pool::PasswordHasher;
 
 /// Why a password could not be hashed or checked.

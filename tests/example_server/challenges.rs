@@ -20,7 +20,7 @@ async fn a_non_fresh_token_is_asked_to_step_up() {
     assert_eq!(status, StatusCode::OK);
     let stale = body["access_token"].as_str().unwrap().to_owned();
 
-    let change = json!({"old_password": "pw-of-ada", "new_password": "another"});
+    let change = json!({"old_password": "pw-of-ada", "new_password": "another pw"});
     let auth = format!("Bearer {stale}");
     let (status, headers, body) = s
         .call_with(
@@ -71,7 +71,7 @@ async fn challenges(s: &Server) -> Vec<String> {
         let auth = token.map(|t| format!("Bearer {t}"));
         let headers: Vec<(&str, &str)> =
             auth.iter().map(|a| ("authorization", a.as_str())).collect();
-        let body = json!({"old_password": "pw-of-ada", "new_password": "another"});
+        let body = json!({"old_password": "pw-of-ada", "new_password": "another pw"});
         let (status, headers, _) = s.call_with(method, path, &headers, Some(body)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
         out.push(challenge(&headers));

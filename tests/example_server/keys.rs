@@ -56,8 +56,8 @@ async fn asymmetric_keys_are_published_and_verified_by_pyjwt_and_flask() {
                 ("JWT_PRIVATE_KEY", &key_path(private)),
             ],
         );
-        register(&s, "ada", "ada@example.com", "pw").await;
-        let (access, refresh) = login(&s, "ada@example.com", "pw").await;
+        register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+        let (access, refresh) = login(&s, "ada@example.com", "pw-of-ada").await;
         assert_eq!(header(&access)["alg"], alg);
         let (status, jwks) = s.get("/.well-known/jwks.json", None).await;
         assert_eq!(status, StatusCode::OK);
@@ -112,8 +112,8 @@ async fn rotation_by_restart() {
     };
 
     let s = start(old.clone());
-    register(&s, "ada", "ada@example.com", "pw").await;
-    let (old_token, _) = login(&s, "ada@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+    let (old_token, _) = login(&s, "ada@example.com", "pw-of-ada").await;
     drop(s);
 
     let s = start(format!("{new},{old}"));
@@ -123,7 +123,7 @@ async fn rotation_by_restart() {
         (StatusCode::OK, 2)
     );
     assert_eq!(s.get("/me", Some(&old_token)).await.0, StatusCode::OK);
-    let (new_token, _) = login(&s, "ada@example.com", "pw").await;
+    let (new_token, _) = login(&s, "ada@example.com", "pw-of-ada").await;
     assert_ne!(header(&new_token)["kid"], header(&old_token)["kid"]);
     assert_eq!(
         jwks["keys"][0]["kid"],
@@ -203,8 +203,8 @@ async fn outside_issuer_through_jwt_jwks_url() {
         (StatusCode::OK, json!({"sub": "grace"}))
     );
     // The server's own tokens still work beside them.
-    register(&s, "ada", "ada@example.com", "pw").await;
-    let (access, _) = login(&s, "ada@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+    let (access, _) = login(&s, "ada@example.com", "pw-of-ada").await;
     assert_eq!(s.get("/whoami", Some(&access)).await.1, json!({"sub": "1"}));
 }
 

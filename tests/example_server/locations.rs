@@ -38,7 +38,7 @@ async fn cookie_login(s: &Server) -> (BTreeMap<String, (String, String)>, Value)
             Method::POST,
             "/token",
             &[],
-            Some(json!({"email": "ada@example.com", "password": "pw"})),
+            Some(json!({"email": "ada@example.com", "password": "pw-of-ada"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -57,7 +57,7 @@ fn jar(cookies: &BTreeMap<String, (String, String)>) -> String {
 async fn cookies_with_csrf_double_submit() {
     let db = TempDb::new("cookies");
     let s = Server::start(&db.path(), &[]);
-    register(&s, "ada", "ada@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
 
     // Login sets the four cookies (Path=/, no Secure by default in the example, SameSite=Lax,
     // HttpOnly on the tokens only) and, with headers a location too, returns the tokens.
@@ -89,7 +89,7 @@ async fn cookies_with_csrf_double_submit() {
     );
 
     // PUT /me/password needs it.
-    let change = json!({"old_password": "pw", "new_password": "pw2"});
+    let change = json!({"old_password": "pw-of-ada", "new_password": "pw2-of-ada"});
     let (status, _, body) = s
         .call_with(
             Method::PUT,
@@ -179,7 +179,7 @@ async fn cookie_settings_from_the_environment() {
             ("JWT_COOKIE_SAMESITE", "Strict"),
         ],
     );
-    register(&s, "ada", "ada@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
     let (cookies, _) = cookie_login(&s).await;
     // Secure cookies carry the `__Host-` prefix: only this host over HTTPS can set them,
     // so a sibling subdomain cannot plant its own (cookie tossing).
@@ -242,7 +242,7 @@ async fn implicit_refresh_of_the_access_cookie() {
             env.push(("JWT_IMPLICIT_REFRESH_WITHIN", within));
         }
         let s = Server::start(&db.path(), &env);
-        register(&s, "ada", "ada@example.com", "pw").await;
+        register(&s, "ada", "ada@example.com", "pw-of-ada").await;
         let (cookies, _) = cookie_login(&s).await;
         let (status, headers, _) = s
             .call_with(Method::GET, "/me", &[("cookie", &jar(&cookies))], None)
@@ -272,13 +272,13 @@ async fn query_string_and_json_locations() {
         &db.path(),
         &[("JWT_TOKEN_LOCATION", "headers,query_string,json")],
     );
-    register(&s, "ada", "ada@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
     let (status, headers, body) = s
         .call_with(
             Method::POST,
             "/token",
             &[],
-            Some(json!({"email": "ada@example.com", "password": "pw"})),
+            Some(json!({"email": "ada@example.com", "password": "pw-of-ada"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -316,13 +316,13 @@ async fn query_string_and_json_locations() {
 async fn json_location_on_guarded_routes() {
     let db = TempDb::new("json-only");
     let s = Server::start(&db.path(), &[("JWT_TOKEN_LOCATION", "json")]);
-    register(&s, "ada", "ada@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
     let (status, _, body) = s
         .call_with(
             Method::POST,
             "/token",
             &[],
-            Some(json!({"email": "ada@example.com", "password": "pw"})),
+            Some(json!({"email": "ada@example.com", "password": "pw-of-ada"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -354,7 +354,8 @@ async fn json_location_on_guarded_routes() {
 
     // A route that also reads the body itself (and needs a fresh token): the password
     // change, as `application/vnd.api+json`.
-    let change = json!({"access_token": access, "old_password": "pw", "new_password": "pw2"});
+    let change =
+        json!({"access_token": access, "old_password": "pw-of-ada", "new_password": "pw2-of-ada"});
     let (status, _, body) = s
         .send(
             Method::PUT,

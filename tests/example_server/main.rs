@@ -14,6 +14,7 @@ mod keys;
 mod locations;
 #[cfg(feature = "jwks")]
 mod outside;
+mod policy;
 mod sessions;
 mod walkthrough;
 
@@ -71,16 +72,19 @@ async fn full_login_flow() {
     register(&s, "bob", "bob@example.com", "bob's password").await;
     for (body, status) in [
         (
-            json!({"username": "ada", "email": "other@example.com", "password": "x"}),
+            json!({"username": "ada", "email": "other@example.com", "password": "a good password"}),
             409,
         ),
         (
-            json!({"username": "other", "email": "ADA@example.com", "password": "x"}),
+            json!({"username": "other", "email": "ADA@example.com", "password": "a good password"}),
             409,
         ),
-        (json!({"username": "carl", "password": "x"}), 400),
         (
-            json!({"username": "carl", "email": "not-an-email", "password": "x"}),
+            json!({"username": "carl", "password": "a good password"}),
+            400,
+        ),
+        (
+            json!({"username": "carl", "email": "not-an-email", "password": "a good password"}),
             400,
         ),
         (
@@ -88,7 +92,7 @@ async fn full_login_flow() {
             400,
         ),
         (
-            json!({"username": "", "email": "carl@example.com", "password": "x"}),
+            json!({"username": "", "email": "carl@example.com", "password": "a good password"}),
             400,
         ),
     ] {
@@ -266,8 +270,8 @@ async fn login_storm_gets_503_while_me_keeps_answering() {
             ("PASSWORD_HASH_MAX_WAIT_MS", "20"),
         ],
     ));
-    register(&s, "ada", "ada@example.com", "pw").await;
-    let (access, _) = login(&s, "ada@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+    let (access, _) = login(&s, "ada@example.com", "pw-of-ada").await;
 
     let logins: Vec<_> = (0..16)
         .map(|_| {
@@ -276,7 +280,7 @@ async fn login_storm_gets_503_while_me_keeps_answering() {
                 s.post(
                     "/token",
                     None,
-                    Some(json!({"email": "ada@example.com", "password": "pw"})),
+                    Some(json!({"email": "ada@example.com", "password": "pw-of-ada"})),
                 )
                 .await
             })
@@ -318,8 +322,8 @@ async fn interop_with_flask_jwt_extended() {
     };
     let db = TempDb::new("interop");
     let s = Server::start(&db.path(), &[]);
-    register(&s, "ada", "ada@example.com", "pw").await;
-    let (access, refresh) = login(&s, "ada@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+    let (access, refresh) = login(&s, "ada@example.com", "pw-of-ada").await;
 
     let out = flask::run(&python, SECRET, "1", &[&access, &refresh]);
     let m = manager();
@@ -362,7 +366,7 @@ async fn interop_with_flask_jwt_extended() {
             json!({"msg": "Token has expired"})
         )
     );
-    let change = json!({"old_password": "pw", "new_password": "pw2"});
+    let change = json!({"old_password": "pw-of-ada", "new_password": "pw2-of-ada"});
     assert_eq!(
         s.call(
             Method::PUT,
@@ -395,8 +399,8 @@ async fn two_instances_share_revocations_through_redis() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = Server::start(&db.path(), &env);
     let b = Server::start(&db.path(), &env);
-    register(&a, "ada", "ada@example.com", "pw").await;
-    let (access, refresh) = login(&a, "ada@example.com", "pw").await;
+    register(&a, "ada", "ada@example.com", "pw-of-ada").await;
+    let (access, refresh) = login(&a, "ada@example.com", "pw-of-ada").await;
     assert_eq!(b.get("/me", Some(&access)).await.0, StatusCode::OK);
 
     assert_eq!(
@@ -553,7 +557,7 @@ async fn two_instances(
     let db = TempDb::new(name);
     let a = Server::start(&db.path(), &[("REDIS_URL", redis.url().as_str())]);
     let b = Server::start(&db.path(), &[("REDIS_URL", proxy.url().as_str())]);
-    register(&a, "ada", "ada@example.com", "pw").await;
+    register(&a, "ada", "ada@example.com", "pw-of-ada").await;
     Some((redis, proxy, db, a, b))
 }
 
@@ -622,7 +626,7 @@ async fn two_instances_a_logout_retried_after_an_outage() {
     let Some((mut redis, _proxy, _db, a, b)) = two_instances("retried").await else {
         return;
     };
-    let (access, _) = login(&a, "ada@example.com", "pw").await;
+    let (access, _) = login(&a, "ada@example.com", "pw-of-ada").await;
     let _: () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
     let unavailable = (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -641,7 +645,7 @@ async fn two_instances_a_logout_retried_after_an_outage() {
 
     // Redis down altogether: 503 (nothing recorded), and the retry after it is back
     // reaches B.
-    let (access, _) = login(&a, "ada@example.com", "pw").await;
+    let (access, _) = login(&a, "ada@example.com", "pw-of-ada").await;
     redis.stop();
     assert_eq!(a.post("/revoke", Some(&access), None).await, unavailable);
     redis.restart();
@@ -661,7 +665,7 @@ async fn two_instances_a_silent_subscription() {
     let Some((_redis, proxy, _db, a, b)) = two_instances("silent").await else {
         return;
     };
-    let (access, _) = login(&a, "ada@example.com", "pw").await;
+    let (access, _) = login(&a, "ada@example.com", "pw-of-ada").await;
     assert_eq!(b.get("/me", Some(&access)).await.0, StatusCode::OK);
     proxy.silence();
     assert_eq!(

@@ -49,12 +49,12 @@ fn sid(token: &str) -> String {
 async fn rotation_reuse_and_sessions_over_http() {
     let db = TempDb::new("rotation");
     let mut s = Server::start(&db.path(), &ROTATION);
-    register(&s, "ada", "ada@example.com", "pw").await;
-    register(&s, "bob", "bob@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+    register(&s, "bob", "bob@example.com", "pw-of-bob").await;
 
     // Two logins, two sessions; `current` marks the caller's.
-    let (a_one, r_one) = login(&s, "ada@example.com", "pw").await;
-    let (a_two, r_two) = login(&s, "ada@example.com", "pw").await;
+    let (a_one, r_one) = login(&s, "ada@example.com", "pw-of-ada").await;
+    let (a_two, r_two) = login(&s, "ada@example.com", "pw-of-ada").await;
     let (status, list) = s.get("/me/sessions", Some(&a_two)).await;
     assert_eq!(status, StatusCode::OK, "{list}");
     let list = list.as_array().unwrap().clone();
@@ -96,12 +96,12 @@ async fn rotation_reuse_and_sessions_over_http() {
     let (_, list) = s.get("/me/sessions", Some(&a_two)).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(3300)).await;
-    let (a_three, r_three) = login(&s, "ada@example.com", "pw").await;
+    let (a_three, r_three) = login(&s, "ada@example.com", "pw-of-ada").await;
     assert_eq!(s.post("/refresh", Some(&r_two), None).await, revoked());
     assert_eq!(s.post("/refresh", Some(&r_two_next), None).await, revoked());
 
     // Ending a session needs a fresh token; another identity's session is not found.
-    let (bob_access, _) = login(&s, "bob@example.com", "pw").await;
+    let (bob_access, _) = login(&s, "bob@example.com", "pw-of-bob").await;
     let end = |token: String, id: String| {
         let s = &s;
         async move {
@@ -126,7 +126,7 @@ async fn rotation_reuse_and_sessions_over_http() {
         (status, &body["msg"]),
         (StatusCode::UNAUTHORIZED, &json!("Fresh token required"))
     );
-    let (a_four, _) = login(&s, "ada@example.com", "pw").await;
+    let (a_four, _) = login(&s, "ada@example.com", "pw-of-ada").await;
     let (status, body) = end(a_four.clone(), sid(&r_three)).await;
     assert_eq!(
         (status, body),
@@ -140,8 +140,8 @@ async fn rotation_reuse_and_sessions_over_http() {
 async fn rotation_off_keeps_refresh_tokens_reusable_and_has_no_sessions() {
     let db = TempDb::new("no-rotation");
     let s = Server::start(&db.path(), &[]);
-    register(&s, "ada", "ada@example.com", "pw").await;
-    let (access, refresh) = login(&s, "ada@example.com", "pw").await;
+    register(&s, "ada", "ada@example.com", "pw-of-ada").await;
+    let (access, refresh) = login(&s, "ada@example.com", "pw-of-ada").await;
     for _ in 0..2 {
         let (status, body) = s.post("/refresh", Some(&refresh), None).await;
         assert_eq!(status, StatusCode::OK);
@@ -173,8 +173,8 @@ async fn two_instances_rotate_through_redis() {
     let env = [ROTATION[0], ROTATION[1], ("REDIS_URL", url.as_str())];
     let a = Server::start(&db.path(), &env);
     let b = Server::start(&db.path(), &env);
-    register(&a, "ada", "ada@example.com", "pw").await;
-    let (_, r0) = login(&a, "ada@example.com", "pw").await;
+    register(&a, "ada", "ada@example.com", "pw-of-ada").await;
+    let (_, r0) = login(&a, "ada@example.com", "pw-of-ada").await;
     let (w, x, y, z) = tokio::join!(
         a.post("/refresh", Some(&r0), None),
         b.post("/refresh", Some(&r0), None),
