@@ -15,6 +15,7 @@ use serde_json::json;
 use tower::ServiceExt;
 use tower_jwt_auth::password::PasswordHasher;
 use tower_jwt_auth::service::{StoredUser, UserStore, UserStoreError};
+use tower_jwt_auth::throttle::{Limits, MemoryThrottle};
 use tower_jwt_auth::{AuthService, JwtManager};
 
 /// Users by email, each with the stored hash under test.
@@ -80,9 +81,16 @@ async fn every_failed_login_looks_the_same() {
         ("malformed@example.com", "$argon2id$v=19$garbage".into()),
         ("empty@example.com", String::new()),
     ]);
+    // Hundreds of failures on a few accounts: the login throttle is off here (its refusals
+    // are measured in tests/throttle.rs).
+    let off = Limits::default()
+        .per_account_client(0)
+        .per_account(0)
+        .per_client(0);
     // One hashing thread: which of several threads (each with its own allocator arena for
     // the 19 MiB buffers) takes a job is noise this comparison does not need.
     let svc = AuthService::builder(&jwt, users)
+        .login_throttle(MemoryThrottle::new(off))
         .password_hasher(PasswordHasher::with_limits(1, Duration::from_secs(10)))
         .build();
 
