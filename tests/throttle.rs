@@ -1,0 +1,309 @@
+//! The login throttle in the auth service: each key's limit of failures, 429 with
+//! `Retry-After` before any hashing (the right password too), the same answers for known and
+//! unknown accounts, a success that resets (account, client), the real user from another
+//! address while one is locked out, forged forwarding headers ignored without trusted
+//! proxies and honoured behind one; and memory bounded under a million distinct clients.
+#![cfg(feature = "testing")]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+use tower::ServiceExt;
+use tower_jwt_auth::service::{AuthService, StoredUser, UserStore, UserStoreError};
+use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers};
+use tower_jwt_auth::throttle::{
+    Attempt, Limits, LoginThrottle, MemoryThrottle, PeerAddr, TrustedProxies,
+};
+use tower_jwt_auth::JwtManager;
+
+const SECRET: &str = "throttle-test-secret-0123456789abcdefghij";
+const THROTTLED: &str = r#"{"msg":"Too many login attempts, try again later"}"#;
+const FAILED: &str = r#"{"msg":"email or password is incorrect"}"#;
+
+/// The test kit's users, counting lookups (a throttled attempt must not reach them).
+#[derive(Clone)]
+struct Counted(Arc<InsecureTestUsers>, Arc<AtomicUsize>);
+
+impl UserStore for Counted {
+    async fn find_user(&self, login: &str) -> Result<Option<StoredUser>, UserStoreError> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.find_user(login).await
+    }
+}
+
+struct Fixture {
+    svc: AuthService<Counted>,
+    lookups: Arc<AtomicUsize>,
+}
+
+fn fixture(limits: Limits, proxies: TrustedProxies) -> Fixture {
+    let jwt = JwtManager::builder().secret(SECRET).build().unwrap();
+    let users = InsecureTestUsers::new().with_user("ada@example.com", "1", "the password");
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let svc = AuthService::builder(&jwt, Counted(Arc::new(users), lookups.clone()))
+        .password_hasher(insecure_fast_password_hasher())
+        .login_throttle(MemoryThrottle::new(limits))
+        .trusted_proxies(proxies)
+        .build();
+    Fixture { svc, lookups }
+}
+
+/// A login as `email` with `password` from `peer` (none: no peer address), with
+/// `X-Forwarded-For: forwarded` when given: status, `Retry-After`, body.
+async fn login(
+    f: &Fixture,
+    email: &str,
+    password: &str,
+    peer: Option<&str>,
+    forwarded: Option<&str>,
+) -> (StatusCode, Option<u64>, String) {
+    let mut req = Request::post("/token").header("content-type", "application/json");
+    if let Some(xff) = forwarded {
+        req = req.header("x-forwarded-for", xff);
+    }
+    let mut req = req
+        .body(Full::<Bytes>::from(
+            json!({"email": email, "password": password}).to_string(),
+        ))
+        .unwrap();
+    if let Some(peer) = peer {
+        let ip: IpAddr = peer.parse().unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr(SocketAddr::new(ip, 40000)));
+    }
+    let res = f.svc.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, retry, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn limits(account_client: u32, account: u32, client: u32) -> Limits {
+    Limits::new(Duration::from_secs(900))
+        .per_account_client(account_client)
+        .per_account(account)
+        .per_client(client)
+}
+
+#[tokio::test]
+async fn an_exhausted_account_and_client_answers_429_before_any_hashing() {
+    let f = fixture(limits(3, 100, 100), TrustedProxies::none());
+    let here = Some("192.0.2.1");
+    for _ in 0..3 {
+        let answer = login(&f, "ada@example.com", "wrong", here, None).await;
+        assert_eq!(
+            (answer.0, answer.2.as_str()),
+            (StatusCode::UNAUTHORIZED, FAILED)
+        );
+    }
+    let lookups = f.lookups.load(Ordering::SeqCst);
+    // The right password too, and without looking the user up (so without hashing).
+    for password in ["wrong", "the password"] {
+        let (status, retry, body) = login(&f, "ada@example.com", password, here, None).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, THROTTLED)
+        );
+        let retry = retry.expect("Retry-After");
+        assert!((890..=900).contains(&retry), "{retry}");
+    }
+    assert_eq!(
+        f.lookups.load(Ordering::SeqCst),
+        lookups,
+        "no lookup, no hashing"
+    );
+    // Case and spaces do not make another account.
+    let (status, _, _) = login(&f, " ADA@example.com", "wrong", here, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // The real user, from another address, logs in.
+    let (status, _, _) = login(
+        &f,
+        "ada@example.com",
+        "the password",
+        Some("198.51.100.7"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn known_and_unknown_accounts_answer_alike() {
+    let f = fixture(limits(2, 100, 100), TrustedProxies::none());
+    let mut answers = Vec::new();
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(login(&f, email, "wrong", Some("192.0.2.1"), None).await);
+        }
+        answers.push(seen);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0][1].0, StatusCode::UNAUTHORIZED);
+    assert_eq!(answers[0][2].0, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_success_resets_the_account_and_client() {
+    let f = fixture(limits(3, 100, 100), TrustedProxies::none());
+    let here = Some("192.0.2.1");
+    for round in 0..3 {
+        for _ in 0..2 {
+            let (status, _, _) = login(&f, "ada@example.com", "typo", here, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "round {round}");
+        }
+        let (status, _, _) = login(&f, "ada@example.com", "the password", here, None).await;
+        assert_eq!(status, StatusCode::OK, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn the_account_and_the_client_have_limits_of_their_own() {
+    // Per account: failures from many addresses.
+    let f = fixture(limits(0, 4, 0), TrustedProxies::none());
+    for i in 0..4 {
+        let peer = format!("192.0.2.{i}");
+        assert_eq!(
+            login(&f, "ada@example.com", "x", Some(&peer), None).await.0,
+            401
+        );
+    }
+    assert_eq!(
+        login(&f, "ada@example.com", "x", Some("192.0.2.99"), None)
+            .await
+            .0,
+        429
+    );
+    // Per client: one address trying many accounts.
+    let f = fixture(limits(0, 0, 4), TrustedProxies::none());
+    for i in 0..4 {
+        let email = format!("user{i}@example.com");
+        assert_eq!(login(&f, &email, "x", Some("192.0.2.1"), None).await.0, 401);
+    }
+    assert_eq!(
+        login(
+            &f,
+            "ada@example.com",
+            "the password",
+            Some("192.0.2.1"),
+            None
+        )
+        .await
+        .0,
+        429
+    );
+    assert_eq!(
+        login(
+            &f,
+            "ada@example.com",
+            "the password",
+            Some("192.0.2.2"),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    // Without a peer address only the account counts.
+    let f = fixture(limits(1, 2, 1), TrustedProxies::none());
+    for _ in 0..2 {
+        assert_eq!(login(&f, "ada@example.com", "x", None, None).await.0, 401);
+    }
+    assert_eq!(login(&f, "ada@example.com", "x", None, None).await.0, 429);
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_behind_trusted_proxies() {
+    // Untrusted: rotating forged X-Forwarded-For values is one client.
+    let f = fixture(limits(0, 0, 3), TrustedProxies::none());
+    for i in 0..3 {
+        let forged = format!("203.0.113.{i}");
+        assert_eq!(
+            login(
+                &f,
+                &format!("u{i}@x.org"),
+                "x",
+                Some("192.0.2.1"),
+                Some(&forged)
+            )
+            .await
+            .0,
+            401
+        );
+    }
+    let answer = login(
+        &f,
+        "u9@x.org",
+        "x",
+        Some("192.0.2.1"),
+        Some("203.0.113.200"),
+    )
+    .await;
+    assert_eq!(answer.0, 429);
+    // Behind a trusted proxy, each forwarded client is its own; a hop the client wrote to
+    // the left of the real one changes nothing.
+    let f = fixture(
+        limits(0, 0, 3),
+        TrustedProxies::parse("10.0.0.0/8").unwrap(),
+    );
+    let proxy = Some("10.0.0.1");
+    for i in 0..3 {
+        let xff = format!("6.6.6.{i}, 203.0.113.7");
+        assert_eq!(
+            login(&f, &format!("u{i}@x.org"), "x", proxy, Some(&xff))
+                .await
+                .0,
+            401
+        );
+    }
+    assert_eq!(
+        login(&f, "u9@x.org", "x", proxy, Some("1.1.1.1, 203.0.113.7"))
+            .await
+            .0,
+        429
+    );
+    assert_eq!(
+        login(&f, "u9@x.org", "x", proxy, Some("203.0.113.8"))
+            .await
+            .0,
+        401
+    );
+}
+
+/// A million distinct clients, each failing once: the throttle keeps at most its capacity.
+#[tokio::test]
+async fn memory_stays_bounded_under_a_million_clients() {
+    let capacity = 10_000;
+    let throttle = MemoryThrottle::with_capacity(limits(0, 0, 5), capacity);
+    for i in 0u32..1_000_000 {
+        let attempt = Attempt::new(
+            "",
+            Some(IpAddr::V4(Ipv4Addr::from(i.wrapping_mul(2_654_435_761)))),
+        );
+        assert!(throttle.reserve(&attempt).await.unwrap().is_admitted());
+        if i % 100_000 == 0 {
+            let (_, weight) = throttle.tracked();
+            assert!(weight <= capacity, "{weight} at {i}");
+        }
+    }
+    let (keys, weight) = throttle.tracked();
+    assert!(
+        weight <= capacity && keys <= capacity,
+        "{keys} keys, weight {weight}"
+    );
+    // A key under steady attack is still counted.
+    let steady = Attempt::new("", Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))));
+    for _ in 0..5 {
+        assert!(throttle.reserve(&steady).await.unwrap().is_admitted());
+    }
+    assert!(!throttle.reserve(&steady).await.unwrap().is_admitted());
+}
