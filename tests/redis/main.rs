@@ -9,6 +9,7 @@ mod proxy;
 mod server;
 #[cfg(feature = "testing")]
 mod sessions;
+mod throttle;
 
 use std::time::{Duration, Instant};
 
