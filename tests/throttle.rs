@@ -279,7 +279,8 @@ async fn forwarded_addresses_count_only_behind_trusted_proxies() {
     );
 }
 
-/// A million distinct clients, each failing once: the throttle keeps at most its capacity.
+/// A million distinct clients, each failing once: the throttle keeps at most its capacity
+/// of keys.
 #[tokio::test]
 async fn memory_stays_bounded_under_a_million_clients() {
     let capacity = 10_000;
@@ -291,14 +292,14 @@ async fn memory_stays_bounded_under_a_million_clients() {
         );
         assert!(throttle.reserve(&attempt).await.unwrap().is_admitted());
         if i % 100_000 == 0 {
-            let (_, weight) = throttle.tracked();
-            assert!(weight <= capacity, "{weight} at {i}");
+            let (keys, _) = throttle.tracked();
+            assert!(keys <= capacity, "{keys} at {i}");
         }
     }
-    let (keys, weight) = throttle.tracked();
+    let (keys, failures) = throttle.tracked();
     assert!(
-        weight <= capacity && keys <= capacity,
-        "{keys} keys, weight {weight}"
+        keys <= capacity && failures <= capacity,
+        "{keys} keys, {failures} failures"
     );
     // A key under steady attack is still counted.
     let steady = Attempt::new("", Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))));

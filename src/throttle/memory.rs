@@ -8,17 +8,20 @@ use super::{Admission, Attempt, KeyKind, Limits, LoginThrottle, Reservation, Thr
 use crate::clock::{Clock, ClockHandle};
 use crate::BoxFuture;
 
-/// One key's recent failures: (time in epoch seconds, reservation), oldest first.
-type Log = Arc<[(f64, u64)]>;
+/// One key's recent failures: (time in epoch seconds, reservation), oldest first; at most
+/// the key's limit of them. Changed in place (under the throttle's lock).
+type Log = Arc<Mutex<Vec<(f64, u64)>>>;
 
 /// The login throttle of one process (see the [module docs](super)).
 ///
-/// Each key keeps the times of its failures within the window, at most its limit of them.
-/// Memory is bounded: at most [`capacity`](Self::with_capacity) failures are kept over all
-/// keys (default 200,000, some tens of MB); beyond it the least used keys are dropped first
-/// (moka's TinyLFU), so a flood of distinct clients cannot grow memory, and the keys under
-/// steady attack (an account, an address) stay. Keys leave a window after their last
-/// failure. Cheap to clone; clones share the counts.
+/// Each key keeps the times of its failures within the window, at most its limit of them
+/// (16 bytes each). Memory is bounded: at most [`capacity`](Self::with_capacity) keys are
+/// kept (default 50,000: a few MB in practice, at most ~80 MB if every key held 100
+/// failures); beyond it the least used keys are dropped first (moka's TinyLFU), so a flood
+/// of distinct clients cannot grow memory, and the keys under steady attack (an account, an
+/// address) stay: a key seen once is not let in at the expense of one seen often, so under a
+/// flood a new key may take a few failures to be kept. Keys leave a window after their last
+/// new failure. Cheap to clone; clones share the counts.
 #[derive(Clone)]
 pub struct MemoryThrottle {
     inner: Arc<Inner>,
@@ -51,28 +54,26 @@ impl Default for MemoryThrottle {
 }
 
 impl MemoryThrottle {
-    /// A throttle with `limits`, keeping at most 200,000 failures over all keys.
+    /// A throttle with `limits`, keeping at most 50,000 keys.
     pub fn new(limits: Limits) -> Self {
-        Self::with_capacity(limits, 200_000)
+        Self::with_capacity(limits, 50_000)
     }
 
-    /// A throttle keeping at most `failures` failures over all keys (each key weighs one
-    /// more than its failures).
-    pub fn with_capacity(limits: Limits, failures: u64) -> Self {
-        Self::build(limits, failures, ClockHandle::default())
+    /// A throttle keeping at most `keys` keys.
+    pub fn with_capacity(limits: Limits, keys: u64) -> Self {
+        Self::build(limits, keys, ClockHandle::default())
     }
 
     /// The same throttle on another clock (tests).
     pub fn with_clock(self, clock: impl Clock) -> Self {
-        let capacity = self.inner.logs.policy().max_capacity().unwrap_or(200_000);
+        let capacity = self.inner.logs.policy().max_capacity().unwrap_or(50_000);
         Self::build(self.inner.limits, capacity, ClockHandle::new(clock))
     }
 
     fn build(limits: Limits, capacity: u64, clock: ClockHandle) -> Self {
         let logs = moka::sync::Cache::builder()
             .max_capacity(capacity)
-            .weigher(|_, log: &Log| u32::try_from(log.len() + 1).unwrap_or(u32::MAX))
-            // A key is dropped a window after its last failure, when all have left it.
+            // A key is dropped a window after its last new failure, when all have left it.
             .time_to_live(limits.window())
             .build();
         Self {
@@ -91,14 +92,17 @@ impl MemoryThrottle {
         self.inner.limits
     }
 
-    /// How many keys are tracked, and their total weight (failures + keys), once pending
-    /// evictions have run.
+    /// How many keys are tracked, and how many failures they hold, once pending evictions
+    /// have run.
     pub fn tracked(&self) -> (u64, u64) {
         self.inner.logs.run_pending_tasks();
-        (
-            self.inner.logs.entry_count(),
-            self.inner.logs.weighted_size(),
-        )
+        let failures = self
+            .inner
+            .logs
+            .iter()
+            .map(|(_, log)| lock(&log).len() as u64)
+            .sum();
+        (self.inner.logs.entry_count(), failures)
     }
 }
 
@@ -111,20 +115,24 @@ impl Inner {
 
     fn reserve(&self, attempt: &Attempt<'_>) -> Admission {
         let now = self.clock.now_secs();
-        let window = self.limits.window().as_secs_f64();
-        let mut keys: [Option<(u64, Log)>; 3] = Default::default();
+        let since = now - self.limits.window().as_secs_f64();
+        let mut keys: [Option<(u64, Option<Log>)>; 3] = Default::default();
         let mut refused: Option<(f64, KeyKind)> = None;
-        let _atomic = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _atomic = lock(&self.lock);
         for (slot, (kind, limit)) in keys.iter_mut().zip(self.limits.keys(attempt)) {
             let hash = self.hash(attempt, kind);
-            let log = self.logs.get(&hash).unwrap_or_else(|| Arc::new([]));
-            let within = &log[log.partition_point(|(at, _)| *at <= now - window)..];
-            let limit = limit as usize;
-            if within.len() >= limit {
-                // The failure whose leaving frees a place: the (n - limit)th oldest.
-                let wait = (within[within.len() - limit].0 + window - now).max(0.001);
-                if refused.is_none_or(|(longest, _)| wait > longest) {
-                    refused = Some((wait, kind));
+            let log = self.logs.get(&hash);
+            if let Some(log) = &log {
+                let mut log = lock(log);
+                let gone = log.partition_point(|(at, _)| *at <= since);
+                log.drain(..gone);
+                let limit = limit as usize;
+                if log.len() >= limit {
+                    // The failure whose leaving frees a place: the (n - limit)th oldest.
+                    let wait = (log[log.len() - limit].0 - since).max(0.001);
+                    if refused.is_none_or(|(longest, _)| wait > longest) {
+                        refused = Some((wait, kind));
+                    }
                 }
             }
             *slot = Some((hash, log));
@@ -137,38 +145,32 @@ impl Inner {
         }
         let id = super::reservation_id();
         for (hash, log) in keys.into_iter().flatten() {
-            let kept = log.partition_point(|(at, _)| *at <= now - window);
-            let mut next = Vec::with_capacity(log.len() - kept + 1);
-            next.extend_from_slice(&log[kept..]);
-            next.push((now, id));
-            self.logs.insert(hash, next.into());
+            match log {
+                Some(log) => lock(&log).push((now, id)),
+                None => self
+                    .logs
+                    .insert(hash, Arc::new(Mutex::new(vec![(now, id)]))),
+            }
         }
         Admission::Admitted(Reservation(id))
     }
 
     fn succeeded(&self, attempt: &Attempt<'_>, reservation: Reservation) {
-        let _atomic = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _atomic = lock(&self.lock);
         for (kind, _) in self.limits.keys(attempt) {
             let hash = self.hash(attempt, kind);
             if kind == KeyKind::AccountClient {
                 self.logs.invalidate(&hash);
-                continue;
-            }
-            let Some(log) = self.logs.get(&hash) else {
-                continue;
-            };
-            let kept: Vec<(f64, u64)> = log
-                .iter()
-                .filter(|(_, id)| *id != reservation.0)
-                .copied()
-                .collect();
-            if kept.is_empty() {
-                self.logs.invalidate(&hash);
-            } else if kept.len() != log.len() {
-                self.logs.insert(hash, kept.into());
+            } else if let Some(log) = self.logs.get(&hash) {
+                lock(&log).retain(|(_, id)| *id != reservation.0);
             }
         }
     }
+}
+
+/// A lock that a panicking holder cannot poison for good: the counts stay usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl LoginThrottle for MemoryThrottle {
