@@ -227,7 +227,7 @@ fn token<'a>(parts: &'a Parts, what: &'static str) -> Result<&'a VerifiedToken, 
     Err(match parts.extensions.get::<Anonymous>() {
         Some(anonymous) => ExtractRejection {
             error: ExtractError::Unauthenticated(anonymous.why.clone()),
-            response: Box::new(anonymous.rejection(&parts.headers)),
+            response: Box::new(anonymous.rejection(&parts.headers, &parts.extensions)),
         },
         // No guard, so no configured message key to use.
         None => ExtractRejection::json(ExtractError::MissingGuard(what), None),

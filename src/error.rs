@@ -93,6 +93,39 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// A stable `snake_case` name for the kind (`"expired"`, `"invalid_signature"`,
+    /// `"insufficient_scope"`, ...): what the audit events name as their `reason`. A kind
+    /// keeps its name across releases.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::MissingToken => "missing_token",
+            ErrorKind::BadHeader => "bad_header",
+            ErrorKind::BadQueryParameter => "bad_query_parameter",
+            ErrorKind::Csrf => "csrf",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::BodyUnreadable => "body_unreadable",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::AlgorithmNotAllowed => "algorithm_not_allowed",
+            ErrorKind::InvalidSignature => "invalid_signature",
+            ErrorKind::UnknownKey => "unknown_key",
+            ErrorKind::Expired => "expired",
+            ErrorKind::NotYetValid => "not_yet_valid",
+            ErrorKind::InvalidClaim => "invalid_claim",
+            ErrorKind::InvalidAudience => "invalid_audience",
+            ErrorKind::InvalidIssuer => "invalid_issuer",
+            ErrorKind::InvalidSubject => "invalid_subject",
+            ErrorKind::WrongTokenType => "wrong_token_type",
+            ErrorKind::FreshTokenRequired => "fresh_token_required",
+            ErrorKind::Revoked => "revoked",
+            ErrorKind::UserClaimsVerification => "user_claims_verification",
+            ErrorKind::UserLookup => "user_lookup",
+            ErrorKind::RevocationStoreUnavailable => "revocation_store_unavailable",
+            ErrorKind::UserStoreUnavailable => "user_store_unavailable",
+            ErrorKind::InsufficientScope => "insufficient_scope",
+        }
+    }
+
     /// Whether a token was presented and found wanting (as opposed to being absent).
     pub(crate) fn token_presented(self) -> bool {
         !matches!(self, ErrorKind::MissingToken) && !self.is_unavailable()

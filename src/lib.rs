@@ -59,6 +59,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+pub mod audit;
 pub mod authorization;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

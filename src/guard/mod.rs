@@ -65,11 +65,12 @@ mod service;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Response};
+use http::{Extensions, HeaderMap, Response};
 
+use crate::audit;
 use crate::claims::{TokenType, VerifiedToken, SESSION_CLAIM};
 use crate::config::TokenLocation;
-use crate::error::AuthError;
+use crate::error::{AuthError, ErrorKind};
 use crate::issue::TokenOptions;
 use crate::manager::JwtManager;
 use crate::respond::{ErrorContext, ErrorResponder, StatusPolicy};
@@ -88,12 +89,21 @@ pub(crate) struct GuardConfig {
 }
 
 impl GuardConfig {
-    /// The rejection response for `err`, with the error in its extensions.
-    pub(crate) fn reject(&self, headers: &HeaderMap, err: AuthError) -> Response<Bytes> {
-        if err.kind().is_unavailable() {
-            tracing::warn!(outcome = "rejected", kind = ?err.kind(), "{}", err.message());
+    /// The rejection response for `err`, with the error in its extensions; a refused token
+    /// is audited (see [`crate::audit`]). The failure path only: an admitted request never
+    /// comes here.
+    pub(crate) fn reject(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        err: AuthError,
+    ) -> Response<Bytes> {
+        let kind = err.kind();
+        if kind.is_unavailable() {
+            tracing::warn!(outcome = "rejected", kind = ?kind, "{}", err.message());
         } else {
-            tracing::debug!(outcome = "rejected", kind = ?err.kind(), "{}", err.message());
+            tracing::debug!(outcome = "rejected", kind = ?kind, "{}", err.message());
+            audit_refusal(kind, headers, extensions);
         }
         let grpc = headers
             .get(http::header::CONTENT_TYPE)
@@ -151,6 +161,27 @@ impl GuardConfig {
     }
 }
 
+/// The audit event of a refused token: `authz_fail` for a valid token without the route's
+/// role or scope, `authn_token_invalid` for any other token refused, with the kind as the
+/// reason (never the token, nor the message, which may quote a claim). Nothing for a
+/// request without a token, or whose body could not be searched for one.
+#[cold]
+fn audit_refusal(kind: ErrorKind, headers: &HeaderMap, extensions: &Extensions) {
+    let event = match kind {
+        ErrorKind::MissingToken | ErrorKind::BodyTooLarge | ErrorKind::BodyUnreadable => return,
+        ErrorKind::InsufficientScope => "authz_fail",
+        _ => "authn_token_invalid",
+    };
+    tracing::info!(
+        target: "tower_jwt_auth::audit",
+        event,
+        reason = kind.as_str(),
+        client = %audit::Peer(extensions),
+        user_agent = ?audit::user_agent(headers),
+        "token refused"
+    );
+}
+
 /// Left in the extensions of a request a guard let through without a token: why there is
 /// none, and the guard that would have refused it (so that extractors that need a token
 /// answer as the guard would).
@@ -163,8 +194,12 @@ pub(crate) struct Anonymous {
 impl Anonymous {
     /// The guard's rejection for this request.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn rejection(&self, headers: &HeaderMap) -> Response<Bytes> {
-        self.config.reject(headers, self.why.clone())
+    pub(crate) fn rejection(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Response<Bytes> {
+        self.config.reject(headers, extensions, self.why.clone())
     }
 }
 

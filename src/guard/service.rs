@@ -117,7 +117,11 @@ where
             // nothing and handed on untouched.
             if !route.requirement.optional {
                 let err = request_body::too_large(limit);
-                return ResponseFuture::rejected(self.config.reject(req.headers(), err));
+                return ResponseFuture::rejected(self.config.reject(
+                    req.headers(),
+                    req.extensions(),
+                    err,
+                ));
             }
         }
         let verdict = route.verify(&RequestView::of(&req));

@@ -255,7 +255,17 @@ impl JwtManager {
     /// `exp` stays revoked for good. An outside issuer's token is revoked under its issuer's
     /// name for its `jti` (see [`Subject`]); one without a `jti` cannot be revoked alone
     /// ([`RevokeError::NoJti`]: revoke all of its subject's tokens instead).
+    ///
+    /// Logs an `authn_token_revoked` [audit event](crate::audit).
     pub async fn revoke(&self, token: &VerifiedToken) -> Result<(), RevokeError> {
+        self.revoke_unaudited(token).await?;
+        audit_revoked(token, None);
+        Ok(())
+    }
+
+    /// [`revoke`](Self::revoke) without its audit event: for the auth service, which logs
+    /// its own with the client, and for a refresh token spent by rotation.
+    pub(crate) async fn revoke_unaudited(&self, token: &VerifiedToken) -> Result<(), RevokeError> {
         let jti = token.jti().ok_or(RevokeError::NoJti)?;
         // `exp` is a numeric date up to the year 9999, so this is always a time.
         let leeway = self.inner.core.settings.leeway;
@@ -279,6 +289,8 @@ impl JwtManager {
     /// whole-second `iat`: one issued in the second of the cut-off counts as issued before
     /// it. The cut-off is kept until every token it covers has expired, for good when a
     /// lifetime is [`Lifetime::Never`](crate::Lifetime::Never).
+    ///
+    /// Logs an `authn_token_revoked` [audit event](crate::audit) (`revoked = "all"`).
     pub async fn revoke_all<'a>(
         &self,
         subject: impl Into<Subject<'a>>,
@@ -292,9 +304,16 @@ impl JwtManager {
             Some(_) => clock::to_millis(s.clock.now()) + Duration::from_millis(1),
         };
         let until = self.all_expired_after(cutoff);
-        self.denylist()
-            .revoke_all(&subject.key(), cutoff, until)
-            .await
+        let key = subject.key();
+        self.denylist().revoke_all(&key, cutoff, until).await?;
+        tracing::info!(
+            target: "tower_jwt_auth::audit",
+            event = "authn_token_revoked",
+            revoked = "all",
+            user_id = &*key,
+            "every token of the subject revoked"
+        );
+        Ok(())
     }
 
     /// Revokes every token of the session `session` (their `sid` claim): what ending a
@@ -320,5 +339,34 @@ impl JwtManager {
     /// The denylist guards consult.
     pub fn denylist(&self) -> &Arc<dyn Denylist> {
         &self.inner.core.denylist
+    }
+}
+
+/// The `authn_token_revoked` audit event of one token: its subject, its type, a hash of its
+/// `jti` (never the `jti`), and the client when a request asked for it.
+pub(crate) fn audit_revoked(token: &VerifiedToken, client: Option<(&dyn fmt::Display, &str)>) {
+    let jti = token.jti().unwrap_or_default();
+    let user_id = token.subject().key();
+    match client {
+        Some((client, user_agent)) => tracing::info!(
+            target: "tower_jwt_auth::audit",
+            event = "authn_token_revoked",
+            revoked = "token",
+            user_id = &*user_id,
+            jti_hash = %crate::audit::Hashed(jti),
+            token_type = token.token_type().as_str(),
+            client = %client,
+            user_agent = ?user_agent,
+            "token revoked"
+        ),
+        None => tracing::info!(
+            target: "tower_jwt_auth::audit",
+            event = "authn_token_revoked",
+            revoked = "token",
+            user_id = &*user_id,
+            jti_hash = %crate::audit::Hashed(jti),
+            token_type = token.token_type().as_str(),
+            "token revoked"
+        ),
     }
 }

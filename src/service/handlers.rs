@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Map, Value};
@@ -16,7 +17,7 @@ use crate::config::locations::{cookie_value, declared_length, is_json};
 use crate::cookies::Cookies;
 use crate::error::AuthError;
 use crate::error::ErrorKind;
-use crate::manager::RevokeError;
+use crate::manager::{audit_revoked, RevokeError};
 use crate::password::PasswordError;
 use crate::respond::json_message;
 
@@ -158,7 +159,7 @@ impl<U: UserStore> Inner<U> {
 
     /// `/refresh`, behind a `RefreshRequired` guard: a new, non-fresh access token (and,
     /// with rotation on, a new refresh token).
-    pub(super) async fn refresh(&self, token: &VerifiedToken) -> Reply {
+    pub(super) async fn refresh(&self, token: &VerifiedToken, req: &Parts) -> Reply {
         // No first-party token is ever minted from an outside issuer's token, not even from
         // one trusted to say it is a refresh token.
         if token.is_external() {
@@ -166,7 +167,7 @@ impl<U: UserStore> Inner<U> {
             return self.message(err.status(self.manager.status_policy()), err.message());
         }
         if let Some(rotating) = &self.rotating {
-            return self.rotate(rotating, token).await;
+            return self.rotate(rotating, token, req).await;
         }
         let Ok(access) = self.manager.create_access_token(token.identity()) else {
             return self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens");
@@ -217,6 +218,7 @@ impl<U: UserStore> Inner<U> {
             return self.cannot_revoke();
         }
         let headers = req.headers().clone();
+        let client = self.login.client(req.extensions(), &headers);
         let body = match self.read_json(req, false).await {
             Ok(body) => body,
             Err(reply) => return reply,
@@ -254,8 +256,8 @@ impl<U: UserStore> Inner<U> {
         // The companion refresh token first: if the store fails half-way, the presented
         // token still works, so the client's retry reaches this point again.
         for token in refresh.iter().chain(std::iter::once(&presented)) {
-            match self.manager.revoke(token).await {
-                Ok(()) => {}
+            match self.manager.revoke_unaudited(token).await {
+                Ok(()) => audit_revoked(token, Some((&client.addr(), client.user_agent()))),
                 Err(RevokeError::NoJti) => return self.cannot_revoke(),
                 Err(err) => {
                     tracing::warn!(outcome = "error", "revoke: {err}");

@@ -11,13 +11,16 @@ use http::{Extensions, HeaderMap};
 use super::{AuthServiceBuilder, UserStore};
 use crate::throttle::{LoginThrottle, MemoryThrottle, TrustedProxies};
 
+/// Where the TCP peer of a request is found in its extensions.
+type PeerFn = dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync;
+
 /// How logins are protected: the throttle, whose reports of the client are believed, and
 /// where the TCP peer is found.
 #[derive(Clone)]
 pub(super) struct LoginProtection {
     pub(super) throttle: Arc<dyn LoginThrottle>,
     pub(super) proxies: TrustedProxies,
-    peer: Arc<dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync>,
+    peer: Arc<PeerFn>,
 }
 
 impl Default for LoginProtection {

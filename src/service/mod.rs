@@ -555,7 +555,10 @@ impl<U: UserStore> Service<Request<RequestBody<Full<Bytes>>>> for Endpoint<U> {
                 return Ok(inner.message(StatusCode::UNAUTHORIZED, "Missing JWT"));
             };
             Ok(match which {
-                Which::Refresh => inner.refresh(&token).await,
+                Which::Refresh => {
+                    let (parts, _) = req.into_parts();
+                    inner.refresh(&token, &parts).await
+                }
                 Which::Revoke => inner.revoke(token, req).await,
                 Which::Login => inner.login(req).await,
             })

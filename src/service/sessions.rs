@@ -6,11 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use http::request::Parts;
 use http::StatusCode;
 use serde_json::json;
 
 use super::handlers::Reply;
 use super::{Inner, UserStore};
+use crate::audit::Hashed;
 use crate::claims::{Subject, VerifiedToken};
 use crate::issue::TokenOptions;
 use crate::manager::JwtManager;
@@ -79,7 +81,12 @@ impl<U: UserStore> Inner<U> {
 
     /// `/refresh` with rotation on: a new access token and a new refresh token of the
     /// presented token's session; the presented one is spent.
-    pub(super) async fn rotate(&self, rotating: &Rotating, token: &VerifiedToken) -> Reply {
+    pub(super) async fn rotate(
+        &self,
+        rotating: &Rotating,
+        token: &VerifiedToken,
+        req: &Parts,
+    ) -> Reply {
         let identity = token.identity();
         let Some(session) = token.session() else {
             // A refresh token from before rotation was on: it starts a session and is spent.
@@ -87,7 +94,8 @@ impl<U: UserStore> Inner<U> {
                 .start_session(rotating, identity, None, TokenOptions::new())
                 .await;
             return match tokens {
-                Ok(tokens) => match self.manager.revoke(token).await {
+                // Spent, not revoked by anyone: no audit event.
+                Ok(tokens) => match self.manager.revoke_unaudited(token).await {
                     Ok(()) => self.rotated_reply(&tokens),
                     Err(err) => self.revocation_failed(&err),
                 },
@@ -130,10 +138,24 @@ impl<U: UserStore> Inner<U> {
                     Err(_) => self.could_not_issue(),
                 }
             }
-            Ok(Rotation::Reused | Rotation::Ended) => {
+            Ok(rotation @ (Rotation::Reused | Rotation::Ended)) => {
                 // A spent refresh token: the thief or the user, the session ends. (For a
                 // session already over, revoking again repairs a revocation a fault lost.)
-                tracing::warn!(outcome = "rejected", user_id = %identity, "refresh token reused: session revoked");
+                let client = self.login.client(&req.extensions, &req.headers);
+                tracing::warn!(
+                    target: "tower_jwt_auth::audit",
+                    event = "authn_token_reuse",
+                    reason = match rotation {
+                        Rotation::Reused => "reused",
+                        _ => "session_ended",
+                    },
+                    user_id = &*token.subject().key(),
+                    session_hash = %Hashed(session),
+                    jti_hash = %Hashed(presented),
+                    client = %client.addr(),
+                    user_agent = ?client.user_agent(),
+                    "refresh token reused: session revoked"
+                );
                 match self.manager.revoke_session(session).await {
                     Ok(()) => self.message(StatusCode::UNAUTHORIZED, "Token has been revoked"),
                     Err(err) => self.revocation_failed(&err),
