@@ -15,6 +15,8 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("authorization", &["claims", "config", "error"]),
     ("denylist", &["clock", "error"]),
     ("respond", &["error"]),
+    ("throttle", &["clock"]),
+    ("audit", &["throttle"]),
     (
         "verify",
         &[
@@ -30,7 +32,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     (
         "manager",
         &[
-            "config", "claims", "clock", "denylist", "error", "issue", "respond", "verify",
+            "config", "claims", "clock", "denylist", "error", "issue", "respond", "verify", "audit",
         ],
     ),
     ("cookies", &["manager", "config", "error"]),
@@ -40,6 +42,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         "guard",
         &[
             "cookies", "manager", "verify", "issue", "config", "claims", "respond", "error",
+            "audit",
         ],
     ),
     ("password", &[]),
@@ -48,7 +51,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         "service",
         &[
             "guard", "cookies", "manager", "password", "sessions", "issue", "config", "claims",
-            "respond", "error",
+            "respond", "error", "throttle", "audit",
         ],
     ),
     (
