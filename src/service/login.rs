@@ -17,8 +17,11 @@ use crate::throttle::{LoginThrottle, MemoryThrottle, TrustedProxies};
 pub(super) struct LoginProtection {
     pub(super) throttle: Arc<dyn LoginThrottle>,
     pub(super) proxies: TrustedProxies,
-    peer: Arc<dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync>,
+    peer: Arc<PeerFn>,
 }
+
+/// Finds the TCP peer in a request's extensions.
+type PeerFn = dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync;
 
 impl Default for LoginProtection {
     fn default() -> Self {

@@ -241,7 +241,10 @@ mod tests {
         assert!(t.inner.reserve(&a).is_admitted());
         assert!(!t.inner.reserve(&a).is_admitted());
         advance(&at, 39.0);
-        assert!(!t.inner.reserve(&a).is_admitted(), "139.5: the one at 40 is still in");
+        assert!(
+            !t.inner.reserve(&a).is_admitted(),
+            "139.5: the one at 40 is still in"
+        );
         advance(&at, 1.0);
         assert!(t.inner.reserve(&a).is_admitted());
     }
