@@ -11,7 +11,7 @@
 //! | `DATABASE_URL` | `sqlite://tower-jwt-auth-example.db` in the working directory |
 //! | `PASSWORD_HASH_CONCURRENCY` | the number of cores |
 //! | `PASSWORD_HASH_MAX_WAIT_MS` | `1000` |
-//! | `REDIS_URL` | unset: revocations in SQLite; set (with `--features redis`): shared through Redis |
+//! | `REDIS_URL` | unset: revocations in SQLite, login failures counted in memory; set (with `--features redis`): both shared through Redis |
 //! | `JWT_TOKEN_LOCATION` | `headers,cookies` (any of `headers`, `cookies`, `query_string`, `json`) |
 //! | `JWT_COOKIE_SECURE` | `false` (so that the page works on plain http on loopback); `true`: the `__Host-` cookies (HTTPS only) |
 //! | `JWT_COOKIE_SAMESITE` | `Lax` (`Strict`, `None`: needs `JWT_COOKIE_SECURE=true`) |
