@@ -11,7 +11,7 @@
 //! | `DATABASE_URL` | `sqlite://tower-jwt-auth-example.db` in the working directory |
 //! | `PASSWORD_HASH_CONCURRENCY` | the number of cores |
 //! | `PASSWORD_HASH_MAX_WAIT_MS` | `1000` |
-//! | `REDIS_URL` | unset: revocations in SQLite; set (with `--features redis`): shared through Redis |
+//! | `REDIS_URL` | unset: revocations in SQLite, login failures counted in memory; set (with `--features redis`): both shared through Redis |
 //! | `JWT_TOKEN_LOCATION` | `headers,cookies` (any of `headers`, `cookies`, `query_string`, `json`) |
 //! | `JWT_COOKIE_SECURE` | `false` (so that the page works on plain http on loopback); `true`: the `__Host-` cookies (HTTPS only) |
 //! | `JWT_COOKIE_SAMESITE` | `Lax` (`Strict`, `None`: needs `JWT_COOKIE_SECURE=true`) |
@@ -27,6 +27,12 @@
 //! | `JWT_REFRESH_ROTATION` | `false`; `true`: every refresh answers a new refresh token, a spent one presented again revokes its session |
 //! | `JWT_RESOURCE_URL` | unset; e.g. `https://api.example.com`: the protected resource (RFC 9728), its metadata at `GET /.well-known/oauth-protected-resource` (404 while unset) and named by every 401 challenge |
 //! | `JWT_REFRESH_REUSE_GRACE` | `10` seconds: the token just spent still answers (concurrent refreshes) |
+//! | `LOGIN_THROTTLE_WINDOW` | `900` seconds: the window the failed logins below are counted in |
+//! | `LOGIN_MAX_FAILURES_PER_ACCOUNT_IP` | `10`: failed logins per (account, client address) within the window, then 429 (`0` turns it off) |
+//! | `LOGIN_MAX_FAILURES_PER_ACCOUNT` | `100`: per account, from any address (`0` turns it off) |
+//! | `LOGIN_MAX_FAILURES_PER_IP` | `100`: per client address, whatever the account (`0` turns it off) |
+//! | `TRUSTED_PROXIES` | empty; comma-separated addresses or CIDRs (e.g. `10.0.0.0/8, 127.0.0.1`): only requests from them have their `X-Forwarded-For` read for the client's address; otherwise the client is the TCP peer |
+//! | `RUST_LOG` | `info`; a level or `target=level,...` (e.g. `info,tower_jwt_auth::audit=off`); an invalid value is warned about and `info` used |
 //! | `ADMIN_EMAILS` | empty; comma-separated emails (spaces trimmed, ASCII case-insensitive): those users' tokens carry `"roles": ["admin"]`, looked up whenever a token is issued (login, refresh, implicit refresh). Registration does not verify emails: create the admins' accounts before listing them (the server warns at start about listed emails no account has) |
 //!
 //! `GET /` serves a web page that registers, logs in, shows `/me`, refreshes, changes the
@@ -38,6 +44,13 @@
 //! A new password (`POST /users`, `PUT /me/password`) must pass NIST's [`Policy`]: at least
 //! 8 characters, at most 1024 bytes, not one of Django's common passwords (400 naming the
 //! rule broken otherwise); login does not apply it, so older accounts keep logging in.
+//! Logins are throttled (one count for `/token` and the page's `/web/token`; in Redis with
+//! `REDIS_URL`, shared by every instance): only failed attempts count, per (account, client
+//! address), per account and per address, within `LOGIN_THROTTLE_WINDOW`; an attempt past a
+//! limit answers `429 {"msg": "Too many login attempts, try again later"}` with
+//! `Retry-After`, whatever the account and the password, without hashing. A login that
+//! succeeds resets its (account, address). Audit events (target `tower_jwt_auth::audit`):
+//! the login's, and `authn_password_change` for `PUT /me/password`.
 //! Users and revoked tokens live in SQLite, so revocations survive a restart; an in-process
 //! moka cache in front of the revoked-token table answers every guard without a query.
 
@@ -46,7 +59,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -59,6 +72,7 @@ use tower_jwt_auth::metadata::ProtectedResourceService;
 use tower_jwt_auth::password::{PasswordError, PasswordHasher, Policy};
 use tower_jwt_auth::service::{AuthService, Sessions};
 use tower_jwt_auth::sessions::SessionStore;
+use tower_jwt_auth::throttle::TrustedProxies;
 use tower_jwt_auth::{
     Denylist, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, Lifetime,
     SameSite, TokenLocation, VerifiedToken,
@@ -68,6 +82,7 @@ mod admin;
 mod db;
 mod keys;
 mod sessions;
+mod throttle;
 mod web;
 use db::{Db, DbError, SqliteDenylist};
 
@@ -78,7 +93,7 @@ const PASSWORD_POLICY: Policy = Policy::new().max_bytes(MAX_PASSWORD);
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt().with_target(false).init();
+    logging();
     if let Err(err) = run().await {
         // On stderr, where a supervisor looks for why it did not start.
         eprintln!("error: {err}");
@@ -143,8 +158,12 @@ async fn run() -> Result<(), String> {
     );
 
     let rotation = rotation(&db).await?;
+    let login = Login {
+        throttle: throttle::login_throttle().await?,
+        proxies: throttle::trusted_proxies()?,
+    };
     let page = web::Page::new(cookies, if secure { "__Host-" } else { "" });
-    let app = app(jwt, db, hasher, page, rotation);
+    let app = app(jwt, db, hasher, page, rotation, login);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -152,12 +171,16 @@ async fn run() -> Result<(), String> {
         "listening on http://{}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    // The TCP peer of every request (`ConnectInfo`): the login throttle's client address.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// Redis when `REDIS_URL` is set (several instances share revocations), SQLite otherwise.
@@ -222,6 +245,35 @@ struct Rotation {
     grace: Duration,
 }
 
+/// How logins are protected: one throttle for both auth services, and the proxies whose
+/// `X-Forwarded-For` names the client.
+struct Login {
+    throttle: throttle::SharedThrottle,
+    proxies: TrustedProxies,
+}
+
+/// Logs on stdout at `RUST_LOG`'s levels (`info` when unset or invalid).
+fn logging() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let info = || Targets::new().with_default(LevelFilter::INFO);
+    let (filter, invalid) = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => match v.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(err) => (info(), Some((v, err))),
+        },
+        _ => (info(), None),
+    };
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .finish()
+        .with(filter)
+        .init();
+    if let Some((value, err)) = invalid {
+        tracing::warn!("RUST_LOG: cannot parse {value:?} ({err}); logging at info");
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     db: Db,
@@ -229,6 +281,8 @@ struct AppState {
     jwt: JwtManager,
     /// With refresh-token rotation on.
     sessions: Option<Sessions>,
+    /// Whose `X-Forwarded-For` names the client (audit events).
+    proxies: TrustedProxies,
 }
 
 /// The routes, with the web page at `/`.
@@ -238,9 +292,14 @@ fn app(
     hasher: PasswordHasher,
     page: web::Page,
     rotation: Option<Rotation>,
+    login: Login,
 ) -> Router {
     let auth_service = || {
-        let builder = AuthService::builder(&jwt, db.clone()).password_hasher(hasher.clone());
+        let builder = AuthService::builder(&jwt, db.clone())
+            .password_hasher(hasher.clone())
+            .login_throttle(login.throttle.clone())
+            .trusted_proxies(login.proxies.clone())
+            .peer_addr(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
         match &rotation {
             Some(r) => builder
                 .refresh_rotation(r.store.clone())
@@ -305,6 +364,7 @@ fn app(
             hasher,
             jwt,
             sessions,
+            proxies: login.proxies,
         })
 }
 
@@ -414,6 +474,7 @@ async fn me(State(state): State<AppState>, Extension(token): Extension<VerifiedT
 async fn change_password(
     State(state): State<AppState>,
     Extension(token): Extension<VerifiedToken>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -459,6 +520,16 @@ async fn change_password(
     if let Err(err) = state.db.set_password_hash(user.id, hash).await {
         return err.into_response();
     }
+    // Audited once the new password is stored: it is changed, whatever happens below.
+    let (client, user_agent) = throttle::client(&state.proxies, peer, &headers);
+    tracing::info!(
+        target: "tower_jwt_auth::audit",
+        event = "authn_password_change",
+        user_id = %user.id,
+        client = %client,
+        user_agent = ?user_agent,
+        "password changed"
+    );
     // Every token issued before the change (on every device) stops working.
     if let Err(err) = state.jwt.revoke_all(&token).await {
         tracing::error!("password changed, but revoking older tokens failed: {err}");

@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,6 +31,8 @@ fn server_binary() -> PathBuf {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// Every line the server has written on stdout (its log) so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -40,6 +43,8 @@ impl Server {
             .env("DATABASE_URL", format!("sqlite://{}", db.display()))
             .env("JWT_SECRET_KEY", SECRET)
             .env("NO_COLOR", "1")
+            // Its log at its default level, whatever the test runner's `RUST_LOG` says.
+            .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -48,12 +53,15 @@ impl Server {
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(at) = line.find("listening on http://") {
                     let addr = line[at + "listening on http://".len()..].trim().to_owned();
                     let _ = tx.send(addr);
                 }
+                lines.lock().unwrap().push(line);
             }
         });
         let addr = rx
@@ -61,7 +69,28 @@ impl Server {
             .expect("the server listens within 30 s")
             .parse()
             .unwrap();
-        Self { child, addr }
+        Self { child, addr, log }
+    }
+
+    /// The lines of the server's log so far that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
+    /// Waits (at most 5 s) for a line of the server's log containing `needle`.
+    pub async fn log_line(&self, needle: &str) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(line) = self.log_lines(needle).pop() {
+                return line;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no log line with {needle:?} within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Sends a request; returns the status and the JSON body (`Null` when not JSON).
@@ -160,6 +189,7 @@ pub fn run_to_exit(env: &[(&str, &str)]) -> std::process::Output {
     cmd.env("APP_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", format!("sqlite://{}", db.path().display()))
         .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {

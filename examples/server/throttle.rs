@@ -1,0 +1,113 @@
+//! The login throttle and the client's address: one throttle (in memory, or in Redis with
+//! `REDIS_URL`) shared by `/token` and the page's `/web/token`, and the proxies whose
+//! `X-Forwarded-For` is believed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use tower_jwt_auth::throttle::{
+    Admission, Attempt, KeyKind, Limits, LoginThrottle, MemoryThrottle, Reservation, ThrottleError,
+    TrustedProxies,
+};
+use tower_jwt_auth::BoxFuture;
+
+use crate::env_parse;
+
+/// One throttle behind both auth services: failures on `/token` and on `/web/token` count
+/// together (each service would otherwise keep counts of its own).
+#[derive(Clone)]
+pub struct SharedThrottle(Arc<dyn LoginThrottle>);
+
+impl LoginThrottle for SharedThrottle {
+    fn reserve<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+    ) -> BoxFuture<'a, Result<Admission, ThrottleError>> {
+        self.0.reserve(attempt)
+    }
+
+    fn succeeded<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+        reservation: Reservation,
+    ) -> BoxFuture<'a, Result<(), ThrottleError>> {
+        self.0.succeeded(attempt, reservation)
+    }
+}
+
+/// `LOGIN_THROTTLE_WINDOW` (seconds, default 900) and the three limits (`0`: off).
+fn limits() -> Result<Limits, String> {
+    let window = match env_parse::<u64>("LOGIN_THROTTLE_WINDOW")? {
+        None => 900,
+        Some(0) => {
+            return Err("LOGIN_THROTTLE_WINDOW: expected a positive number of seconds".into())
+        }
+        Some(secs) => secs,
+    };
+    Ok(Limits::new(Duration::from_secs(window))
+        .per_account_client(env_parse("LOGIN_MAX_FAILURES_PER_ACCOUNT_IP")?.unwrap_or(10))
+        .per_account(env_parse("LOGIN_MAX_FAILURES_PER_ACCOUNT")?.unwrap_or(100))
+        .per_client(env_parse("LOGIN_MAX_FAILURES_PER_IP")?.unwrap_or(100)))
+}
+
+/// Counters in Redis when `REDIS_URL` is set (shared by every instance), in memory otherwise.
+pub async fn login_throttle() -> Result<SharedThrottle, String> {
+    let limits = limits()?;
+    let throttle: Arc<dyn LoginThrottle> = match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => redis_throttle(&url, limits).await?,
+        _ => Arc::new(MemoryThrottle::new(limits)),
+    };
+    tracing::info!(
+        window_secs = limits.window().as_secs(),
+        per_account_ip = limits.limit(KeyKind::AccountClient),
+        per_account = limits.limit(KeyKind::Account),
+        per_ip = limits.limit(KeyKind::Client),
+        "login throttle (0: off)"
+    );
+    Ok(SharedThrottle(throttle))
+}
+
+#[cfg(feature = "redis")]
+async fn redis_throttle(url: &str, limits: Limits) -> Result<Arc<dyn LoginThrottle>, String> {
+    // The default prefix, `tower-jwt-auth:`, as the denylist's and the sessions' keys.
+    let throttle = tower_jwt_auth::throttle::RedisThrottle::builder(url)
+        .limits(limits)
+        .connect()
+        .await
+        .map_err(|e| format!("REDIS_URL: {e}"))?;
+    tracing::info!("login failures counted in Redis");
+    Ok(Arc::new(throttle))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_throttle(_: &str, _: Limits) -> Result<Arc<dyn LoginThrottle>, String> {
+    Err("REDIS_URL needs the `redis` feature".into())
+}
+
+/// `TRUSTED_PROXIES`: comma-separated addresses or CIDRs (default none).
+pub fn trusted_proxies() -> Result<TrustedProxies, String> {
+    let list = std::env::var("TRUSTED_PROXIES").unwrap_or_default();
+    TrustedProxies::parse(&list).map_err(|e| format!("TRUSTED_PROXIES: {e}"))
+}
+
+/// Who sent a request, as the audit events name them: the client's address (the TCP peer,
+/// or what trusted proxies report) and the `User-Agent`, at most 256 bytes.
+pub fn client(proxies: &TrustedProxies, peer: SocketAddr, headers: &HeaderMap) -> (String, String) {
+    let addr = proxies
+        .client(Some(peer.ip()), headers)
+        .map_or_else(|| "unknown".into(), |a| a.to_string());
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|ua| ua.to_str().ok())
+        .map(|ua| {
+            let mut end = ua.len().min(256);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].to_owned()
+        })
+        .unwrap_or_default();
+    (addr, user_agent)
+}
