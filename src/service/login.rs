@@ -23,9 +23,6 @@ pub(super) struct LoginProtection {
     peer: Arc<PeerFn>,
 }
 
-/// Finds the TCP peer in a request's extensions.
-type PeerFn = dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync;
-
 impl Default for LoginProtection {
     fn default() -> Self {
         Self {
