@@ -308,3 +308,44 @@ async fn memory_stays_bounded_under_a_million_clients() {
     }
     assert!(!throttle.reserve(&steady).await.unwrap().is_admitted());
 }
+
+/// An attempt the service could not decide (its user store failed: 503) is given back: an
+/// overloaded or failing server does not lock its users out.
+#[tokio::test]
+async fn undecided_attempts_do_not_count() {
+    #[derive(Clone)]
+    struct FailsFirst(Arc<AtomicUsize>, Arc<InsecureTestUsers>);
+    impl UserStore for FailsFirst {
+        async fn find_user(&self, login: &str) -> Result<Option<StoredUser>, UserStoreError> {
+            if self.0.fetch_add(1, Ordering::SeqCst) < 5 {
+                return Err(UserStoreError("down".into()));
+            }
+            self.1.find_user(login).await
+        }
+    }
+    let jwt = JwtManager::builder().secret(SECRET).build().unwrap();
+    let users = InsecureTestUsers::new().with_user("ada@example.com", "1", "the password");
+    let svc = AuthService::builder(&jwt, FailsFirst(Arc::default(), Arc::new(users)))
+        .password_hasher(insecure_fast_password_hasher())
+        .login_throttle(MemoryThrottle::new(limits(2, 2, 2)))
+        .build();
+    let call = |password: &'static str| {
+        let svc = svc.clone();
+        async move {
+            let mut req = Request::post("/token")
+                .header("content-type", "application/json")
+                .body(Full::<Bytes>::from(
+                    json!({"email": "ada@example.com", "password": password}).to_string(),
+                ))
+                .unwrap();
+            req.extensions_mut()
+                .insert(PeerAddr("192.0.2.1:4000".parse().unwrap()));
+            svc.oneshot(req).await.unwrap().status()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(call("wrong").await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(call("wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(call("the password").await, StatusCode::OK);
+}

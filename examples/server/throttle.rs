@@ -7,35 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use tower_jwt_auth::throttle::{
-    Admission, Attempt, KeyKind, Limits, LoginThrottle, MemoryThrottle, Reservation, ThrottleError,
-    TrustedProxies,
-};
-use tower_jwt_auth::BoxFuture;
+use tower_jwt_auth::throttle::{KeyKind, Limits, LoginThrottle, MemoryThrottle, TrustedProxies};
 
 use crate::env_parse;
 
-/// One throttle behind both auth services: failures on `/token` and on `/web/token` count
-/// together (each service would otherwise keep counts of its own).
-#[derive(Clone)]
-pub struct SharedThrottle(Arc<dyn LoginThrottle>);
-
-impl LoginThrottle for SharedThrottle {
-    fn reserve<'a>(
-        &'a self,
-        attempt: &'a Attempt<'a>,
-    ) -> BoxFuture<'a, Result<Admission, ThrottleError>> {
-        self.0.reserve(attempt)
-    }
-
-    fn succeeded<'a>(
-        &'a self,
-        attempt: &'a Attempt<'a>,
-        reservation: Reservation,
-    ) -> BoxFuture<'a, Result<(), ThrottleError>> {
-        self.0.succeeded(attempt, reservation)
-    }
-}
+/// One throttle behind both auth services (an `Arc`: failures on `/token` and on
+/// `/web/token` count together; each service would otherwise keep counts of its own).
+pub type SharedThrottle = Arc<dyn LoginThrottle>;
 
 /// `LOGIN_THROTTLE_WINDOW` (seconds, default 900) and the three limits (`0`: off).
 fn limits() -> Result<Limits, String> {
@@ -66,7 +44,7 @@ pub async fn login_throttle() -> Result<SharedThrottle, String> {
         per_ip = limits.limit(KeyKind::Client),
         "login throttle (0: off)"
     );
-    Ok(SharedThrottle(throttle))
+    Ok(throttle)
 }
 
 #[cfg(feature = "redis")]

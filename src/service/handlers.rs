@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Map, Value};
 
 use super::{login, BoxError, Inner, UserStore};
-use crate::throttle::{Admission, Attempt};
+use crate::throttle::{Admission, Attempt, Reservation};
 
 /// The answer to a throttled login, the same for every account.
 const THROTTLED: &str = "Too many login attempts, try again later";
@@ -86,6 +86,7 @@ impl<U: UserStore> Inner<U> {
                 Ok(user) => user,
                 Err(err) => {
                     tracing::warn!(outcome = "error", "login: user store failed: {err}");
+                    self.release(&attempt, reservation).await;
                     return self.message(StatusCode::SERVICE_UNAVAILABLE, "User store unavailable");
                 }
             }
@@ -93,7 +94,11 @@ impl<U: UserStore> Inner<U> {
         let stored = user.as_ref().map(|u| u.password_hash.as_str());
         let matches = match self.hasher.verify_login(password, stored).await {
             Ok(matches) => matches,
-            Err(err) => return self.password_error(err),
+            Err(err) => {
+                // Undecided (the pool was busy): not a failed guess.
+                self.release(&attempt, reservation).await;
+                return self.password_error(err);
+            }
         };
         let user = match user {
             Some(user) if matches && !password.is_empty() => user,
@@ -155,6 +160,13 @@ impl<U: UserStore> Inner<U> {
                 cookies.set_refresh(headers, &refresh)
             },
         )
+    }
+
+    /// Gives an undecided attempt's reservation back (best effort).
+    async fn release(&self, attempt: &Attempt<'_>, reservation: Reservation) {
+        if let Err(err) = self.login.throttle.released(attempt, reservation).await {
+            tracing::warn!(outcome = "error", "login: {err}");
+        }
     }
 
     /// `/refresh`, behind a `RefreshRequired` guard: a new, non-fresh access token (and,

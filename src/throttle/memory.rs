@@ -155,11 +155,13 @@ impl Inner {
         Admission::Admitted(Reservation(id))
     }
 
-    fn succeeded(&self, attempt: &Attempt<'_>, reservation: Reservation) {
+    /// Takes `reservation` back from the attempt's keys; resets (account, client) too when
+    /// the attempt `succeeded`.
+    fn give_back(&self, attempt: &Attempt<'_>, reservation: Reservation, succeeded: bool) {
         let _atomic = lock(&self.lock);
         for (kind, _) in self.limits.keys(attempt) {
             let hash = self.hash(attempt, kind);
-            if kind == KeyKind::AccountClient {
+            if succeeded && kind == KeyKind::AccountClient {
                 self.logs.invalidate(&hash);
             } else if let Some(log) = self.logs.get(&hash) {
                 lock(&log).retain(|(_, id)| *id != reservation.0);
@@ -187,7 +189,16 @@ impl LoginThrottle for MemoryThrottle {
         attempt: &'a Attempt<'a>,
         reservation: Reservation,
     ) -> BoxFuture<'a, Result<(), ThrottleError>> {
-        self.inner.succeeded(attempt, reservation);
+        self.inner.give_back(attempt, reservation, true);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn released<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+        reservation: Reservation,
+    ) -> BoxFuture<'a, Result<(), ThrottleError>> {
+        self.inner.give_back(attempt, reservation, false);
         Box::pin(std::future::ready(Ok(())))
     }
 }
@@ -270,7 +281,7 @@ mod tests {
         );
         // The second attempt succeeded: (account, client) reset, the account's count back
         // to one, so two more failures from anywhere, then the account is exhausted.
-        t.inner.succeeded(&here, ok);
+        t.inner.give_back(&here, ok, true);
         assert!(t.inner.reserve(&here).is_admitted());
         assert!(t.inner.reserve(&there).is_admitted());
         assert_eq!(

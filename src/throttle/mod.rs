@@ -269,6 +269,42 @@ pub trait LoginThrottle: Send + Sync + 'static {
         attempt: &'a Attempt<'a>,
         reservation: Reservation,
     ) -> BoxFuture<'a, Result<(), ThrottleError>>;
+
+    /// The admitted attempt was not decided (the user store or the hasher could not
+    /// answer, 503): its failure is taken back from every key, nothing is reset. An
+    /// overloaded server does not lock its users out.
+    fn released<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+        reservation: Reservation,
+    ) -> BoxFuture<'a, Result<(), ThrottleError>>;
+}
+
+/// A shared throttle (`Arc<dyn LoginThrottle>` chosen at run time, as the example server
+/// does) is one too.
+impl<T: LoginThrottle + ?Sized> LoginThrottle for std::sync::Arc<T> {
+    fn reserve<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+    ) -> BoxFuture<'a, Result<Admission, ThrottleError>> {
+        (**self).reserve(attempt)
+    }
+
+    fn succeeded<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+        reservation: Reservation,
+    ) -> BoxFuture<'a, Result<(), ThrottleError>> {
+        (**self).succeeded(attempt, reservation)
+    }
+
+    fn released<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+        reservation: Reservation,
+    ) -> BoxFuture<'a, Result<(), ThrottleError>> {
+        (**self).released(attempt, reservation)
+    }
 }
 
 /// An id for a reservation, unique in this process (and, with its random start, across

@@ -43,13 +43,17 @@ return {0, 0}
     )
 });
 
-/// Gives a reservation back: KEYS[1] the (account, client) key (or `''`), then the others;
-/// ARGV the reservation's id. The first is reset, the reservation leaves the others.
-static SUCCEEDED: LazyLock<Script> = LazyLock::new(|| {
+/// Gives a reservation back: KEYS the attempt's keys, ARGV the reservation's id and, for a
+/// success, `reset`: the first key is then reset, the reservation leaves the others.
+static GIVE_BACK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 for i, key in ipairs(KEYS) do
-  if i == 1 then redis.call('DEL', key) else redis.call('ZREM', key, ARGV[1]) end
+  if i == 1 and ARGV[2] == 'reset' then
+    redis.call('DEL', key)
+  else
+    redis.call('ZREM', key, ARGV[1])
+  end
 end
 return 0
 ",
@@ -256,32 +260,36 @@ impl RedisThrottle {
         })
     }
 
-    async fn succeeded_now(
+    /// Takes `reservation` back from the attempt's keys; resets (account, client) too when
+    /// the attempt `succeeded` (its key first, or one that does not exist).
+    async fn give_back(
         &self,
         attempt: &Attempt<'_>,
         reservation: Reservation,
+        succeeded: bool,
     ) -> Result<(), ThrottleError> {
         let limits = &self.inner.limits;
         let mut keys = Vec::with_capacity(3);
-        // The (account, client) key first (reset), or a key that does not exist.
-        keys.push(
-            if limits
+        if succeeded
+            && limits
                 .keys(attempt)
-                .any(|(k, _)| k == KeyKind::AccountClient)
-            {
-                self.key(attempt, KeyKind::AccountClient)
-            } else {
-                format!("{}none", self.inner.prefix)
-            },
-        );
-        for (kind, _) in limits.keys(attempt) {
-            if kind != KeyKind::AccountClient {
-                keys.push(self.key(attempt, kind));
-            }
+                .all(|(k, _)| k != KeyKind::AccountClient)
+        {
+            keys.push(format!("{}none", self.inner.prefix));
         }
-        self.run::<i64>(&SUCCEEDED, &keys, &[reservation.0.to_string()])
-            .await
-            .map(drop)
+        keys.extend(
+            limits
+                .keys(attempt)
+                .map(|(kind, _)| self.key(attempt, kind)),
+        );
+        let reset = if succeeded { "reset" } else { "keep" };
+        self.run::<i64>(
+            &GIVE_BACK,
+            &keys,
+            &[reservation.0.to_string(), reset.into()],
+        )
+        .await
+        .map(drop)
     }
 }
 
@@ -298,6 +306,14 @@ impl LoginThrottle for RedisThrottle {
         attempt: &'a Attempt<'a>,
         reservation: Reservation,
     ) -> BoxFuture<'a, Result<(), ThrottleError>> {
-        Box::pin(self.succeeded_now(attempt, reservation))
+        Box::pin(self.give_back(attempt, reservation, true))
+    }
+
+    fn released<'a>(
+        &'a self,
+        attempt: &'a Attempt<'a>,
+        reservation: Reservation,
+    ) -> BoxFuture<'a, Result<(), ThrottleError>> {
+        Box::pin(self.give_back(attempt, reservation, false))
     }
 }

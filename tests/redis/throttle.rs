@@ -119,6 +119,13 @@ async fn a_success_gives_back_and_resets() {
     let (_, there) = from("ada", "192.0.2.2");
     let here = Attempt::new(&account, here);
     let there = Attempt::new(&account, there);
+    // An undecided attempt is given back whole: it never counted.
+    for _ in 0..3 {
+        let Admission::Admitted(undecided) = t.reserve(&here).await.unwrap() else {
+            panic!("admitted");
+        };
+        t.released(&here, undecided).await.unwrap();
+    }
     assert!(t.reserve(&here).await.unwrap().is_admitted());
     let Admission::Admitted(ok) = t.reserve(&here).await.unwrap() else {
         panic!("admitted");
