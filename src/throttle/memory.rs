@@ -1,7 +1,7 @@
 //! [`MemoryThrottle`]: the login throttle of one process, its keys bounded in number.
 
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
 use std::sync::{Arc, Mutex};
 
 use super::{Admission, Attempt, KeyKind, Limits, LoginThrottle, Reservation, ThrottleError};
@@ -33,7 +33,7 @@ struct Inner {
     /// Keys are hashed with a per-process random key: an attacker cannot aim two keys at
     /// one slot, and no account name is kept.
     hasher: RandomState,
-    logs: moka::sync::Cache<u64, Log>,
+    logs: moka::sync::Cache<u64, Log, BuildHasherDefault<Prehashed>>,
     /// Reserving is atomic over an attempt's keys.
     lock: Mutex<()>,
 }
@@ -75,7 +75,7 @@ impl MemoryThrottle {
             .max_capacity(capacity)
             // A key is dropped a window after its last new failure, when all have left it.
             .time_to_live(limits.window())
-            .build();
+            .build_with_hasher(BuildHasherDefault::default());
         Self {
             inner: Arc::new(Inner {
                 limits,
@@ -167,6 +167,26 @@ impl Inner {
                 lock(&log).retain(|(_, id)| *id != reservation.0);
             }
         }
+    }
+}
+
+/// The cache's hasher: its keys are already hashes (with a random key), so they are used as
+/// they are instead of being hashed once more.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by a `u64` key; anything else still spreads.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
