@@ -10,7 +10,11 @@
 #      against the same without it (scripts/latency-probe.rs, built with rustc); STORMS
 #      storms (default 3), each with its own quiet baseline, and their medians.
 # Usage: scripts/http-bench.sh [pairs]   (default 21; every run is bounded in time)
-# PASSWORD_HASH_CONCURRENCY (default: cores) sets the server's hashing threads.
+# PASSWORD_HASH_CONCURRENCY (default: cores) sets the server's hashing threads. The storm's
+# 64 concurrent logins of one user from one address each hold a place in the login
+# throttle's (account, address) key until they succeed: its limit is raised above them
+# (LOGIN_MAX_FAILURES_PER_ACCOUNT_IP, default here 1000), so that the storm measures the
+# throttle when no key is exhausted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:-21}
@@ -32,6 +36,7 @@ start_server() {
   APP_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite://$work/bench.db" \
     JWT_SECRET_KEY="http-bench-secret-0123456789abcdefghijkl" RUST_LOG=warn \
     JWT_VERIFIED_TOKEN_CACHE="$1" \
+    LOGIN_MAX_FAILURES_PER_ACCOUNT_IP="${LOGIN_MAX_FAILURES_PER_ACCOUNT_IP:-1000}" \
     PASSWORD_HASH_CONCURRENCY="${PASSWORD_HASH_CONCURRENCY:-$(nproc)}" \
     "${CARGO_TARGET_DIR:-target}/release/examples/server" >"$work/server.log" 2>&1 &
   server=$!
