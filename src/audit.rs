@@ -16,10 +16,9 @@
 //! store key ([`Subject::key`]): the identity for the manager's own tokens,
 //! `<issuer>\u{1f}<sub>` for an outside issuer's. `user_agent` is the `User-Agent` header
 //! (its first 256 bytes, `Debug`-formatted); `client` the client's address (in guards, the
-//! TCP peer of a [`PeerAddr`](crate::throttle::PeerAddr) in the request's extensions, which
-//! needs the `service` feature; `"unknown"` without one). A request without any token is
-//! not audited (it logs at DEBUG); a store that cannot answer logs a WARN outside the
-//! audit target.
+//! TCP peer of a [`PeerAddr`] in the request's extensions; `"unknown"` without one). A
+//! request without any token is not audited (it logs at DEBUG); a store that cannot answer
+//! logs a WARN outside the audit target.
 //!
 //! [`JwtManager::revoke`]: crate::JwtManager::revoke
 //! [`JwtManager::revoke_all`]: crate::JwtManager::revoke_all
@@ -55,28 +54,32 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The request's `User-Agent`, at most [`MAX_USER_AGENT`] bytes; `""` without a readable
-/// one.
-pub(crate) fn user_agent(headers: &HeaderMap) -> &str {
+/// The TCP peer of a request, as the server put it into the request's extensions: what
+/// audit events name as the client, and the login throttle counts (see
+/// [`throttle`](crate::throttle)). hyper: insert it per connection; axum (served with
+/// `into_make_service_with_connect_info::<SocketAddr>()`): a middleware copying
+/// `ConnectInfo<SocketAddr>` into it, as the example server does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// The request's `User-Agent` as audit events show it: at most 256 bytes (cut on a
+/// character boundary); `""` without a readable one.
+pub fn user_agent(headers: &HeaderMap) -> &str {
     headers
         .get(http::header::USER_AGENT)
         .and_then(|ua| ua.to_str().ok())
         .map_or("", |ua| truncate(ua, MAX_USER_AGENT))
 }
 
-/// The TCP peer's address (a [`PeerAddr`](crate::throttle::PeerAddr) in the extensions) as
-/// guard events show it.
+/// The TCP peer's address (a [`PeerAddr`] in the extensions) as guard events show it.
 pub(crate) struct Peer<'a>(pub(crate) &'a Extensions);
 
 impl fmt::Display for Peer<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        #[cfg(feature = "service")]
-        if let Some(peer) = self.0.get::<crate::throttle::PeerAddr>() {
-            return peer.0.ip().fmt(f);
+        match self.0.get::<PeerAddr>() {
+            Some(peer) => peer.0.ip().fmt(f),
+            None => f.write_str("unknown"),
         }
-        #[cfg(not(feature = "service"))]
-        let _ = self.0;
-        f.write_str("unknown")
     }
 }
 

@@ -349,3 +349,67 @@ async fn undecided_attempts_do_not_count() {
     assert_eq!(call("wrong").await, StatusCode::UNAUTHORIZED);
     assert_eq!(call("the password").await, StatusCode::OK);
 }
+
+/// A login whose client went away mid-check (its future dropped) is no failed guess: its
+/// attempt is given back.
+#[tokio::test]
+async fn a_cancelled_login_does_not_count() {
+    #[derive(Clone)]
+    struct HangsFirst(Arc<AtomicUsize>, Arc<InsecureTestUsers>);
+    impl UserStore for HangsFirst {
+        async fn find_user(&self, login: &str) -> Result<Option<StoredUser>, UserStoreError> {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            self.1.find_user(login).await
+        }
+    }
+    let jwt = JwtManager::builder().secret(SECRET).build().unwrap();
+    let users = InsecureTestUsers::new().with_user("ada@example.com", "1", "the password");
+    let svc = AuthService::builder(&jwt, HangsFirst(Arc::default(), Arc::new(users)))
+        .password_hasher(insecure_fast_password_hasher())
+        .login_throttle(MemoryThrottle::new(limits(1, 1, 1)))
+        .build();
+    let request = || {
+        let mut req = Request::post("/token")
+            .header("content-type", "application/json")
+            .body(Full::<Bytes>::from(
+                json!({"email": "ada@example.com", "password": "wrong"}).to_string(),
+            ))
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr("192.0.2.1:4000".parse().unwrap()));
+        req
+    };
+    let hung = tokio::time::timeout(Duration::from_millis(50), svc.clone().oneshot(request()));
+    assert!(
+        hung.await.is_err(),
+        "the first login hangs, then is dropped"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let res = svc.clone().oneshot(request()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "not throttled");
+    let res = svc.oneshot(request()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The window slides on the real clock, also for the cache that holds the keys: a key whose
+/// first failure left the window keeps its later ones (a cache entry living a window from
+/// its creation would have let a double burst through at its edge).
+#[tokio::test]
+async fn the_window_slides_in_the_cache_too() {
+    let throttle = MemoryThrottle::new(
+        Limits::new(Duration::from_secs(1))
+            .per_account_client(2)
+            .per_account(0)
+            .per_client(0),
+    );
+    let attempt = Attempt::new("ada", Some("192.0.2.1".parse().unwrap()));
+    assert!(throttle.reserve(&attempt).await.unwrap().is_admitted()); // t = 0
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(throttle.reserve(&attempt).await.unwrap().is_admitted()); // t = 0.9
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // t = 1.15: the first has left, the second has not: one more, then none.
+    assert!(throttle.reserve(&attempt).await.unwrap().is_admitted());
+    assert!(!throttle.reserve(&attempt).await.unwrap().is_admitted());
+}

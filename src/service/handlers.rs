@@ -8,7 +8,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Map, Value};
 
 use super::{login, BoxError, Inner, UserStore};
-use crate::throttle::{Admission, Attempt, Reservation};
 
 /// The answer to a throttled login, the same for every account.
 const THROTTLED: &str = "Too many login attempts, try again later";
@@ -52,25 +51,14 @@ impl<U: UserStore> Inner<U> {
 
         // The throttle first: a refused attempt costs no hashing, and answers the same for
         // every account. An admitted one counts as a failure unless it succeeds.
-        let attempt = Attempt::new(login, client.addr);
-        let reservation = match self.login.throttle.reserve(&attempt).await {
-            Ok(Admission::Admitted(reservation)) => reservation,
-            Ok(Admission::Throttled { retry_after, key }) => {
-                tracing::warn!(
-                    target: "tower_jwt_auth::audit",
-                    event = "authn_login_lock",
-                    key = key.as_str(),
-                    retry_after = retry_after.as_secs(),
-                    client = %client.addr(),
-                    user_agent = ?client.user_agent(),
-                    "login throttled"
-                );
+        let pending = match self.login.admit(login, &client).await {
+            Ok(pending) => pending,
+            Err(login::Refused::Throttled(wait)) => {
                 let mut reply = self.message(StatusCode::TOO_MANY_REQUESTS, THROTTLED);
-                (reply.headers_mut()).insert(RETRY_AFTER, login::retry_after(retry_after));
+                (reply.headers_mut()).insert(RETRY_AFTER, login::retry_after(wait));
                 return reply;
             }
-            Err(err) => {
-                tracing::warn!(outcome = "error", "login: {err}");
+            Err(login::Refused::Unavailable) => {
                 return self.message(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Login throttle unavailable",
@@ -86,7 +74,7 @@ impl<U: UserStore> Inner<U> {
                 Ok(user) => user,
                 Err(err) => {
                     tracing::warn!(outcome = "error", "login: user store failed: {err}");
-                    self.release(&attempt, reservation).await;
+                    pending.released().await;
                     return self.message(StatusCode::SERVICE_UNAVAILABLE, "User store unavailable");
                 }
             }
@@ -96,7 +84,7 @@ impl<U: UserStore> Inner<U> {
             Ok(matches) => matches,
             Err(err) => {
                 // Undecided (the pool was busy): not a failed guess.
-                self.release(&attempt, reservation).await;
+                pending.released().await;
                 return self.password_error(err);
             }
         };
@@ -116,14 +104,13 @@ impl<U: UserStore> Inner<U> {
                     user_agent = ?client.user_agent(),
                     "login failed"
                 );
+                pending.failed();
                 return self.message(StatusCode::UNAUTHORIZED, &self.login_failed);
             }
         };
         // Not a failure: given back, and (account, client) reset. Best effort: the login
         // succeeds either way.
-        if let Err(err) = self.login.throttle.succeeded(&attempt, reservation).await {
-            tracing::warn!(outcome = "error", "login: {err}");
-        }
+        pending.succeeded().await;
 
         if self.hasher.needs_rehash(&user.password_hash) {
             // Upgrading is best effort: the login succeeds either way.
@@ -160,13 +147,6 @@ impl<U: UserStore> Inner<U> {
                 cookies.set_refresh(headers, &refresh)
             },
         )
-    }
-
-    /// Gives an undecided attempt's reservation back (best effort).
-    async fn release(&self, attempt: &Attempt<'_>, reservation: Reservation) {
-        if let Err(err) = self.login.throttle.released(attempt, reservation).await {
-            tracing::warn!(outcome = "error", "login: {err}");
-        }
     }
 
     /// `/refresh`, behind a `RefreshRequired` guard: a new, non-fresh access token (and,

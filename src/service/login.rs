@@ -9,7 +9,9 @@ use std::time::Duration;
 use http::{Extensions, HeaderMap};
 
 use super::{AuthServiceBuilder, UserStore};
-use crate::throttle::{LoginThrottle, MemoryThrottle, TrustedProxies};
+use crate::throttle::{
+    Admission, Attempt, LoginThrottle, MemoryThrottle, Reservation, TrustedProxies,
+};
 
 /// Where the TCP peer of a request is found in its extensions.
 type PeerFn = dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync;
@@ -21,6 +23,7 @@ pub(super) struct LoginProtection {
     pub(super) throttle: Arc<dyn LoginThrottle>,
     pub(super) proxies: TrustedProxies,
     peer: Arc<PeerFn>,
+    locks: Arc<LockLog>,
 }
 
 impl Default for LoginProtection {
@@ -29,6 +32,7 @@ impl Default for LoginProtection {
             throttle: Arc::new(MemoryThrottle::default()),
             proxies: TrustedProxies::none(),
             peer: Arc::new(crate::throttle::client_peer),
+            locks: Arc::default(),
         }
     }
 }
@@ -63,20 +67,146 @@ impl Client {
 impl LoginProtection {
     /// The client of a request with these extensions and headers.
     pub(super) fn client(&self, extensions: &Extensions, headers: &HeaderMap) -> Client {
-        let user_agent = headers
-            .get(http::header::USER_AGENT)
-            .and_then(|ua| ua.to_str().ok())
-            .map(|ua| {
-                let mut end = ua.len().min(256);
-                while !ua.is_char_boundary(end) {
-                    end -= 1;
-                }
-                ua[..end].to_owned()
+        let peer = (self.peer)(extensions);
+        if peer.is_none() {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!(
+                    "login: no peer address in the request (see AuthServiceBuilder::peer_addr): \
+                     failed logins are counted per account only"
+                )
             });
-        Client {
-            addr: self.proxies.client((self.peer)(extensions), headers),
-            user_agent,
         }
+        let user_agent = crate::audit::user_agent(headers);
+        Client {
+            addr: self.proxies.client(peer, headers),
+            user_agent: (!user_agent.is_empty()).then(|| user_agent.to_owned()),
+        }
+    }
+
+    /// Admits an attempt at `account` from `client`: the pending attempt, or why not.
+    pub(super) async fn admit(&self, account: &str, client: &Client) -> Result<Pending, Refused> {
+        let attempt = Attempt::new(account, client.addr);
+        match self.throttle.reserve(&attempt).await {
+            Ok(Admission::Admitted(reservation)) => Ok(Pending {
+                throttle: self.throttle.clone(),
+                account: account.to_owned(),
+                client: client.addr,
+                reservation,
+                decided: false,
+            }),
+            Ok(Admission::Throttled { retry_after, key }) => {
+                if let Some(suppressed) = self.locks.may_log() {
+                    tracing::warn!(
+                        target: "tower_jwt_auth::audit",
+                        event = "authn_login_lock",
+                        key = key.as_str(),
+                        retry_after = retry_after.as_secs(),
+                        client = %client.addr(),
+                        user_agent = ?client.user_agent(),
+                        suppressed,
+                        "login throttled"
+                    );
+                }
+                Err(Refused::Throttled(retry_after))
+            }
+            Err(err) => {
+                tracing::warn!(outcome = "error", "login: {err}");
+                Err(Refused::Unavailable)
+            }
+        }
+    }
+}
+
+/// Why a login was not let through to the password check.
+pub(super) enum Refused {
+    /// A key is exhausted: 429 with this `Retry-After`.
+    Throttled(Duration),
+    /// The throttle's store could not answer: 503.
+    Unavailable,
+}
+
+/// An admitted attempt, not decided yet. Decided by [`failed`](Self::failed) (it stays
+/// counted), [`succeeded`](Self::succeeded) or [`released`](Self::released); dropped
+/// undecided (the client went away mid-hash, and the request's future with it), it is
+/// released on a task of its own: a cancelled login is no failed guess.
+pub(super) struct Pending {
+    throttle: Arc<dyn LoginThrottle>,
+    account: String,
+    client: Option<IpAddr>,
+    reservation: Reservation,
+    decided: bool,
+}
+
+impl Pending {
+    /// The password was wrong (or the account unknown): the failure stays.
+    pub(super) fn failed(mut self) {
+        self.decided = true;
+    }
+
+    /// The login succeeded: given back, (account, client) reset.
+    pub(super) async fn succeeded(mut self) {
+        self.decided = true;
+        let attempt = Attempt::new(&self.account, self.client);
+        if let Err(err) = self.throttle.succeeded(&attempt, self.reservation).await {
+            tracing::warn!(outcome = "error", "login: {err}");
+        }
+    }
+
+    /// Undecided (the user store or the hasher could not answer): given back.
+    pub(super) async fn released(mut self) {
+        self.decided = true;
+        let attempt = Attempt::new(&self.account, self.client);
+        if let Err(err) = self.throttle.released(&attempt, self.reservation).await {
+            tracing::warn!(outcome = "error", "login: {err}");
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.decided {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (throttle, account, client) = (
+            self.throttle.clone(),
+            std::mem::take(&mut self.account),
+            self.client,
+        );
+        let reservation = self.reservation;
+        runtime.spawn(async move {
+            let attempt = Attempt::new(&account, client);
+            let _ = throttle.released(&attempt, reservation).await;
+        });
+    }
+}
+
+/// At most [`LockLog::PER_SECOND`] `authn_login_lock` events a second: a refused attempt
+/// is cheap for an attacker, and its event must not be a way to fill the disks. The next
+/// event logged says how many were left out.
+#[derive(Default)]
+pub(super) struct LockLog(std::sync::Mutex<(Option<std::time::Instant>, u32, u64)>);
+
+impl LockLog {
+    const PER_SECOND: u32 = 10;
+
+    /// `Some(events left out since the last one logged)` when this one may be logged.
+    fn may_log(&self) -> Option<u64> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (since, count, suppressed) = &mut *state;
+        let now = std::time::Instant::now();
+        if since.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
+            (*since, *count) = (Some(now), 0);
+        }
+        if *count >= Self::PER_SECOND {
+            *suppressed += 1;
+            return None;
+        }
+        *count += 1;
+        Some(std::mem::take(suppressed))
     }
 }
 

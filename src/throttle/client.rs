@@ -2,16 +2,12 @@
 //! report in `X-Forwarded-For` (or RFC 7239 `Forwarded`).
 
 use std::net::{IpAddr, SocketAddr};
+
+use crate::audit::PeerAddr;
 use std::str::FromStr;
 
 use http::{Extensions, HeaderMap};
 use ipnet::IpNet;
-
-/// The TCP peer of a request, as the server put it into the request's extensions (hyper:
-/// per connection; axum's `ConnectInfo` is read through
-/// `AuthServiceBuilder::peer_addr`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
 
 /// Which header trusted proxies report the client in.
 #[non_exhaustive]
@@ -92,7 +88,9 @@ impl TrustedProxies {
         self.nets.iter().any(|net| net.contains(&addr))
     }
 
-    /// The client of a request from `peer` with `headers`; `None` when the peer is unknown.
+    /// The client of a request from `peer` with `headers`; `None` when the peer is unknown,
+    /// or when a hop the walk reaches says nothing usable (the client's keys are then off,
+    /// rather than every client behind the proxy sharing one).
     pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let mut client = canonical(peer?);
         if !self.trusts(client) {
@@ -102,27 +100,25 @@ impl TrustedProxies {
             ForwardedHeader::XForwardedFor => "x-forwarded-for",
             ForwardedHeader::Forwarded => "forwarded",
         };
-        // Every value of the header, in order, as one list; walked from the right.
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .collect();
-        for hop in values.iter().rev() {
-            let hop = match self.header {
-                ForwardedHeader::XForwardedFor => parse_hop(hop),
-                ForwardedHeader::Forwarded => forwarded_for(hop).and_then(parse_hop),
-            };
-            // A hop that says nothing usable ends the walk at the last trusted one.
-            let Some(hop) = hop else {
-                break;
-            };
-            client = canonical(hop);
-            if !self.trusts(client) {
-                break;
+        // Every value of the header, in order, as one list, walked from the right. Read as
+        // bytes: a value the client wrote part of may hold any byte, and the hops a trusted
+        // proxy appended to it are still to be read.
+        let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+        for value in values.iter().rev() {
+            for hop in value.rsplit(|&b| b == b',') {
+                let hop = std::str::from_utf8(hop)
+                    .ok()
+                    .and_then(|hop| match self.header {
+                        ForwardedHeader::XForwardedFor => parse_hop(hop),
+                        ForwardedHeader::Forwarded => forwarded_for(hop).and_then(parse_hop),
+                    });
+                client = canonical(hop?);
+                if !self.trusts(client) {
+                    return Some(client);
+                }
             }
         }
+        // Every hop a trusted proxy: the farthest.
         Some(client)
     }
 }
@@ -201,9 +197,17 @@ mod tests {
         // Only trusted hops: the leftmost one.
         let h = headers(&[("x-forwarded-for", "10.0.0.9")]);
         assert_eq!(p.client(ip("10.0.0.1"), &h), ip("10.0.0.9"));
-        // Garbage ends the walk at the last trusted hop.
+        // Garbage where the client should be: unknown (not the proxy, which every client
+        // behind it would share).
         let h = headers(&[("x-forwarded-for", "1.1.1.1, nonsense, 10.0.0.3")]);
-        assert_eq!(p.client(ip("10.0.0.1"), &h), ip("10.0.0.3"));
+        assert_eq!(p.client(ip("10.0.0.1"), &h), None);
+        // Bytes the client wrote do not hide what the proxy appended.
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            http::HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.9").unwrap(),
+        );
+        assert_eq!(p.client(ip("10.0.0.1"), &h), ip("203.0.113.9"));
         // No header: the proxy itself.
         assert_eq!(p.client(ip("10.0.0.1"), &HeaderMap::new()), ip("10.0.0.1"));
         // IPv4-mapped peers are their IPv4 address.

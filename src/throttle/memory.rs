@@ -73,8 +73,9 @@ impl MemoryThrottle {
     fn build(limits: Limits, capacity: u64, clock: ClockHandle) -> Self {
         let logs = moka::sync::Cache::builder()
             .max_capacity(capacity)
-            // A key is dropped a window after its last new failure, when all have left it.
-            .time_to_live(limits.window())
+            // A key is dropped a window after it was last looked at (every attempt on it
+            // looks), when all its failures have left the window.
+            .time_to_idle(limits.window())
             .build_with_hasher(BuildHasherDefault::default());
         Self {
             inner: Arc::new(Inner {
@@ -109,7 +110,7 @@ impl MemoryThrottle {
 impl Inner {
     fn hash(&self, attempt: &Attempt<'_>, kind: KeyKind) -> u64 {
         let mut hasher = self.hasher.build_hasher();
-        attempt.key(kind, &mut hasher);
+        self.limits.key(attempt, kind, &mut hasher);
         std::hash::Hasher::finish(&hasher)
     }
 
@@ -146,7 +147,12 @@ impl Inner {
         let id = super::reservation_id();
         for (hash, log) in keys.into_iter().flatten() {
             match log {
-                Some(log) => lock(&log).push((now, id)),
+                Some(log) => {
+                    // Kept in order even if the clock stepped back.
+                    let mut log = lock(&log);
+                    let at = log.last().map_or(now, |(last, _)| now.max(*last));
+                    log.push((at, id));
+                }
                 None => self
                     .logs
                     .insert(hash, Arc::new(Mutex::new(vec![(now, id)]))),

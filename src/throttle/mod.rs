@@ -55,8 +55,9 @@ use std::hash::Hasher;
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use crate::audit::PeerAddr;
 pub(crate) use client::peer as client_peer;
-pub use client::{ForwardedHeader, PeerAddr, TrustedProxies};
+pub use client::{ForwardedHeader, TrustedProxies};
 pub use memory::MemoryThrottle;
 #[cfg(feature = "redis")]
 pub use redis::{RedisThrottle, RedisThrottleBuilder};
@@ -70,6 +71,7 @@ pub struct Limits {
     per_account_client: u32,
     per_account: u32,
     per_client: u32,
+    ipv6_prefix: u8,
 }
 
 impl Default for Limits {
@@ -81,14 +83,23 @@ impl Default for Limits {
 
 impl Limits {
     /// The defaults (10 per (account, client), 100 per account, 100 per client) within
-    /// `window` (at least a millisecond).
+    /// `window` (from a millisecond to a year).
     pub fn new(window: Duration) -> Self {
         Self {
-            window: window.max(Duration::from_millis(1)),
+            window: window.clamp(Duration::from_millis(1), Duration::from_secs(365 * 86_400)),
             per_account_client: 10,
             per_account: 100,
             per_client: 100,
+            ipv6_prefix: 64,
         }
+    }
+
+    /// IPv6 clients are counted by their network of this many leading bits (default 64: a
+    /// subscriber's network, which holds 2^64 addresses to rotate through); `128` counts each
+    /// address alone.
+    pub fn ipv6_prefix(mut self, bits: u8) -> Self {
+        self.ipv6_prefix = bits.min(128);
+        self
     }
 
     /// At most `n` failures per (account, client) within the window (`0`: no limit).
@@ -112,6 +123,11 @@ impl Limits {
     /// The window.
     pub fn window(&self) -> Duration {
         self.window
+    }
+
+    /// What a key of `attempt` is made of, as bytes (see [`Attempt::key`]).
+    pub fn key(&self, attempt: &Attempt<'_>, kind: KeyKind, into: &mut impl Hasher) {
+        attempt.key(kind, self.ipv6_prefix, into)
     }
 
     /// The limit of `key` (`0`: off).
@@ -175,6 +191,11 @@ impl<'a> Attempt<'a> {
         Self { account, client }
     }
 
+    /// The account as typed.
+    pub fn account(&self) -> &str {
+        self.account
+    }
+
     /// The client's address, when known.
     pub fn client(&self) -> Option<IpAddr> {
         self.client
@@ -182,15 +203,21 @@ impl<'a> Attempt<'a> {
 
     /// What a key of this attempt is made of, as bytes (the same on every machine, for keys
     /// shared through a store): its kind, the account (trimmed, lowercased: `Ada@Example.com `
-    /// is `ada@example.com`'s key, so case does not buy more guesses) and the client.
-    /// Hashed by the backends; never stored as it is.
-    pub(crate) fn key(&self, kind: KeyKind, into: &mut impl Hasher) {
+    /// is `ada@example.com`'s key, so case does not buy more guesses) and the client (an
+    /// IPv6 client by its network of `ipv6_prefix` bits). Backends hash it; never stored as
+    /// it is. A user store that finds accounts more loosely (accent-insensitive collations,
+    /// Unicode normalisation) gives an attacker a budget per spelling: make its logins
+    /// canonical before they reach the service.
+    pub(crate) fn key(&self, kind: KeyKind, ipv6_prefix: u8, into: &mut impl Hasher) {
         into.write(kind.as_str().as_bytes());
         // 0xff never occurs in UTF-8: the parts cannot run into each other.
         into.write(&[0xff]);
         if kind != KeyKind::Client {
             let account = self.account.trim();
-            if account.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+            if account
+                .bytes()
+                .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+            {
                 // The usual case, in one write.
                 into.write(account.as_bytes());
             } else {
@@ -204,7 +231,12 @@ impl<'a> Attempt<'a> {
         if kind != KeyKind::Account {
             match self.client {
                 Some(IpAddr::V4(v4)) => into.write(&v4.octets()),
-                Some(IpAddr::V6(v6)) => into.write(&v6.octets()),
+                Some(IpAddr::V6(v6)) => {
+                    let bits = u32::from(ipv6_prefix.min(128));
+                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                    into.write(&(u128::from(v6) & mask).to_be_bytes());
+                    into.write(&[ipv6_prefix]);
+                }
                 None => {}
             }
         }
@@ -242,13 +274,39 @@ impl Admission {
     }
 }
 
-/// The failure an admitted attempt counts as until it succeeds.
+/// The failure an admitted attempt counts as until it succeeds: an id, unique among the
+/// attempts a throttle keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reservation(pub(crate) u64);
+
+impl Reservation {
+    /// A new reservation id (for a [`LoginThrottle`] of your own).
+    pub fn new() -> Self {
+        Self(reservation_id())
+    }
+
+    /// The id.
+    pub fn id(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Reservation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The throttle's store could not answer; the auth service then fails closed (503).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThrottleError(pub(crate) String);
+
+impl ThrottleError {
+    /// An error saying why (for a [`LoginThrottle`] of your own).
+    pub fn new(why: impl Into<String>) -> Self {
+        Self(why.into())
+    }
+}
 
 impl fmt::Display for ThrottleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -177,7 +177,7 @@ impl RedisThrottle {
     /// The Redis key of `attempt`'s `kind` key.
     fn key(&self, attempt: &Attempt<'_>, kind: KeyKind) -> String {
         let mut sha = Sha(sha2::Sha256::new());
-        attempt.key(kind, &mut sha);
+        self.inner.limits.key(attempt, kind, &mut sha);
         let digest = sha.0.finalize();
         let mut key = String::with_capacity(self.inner.prefix.len() + 32);
         key.push_str(&self.inner.prefix);
