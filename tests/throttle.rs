@@ -413,3 +413,35 @@ async fn the_window_slides_in_the_cache_too() {
     assert!(throttle.reserve(&attempt).await.unwrap().is_admitted());
     assert!(!throttle.reserve(&attempt).await.unwrap().is_admitted());
 }
+
+/// An IPv6 client is its /64 by default: rotating addresses within a subscriber's network
+/// buys no more attempts.
+#[tokio::test]
+async fn ipv6_clients_count_by_network() {
+    let per_client = |limits: Limits| {
+        MemoryThrottle::new(limits.per_account_client(0).per_account(0).per_client(2))
+    };
+    let from = |ip: &str| Attempt::new("", Some(ip.parse().unwrap()));
+    let t = per_client(Limits::default());
+    assert!(t.reserve(&from("2001:db8::1")).await.unwrap().is_admitted());
+    assert!(t
+        .reserve(&from("2001:db8::ffff:2"))
+        .await
+        .unwrap()
+        .is_admitted());
+    assert!(!t.reserve(&from("2001:db8::3")).await.unwrap().is_admitted());
+    assert!(t
+        .reserve(&from("2001:db8:0:1::1"))
+        .await
+        .unwrap()
+        .is_admitted());
+    // Each address alone, when so configured.
+    let t = per_client(Limits::default().ipv6_prefix(128));
+    for i in 1..=5 {
+        assert!(t
+            .reserve(&from(&format!("2001:db8::{i}")))
+            .await
+            .unwrap()
+            .is_admitted());
+    }
+}
