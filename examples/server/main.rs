@@ -59,8 +59,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
@@ -73,6 +74,7 @@ use tower_jwt_auth::password::{PasswordError, PasswordHasher, Policy};
 use tower_jwt_auth::service::{AuthService, Sessions};
 use tower_jwt_auth::sessions::SessionStore;
 use tower_jwt_auth::throttle::TrustedProxies;
+use tower_jwt_auth::throttle::{Admission, Attempt, LoginThrottle, PeerAddr};
 use tower_jwt_auth::{
     Denylist, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, Lifetime,
     SameSite, TokenLocation, VerifiedToken,
@@ -283,6 +285,8 @@ struct AppState {
     sessions: Option<Sessions>,
     /// Whose `X-Forwarded-For` names the client (audit events).
     proxies: TrustedProxies,
+    /// The login throttle: `PUT /me/password` checks a password too.
+    throttle: throttle::SharedThrottle,
 }
 
 /// The routes, with the web page at `/`.
@@ -298,8 +302,7 @@ fn app(
         let builder = AuthService::builder(&jwt, db.clone())
             .password_hasher(hasher.clone())
             .login_throttle(login.throttle.clone())
-            .trusted_proxies(login.proxies.clone())
-            .peer_addr(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+            .trusted_proxies(login.proxies.clone());
         match &rotation {
             Some(r) => builder
                 .refresh_rotation(r.store.clone())
@@ -365,7 +368,16 @@ fn app(
             jwt,
             sessions,
             proxies: login.proxies,
+            throttle: login.throttle,
         })
+        // The TCP peer (`ConnectInfo`) as the crate looks for it: the login throttle's
+        // client, and the client of the guards' audit events.
+        .layer(axum::middleware::from_fn(
+            |ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request, next: Next| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                next.run(req)
+            },
+        ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -506,12 +518,46 @@ async fn change_password(
         Ok(None) => return error(StatusCode::NOT_FOUND, "user not found"),
         Err(err) => return err.into_response(),
     };
-    match state.hasher.verify(old, &user.password_hash).await {
-        Ok(true) => {}
-        Ok(false) | Err(PasswordError::InvalidHash) => {
-            return error(StatusCode::FORBIDDEN, "old password is incorrect")
+    // Checking the old password is a login too: throttled with the account's logins (a
+    // stolen access token does not buy unlimited guesses), audited when it fails.
+    let (client, user_agent) = throttle::client(&state.proxies, peer, &headers);
+    let attempt = Attempt::new(&user.email, state.proxies.client(Some(peer.ip()), &headers));
+    let reservation = match state.throttle.reserve(&attempt).await {
+        Ok(Admission::Admitted(reservation)) => reservation,
+        Ok(Admission::Throttled { retry_after, .. }) => {
+            let mut res = error(StatusCode::TOO_MANY_REQUESTS, throttle::THROTTLED);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.as_secs().max(1).into());
+            return res;
         }
-        Err(err) => return password_error(err),
+        Err(err) => {
+            tracing::warn!("password change: {err}");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Login throttle unavailable",
+            );
+        }
+    };
+    match state.hasher.verify(old, &user.password_hash).await {
+        Ok(true) => {
+            let _ = state.throttle.succeeded(&attempt, reservation).await;
+        }
+        Ok(false) | Err(PasswordError::InvalidHash) => {
+            tracing::info!(
+                target: "tower_jwt_auth::audit",
+                event = "authn_login_fail",
+                reason = "wrong old password",
+                user_id = %user.id,
+                client = %client,
+                user_agent = ?user_agent,
+                "password change refused"
+            );
+            return error(StatusCode::FORBIDDEN, "old password is incorrect");
+        }
+        Err(err) => {
+            let _ = state.throttle.released(&attempt, reservation).await;
+            return password_error(err);
+        }
     }
     let hash = match state.hasher.hash(new).await {
         Ok(hash) => hash,
@@ -521,7 +567,6 @@ async fn change_password(
         return err.into_response();
     }
     // Audited once the new password is stored: it is changed, whatever happens below.
-    let (client, user_agent) = throttle::client(&state.proxies, peer, &headers);
     tracing::info!(
         target: "tower_jwt_auth::audit",
         event = "authn_password_change",

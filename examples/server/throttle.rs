@@ -11,6 +11,9 @@ use tower_jwt_auth::throttle::{KeyKind, Limits, LoginThrottle, MemoryThrottle, T
 
 use crate::env_parse;
 
+/// What a throttled attempt answers, as the auth service does.
+pub const THROTTLED: &str = "Too many login attempts, try again later";
+
 /// One throttle behind both auth services (an `Arc`: failures on `/token` and on
 /// `/web/token` count together; each service would otherwise keep counts of its own).
 pub type SharedThrottle = Arc<dyn LoginThrottle>;
@@ -76,16 +79,5 @@ pub fn client(proxies: &TrustedProxies, peer: SocketAddr, headers: &HeaderMap) -
     let addr = proxies
         .client(Some(peer.ip()), headers)
         .map_or_else(|| "unknown".into(), |a| a.to_string());
-    let user_agent = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|ua| ua.to_str().ok())
-        .map(|ua| {
-            let mut end = ua.len().min(256);
-            while !ua.is_char_boundary(end) {
-                end -= 1;
-            }
-            ua[..end].to_owned()
-        })
-        .unwrap_or_default();
-    (addr, user_agent)
+    (addr, tower_jwt_auth::audit::user_agent(headers).to_owned())
 }

@@ -376,3 +376,54 @@ async fn two_instances_share_failure_counts_through_redis() {
     }
     throttled(&b, ADA, PASSWORD, typo).await;
 }
+
+/// Checking the old password in `PUT /me/password` counts with the account's logins: a
+/// stolen access token does not buy unlimited guesses at the password (which would then
+/// take the account over). Wrong old passwords are audited as failed logins; the guards'
+/// refusals name the client too.
+#[tokio::test]
+async fn a_password_change_is_throttled_with_the_logins() {
+    let db = TempDb::new("throttle-change");
+    let s = Server::start(&db.path(), &[("LOGIN_MAX_FAILURES_PER_ACCOUNT_IP", "2")]);
+    register(&s, "ada", ADA, PASSWORD).await;
+    let (access, _) = login(&s, ADA, PASSWORD).await;
+    let change = |old: &str| json!({"old_password": old, "new_password": "a new long password"});
+    for _ in 0..2 {
+        let (status, body) = s
+            .call(
+                Method::PUT,
+                "/me/password",
+                Some(&access),
+                Some(change("guess")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let (status, headers, body) = s
+        .call_with(
+            Method::PUT,
+            "/me/password",
+            &[("authorization", &format!("Bearer {access}"))],
+            Some(change(PASSWORD)),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::TOO_MANY_REQUESTS, throttled_body())
+    );
+    assert!(headers.contains_key("retry-after"));
+    // ... and the account's logins from this address with it.
+    throttled(&s, ADA, PASSWORD, None).await;
+    let line = s.log_line("wrong old password").await;
+    assert!(
+        line.contains("event=\"authn_login_fail\"") && line.contains("client=127.0.0.1"),
+        "{line}"
+    );
+    // A refused token names its client.
+    assert_eq!(
+        s.get("/me", Some("not.a.jwt")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let line = s.log_line("authn_token_invalid").await;
+    assert!(line.contains("client=127.0.0.1"), "{line}");
+}
