@@ -103,7 +103,9 @@ impl Policy {
                 max: self.max_bytes,
             });
         }
-        if password.chars().take(self.min_chars).count() < self.min_chars {
+        // Surrounding whitespace adds no strength: eight spaces, or a short word padded
+        // with them, is too short.
+        if password.trim().chars().take(self.min_chars).count() < self.min_chars {
             return Err(PolicyError::TooShort {
                 min: self.min_chars,
             });
@@ -199,6 +201,15 @@ mod tests {
         );
         assert_eq!(policy.check("zq7#kx2!"), Ok(()));
         assert_eq!(policy.check(""), Err(PolicyError::TooShort { min: 8 }));
+        // Surrounding whitespace does not count; inner spaces do (passphrases).
+        for padded in ["        ", "  zq7#kx2  ", "\tzq7#kx2\n"] {
+            assert_eq!(
+                policy.check(padded),
+                Err(PolicyError::TooShort { min: 8 }),
+                "{padded:?}"
+            );
+        }
+        assert_eq!(policy.check("zq7 #kx2"), Ok(()));
         let policy = policy.min_chars(12);
         assert_eq!(
             policy.check("zq7#kx2!abc"),
