@@ -78,6 +78,8 @@ pub mod metadata;
 #[cfg(feature = "service")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]
 pub mod password;
+#[cfg(feature = "redis")]
+mod redis_script;
 pub mod respond;
 #[cfg(feature = "service")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]

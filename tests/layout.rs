@@ -15,8 +15,9 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("authorization", &["claims", "config", "error"]),
     ("denylist", &["clock", "error"]),
     ("respond", &["error"]),
-    ("throttle", &["clock"]),
-    ("audit", &["throttle"]),
+    ("redis_script", &[]),
+    ("throttle", &["clock", "audit", "redis_script"]),
+    ("audit", &[]),
     (
         "verify",
         &[
@@ -46,7 +47,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         ],
     ),
     ("password", &[]),
-    ("sessions", &["claims"]),
+    ("sessions", &["claims", "redis_script"]),
     (
         "service",
         &[

@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Script};
+use redis::Script;
 
 use super::{Rotate, Rotation, Session, SessionError, SessionStore};
+use crate::redis_script::ScriptConnection;
 use crate::BoxFuture;
 
 /// Redis's clock in epoch milliseconds (`TIME`), the one clock every instance's script
@@ -154,11 +154,8 @@ pub struct RedisSessionStore {
 }
 
 struct Inner {
-    client: Client,
-    config: AsyncConnectionConfig,
+    redis: ScriptConnection,
     prefix: String,
-    timeout: Duration,
-    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     start: Script,
     rotate: Script,
     end: Script,
@@ -187,16 +184,12 @@ impl RedisSessionStore {
         prefix: impl Into<String>,
         timeout: Duration,
     ) -> Result<Self, SessionError> {
-        let client = Client::open(url).map_err(store_error)?;
+        let redis = ScriptConnection::new(url, timeout).map_err(SessionError::new)?;
+        redis.connection().await.map_err(SessionError::new)?;
         let store = Self {
             inner: Arc::new(Inner {
-                client,
-                config: AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout)),
+                redis,
                 prefix: prefix.into(),
-                timeout,
-                connection: tokio::sync::Mutex::new(None),
                 start: Script::new(&format!("{REDIS_NOW}{EXTEND_INDEX}{START}")),
                 rotate: Script::new(&format!("{REDIS_NOW}{EXTEND_INDEX}{ROTATE}")),
                 end: Script::new(END),
@@ -204,59 +197,20 @@ impl RedisSessionStore {
                 list: Script::new(LIST),
             }),
         };
-        store.connection().await?;
         Ok(store)
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, SessionError> {
-        let mut slot = self.inner.connection.lock().await;
-        if let Some(open) = &*slot {
-            return Ok(open.clone());
-        }
-        let opened = tokio::time::timeout(
-            self.inner.timeout,
-            self.inner
-                .client
-                .get_multiplexed_async_connection_with_config(&self.inner.config),
-        )
-        .await
-        .map_err(|_| SessionError::new("redis: timed out connecting"))?
-        .map_err(store_error)?;
-        *slot = Some(opened.clone());
-        Ok(opened)
-    }
-
-    /// Runs `script` with `keys` and `args`; a failure forgets the connection.
+    /// Runs `script` with `keys` and `args`.
     async fn run<T: redis::FromRedisValue>(
         &self,
         script: &Script,
         keys: &[impl AsRef<str>],
         args: &[impl AsRef<str>],
     ) -> Result<T, SessionError> {
-        let mut connection = self.connection().await?;
-        let mut invocation = script.prepare_invoke();
-        for key in keys {
-            invocation.key(key.as_ref());
-        }
-        for arg in args {
-            invocation.arg(arg.as_ref());
-        }
-        let answer = tokio::time::timeout(
-            self.inner.timeout,
-            invocation.invoke_async::<T>(&mut connection),
-        )
-        .await;
-        match answer {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => {
-                *self.inner.connection.lock().await = None;
-                Err(store_error(err))
-            }
-            Err(_) => {
-                *self.inner.connection.lock().await = None;
-                Err(SessionError::new("redis: timed out"))
-            }
-        }
+        (self.inner.redis)
+            .run(script, keys, args)
+            .await
+            .map_err(SessionError::new)
     }
 
     /// The prefix of the session keys of `identity`, hash tag included.
@@ -283,10 +237,6 @@ fn hash_tag(identity: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(identity.as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn store_error(err: redis::RedisError) -> SessionError {
-    SessionError::new(format!("redis: {err}"))
 }
 
 fn millis(t: SystemTime) -> String {
@@ -405,26 +355,15 @@ impl SessionStore for RedisSessionStore {
         _now: SystemTime,
     ) -> BoxFuture<'a, Result<bool, SessionError>> {
         Box::pin(async move {
-            let mut connection = self.connection().await?;
-            let owner = tokio::time::timeout(
-                self.inner.timeout,
-                redis::cmd("HGET")
-                    .arg(self.session_key(identity, id))
-                    .arg("identity")
-                    .query_async::<Option<String>>(&mut connection),
-            )
-            .await;
-            match owner {
-                Ok(Ok(owner)) => Ok(owner.as_deref() == Some(identity)),
-                Ok(Err(err)) => {
-                    *self.inner.connection.lock().await = None;
-                    Err(store_error(err))
-                }
-                Err(_) => {
-                    *self.inner.connection.lock().await = None;
-                    Err(SessionError::new("redis: timed out"))
-                }
-            }
+            let owner: Option<String> = (self.inner.redis)
+                .query(
+                    redis::cmd("HGET")
+                        .arg(self.session_key(identity, id))
+                        .arg("identity"),
+                )
+                .await
+                .map_err(SessionError::new)?;
+            Ok(owner.as_deref() == Some(identity))
         })
     }
 

@@ -5,11 +5,11 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Script};
+use redis::Script;
 use sha2::Digest;
 
 use super::{Admission, Attempt, KeyKind, Limits, LoginThrottle, Reservation, ThrottleError};
+use crate::redis_script::ScriptConnection;
 use crate::BoxFuture;
 
 /// Reserves a failure on each key, or none: KEYS the attempt's keys, ARGV the window in
@@ -91,22 +91,16 @@ impl RedisThrottleBuilder {
     /// Connects. Fails when Redis cannot be reached now; later outages answer
     /// [`ThrottleError`] (the auth service fails closed, 503) until Redis is back.
     pub async fn connect(self) -> Result<RedisThrottle, ThrottleError> {
-        let client = Client::open(self.url.as_str()).map_err(store_error)?;
-        let throttle = RedisThrottle {
+        let redis = ScriptConnection::new(&self.url, self.timeout).map_err(ThrottleError)?;
+        redis.connection().await.map_err(ThrottleError)?;
+        Ok(RedisThrottle {
             inner: Arc::new(Inner {
-                client,
-                config: AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout)),
+                redis,
                 // One hash tag for every key: a script's keys share a Cluster slot.
                 prefix: format!("{}{{login-throttle}}:", self.prefix),
-                timeout: self.timeout,
                 limits: self.limits,
-                connection: tokio::sync::Mutex::new(None),
             }),
-        };
-        throttle.connection().await?;
-        Ok(throttle)
+        })
     }
 }
 
@@ -125,12 +119,9 @@ pub struct RedisThrottle {
 }
 
 struct Inner {
-    client: Client,
-    config: AsyncConnectionConfig,
+    redis: ScriptConnection,
     prefix: String,
-    timeout: Duration,
     limits: Limits,
-    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
 }
 
 impl fmt::Debug for RedisThrottle {
@@ -140,10 +131,6 @@ impl fmt::Debug for RedisThrottle {
             .field("limits", &self.inner.limits)
             .finish_non_exhaustive()
     }
-}
-
-fn store_error(err: impl fmt::Display) -> ThrottleError {
-    ThrottleError(format!("redis: {err}"))
 }
 
 /// Feeds a key's bytes to SHA-256.
@@ -187,53 +174,6 @@ impl RedisThrottle {
         key
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, ThrottleError> {
-        let mut slot = self.inner.connection.lock().await;
-        if let Some(open) = &*slot {
-            return Ok(open.clone());
-        }
-        let opened = tokio::time::timeout(
-            self.inner.timeout,
-            self.inner
-                .client
-                .get_multiplexed_async_connection_with_config(&self.inner.config),
-        )
-        .await
-        .map_err(|_| ThrottleError("redis: timed out connecting".into()))?
-        .map_err(store_error)?;
-        *slot = Some(opened.clone());
-        Ok(opened)
-    }
-
-    /// Runs `script`; a failure forgets the connection, so that the next attempt opens one.
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        script: &Script,
-        keys: &[String],
-        args: &[String],
-    ) -> Result<T, ThrottleError> {
-        let mut connection = self.connection().await?;
-        let mut invocation = script.prepare_invoke();
-        for key in keys {
-            invocation.key(key);
-        }
-        for arg in args {
-            invocation.arg(arg);
-        }
-        let answer = tokio::time::timeout(
-            self.inner.timeout,
-            invocation.invoke_async::<T>(&mut connection),
-        )
-        .await;
-        let failed = match answer {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(err)) => store_error(err),
-            Err(_) => ThrottleError("redis: timed out".into()),
-        };
-        *self.inner.connection.lock().await = None;
-        Err(failed)
-    }
-
     async fn reserve_now(&self, attempt: &Attempt<'_>) -> Result<Admission, ThrottleError> {
         let limits = &self.inner.limits;
         let (mut keys, mut kinds) = (Vec::with_capacity(3), Vec::with_capacity(3));
@@ -250,7 +190,10 @@ impl RedisThrottle {
         if keys.is_empty() {
             return Ok(Admission::Admitted(Reservation(id)));
         }
-        let (wait_ms, key): (u64, usize) = self.run(&RESERVE, &keys, &args).await?;
+        let (wait_ms, key): (u64, usize) = (self.inner.redis)
+            .run(&RESERVE, &keys, &args)
+            .await
+            .map_err(ThrottleError)?;
         Ok(match key.checked_sub(1).and_then(|i| kinds.get(i)) {
             Some(kind) if wait_ms > 0 => Admission::Throttled {
                 retry_after: super::whole_seconds(wait_ms as f64 / 1000.0),
@@ -283,13 +226,15 @@ impl RedisThrottle {
                 .map(|(kind, _)| self.key(attempt, kind)),
         );
         let reset = if succeeded { "reset" } else { "keep" };
-        self.run::<i64>(
-            &GIVE_BACK,
-            &keys,
-            &[reservation.0.to_string(), reset.into()],
-        )
-        .await
-        .map(drop)
+        (self.inner.redis)
+            .run::<i64>(
+                &GIVE_BACK,
+                &keys,
+                &[reservation.0.to_string(), reset.to_owned()],
+            )
+            .await
+            .map(drop)
+            .map_err(ThrottleError)
     }
 }
 
