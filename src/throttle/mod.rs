@@ -125,7 +125,10 @@ impl Limits {
         self.window
     }
 
-    /// What a key of `attempt` is made of, as bytes (see [`Attempt::key`]).
+    /// What a key of `attempt` is made of, as bytes, for a backend to hash (the same on
+    /// every machine, so that keys can be shared through a store): the kind, the account
+    /// (trimmed, lowercased) and the client (an IPv6 client by its network of
+    /// [`ipv6_prefix`](Self::ipv6_prefix) bits).
     pub fn key(&self, attempt: &Attempt<'_>, kind: KeyKind, into: &mut impl Hasher) {
         attempt.key(kind, self.ipv6_prefix, into)
     }
