@@ -3,7 +3,7 @@
 
 #[path = "support/axum_get.rs"]
 mod axum_support;
-use axum_support::axum_get;
+use axum_support::{axum_get, axum_get_with_challenge};
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -113,30 +113,6 @@ async fn axum_router() {
         .layer(JwtRequiredLayer::new(&m));
     assert_eq!(axum_get(&wide, "/", Some(&t.access)).await, ok("alice"));
     assert_eq!(axum_get(&wide, "/", None).await.0, StatusCode::UNAUTHORIZED);
-}
-
-/// The status, the `WWW-Authenticate` header and the body of `GET path` through `app`.
-async fn axum_get_with_challenge(
-    app: &Router,
-    path: &str,
-    token: Option<&str>,
-) -> (StatusCode, Option<String>, String) {
-    let mut req = Request::get(path);
-    if let Some(token) = token {
-        req = req.header("Authorization", format!("Bearer {token}"));
-    }
-    let res = app
-        .clone()
-        .oneshot(req.body(axum::body::Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let challenge = res
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, challenge, String::from_utf8(body.to_vec()).unwrap())
 }
 
 const SCOPE_CHALLENGE: &str = r#"Bearer error="insufficient_scope", scope="orders:read""#;

@@ -87,6 +87,19 @@ async fn login(
     (status, retry, String::from_utf8(body.to_vec()).unwrap())
 }
 
+/// `POST /token` as ada with `password`, from 192.0.2.1.
+fn ada_login(password: &str) -> Request<Full<Bytes>> {
+    let mut req = Request::post("/token")
+        .header("content-type", "application/json")
+        .body(Full::<Bytes>::from(
+            json!({"email": "ada@example.com", "password": password}).to_string(),
+        ))
+        .unwrap();
+    req.extensions_mut()
+        .insert(PeerAddr("192.0.2.1:4000".parse().unwrap()));
+    req
+}
+
 fn limits(account_client: u32, account: u32, client: u32) -> Limits {
     Limits::new(Duration::from_secs(900))
         .per_account_client(account_client)
@@ -331,17 +344,7 @@ async fn undecided_attempts_do_not_count() {
         .build();
     let call = |password: &'static str| {
         let svc = svc.clone();
-        async move {
-            let mut req = Request::post("/token")
-                .header("content-type", "application/json")
-                .body(Full::<Bytes>::from(
-                    json!({"email": "ada@example.com", "password": password}).to_string(),
-                ))
-                .unwrap();
-            req.extensions_mut()
-                .insert(PeerAddr("192.0.2.1:4000".parse().unwrap()));
-            svc.oneshot(req).await.unwrap().status()
-        }
+        async move { svc.oneshot(ada_login(password)).await.unwrap().status() }
     };
     for _ in 0..5 {
         assert_eq!(call("wrong").await, StatusCode::SERVICE_UNAVAILABLE);
@@ -370,17 +373,7 @@ async fn a_cancelled_login_does_not_count() {
         .password_hasher(insecure_fast_password_hasher())
         .login_throttle(MemoryThrottle::new(limits(1, 1, 1)))
         .build();
-    let request = || {
-        let mut req = Request::post("/token")
-            .header("content-type", "application/json")
-            .body(Full::<Bytes>::from(
-                json!({"email": "ada@example.com", "password": "wrong"}).to_string(),
-            ))
-            .unwrap();
-        req.extensions_mut()
-            .insert(PeerAddr("192.0.2.1:4000".parse().unwrap()));
-        req
-    };
+    let request = || ada_login("wrong");
     let hung = tokio::time::timeout(Duration::from_millis(50), svc.clone().oneshot(request()));
     assert!(
         hung.await.is_err(),
