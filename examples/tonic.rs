@@ -55,6 +55,36 @@ pub struct WhoAmIReply {
     pub fresh: bool,
 }
 
+/// A hand-written tonic service (no `protoc` needed): its unary methods by path.
+macro_rules! grpc_service {
+    ($server:ty { $($path:literal => $method:expr),* $(,)? }) => {
+        impl<B> Service<http::Request<B>> for $server
+        where
+            B: http_body::Body + Send + 'static,
+            B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+        {
+            type Response = http::Response<Body>;
+            type Error = Infallible;
+            type Future =
+                tower_jwt_auth::denylist::BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, req: http::Request<B>) -> Self::Future {
+                Box::pin(async move {
+                    let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+                    Ok(match req.uri().path() {
+                        $($path => grpc.unary(service_fn($method), req).await,)*
+                        _ => Status::unimplemented("no such method").into_http(),
+                    })
+                })
+            }
+        }
+    };
+}
+
 /// `example.v1.Account`: `WhoAmI` needs a valid token; `ChangeSecret` a fresh one.
 #[derive(Clone, Debug, Default)]
 pub struct AccountServer;
@@ -81,32 +111,10 @@ async fn change_secret(req: Request<Empty>) -> Result<Response<WhoAmIReply>, Sta
     }))
 }
 
-impl<B> Service<http::Request<B>> for AccountServer
-where
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = tower_jwt_auth::denylist::BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-            Ok(match req.uri().path() {
-                "/example.v1.Account/WhoAmI" => grpc.unary(service_fn(who_am_i), req).await,
-                "/example.v1.Account/ChangeSecret" => {
-                    grpc.unary(service_fn(change_secret), req).await
-                }
-                _ => Status::unimplemented("no such method").into_http(),
-            })
-        })
-    }
-}
+grpc_service!(AccountServer {
+    "/example.v1.Account/WhoAmI" => who_am_i,
+    "/example.v1.Account/ChangeSecret" => change_secret,
+});
 
 /// `example.v1.HelloReply`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -134,29 +142,9 @@ async fn hello_admin(req: Request<Empty>) -> Result<Response<HelloReply>, Status
     }))
 }
 
-impl<B> Service<http::Request<B>> for AdminServer
-where
-    B: http_body::Body + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = tower_jwt_auth::denylist::BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-            Ok(match req.uri().path() {
-                "/example.v1.Admin/Hello" => grpc.unary(service_fn(hello_admin), req).await,
-                _ => Status::unimplemented("no such method").into_http(),
-            })
-        })
-    }
-}
+grpc_service!(AdminServer {
+    "/example.v1.Admin/Hello" => hello_admin,
+});
 
 /// gRPC (Health and Account behind `JwtRequired`, Admin behind its own `JwtRequired` that
 /// requires the role `admin`) and the HTTP auth service under `/auth`, as one set of routes
