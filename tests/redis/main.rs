@@ -659,3 +659,49 @@ async fn revocation_and_outages_answer_before_roles() {
     );
     assert_eq!(call(&admins, "/", &user).await.0, StatusCode::UNAUTHORIZED);
 }
+
+/// A denylist dropped while its snapshot keeps failing (here: `SCAN` disabled, the
+/// subscription alive) ends its background task and closes its connections at once: the
+/// snapshot waiting to retry does not keep it alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_denylist_ends_while_its_snapshot_fails() {
+    if !server::available() {
+        return;
+    }
+    let redis = RedisServer::start_with(&["--rename-command", "SCAN", ""]);
+    let denylist = RedisDenylist::builder(redis.url())
+        .prefix("p10:")
+        .connect()
+        .await
+        .unwrap();
+    // Long enough for the snapshot's retries to back off to their longest wait (2 s).
+    assert!(!denylist.wait_until_trusted(Duration::from_secs(4)).await);
+    let admin = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // How many clients Redis has connected (ours included).
+    let clients = || {
+        let mut admin = admin.clone();
+        async move {
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            list.lines().count()
+        }
+    };
+    assert!(clients().await >= 2, "the denylist's connections and ours");
+    drop(denylist);
+    let start = Instant::now();
+    while clients().await > 1 {
+        // Not a retry's wait later: at once (a few polls of CLIENT LIST).
+        assert!(
+            start.elapsed() < Duration::from_millis(300),
+            "the dropped denylist's connections are still open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -107,14 +107,21 @@ async fn serve(
     }
 }
 
-/// The snapshot, after `delay`.
+/// The snapshot, after `delay`. It holds the denylist weakly while it waits: a denylist
+/// dropped meanwhile is dropped at once (its task with it), not a retry later.
 fn load_after(
     inner: &Weak<Inner>,
     delay: Duration,
 ) -> Result<BoxFuture<'static, Result<usize, DenylistError>>, String> {
-    let strong = inner.upgrade().ok_or("dropped")?;
+    if inner.strong_count() == 0 {
+        return Err("dropped".into());
+    }
+    let inner = inner.clone();
     Ok(Box::pin(async move {
         tokio::time::sleep(delay).await;
+        let strong = inner
+            .upgrade()
+            .ok_or_else(|| DenylistError::new("dropped"))?;
         strong.load_snapshot().await
     }))
 }
