@@ -705,3 +705,106 @@ async fn a_dropped_denylist_ends_while_its_snapshot_fails() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A revocation is reported done only once a connected replica holds it too (`WAIT`), so
+/// that a failover cannot lose it; one the replica does not acknowledge in time is reported
+/// failed (the caller answers 503 and retries); a single node is never waited for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_wait_for_a_replica() {
+    if !server::available() {
+        return;
+    }
+    let primary = RedisServer::start();
+    let port = primary.port.to_string();
+    let replica = RedisServer::start_with(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--enable-debug-command",
+        "local",
+    ]);
+    let connect = |url: String| async move {
+        redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    };
+    let (mut on_primary, mut on_replica) =
+        (connect(primary.url()).await, connect(replica.url()).await);
+    let start = Instant::now();
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut on_primary)
+            .await
+            .unwrap();
+        if info.contains("connected_slaves:1") && info.contains("state=online") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the replica connects"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A wait long enough for a loaded machine; the replica below sleeps longer.
+    let denylist = RedisDenylist::builder(primary.url())
+        .prefix("p11:")
+        .replica_acks(1, Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    assert!(denylist.wait_until_trusted(Duration::from_secs(10)).await);
+    let jwt = JwtManager::builder()
+        .secret(SECRET)
+        .denylist(denylist)
+        .build()
+        .unwrap();
+    let revoke = |jwt: &JwtManager| {
+        let token = jwt.create_access_token("1").unwrap();
+        let verified = jwt.decode_token(&token).unwrap();
+        let jwt = jwt.clone();
+        async move { jwt.revoke(&verified).await }
+    };
+
+    // Acknowledged: the replica holds it the moment revoke returns.
+    revoke(&jwt).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("p11:*")
+        .query_async(&mut on_replica)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+
+    // A replica that does not answer: not acknowledged within the wait, reported failed.
+    let mut sleeper = connect(replica.url()).await;
+    let asleep = tokio::spawn(async move {
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("2.5")
+            .query_async(&mut sleeper)
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = revoke(&jwt).await.unwrap_err();
+    assert!(err.to_string().contains("replicas"), "{err}");
+    asleep.await.unwrap();
+    // Once the replica answers again (it catches up first), revocations are acknowledged.
+    let start = Instant::now();
+    while let Err(err) = revoke(&jwt).await {
+        assert!(start.elapsed() < Duration::from_secs(5), "{err}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A single node is not waited for.
+    let single = RedisServer::start();
+    let (alone, _) = instance(&single, "p12:").await;
+    let start = Instant::now();
+    revoke(&alone).await.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -24,12 +24,24 @@ pub struct RedisDenylistBuilder {
     prefix: String,
     timeout: Duration,
     ping_interval: Duration,
+    replicas: record::ReplicaAcks,
 }
 
 impl RedisDenylistBuilder {
     /// The prefix of every key and of the pub/sub channel (default `tower-jwt-auth:`).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// How many replicas must hold a revocation before it is reported done, and how long
+    /// to wait for them (default: 1, 300 ms): Redis replicates asynchronously, so a
+    /// revocation only the primary held would vanish with it in a failover. Asked with
+    /// `WAIT` only when replicas are connected (a single node is never waited for), at most
+    /// as many as are; a revocation they do not acknowledge in time is reported failed (the
+    /// caller answers 503 and may retry: recording it again is harmless). `0` never waits.
+    pub fn replica_acks(mut self, count: u32, timeout: Duration) -> Self {
+        self.replicas = record::ReplicaAcks { count, timeout };
         self
     }
 
@@ -52,13 +64,18 @@ impl RedisDenylistBuilder {
     pub async fn connect(self) -> Result<RedisDenylist, DenylistError> {
         let client = Client::open(self.url.as_str()).map_err(store_error)?;
         let inner = Arc::new(Inner {
-            connection: Connection::new(client.clone(), self.timeout),
+            connection: Connection::new(
+                client.clone(),
+                self.timeout,
+                self.timeout + self.replicas.timeout,
+            ),
             local: MemoryDenylist::new(),
             trusted: AtomicBool::new(false),
             channel: format!("{}revocations", self.prefix),
             prefix: self.prefix,
             timeout: self.timeout,
             ping_interval: self.ping_interval,
+            replicas: self.replicas,
             subscriber: std::sync::Mutex::new(None),
         });
         inner.connection.get().await?;
@@ -130,6 +147,7 @@ struct Inner {
     channel: String,
     timeout: Duration,
     ping_interval: Duration,
+    replicas: record::ReplicaAcks,
     subscriber: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -172,11 +190,13 @@ struct Slot {
 }
 
 impl Connection {
-    fn new(client: Client, timeout: Duration) -> Self {
+    /// Commands time out after `timeout` (each call bounds its own); the connection's
+    /// answers may take up to `longest` (a `WAIT`).
+    fn new(client: Client, timeout: Duration, longest: Duration) -> Self {
         Self {
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout)),
+                .set_response_timeout(Some(longest.max(timeout))),
             client,
             timeout,
             slot: tokio::sync::Mutex::default(),
@@ -225,8 +245,17 @@ impl Connection {
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.run_within(self.timeout, work).await
+    }
+
+    /// [`run`](Self::run) with a time of its own (a `WAIT`).
+    async fn run_within<T, F, Fut>(&self, timeout: Duration, work: F) -> Result<T, DenylistError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let connection = self.get().await?;
-        match tokio::time::timeout(self.timeout, work(connection)).await {
+        match tokio::time::timeout(timeout, work(connection)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => {
                 if err.is_io_error() || err.is_unrecoverable_error() || err.is_timeout() {
@@ -319,6 +348,7 @@ impl RedisDenylist {
             prefix: "tower-jwt-auth:".into(),
             timeout: Duration::from_millis(250),
             ping_interval: Duration::from_secs(1),
+            replicas: record::ReplicaAcks::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! instance's local view has them too.
 
 use std::sync::LazyLock;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use redis::Script;
 
@@ -15,7 +15,7 @@ use crate::denylist::DenylistError;
 /// with `until` in epoch milliseconds or `never`; messages are `<kind> <value> <name>`.
 /// Numbers are compared as numbers but kept as written, so no precision is lost. KEYS: the
 /// entries. ARGV: kind, number, until, slack, channel, then the name of each entry. Answers
-/// their values.
+/// their values, then how many replicas the primary has connected.
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -43,6 +43,8 @@ local values = {}
 for i = 1, #KEYS do
   values[i] = record(KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[5 + i])
 end
+local replicas = string.match(redis.call('INFO', 'replication'), 'connected_slaves:(%d+)')
+values[#KEYS + 1] = replicas or '0'
 return values
 ",
     )
@@ -84,6 +86,45 @@ impl Inner {
                 None => self.apply(kind, name, number, until),
             }
         }
+        // Done once enough replicas hold it too: what only the primary held would vanish
+        // with it in a failover. (This instance's view has it already: it is revoked.)
+        let connected = values.get(names.len()).and_then(|n| n.parse::<u32>().ok());
+        let wanted = self.replicas.count.min(connected.unwrap_or(0));
+        if wanted == 0 {
+            return Ok(());
+        }
+        let timeout = self.replicas.timeout;
+        let wait = redis::cmd("WAIT")
+            .arg(wanted)
+            .arg(timeout.as_millis().max(1) as u64)
+            .clone();
+        let acked: u32 = self
+            .connection
+            .run_within(timeout + self.timeout, |mut connection| async move {
+                wait.query_async(&mut connection).await
+            })
+            .await?;
+        if acked < wanted {
+            return Err(DenylistError::new(format!(
+                "redis: the revocation reached {acked} of {wanted} replicas within {timeout:?}"
+            )));
+        }
         Ok(())
+    }
+}
+
+/// How many replicas must acknowledge a revocation, within what time.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReplicaAcks {
+    pub(super) count: u32,
+    pub(super) timeout: Duration,
+}
+
+impl Default for ReplicaAcks {
+    fn default() -> Self {
+        Self {
+            count: 1,
+            timeout: Duration::from_millis(300),
+        }
     }
 }
