@@ -12,9 +12,10 @@
 # Usage: scripts/http-bench.sh [pairs]   (default 21; every run is bounded in time)
 # PASSWORD_HASH_CONCURRENCY (default: cores) sets the server's hashing threads. The storm's
 # 64 concurrent logins of one user from one address each hold a place in the login
-# throttle's (account, address) key until they succeed: its limit is raised above them
-# (LOGIN_MAX_FAILURES_PER_ACCOUNT_IP, default here 1000), so that the storm measures the
-# throttle when no key is exhausted.
+# throttle's (account, address) and address keys until they succeed, and those in flight
+# when a storm ends count for the address: those limits are raised above them
+# (LOGIN_MAX_FAILURES_PER_ACCOUNT_IP and _PER_IP, default here 1000), so that the storm
+# measures the throttle when no key is exhausted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:-21}
@@ -37,6 +38,7 @@ start_server() {
     JWT_SECRET_KEY="http-bench-secret-0123456789abcdefghijkl" RUST_LOG=warn \
     JWT_VERIFIED_TOKEN_CACHE="$1" \
     LOGIN_MAX_FAILURES_PER_ACCOUNT_IP="${LOGIN_MAX_FAILURES_PER_ACCOUNT_IP:-1000}" \
+    LOGIN_MAX_FAILURES_PER_IP="${LOGIN_MAX_FAILURES_PER_IP:-1000}" \
     PASSWORD_HASH_CONCURRENCY="${PASSWORD_HASH_CONCURRENCY:-$(nproc)}" \
     "${CARGO_TARGET_DIR:-target}/release/examples/server" >"$work/server.log" 2>&1 &
   server=$!

@@ -32,7 +32,7 @@ impl Default for LoginProtection {
             throttle: Arc::new(MemoryThrottle::default()),
             proxies: TrustedProxies::none(),
             peer: Arc::new(crate::throttle::client_peer),
-            locks: Arc::default(),
+            locks: LockLog::shared(),
         }
     }
 }
@@ -127,9 +127,11 @@ pub(super) enum Refused {
 }
 
 /// An admitted attempt, not decided yet. Decided by [`failed`](Self::failed) (it stays
-/// counted), [`succeeded`](Self::succeeded) or [`released`](Self::released); dropped
+/// counted), [`succeeded`](Self::succeeded) or [`released`](Self::released). Dropped
 /// undecided (the client went away mid-hash, and the request's future with it), it is
-/// released on a task of its own: a cancelled login is no failed guess.
+/// given back to the account on a task of its own, so that nobody locks an account by
+/// hanging up; it stays counted for the client, whose hash kept a thread busy (hanging up
+/// as soon as hashing starts is no free way to load the pool).
 pub(super) struct Pending {
     throttle: Arc<dyn LoginThrottle>,
     account: String,
@@ -171,14 +173,12 @@ impl Drop for Pending {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (throttle, account, client) = (
-            self.throttle.clone(),
-            std::mem::take(&mut self.account),
-            self.client,
-        );
+        let (throttle, account) = (self.throttle.clone(), std::mem::take(&mut self.account));
+        tracing::debug!("login: cancelled undecided; given back to the account");
         let reservation = self.reservation;
+        // Without the client, the attempt's keys are the account's alone.
         runtime.spawn(async move {
-            let attempt = Attempt::new(&account, client);
+            let attempt = Attempt::new(&account, None);
             let _ = throttle.released(&attempt, reservation).await;
         });
     }
@@ -192,6 +192,12 @@ pub(super) struct LockLog(std::sync::Mutex<(Option<std::time::Instant>, u32, u64
 
 impl LockLog {
     const PER_SECOND: u32 = 10;
+
+    /// The process's one limit: several services (the example's two) share it.
+    fn shared() -> Arc<Self> {
+        static SHARED: std::sync::LazyLock<Arc<LockLog>> = std::sync::LazyLock::new(Arc::default);
+        SHARED.clone()
+    }
 
     /// `Some(events left out since the last one logged)` when this one may be logged.
     fn may_log(&self) -> Option<u64> {

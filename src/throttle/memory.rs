@@ -20,8 +20,8 @@ type Log = Arc<Mutex<Vec<(f64, u64)>>>;
 /// failures); beyond it the least used keys are dropped first (moka's TinyLFU), so a flood
 /// of distinct clients cannot grow memory, and the keys under steady attack (an account, an
 /// address) stay: a key seen once is not let in at the expense of one seen often, so under a
-/// flood a new key may take a few failures to be kept. Keys leave a window after their last
-/// new failure. Cheap to clone; clones share the counts.
+/// flood a new key may take a few failures to be kept. Keys leave a window after they were
+/// last looked at (every attempt on them looks). Cheap to clone; clones share the counts.
 #[derive(Clone)]
 pub struct MemoryThrottle {
     inner: Arc<Inner>,

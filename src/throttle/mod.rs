@@ -232,7 +232,9 @@ impl<'a> Attempt<'a> {
             into.write(&[0xff]);
         }
         if kind != KeyKind::Account {
-            match self.client {
+            // An IPv4-mapped IPv6 address is the IPv4 client it maps.
+            let client = self.client.map(|ip| ip.to_canonical());
+            match client {
                 Some(IpAddr::V4(v4)) => into.write(&v4.octets()),
                 Some(IpAddr::V6(v6)) => {
                     let bits = u32::from(ipv6_prefix.min(128));
