@@ -37,9 +37,11 @@ impl RedisDenylistBuilder {
     /// How many replicas must hold a revocation before it is reported done, and how long
     /// to wait for them (default: 1, 300 ms): Redis replicates asynchronously, so a
     /// revocation only the primary held would vanish with it in a failover. Asked with
-    /// `WAIT` only when replicas are connected (a single node is never waited for), at most
-    /// as many as are; a revocation they do not acknowledge in time is reported failed (the
+    /// `WAIT` only when replicas are online (a single node is never waited for), at most as
+    /// many as are; a revocation they do not acknowledge in time is reported failed (the
     /// caller answers 503 and may retry: recording it again is harmless). `0` never waits.
+    /// `WAIT` makes a loss unlikely, not impossible: with several replicas, a failover may
+    /// promote one that did not acknowledge; ask for as many as there are.
     pub fn replica_acks(mut self, count: u32, timeout: Duration) -> Self {
         self.replicas = record::ReplicaAcks { count, timeout };
         self
@@ -64,10 +66,11 @@ impl RedisDenylistBuilder {
     pub async fn connect(self) -> Result<RedisDenylist, DenylistError> {
         let client = Client::open(self.url.as_str()).map_err(store_error)?;
         let inner = Arc::new(Inner {
-            connection: Connection::new(
+            connection: Connection::new(client.clone(), self.timeout, self.timeout),
+            writes: Connection::new(
                 client.clone(),
                 self.timeout,
-                self.timeout + self.replicas.timeout,
+                self.timeout.saturating_add(self.replicas.timeout),
             ),
             local: MemoryDenylist::new(),
             trusted: AtomicBool::new(false),
@@ -140,6 +143,8 @@ pub struct RedisDenylist {
 
 struct Inner {
     connection: Connection,
+    /// Revocations (the record script and its `WAIT`), apart from lookups.
+    writes: Connection,
     local: MemoryDenylist,
     /// The local view holds every revocation in Redis and hears new ones.
     trusted: AtomicBool,

@@ -15,7 +15,7 @@ use crate::denylist::DenylistError;
 /// with `until` in epoch milliseconds or `never`; messages are `<kind> <value> <name>`.
 /// Numbers are compared as numbers but kept as written, so no precision is lost. KEYS: the
 /// entries. ARGV: kind, number, until, slack, channel, then the name of each entry. Answers
-/// their values, then how many replicas the primary has connected.
+/// their values, then how many replicas the primary has online.
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -43,8 +43,12 @@ local values = {}
 for i = 1, #KEYS do
   values[i] = record(KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[5 + i])
 end
-local replicas = string.match(redis.call('INFO', 'replication'), 'connected_slaves:(%d+)')
-values[#KEYS + 1] = replicas or '0'
+-- Replicas online (not those still loading a full copy: they could not acknowledge).
+local online = 0
+for _ in string.gmatch(redis.call('INFO', 'replication'), 'state=online') do
+  online = online + 1
+end
+values[#KEYS + 1] = tostring(online)
 return values
 ",
     )
@@ -76,9 +80,30 @@ impl Inner {
         for name in names {
             invocation.arg(*name);
         }
-        let values: Vec<String> = self
-            .connection
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+        // The script and its `WAIT` on one connection of their own: `WAIT` holds the
+        // connection it is sent on (not the lookups'), and counts that connection's writes.
+        let replicas = self.replicas;
+        let names_len = names.len();
+        let (values, waited): (Vec<String>, Option<(u32, u32)>) = self
+            .writes
+            .run_within(
+                self.timeout.saturating_add(replicas.timeout),
+                |mut connection| async move {
+                    let values: Vec<String> = invocation.invoke_async(&mut connection).await?;
+                    let online = values.get(names_len).and_then(|n| n.parse::<u32>().ok());
+                    let wanted = replicas.count.min(online.unwrap_or(0));
+                    if wanted == 0 {
+                        return Ok((values, None));
+                    }
+                    let millis = u64::try_from(replicas.timeout.as_millis()).unwrap_or(u64::MAX);
+                    let acked: u32 = redis::cmd("WAIT")
+                        .arg(wanted)
+                        .arg(millis.max(1))
+                        .query_async(&mut connection)
+                        .await?;
+                    Ok((values, Some((acked, wanted))))
+                },
+            )
             .await?;
         for (i, name) in names.iter().enumerate() {
             match values.get(i).and_then(|value| parse_value(value)) {
@@ -86,30 +111,15 @@ impl Inner {
                 None => self.apply(kind, name, number, until),
             }
         }
-        // Done once enough replicas hold it too: what only the primary held would vanish
+        // Done once enough replicas hold it too: what only the primary held could vanish
         // with it in a failover. (This instance's view has it already: it is revoked.)
-        let connected = values.get(names.len()).and_then(|n| n.parse::<u32>().ok());
-        let wanted = self.replicas.count.min(connected.unwrap_or(0));
-        if wanted == 0 {
-            return Ok(());
+        match waited {
+            Some((acked, wanted)) if acked < wanted => Err(DenylistError::new(format!(
+                "redis: the revocation reached {acked} of {wanted} replicas within {:?}",
+                replicas.timeout
+            ))),
+            _ => Ok(()),
         }
-        let timeout = self.replicas.timeout;
-        let wait = redis::cmd("WAIT")
-            .arg(wanted)
-            .arg(timeout.as_millis().max(1) as u64)
-            .clone();
-        let acked: u32 = self
-            .connection
-            .run_within(timeout + self.timeout, |mut connection| async move {
-                wait.query_async(&mut connection).await
-            })
-            .await?;
-        if acked < wanted {
-            return Err(DenylistError::new(format!(
-                "redis: the revocation reached {acked} of {wanted} replicas within {timeout:?}"
-            )));
-        }
-        Ok(())
     }
 }
 

@@ -25,6 +25,7 @@ pub(super) async fn subscribe_forever(client: Client, inner: Weak<Inner>) {
         strong.trusted.store(false, Ordering::Release);
         // The command connection may be as dead as the subscription was.
         strong.connection.reset().await;
+        strong.writes.reset().await;
         drop(strong);
         tracing::warn!("Redis revocation subscription lost: {why}");
         if was_trusted {
