@@ -347,26 +347,20 @@ impl JwtManager {
 pub(crate) fn audit_revoked(token: &VerifiedToken, client: Option<(&dyn fmt::Display, &str)>) {
     let jti = token.jti().unwrap_or_default();
     let user_id = token.subject().key();
-    match client {
-        Some((client, user_agent)) => tracing::info!(
-            target: "tower_jwt_auth::audit",
-            event = "authn_token_revoked",
-            revoked = "token",
-            user_id = &*user_id,
-            jti_hash = %crate::audit::Hashed(jti),
-            token_type = token.token_type().as_str(),
-            client = %client,
-            user_agent = ?user_agent,
-            "token revoked"
-        ),
-        None => tracing::info!(
-            target: "tower_jwt_auth::audit",
-            event = "authn_token_revoked",
-            revoked = "token",
-            user_id = &*user_id,
-            jti_hash = %crate::audit::Hashed(jti),
-            token_type = token.token_type().as_str(),
-            "token revoked"
-        ),
-    }
+    // Absent fields (no request: `JwtManager::revoke`) are left out of the event.
+    let (client, user_agent) = match client {
+        Some((client, user_agent)) => (Some(client), Some(user_agent)),
+        None => (None, None),
+    };
+    tracing::info!(
+        target: "tower_jwt_auth::audit",
+        event = "authn_token_revoked",
+        revoked = "token",
+        user_id = &*user_id,
+        jti_hash = %crate::audit::Hashed(jti),
+        token_type = token.token_type().as_str(),
+        client = client.map(tracing::field::display),
+        user_agent = user_agent.map(tracing::field::debug),
+        "token revoked"
+    );
 }

@@ -420,22 +420,7 @@ async fn python_grpcio_client() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/support/health_check_client.py"
     );
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .arg(addr.to_string())
-            .arg(token)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = run_python(python, script, vec![addr.to_string(), token]).await;
     assert_eq!(
         result,
         serde_json::json!({
@@ -457,12 +442,24 @@ async fn python_grpcio_admin_client() {
     let user = http_login(addr).await;
     let admin = http_login_as(addr, "admin@example.com", "admin password").await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/admin_client.py");
+    let result = run_python(python, script, vec![addr.to_string(), user, admin]).await;
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "without": {"code": "UNAUTHENTICATED", "details": "Missing Authorization Header"},
+            "user": {"code": "PERMISSION_DENIED", "details": "Role required: admin"},
+            "admin": {"code": "OK", "msg": "hello admin 2"},
+        })
+    );
+    server.abort();
+}
+
+/// Runs a Python client script with `args`; its JSON output (it must succeed).
+async fn run_python(python: String, script: &'static str, args: Vec<String>) -> Value {
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .arg(script)
-            .arg(addr.to_string())
-            .arg(user)
-            .arg(admin)
+            .args(args)
             .output()
             .unwrap()
     })
@@ -473,14 +470,5 @@ async fn python_grpcio_admin_client() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        result,
-        serde_json::json!({
-            "without": {"code": "UNAUTHENTICATED", "details": "Missing Authorization Header"},
-            "user": {"code": "PERMISSION_DENIED", "details": "Role required: admin"},
-            "admin": {"code": "OK", "msg": "hello admin 2"},
-        })
-    );
-    server.abort();
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -706,8 +706,8 @@ async fn a_dropped_denylist_ends_while_its_snapshot_fails() {
     }
 }
 
-/// A revocation is reported done only once a connected replica holds it too (`WAIT`), so
-/// that a failover cannot lose it; one the replica does not acknowledge in time is reported
+/// A revocation is reported done only once an online replica holds it too (`WAIT`), so
+/// that a failover is unlikely to lose it; one the replica does not acknowledge in time is reported
 /// failed (the caller answers 503 and retries); a single node is never waited for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_wait_for_a_replica() {
