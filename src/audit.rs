@@ -18,7 +18,8 @@
 //! (its first 256 bytes, `Debug`-formatted); `client` the client's address (in guards, the
 //! TCP peer of a [`PeerAddr`] in the request's extensions; `"unknown"` without one). A
 //! request without any token is not audited (it logs at DEBUG); a store that cannot answer
-//! logs a WARN outside the audit target.
+//! logs a WARN outside the audit target. A refusal written in a handler (axum's
+//! `RequireRole` or `ExtractRejection::forbidden`, tonic's `require_role`) is not audited.
 //!
 //! [`JwtManager::revoke`]: crate::JwtManager::revoke
 //! [`JwtManager::revoke_all`]: crate::JwtManager::revoke_all

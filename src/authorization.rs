@@ -10,7 +10,8 @@
 //! Which claim holds a token's roles and scopes is a [`ClaimPath`], set per manager
 //! ([`JwtManagerBuilder::roles_claim`](crate::JwtManagerBuilder::roles_claim),
 //! [`scopes_claim`](crate::JwtManagerBuilder::scopes_claim); `roles` and `scope` by default)
-//! and per outside issuer (`RemoteJwksBuilder::roles_claim`): `scp` (Azure, Okta),
+//! and per outside issuer (`RemoteJwksBuilder::roles_claim`; an outside issuer's tokens
+//! hold none until it is set): `scp` (Azure, Okta),
 //! `realm_access.roles` (Keycloak), `permissions` (Auth0). The claim may be an array of
 //! strings (one role or scope per item) or a string: one role (group names hold spaces), or
 //! space-separated scopes (RFC 6749 §3.3, RFC 8693/9068). The strings are located once,

@@ -528,13 +528,15 @@ async fn in_handler_checks_answer_as_the_guards_do() {
 
 /// Two outside issuers, each naming its roles and scopes in its own claims, beside the
 /// manager's own tokens: a token's roles are read where its issuer keeps them, and nowhere
-/// else.
+/// else; an issuer that names none holds none.
 #[tokio::test]
 async fn each_issuer_keeps_roles_where_it_says() {
     let a = idp::Idp::start(vec![idp::public_jwk(jsonwebtoken::Algorithm::ES256, "k1")]).await;
     let b = idp::Idp::start(vec![idp::public_jwk_b("k1")]).await;
     let remote_a = RemoteJwks::builder(a.url("/jwks.json"))
         .issuer(a.url(""))
+        .roles_claim("roles")
+        .scopes_claim("scope")
         .build()
         .unwrap();
     let remote_b = RemoteJwks::builder(b.url("/jwks.json"))
@@ -616,6 +618,33 @@ async fn each_issuer_keeps_roles_where_it_says() {
     // The manager's own tokens use its own claims.
     let own = testing::token(&m, "ada").roles(["admin"]).mint();
     assert_eq!(bearer(&admins, &own).await.status, 200);
+
+    // An issuer that was not told where its roles and scopes are holds none: its tokens'
+    // `roles` and `scope` are not believed (as their `type` and `fresh` are not).
+    let unsaid = RemoteJwks::builder(a.url("/jwks.json"))
+        .issuer(a.url(""))
+        .build()
+        .unwrap();
+    unsaid.start().await.unwrap().detach();
+    let m2 = JwtManager::builder()
+        .secret(SECRET)
+        .trust_jwks(&unsaid)
+        .build()
+        .unwrap();
+    let full = of_a(json!({"roles": ["admin"], "scope": "read"}));
+    assert!(
+        bearer(&JwtRequiredLayer::new(&m2).require_role("admin"), &full)
+            .await
+            .forbidden()
+    );
+    assert!(
+        bearer(&JwtRequiredLayer::new(&m2).require_scope("read"), &full)
+            .await
+            .forbidden()
+    );
+    let verified = m2.verify_token(&full).await.unwrap();
+    assert!(verified.roles().is_empty() && verified.scopes().is_empty());
+    assert_eq!(bearer(&JwtRequiredLayer::new(&m2), &full).await.status, 200);
 
     // An outside issuer's claim paths are checked too: by itself, and against the
     // identity claim of the manager trusting it.

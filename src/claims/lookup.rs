@@ -15,18 +15,26 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use crate::config::keys::Key;
 use crate::config::{is_scope_token, ClaimPath, Settings};
 
-/// The claims holding roles and scopes in tokens `key` verifies: its outside issuer's, or
-/// the manager's.
+/// The claims holding roles and scopes in tokens `key` verifies: the manager's for its own
+/// tokens; for an outside issuer's, those its `RemoteJwksBuilder::roles_claim` /
+/// `scopes_claim` name, and none otherwise (its roles and scopes are not believed unless
+/// the application says where they are, as its `type` or `fresh` are not).
 #[inline]
-pub(crate) fn paths<'a>(settings: &'a Settings, key: &'a Key) -> (&'a ClaimPath, &'a ClaimPath) {
+pub(crate) fn paths<'a>(
+    settings: &'a Settings,
+    key: &'a Key,
+) -> (Option<&'a ClaimPath>, Option<&'a ClaimPath>) {
     let own = &settings.claim_names;
     match key.trust.as_deref() {
-        Some(trust) => (
-            trust.roles_claim.as_ref().unwrap_or(&own.roles),
-            trust.scopes_claim.as_ref().unwrap_or(&own.scopes),
-        ),
-        None => (&own.roles, &own.scopes),
+        Some(trust) => (trust.roles_claim.as_ref(), trust.scopes_claim.as_ref()),
+        None => (Some(&own.roles), Some(&own.scopes)),
     }
+}
+
+/// The members below a claim path's top-level claim (none without a path).
+#[inline]
+pub(crate) fn below(path: Option<&ClaimPath>) -> &[Box<str>] {
+    path.map_or(&[], ClaimPath::below)
 }
 
 /// Which claim, and how its strings are read.

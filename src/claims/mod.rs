@@ -42,7 +42,9 @@ use crate::config::{Settings, TokenLocation};
 
 mod lookup;
 mod parse;
-pub(crate) use lookup::{challenge_scope, paths, role_required, scope_required, Held, Reading};
+pub(crate) use lookup::{
+    below, challenge_scope, paths, role_required, scope_required, Held, Reading,
+};
 pub(crate) use parse::{ClaimsSeed, Found, RawHeader, Text};
 
 /// The `type` claim of a token.
@@ -290,7 +292,7 @@ impl VerifiedToken {
     #[inline]
     pub fn has_role(&self, role: &str) -> bool {
         let (roles, _) = paths(&self.0.settings, &self.0.key);
-        (self.0.held).holds(&self.0.payload, roles.below(), Reading::Roles, role)
+        (self.0.held).holds(&self.0.payload, lookup::below(roles), Reading::Roles, role)
     }
 
     /// Whether the token carries `scope` in the claim its issuer keeps scopes in: an array
@@ -298,19 +300,24 @@ impl VerifiedToken {
     #[inline]
     pub fn has_scope(&self, scope: &str) -> bool {
         let (_, scopes) = paths(&self.0.settings, &self.0.key);
-        (self.0.held).holds(&self.0.payload, scopes.below(), Reading::Scopes, scope)
+        (self.0.held).holds(
+            &self.0.payload,
+            lookup::below(scopes),
+            Reading::Scopes,
+            scope,
+        )
     }
 
     /// Every role the token carries (as [`has_role`](Self::has_role) reads them).
     pub fn roles(&self) -> Vec<String> {
         let (roles, _) = paths(&self.0.settings, &self.0.key);
-        (self.0.held).all(&self.0.payload, roles.below(), Reading::Roles)
+        (self.0.held).all(&self.0.payload, lookup::below(roles), Reading::Roles)
     }
 
     /// Every scope the token carries (as [`has_scope`](Self::has_scope) reads them).
     pub fn scopes(&self) -> Vec<String> {
         let (_, scopes) = paths(&self.0.settings, &self.0.key);
-        (self.0.held).all(&self.0.payload, scopes.below(), Reading::Scopes)
+        (self.0.held).all(&self.0.payload, lookup::below(scopes), Reading::Scopes)
     }
 
     /// `Ok` if the token carries `role`; otherwise the guards' own 403 error

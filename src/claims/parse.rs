@@ -209,8 +209,9 @@ pub(crate) struct RawClaims {
 pub(crate) struct ClaimsSeed<'a> {
     pub(crate) identity_claim: &'a str,
     /// The top-level claims holding roles and scopes, kept as raw JSON spans.
-    pub(crate) roles_claim: &'a str,
-    pub(crate) scopes_claim: &'a str,
+    /// `None`: the token's issuer names no such claim (an outside issuer by default).
+    pub(crate) roles_claim: Option<&'a str>,
+    pub(crate) scopes_claim: Option<&'a str>,
     pub(crate) payload: &'a [u8],
 }
 
@@ -292,7 +293,10 @@ impl Field {
     /// Apart, so that the registered claims' path keeps the seed's names out of registers.
     #[inline(never)]
     fn other(name: &str, seed: &ClaimsSeed<'_>) -> Self {
-        let (roles, scopes) = (name == seed.roles_claim, name == seed.scopes_claim);
+        let (roles, scopes) = (
+            seed.roles_claim == Some(name),
+            seed.scopes_claim == Some(name),
+        );
         if roles || scopes {
             Field::Authz { roles, scopes }
         } else {
@@ -306,6 +310,11 @@ impl Field {
 fn name_hash(name: &str) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     BuildHasherDefault::<DefaultHasher>::default().hash_one(name)
+}
+
+/// A claim name for an error message (only a named claim is ever captured).
+fn name_of(claim: Option<&str>) -> &str {
+    claim.unwrap_or_default()
 }
 
 fn set_once<T, E: de::Error>(slot: &mut Found<T>, value: Found<T>, name: &str) -> Result<(), E> {
@@ -344,10 +353,10 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                     _ => Found::Invalid,
                 };
                 if roles {
-                    set_once(&mut claims.roles, span.clone(), self.roles_claim)?;
+                    set_once(&mut claims.roles, span.clone(), name_of(self.roles_claim))?;
                 }
                 if scopes {
-                    set_once(&mut claims.scopes, span, self.scopes_claim)?;
+                    set_once(&mut claims.scopes, span, name_of(self.scopes_claim))?;
                 }
                 continue;
             }
@@ -462,8 +471,8 @@ mod tests {
     fn parse(json: &str) -> Result<RawClaims, serde_json::Error> {
         ClaimsSeed {
             identity_claim: "sub",
-            roles_claim: "roles",
-            scopes_claim: "scope",
+            roles_claim: Some("roles"),
+            scopes_claim: Some("scope"),
             payload: json.as_bytes(),
         }
         .parse()
@@ -498,8 +507,8 @@ mod tests {
         assert!(parse(r#"{"roles":[],"roles":["admin"]}"#).is_err());
         let nested = ClaimsSeed {
             identity_claim: "sub",
-            roles_claim: "realm_access",
-            scopes_claim: "realm_access",
+            roles_claim: Some("realm_access"),
+            scopes_claim: Some("realm_access"),
             payload: br#"{"realm_access":{"roles":["r"]}}"#,
         }
         .parse()

@@ -241,9 +241,10 @@ impl RemoteJwksBuilder {
         self
     }
 
-    /// The claim that holds this issuer's roles (default: the manager's
-    /// [`roles_claim`](crate::JwtManagerBuilder::roles_claim)), e.g.
-    /// `ClaimPath::dotted("realm_access.roles")` for Keycloak, `"roles"` for Entra ID.
+    /// The claim that holds this issuer's roles, e.g. `ClaimPath::dotted("realm_access.roles")`
+    /// for Keycloak, `"roles"` for Entra ID. By default none: an outside issuer's tokens
+    /// carry no role a guard believes (as their `type` and `fresh` are not believed), until
+    /// the application says where its roles are.
     ///
     /// Roles and scopes, unlike identities, are not namespaced by issuer: this issuer's
     /// `admin` passes `require_role("admin")`. Trust an issuer whose roles mean yours, and
@@ -254,9 +255,9 @@ impl RemoteJwksBuilder {
         self
     }
 
-    /// The claim that holds this issuer's scopes (default: the manager's
-    /// [`scopes_claim`](crate::JwtManagerBuilder::scopes_claim)), e.g. `"scp"` for Azure
-    /// and Okta, `"permissions"` for Auth0.
+    /// The claim that holds this issuer's scopes, e.g. `"scope"` (RFC 9068), `"scp"` for
+    /// Azure and Okta, `"permissions"` for Auth0. By default none, as for
+    /// [`roles_claim`](Self::roles_claim).
     pub fn scopes_claim(mut self, path: impl Into<ClaimPath>) -> Self {
         self.scopes_claim = Some(path.into());
         self

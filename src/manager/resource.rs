@@ -73,8 +73,9 @@ impl JwtManagerBuilder {
     /// The claim that holds a token's roles (default `roles`): an array of strings, or one
     /// string (one role); e.g. `ClaimPath::dotted("realm_access.roles")` for Keycloak.
     /// What [`GuardLayer::require_role`](crate::guard::GuardLayer::require_role) and
-    /// [`TokenOptions::roles`](crate::TokenOptions::roles) use; an outside issuer may name
-    /// its own (`RemoteJwksBuilder::roles_claim`). See [`authorization`](crate::authorization).
+    /// [`TokenOptions::roles`](crate::TokenOptions::roles) use, for the manager's own
+    /// tokens; an outside issuer's roles are read only where its
+    /// `RemoteJwksBuilder::roles_claim` says. See [`authorization`](crate::authorization).
     pub fn roles_claim(mut self, path: impl Into<crate::config::ClaimPath>) -> Self {
         self.claim_names.roles = path.into();
         self

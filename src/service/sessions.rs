@@ -12,14 +12,11 @@ use serde_json::json;
 
 use super::handlers::Reply;
 use super::{Inner, UserStore};
-use crate::audit::Hashed;
+use crate::audit::{truncate, Hashed};
 use crate::claims::{Subject, VerifiedToken};
 use crate::issue::TokenOptions;
 use crate::manager::JwtManager;
 use crate::sessions::{Rotate, Rotation, Session, SessionError, SessionStore, SESSION_CLAIM};
-
-/// The longest `User-Agent` a session records.
-const MAX_USER_AGENT: usize = 256;
 
 /// Rotation settings of an auth service.
 #[derive(Clone)]
@@ -71,7 +68,10 @@ impl<U: UserStore> Inner<U> {
             return Err(self.could_not_issue());
         };
         let mut session = Session::new(id, identity, now);
-        session.user_agent = user_agent.map(|ua| truncate(ua, MAX_USER_AGENT).to_owned());
+        // The auth service's client has read it capped (`audit::user_agent`); a session
+        // started otherwise is capped alike.
+        session.user_agent =
+            user_agent.map(|ua| truncate(ua, crate::audit::MAX_USER_AGENT).to_owned());
         let until = self.manager.all_expired_after(now);
         match rotating.store.start(&session, &refresh_jti, until).await {
             Ok(()) => Ok(tokens),
@@ -231,14 +231,6 @@ impl<U: UserStore> Inner<U> {
             "Token revocation store unavailable",
         )
     }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// An identity's sessions, to list and end: from [`AuthService::sessions`] when

@@ -169,7 +169,8 @@ impl RedisThrottle {
         let mut key = String::with_capacity(self.inner.prefix.len() + 32);
         key.push_str(&self.inner.prefix);
         for byte in &digest[..16] {
-            key.push_str(&format!("{byte:02x}"));
+            use std::fmt::Write;
+            let _ = write!(key, "{byte:02x}");
         }
         key
     }

@@ -9,7 +9,7 @@ use crate::claims::{
     ClaimsSeed, Found, Freshness, Held, RawHeader, TokenData, TokenType, VerifiedToken,
 };
 use crate::config::keys::{peek_issuer, NoKey, Scope, ISSUER_SEPARATOR};
-use crate::config::{Settings, TokenLocation};
+use crate::config::{ClaimPath, Settings, TokenLocation};
 use crate::error::{AuthError, ErrorKind};
 
 /// `iat` and `nbf` not in the future, `exp` not in the past, with the leeway; PyJWT's
@@ -176,8 +176,8 @@ pub(crate) fn decode(
     let (roles_claim, scopes_claim) = crate::claims::paths(s, &key);
     let claims = ClaimsSeed {
         identity_claim: &s.identity_claim,
-        roles_claim: roles_claim.top(),
-        scopes_claim: scopes_claim.top(),
+        roles_claim: roles_claim.map(ClaimPath::top),
+        scopes_claim: scopes_claim.map(ClaimPath::top),
         payload: &payload,
     }
     .parse()
@@ -342,8 +342,14 @@ pub(crate) fn decode(
         },
         held: Held::new(
             &payload,
-            (claims.roles.into_option(), roles_claim.below()),
-            (claims.scopes.into_option(), scopes_claim.below()),
+            (
+                claims.roles.into_option(),
+                crate::claims::below(roles_claim),
+            ),
+            (
+                claims.scopes.into_option(),
+                crate::claims::below(scopes_claim),
+            ),
         ),
         header,
         key,

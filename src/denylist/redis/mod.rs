@@ -41,7 +41,9 @@ impl RedisDenylistBuilder {
     /// many as are; a revocation they do not acknowledge in time is reported failed (the
     /// caller answers 503 and may retry: recording it again is harmless). `0` never waits.
     /// `WAIT` makes a loss unlikely, not impossible: with several replicas, a failover may
-    /// promote one that did not acknowledge; ask for as many as there are.
+    /// promote one that did not acknowledge; ask for as many as there are. Replicas are
+    /// counted with `INFO replication` (ACL category `@dangerous`): a user denied it is never
+    /// made to wait.
     pub fn replica_acks(mut self, count: u32, timeout: Duration) -> Self {
         self.replicas = record::ReplicaAcks { count, timeout };
         self

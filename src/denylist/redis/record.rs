@@ -43,10 +43,12 @@ local values = {}
 for i = 1, #KEYS do
   values[i] = record(KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[5 + i])
 end
--- Replicas online (not those still loading a full copy: they could not acknowledge).
+-- Replicas online (not those still loading a full copy: they could not acknowledge). A
+-- user whose ACL denies INFO (@dangerous) sees none: never waited for, as a single node.
 local online = 0
-for _ in string.gmatch(redis.call('INFO', 'replication'), 'state=online') do
-  online = online + 1
+local info = redis.pcall('INFO', 'replication')
+if type(info) == 'string' then
+  for _ in string.gmatch(info, 'state=online') do online = online + 1 end
 end
 values[#KEYS + 1] = tostring(online)
 return values
