@@ -79,7 +79,8 @@ pub mod metadata;
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]
 pub mod password;
 #[cfg(feature = "redis")]
-mod redis_script;
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis_connection;
 pub mod respond;
 #[cfg(feature = "service")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]

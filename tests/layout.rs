@@ -13,10 +13,10 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("config", &["clock", "error", "respond"]),
     ("claims", &["config", "clock", "error"]),
     ("authorization", &["claims", "config", "error"]),
-    ("denylist", &["clock", "error"]),
+    ("denylist", &["clock", "error", "redis_connection"]),
     ("respond", &["error"]),
-    ("redis_script", &[]),
-    ("throttle", &["clock", "audit", "redis_script"]),
+    ("redis_connection", &[]),
+    ("throttle", &["clock", "audit", "redis_connection"]),
     ("audit", &[]),
     (
         "verify",
@@ -47,7 +47,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         ],
     ),
     ("password", &[]),
-    ("sessions", &["claims", "redis_script"]),
+    ("sessions", &["claims", "redis_connection"]),
     (
         "service",
         &[

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::Script;
 
 use super::{Rotate, Rotation, Session, SessionError, SessionStore};
-use crate::redis_script::ScriptConnection;
+use crate::redis_connection::{RedisConnection, RedisTarget};
 use crate::BoxFuture;
 
 /// Redis's clock in epoch milliseconds (`TIME`), the one clock every instance's script
@@ -154,7 +154,7 @@ pub struct RedisSessionStore {
 }
 
 struct Inner {
-    redis: ScriptConnection,
+    redis: RedisConnection,
     prefix: String,
     start: Script,
     rotate: Script,
@@ -172,20 +172,21 @@ impl fmt::Debug for RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    /// Connects to the Redis at `url` with the prefix `tower-jwt-auth:` (the denylist's
+    /// Connects to `target` (a URL, or a [`RedisTarget`]) with the prefix `tower-jwt-auth:` (the denylist's
     /// default) and a 250 ms timeout per command. Fails when Redis cannot be reached now.
-    pub async fn connect(url: &str) -> Result<Self, SessionError> {
-        Self::connect_with(url, "tower-jwt-auth:", Duration::from_millis(250)).await
+    pub async fn connect(target: impl Into<RedisTarget>) -> Result<Self, SessionError> {
+        Self::connect_with(target, "tower-jwt-auth:", Duration::from_millis(250)).await
     }
 
     /// Connects with a key `prefix` and a `timeout` per command.
     pub async fn connect_with(
-        url: &str,
+        target: impl Into<RedisTarget>,
         prefix: impl Into<String>,
         timeout: Duration,
     ) -> Result<Self, SessionError> {
-        let redis = ScriptConnection::new(url, timeout).map_err(SessionError::new)?;
-        redis.connection().await.map_err(SessionError::new)?;
+        let redis =
+            RedisConnection::new(&target.into(), timeout, timeout).map_err(SessionError::new)?;
+        redis.get().await.map_err(SessionError::new)?;
         let store = Self {
             inner: Arc::new(Inner {
                 redis,
@@ -208,7 +209,7 @@ impl RedisSessionStore {
         args: &[impl AsRef<str>],
     ) -> Result<T, SessionError> {
         (self.inner.redis)
-            .run(script, keys, args)
+            .script(script, keys, args)
             .await
             .map_err(SessionError::new)
     }

@@ -9,7 +9,7 @@ use redis::Script;
 use sha2::Digest;
 
 use super::{Admission, Attempt, KeyKind, Limits, LoginThrottle, Reservation, ThrottleError};
-use crate::redis_script::ScriptConnection;
+use crate::redis_connection::{RedisConnection, RedisTarget};
 use crate::BoxFuture;
 
 /// Reserves a failure on each key, or none: KEYS the attempt's keys, ARGV the window in
@@ -63,7 +63,7 @@ return 0
 /// Builds a [`RedisThrottle`].
 #[derive(Debug, Clone)]
 pub struct RedisThrottleBuilder {
-    url: String,
+    target: RedisTarget,
     prefix: String,
     timeout: Duration,
     limits: Limits,
@@ -91,8 +91,9 @@ impl RedisThrottleBuilder {
     /// Connects. Fails when Redis cannot be reached now; later outages answer
     /// [`ThrottleError`] (the auth service fails closed, 503) until Redis is back.
     pub async fn connect(self) -> Result<RedisThrottle, ThrottleError> {
-        let redis = ScriptConnection::new(&self.url, self.timeout).map_err(ThrottleError)?;
-        redis.connection().await.map_err(ThrottleError)?;
+        let redis = RedisConnection::new(&self.target, self.timeout, self.timeout)
+            .map_err(ThrottleError)?;
+        redis.get().await.map_err(ThrottleError)?;
         Ok(RedisThrottle {
             inner: Arc::new(Inner {
                 redis,
@@ -119,7 +120,7 @@ pub struct RedisThrottle {
 }
 
 struct Inner {
-    redis: ScriptConnection,
+    redis: RedisConnection,
     prefix: String,
     limits: Limits,
 }
@@ -146,10 +147,10 @@ impl std::hash::Hasher for Sha {
 }
 
 impl RedisThrottle {
-    /// Starts building a throttle on the Redis at `url`.
-    pub fn builder(url: impl Into<String>) -> RedisThrottleBuilder {
+    /// Starts building a throttle on `target` (a URL, or a [`RedisTarget`]).
+    pub fn builder(target: impl Into<RedisTarget>) -> RedisThrottleBuilder {
         RedisThrottleBuilder {
-            url: url.into(),
+            target: target.into(),
             prefix: "tower-jwt-auth:".into(),
             timeout: Duration::from_millis(250),
             limits: Limits::default(),
@@ -192,7 +193,7 @@ impl RedisThrottle {
             return Ok(Admission::Admitted(Reservation(id)));
         }
         let (wait_ms, key): (u64, usize) = (self.inner.redis)
-            .run(&RESERVE, &keys, &args)
+            .script(&RESERVE, &keys, &args)
             .await
             .map_err(ThrottleError)?;
         Ok(match key.checked_sub(1).and_then(|i| kinds.get(i)) {
@@ -228,7 +229,7 @@ impl RedisThrottle {
         );
         let reset = if succeeded { "reset" } else { "keep" };
         (self.inner.redis)
-            .run::<i64>(
+            .script::<i64>(
                 &GIVE_BACK,
                 &keys,
                 &[reservation.0.to_string(), reset.to_owned()],

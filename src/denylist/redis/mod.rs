@@ -2,16 +2,13 @@
 //! [`RedisDenylist`].
 
 use std::fmt;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
-
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client};
+use std::time::{Duration, SystemTime};
 
 use super::{BoxFuture, Denylist, DenylistError, MemoryDenylist, TokenId};
 use crate::clock::{from_numeric_date, numeric_date};
+use crate::redis_connection::{RedisConnection, RedisTarget};
 
 mod record;
 mod subscription;
@@ -20,7 +17,7 @@ use subscription::subscribe_forever;
 /// Builds a [`RedisDenylist`].
 #[derive(Debug, Clone)]
 pub struct RedisDenylistBuilder {
-    url: String,
+    target: RedisTarget,
     prefix: String,
     timeout: Duration,
     ping_interval: Duration,
@@ -66,25 +63,35 @@ impl RedisDenylistBuilder {
     /// Connects, subscribes and starts loading the local view. Fails when Redis cannot be
     /// reached now; later outages are survived (see [`RedisDenylist`]).
     pub async fn connect(self) -> Result<RedisDenylist, DenylistError> {
-        let client = Client::open(self.url.as_str()).map_err(store_error)?;
+        let connection = |longest| {
+            RedisConnection::new(&self.target, self.timeout, longest).map_err(DenylistError::new)
+        };
+        // On a Cluster every key and the channel share one slot (see `RedisDenylist`).
+        let keys = if self.target.is_cluster() {
+            format!("{}{{revocations}}:", self.prefix)
+        } else {
+            self.prefix.clone()
+        };
         let inner = Arc::new(Inner {
-            connection: Connection::new(client.clone(), self.timeout, self.timeout),
-            writes: Connection::new(
-                client.clone(),
-                self.timeout,
-                self.timeout.saturating_add(self.replicas.timeout),
-            ),
+            connection: connection(self.timeout)?,
+            writes: connection(self.timeout.saturating_add(self.replicas.timeout))?,
             local: MemoryDenylist::new(),
             trusted: AtomicBool::new(false),
-            channel: format!("{}revocations", self.prefix),
+            channel: format!("{keys}revocations"),
+            publish: if self.target.is_cluster() {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            },
+            keys,
             prefix: self.prefix,
             timeout: self.timeout,
             ping_interval: self.ping_interval,
             replicas: self.replicas,
             subscriber: std::sync::Mutex::new(None),
         });
-        inner.connection.get().await?;
-        let task = tokio::spawn(subscribe_forever(client, Arc::downgrade(&inner)));
+        inner.connection.get().await.map_err(DenylistError::new)?;
+        let task = tokio::spawn(subscribe_forever(Arc::downgrade(&inner)));
         *inner.subscriber.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(RedisDenylist { inner })
     }
@@ -144,14 +151,20 @@ pub struct RedisDenylist {
 }
 
 struct Inner {
-    connection: Connection,
-    /// Revocations (the record script and its `WAIT`), apart from lookups.
-    writes: Connection,
+    connection: RedisConnection,
+    /// Revocations (the record script and its `WAIT`), apart from lookups: `WAIT` holds
+    /// the connection it is sent on.
+    writes: RedisConnection,
     local: MemoryDenylist,
     /// The local view holds every revocation in Redis and hears new ones.
     trusted: AtomicBool,
     prefix: String,
+    /// The prefix of every key: `prefix`, and on a Cluster the hash tag `{revocations}`.
+    keys: String,
     channel: String,
+    /// `PUBLISH`, or on a Cluster `SPUBLISH` (sharded: only the slot's primary and its
+    /// replicas carry it, not every node).
+    publish: &'static str,
     timeout: Duration,
     ping_interval: Duration,
     replicas: record::ReplicaAcks,
@@ -172,109 +185,6 @@ impl fmt::Debug for RedisDenylist {
             .field("prefix", &self.inner.prefix)
             .field("trusted", &self.is_trusted())
             .finish_non_exhaustive()
-    }
-}
-
-fn store_error(err: impl fmt::Display) -> DenylistError {
-    DenylistError::new(format!("redis: {err}"))
-}
-
-/// The command connection: opened on demand, and dropped after a timeout or an I/O error
-/// so that the next command opens a new one (a half-open connection never answers again).
-/// After a failed attempt to connect, commands fail at once for one timeout, instead of
-/// each waiting for its own attempt.
-struct Connection {
-    client: Client,
-    config: AsyncConnectionConfig,
-    timeout: Duration,
-    slot: tokio::sync::Mutex<Slot>,
-}
-
-#[derive(Default)]
-struct Slot {
-    open: Option<MultiplexedConnection>,
-    failed_at: Option<Instant>,
-}
-
-impl Connection {
-    /// Commands time out after `timeout` (each call bounds its own); the connection's
-    /// answers may take up to `longest` (a `WAIT`).
-    fn new(client: Client, timeout: Duration, longest: Duration) -> Self {
-        Self {
-            config: AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(longest.max(timeout))),
-            client,
-            timeout,
-            slot: tokio::sync::Mutex::default(),
-        }
-    }
-
-    async fn get(&self) -> Result<MultiplexedConnection, DenylistError> {
-        let mut slot = self.slot.lock().await;
-        if let Some(open) = &slot.open {
-            return Ok(open.clone());
-        }
-        if slot.failed_at.is_some_and(|at| at.elapsed() < self.timeout) {
-            return Err(DenylistError::new("redis: not connected"));
-        }
-        let opened = tokio::time::timeout(
-            self.timeout,
-            self.client
-                .get_multiplexed_async_connection_with_config(&self.config),
-        )
-        .await;
-        match opened {
-            Ok(Ok(open)) => {
-                slot.open = Some(open.clone());
-                slot.failed_at = None;
-                Ok(open)
-            }
-            Ok(Err(err)) => {
-                slot.failed_at = Some(Instant::now());
-                Err(store_error(err))
-            }
-            Err(_) => {
-                slot.failed_at = Some(Instant::now());
-                Err(DenylistError::new("redis: timed out connecting"))
-            }
-        }
-    }
-
-    /// Forgets the open connection; the next command opens a new one.
-    async fn reset(&self) {
-        self.slot.lock().await.open = None;
-    }
-
-    /// Runs `work` on the connection within the timeout.
-    async fn run<T, F, Fut>(&self, work: F) -> Result<T, DenylistError>
-    where
-        F: FnOnce(MultiplexedConnection) -> Fut,
-        Fut: Future<Output = redis::RedisResult<T>>,
-    {
-        self.run_within(self.timeout, work).await
-    }
-
-    /// [`run`](Self::run) with a time of its own (a `WAIT`).
-    async fn run_within<T, F, Fut>(&self, timeout: Duration, work: F) -> Result<T, DenylistError>
-    where
-        F: FnOnce(MultiplexedConnection) -> Fut,
-        Fut: Future<Output = redis::RedisResult<T>>,
-    {
-        let connection = self.get().await?;
-        match tokio::time::timeout(timeout, work(connection)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => {
-                if err.is_io_error() || err.is_unrecoverable_error() || err.is_timeout() {
-                    self.reset().await;
-                }
-                Err(store_error(err))
-            }
-            Err(_) => {
-                self.reset().await;
-                Err(DenylistError::new("redis: timed out"))
-            }
-        }
     }
 }
 
@@ -344,14 +254,15 @@ fn glob_escape(text: &str) -> String {
 
 impl RedisDenylist {
     /// Connects with the default settings (`redis://127.0.0.1:6379`-style `url`).
-    pub async fn connect(url: &str) -> Result<Self, DenylistError> {
-        Self::builder(url).connect().await
+    pub async fn connect(target: impl Into<RedisTarget>) -> Result<Self, DenylistError> {
+        Self::builder(target).connect().await
     }
 
-    /// Starts configuring a connection to `url`.
-    pub fn builder(url: impl Into<String>) -> RedisDenylistBuilder {
+    /// Starts configuring a connection to `target`: a URL (one node), or a
+    /// [`RedisTarget`] (Sentinel, Cluster).
+    pub fn builder(target: impl Into<RedisTarget>) -> RedisDenylistBuilder {
         RedisDenylistBuilder {
-            url: url.into(),
+            target: target.into(),
             prefix: "tower-jwt-auth:".into(),
             timeout: Duration::from_millis(250),
             ping_interval: Duration::from_secs(1),
@@ -384,7 +295,7 @@ impl RedisDenylist {
 
 impl Inner {
     fn key(&self, kind: Kind, name: &str) -> String {
-        format!("{}{}{name}", self.prefix, kind.key_part())
+        format!("{}{}{name}", self.keys, kind.key_part())
     }
 
     /// Applies a revocation to the local view.
@@ -406,6 +317,7 @@ impl Inner {
         let kind = match parts.next() {
             Some("j") => Kind::Jti,
             Some("c") => Kind::Cutoff,
+            Some("b") => return, // a barrier (see `subscription`)
             _ => return tracing::warn!("ignoring a malformed revocation message"),
         };
         let (Some(number), Some(until), Some(name)) = (parts.next(), parts.next(), parts.next())
@@ -418,53 +330,65 @@ impl Inner {
         }
     }
 
-    /// Loads every revocation in Redis into the local view.
+    /// Loads every revocation in Redis into the local view: a `SCAN` of every node that
+    /// may hold one (on a Cluster, every primary: their slot lives on one, but a slot
+    /// being migrated has keys on two).
     async fn load_snapshot(&self) -> Result<usize, DenylistError> {
+        let store = |err: String| DenylistError::new(err);
+        let nodes = self
+            .connection
+            .run(|mut link| async move { link.primaries().await })
+            .await
+            .map_err(store)?;
         let mut loaded = 0;
-        for kind in [Kind::Jti, Kind::Cutoff] {
-            let pattern = format!("{}{}*", glob_escape(&self.prefix), kind.key_part());
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, keys): (u64, Vec<String>) = self
-                    .connection
-                    .run(|mut connection| {
-                        let scan = redis::cmd("SCAN")
-                            .arg(cursor)
-                            .arg("MATCH")
-                            .arg(&pattern)
-                            .arg("COUNT")
-                            .arg(1000)
-                            .clone();
-                        async move { scan.query_async(&mut connection).await }
-                    })
-                    .await?;
-                if !keys.is_empty() {
-                    let mut pipe = redis::pipe();
-                    for key in &keys {
-                        pipe.get(key);
-                    }
-                    let values: Vec<Option<String>> = self
-                        .connection
-                        .run(
-                            |mut connection| async move { pipe.query_async(&mut connection).await },
-                        )
-                        .await?;
-                    for (key, value) in keys.iter().zip(values) {
-                        let Some((number, until)) = value.as_deref().and_then(parse_value) else {
-                            continue;
-                        };
-                        let name = &key[self.prefix.len() + kind.key_part().len()..];
-                        self.apply(kind, name, number, until);
-                        loaded += 1;
-                    }
-                }
-                cursor = next;
-                if cursor == 0 {
-                    break;
-                }
+        for node in &nodes {
+            for kind in [Kind::Jti, Kind::Cutoff] {
+                loaded += self.load_from(node.as_ref(), kind).await.map_err(store)?;
             }
         }
         Ok(loaded)
+    }
+
+    /// Loads the revocations of `kind` held by `node`.
+    async fn load_from(&self, node: Option<&(String, u16)>, kind: Kind) -> Result<usize, String> {
+        let pattern = format!("{}{}*", glob_escape(&self.keys), kind.key_part());
+        let mut loaded = 0;
+        let mut cursor: u64 = 0;
+        loop {
+            let scan = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .clone();
+            let (next, keys): (u64, Vec<String>) = self
+                .connection
+                .run(|mut link| async move { link.query_on(scan, node).await })
+                .await?;
+            if !keys.is_empty() {
+                let get = redis::cmd("MGET").arg(&keys).clone();
+                // MGET's keys share a slot on a Cluster: they share the hash tag.
+                let slot_of = keys[0].clone();
+                let values: Vec<Option<String>> = self
+                    .connection
+                    .run(|mut link| async move { link.query_at_key(get, &slot_of).await })
+                    .await?;
+                let keys = keys.iter().zip(values);
+                for (key, value) in keys {
+                    let Some((number, until)) = value.as_deref().and_then(parse_value) else {
+                        continue;
+                    };
+                    let name = &key[self.keys.len() + kind.key_part().len()..];
+                    self.apply(kind, name, number, until);
+                    loaded += 1;
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                return Ok(loaded);
+            }
+        }
     }
 
     /// How long a subscription may take to answer a ping before it counts as lost.
@@ -516,25 +440,26 @@ impl Denylist for RedisDenylist {
             let cutoff_key = inner.key(Kind::Cutoff, token.identity);
             let (exists, cutoff): (bool, Option<String>) = inner
                 .connection
-                .run(|mut connection| async move {
+                .run(|mut link| async move {
                     match &jti_key {
                         Some(jti_key) => {
                             redis::pipe()
                                 .exists(jti_key)
                                 .get(&cutoff_key)
-                                .query_async(&mut connection)
+                                .query_async(&mut link)
                                 .await
                         }
                         None => {
                             let cutoff: Option<String> = redis::cmd("GET")
                                 .arg(&cutoff_key)
-                                .query_async(&mut connection)
+                                .query_async(&mut link)
                                 .await?;
                             Ok((false, cutoff))
                         }
                     }
                 })
-                .await?;
+                .await
+                .map_err(DenylistError::new)?;
             let cutoff = cutoff.as_deref().and_then(parse_value).map(|(c, _)| c);
             Ok(exists || cutoff.is_some_and(|c| token.issued_at < c))
         })

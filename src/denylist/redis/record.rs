@@ -14,12 +14,13 @@ use crate::denylist::DenylistError;
 /// never moves back) and the later deadline (`never` wins). Values are `<number> <until>`
 /// with `until` in epoch milliseconds or `never`; messages are `<kind> <value> <name>`.
 /// Numbers are compared as numbers but kept as written, so no precision is lost. KEYS: the
-/// entries. ARGV: kind, number, until, slack, channel, then the name of each entry. Answers
-/// their values, then how many replicas the primary has online.
+/// entries. ARGV: kind, number, until, slack, channel, the publishing command (`PUBLISH`,
+/// or `SPUBLISH` on a Cluster), then the name of each entry. Answers their values, then how
+/// many replicas the primary has online.
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local function record(key, kind, number, untilv, slack, channel, name)
+local function record(key, kind, number, untilv, slack, channel, publish, name)
   local old = redis.call('GET', key)
   if old then
     local old_number, old_until = string.match(old, '^(%S+) (%S+)$')
@@ -36,12 +37,12 @@ local function record(key, kind, number, untilv, slack, channel, name)
   if untilv ~= 'never' then
     redis.call('PEXPIREAT', key, string.format('%.0f', tonumber(untilv) + tonumber(slack)))
   end
-  redis.call('PUBLISH', channel, kind .. ' ' .. value .. ' ' .. name)
+  redis.call(publish, channel, kind .. ' ' .. value .. ' ' .. name)
   return value
 end
 local values = {}
 for i = 1, #KEYS do
-  values[i] = record(KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[5 + i])
+  values[i] = record(KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[6 + i])
 end
 -- Replicas online (not those still loading a full copy: they could not acknowledge). A
 -- user whose ACL denies INFO (@dangerous) sees none: never waited for, as a single node.
@@ -78,7 +79,8 @@ impl Inner {
             .arg(number.to_string())
             .arg(until_text(until))
             .arg(EXPIRY_SLACK_MS)
-            .arg(&self.channel);
+            .arg(&self.channel)
+            .arg(self.publish);
         for name in names {
             invocation.arg(*name);
         }
@@ -86,27 +88,28 @@ impl Inner {
         // connection it is sent on (not the lookups'), and counts that connection's writes.
         let replicas = self.replicas;
         let names_len = names.len();
+        let slot_of = self.key(kind, names[0]);
         let (values, waited): (Vec<String>, Option<(u32, u32)>) = self
             .writes
             .run_within(
                 self.timeout.saturating_add(replicas.timeout),
-                |mut connection| async move {
-                    let values: Vec<String> = invocation.invoke_async(&mut connection).await?;
+                |mut link| async move {
+                    let values: Vec<String> = invocation.invoke_async(&mut link).await?;
                     let online = values.get(names_len).and_then(|n| n.parse::<u32>().ok());
                     let wanted = replicas.count.min(online.unwrap_or(0));
                     if wanted == 0 {
                         return Ok((values, None));
                     }
                     let millis = u64::try_from(replicas.timeout.as_millis()).unwrap_or(u64::MAX);
-                    let acked: u32 = redis::cmd("WAIT")
-                        .arg(wanted)
-                        .arg(millis.max(1))
-                        .query_async(&mut connection)
-                        .await?;
+                    // On the primary that ran the script, on its connection: `WAIT` counts
+                    // that connection's writes.
+                    let wait = redis::cmd("WAIT").arg(wanted).arg(millis.max(1)).clone();
+                    let acked: u32 = link.query_at_key(wait, &slot_of).await?;
                     Ok((values, Some((acked, wanted))))
                 },
             )
-            .await?;
+            .await
+            .map_err(DenylistError::new)?;
         for (i, name) in names.iter().enumerate() {
             match values.get(i).and_then(|value| parse_value(value)) {
                 Some((number, until)) => self.apply(kind, name, number, until),

@@ -1,6 +1,9 @@
 //! The subscription that keeps an instance's local view complete and live: snapshot with
 //! retries, messages applied as they come, a ping barrier before trusting the view, and
-//! liveness pings.
+//! liveness pings. On one node (or Sentinel's primary) a plain pub/sub connection; on a
+//! Cluster, a sharded subscription (`SSUBSCRIBE`) on the primary of the channel's slot,
+//! through a Cluster connection of its own: its disconnection, or the server ending the
+//! subscription because the slot moved, counts as lost.
 
 use std::sync::atomic::Ordering;
 use std::sync::Weak;
@@ -8,24 +11,215 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use redis::aio::{PubSubSink, PubSubStream};
-use redis::Client;
+use redis::cluster_async::ClusterConnection;
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{BoxFuture, DenylistError, Inner};
+use crate::redis_connection::{Link, RedisConnection};
+
+/// A live subscription to the revocation channel.
+enum Subscriber {
+    Node {
+        sink: PubSubSink,
+        stream: PubSubStream,
+    },
+    Cluster {
+        link: Link,
+        pushes: UnboundedReceiver<PushInfo>,
+        channel: String,
+        // Keeps the connection's task alive with the subscription.
+        _connection: ClusterConnection,
+    },
+}
+
+/// What a subscription heard.
+enum Heard {
+    Message(Option<String>),
+    Nothing,
+}
+
+impl Subscriber {
+    async fn open(redis: &RedisConnection, channel: &str) -> Result<Self, String> {
+        if redis.is_cluster() {
+            let (tx, pushes) = tokio::sync::mpsc::unbounded_channel();
+            let mut connection = redis
+                .cluster_subscriber(tx)
+                .await
+                .map_err(|e| format!("connecting failed: {e}"))?;
+            connection
+                .ssubscribe(channel)
+                .await
+                .map_err(|e| format!("subscribing failed: {e}"))?;
+            Ok(Subscriber::Cluster {
+                link: Link::Cluster(connection.clone()),
+                pushes,
+                channel: channel.to_owned(),
+                _connection: connection,
+            })
+        } else {
+            let client = redis
+                .node_client()
+                .await
+                .map_err(|e| format!("finding the node failed: {e}"))?;
+            let mut pubsub = client
+                .get_async_pubsub()
+                .await
+                .map_err(|e| format!("connecting failed: {e}"))?;
+            pubsub
+                .subscribe(channel)
+                .await
+                .map_err(|e| format!("subscribing failed: {e}"))?;
+            let (sink, stream) = pubsub.split();
+            Ok(Subscriber::Node { sink, stream })
+        }
+    }
+
+    /// The next thing heard; an error when the subscription is lost.
+    async fn next(&mut self) -> Result<Heard, String> {
+        match self {
+            Subscriber::Node { stream, .. } => {
+                let message = stream.next().await.ok_or("the subscription closed")?;
+                Ok(Heard::Message(message.get_payload::<String>().ok()))
+            }
+            Subscriber::Cluster { pushes, .. } => {
+                let push = pushes.recv().await.ok_or("the subscription closed")?;
+                heard(push)
+            }
+        }
+    }
+
+    /// What was heard already, without waiting: `None` when nothing is.
+    fn next_now(&mut self) -> Option<Result<Heard, String>> {
+        match self {
+            Subscriber::Node { stream, .. } => match stream.next().now_or_never()? {
+                Some(message) => Some(Ok(Heard::Message(message.get_payload::<String>().ok()))),
+                None => Some(Err("the subscription closed".into())),
+            },
+            Subscriber::Cluster { pushes, .. } => match pushes.try_recv() {
+                Ok(push) => Some(heard(push)),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => None,
+                Err(_) => Some(Err("the subscription closed".into())),
+            },
+        }
+    }
+
+    /// A liveness `PING` on the subscription's own connection, answered within `within`.
+    async fn ping(&mut self, within: Duration) -> Result<(), String> {
+        let answered = match self {
+            Subscriber::Node { sink, .. } => {
+                tokio::time::timeout(within, sink.ping::<Value>()).await
+            }
+            Subscriber::Cluster { link, channel, .. } => {
+                tokio::time::timeout(
+                    within,
+                    link.query_at_key::<Value>(redis::cmd("PING"), channel),
+                )
+                .await
+            }
+        };
+        match answered {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(format!("ping failed: {err}")),
+            Err(_) => Err(format!("no answer to a ping within {within:?}")),
+        }
+    }
+
+    /// Hears (and hands to `apply`) every message published before it was called, within
+    /// `within`. On one node, a `PING` on the subscription's connection: its answer comes
+    /// after them. On a Cluster, whose pushes reach this task through redis-rs's own task
+    /// (no order against answers), a marker published on the channel and heard back: the
+    /// channel's primary delivers in order.
+    async fn barrier(
+        &mut self,
+        within: Duration,
+        mut apply: impl FnMut(Heard) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let marker = match self {
+            Subscriber::Node { .. } => {
+                self.ping(within).await?;
+                while let Some(heard) = self.next_now() {
+                    apply(heard?)?;
+                }
+                return Ok(());
+            }
+            Subscriber::Cluster { link, channel, .. } => {
+                let marker = barrier_marker();
+                let published = link.query_at_key::<Value>(
+                    redis::cmd("SPUBLISH").arg(&*channel).arg(&marker).clone(),
+                    channel,
+                );
+                match tokio::time::timeout(within, published).await {
+                    Ok(Ok(_)) => marker,
+                    Ok(Err(err)) => return Err(format!("publishing a barrier failed: {err}")),
+                    Err(_) => return Err(format!("no answer to a barrier within {within:?}")),
+                }
+            }
+        };
+        let heard_back = async {
+            loop {
+                match self.next().await? {
+                    Heard::Message(Some(text)) if text == marker => return Ok(()),
+                    heard => apply(heard)?,
+                }
+            }
+        };
+        tokio::time::timeout(within, heard_back)
+            .await
+            .map_err(|_| format!("the barrier was not heard back within {within:?}"))?
+    }
+}
+
+/// A barrier message no other instance sends: `b <pid>-<nanoseconds>-<count>`.
+fn barrier_marker() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let count = COUNT.fetch_add(1, Ordering::Relaxed);
+    format!("b {}-{nanos}-{count}", std::process::id())
+}
+
+/// A push of the sharded subscription: a message, or the end of it (the connection
+/// dropped, or the slot moved to another primary).
+fn heard(push: PushInfo) -> Result<Heard, String> {
+    match push.kind {
+        PushKind::SMessage | PushKind::Message => {
+            let payload = push.data.get(1).and_then(|v| match v {
+                Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+                Value::SimpleString(text) => Some(text.clone()),
+                _ => None,
+            });
+            Ok(Heard::Message(payload))
+        }
+        PushKind::Disconnection => Err("the connection dropped".into()),
+        PushKind::SUnsubscribe | PushKind::Unsubscribe => {
+            Err("the server ended the subscription (its slot moved)".into())
+        }
+        _ => Ok(Heard::Nothing),
+    }
+}
 
 /// Keeps a subscription to the revocation channel, and the local view trusted only while
 /// it is complete and live. Ends when the denylist is dropped.
-pub(super) async fn subscribe_forever(client: Client, inner: Weak<Inner>) {
+pub(super) async fn subscribe_forever(inner: Weak<Inner>) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let mut was_trusted = false;
-        let why = serve_subscription(&client, &inner, &mut was_trusted).await;
+        let why = match serve(&inner, &mut was_trusted).await {
+            Ok(never) => match never {},
+            Err(why) => why,
+        };
         let Some(strong) = inner.upgrade() else {
             return;
         };
         strong.trusted.store(false, Ordering::Release);
-        // The command connection may be as dead as the subscription was.
-        strong.connection.reset().await;
-        strong.writes.reset().await;
+        // The command connections may be as dead as the subscription was (or reach a
+        // primary that is one no more).
+        strong.connection.reset();
+        strong.writes.reset();
         drop(strong);
         tracing::warn!("Redis revocation subscription lost: {why}");
         if was_trusted {
@@ -38,40 +232,22 @@ pub(super) async fn subscribe_forever(client: Client, inner: Weak<Inner>) {
 
 /// One subscription, from connecting to losing it; returns why it ended, and sets
 /// `was_trusted` once the view was trusted through it.
-async fn serve_subscription(
-    client: &Client,
-    inner: &Weak<Inner>,
-    was_trusted: &mut bool,
-) -> String {
-    match serve(client, inner, was_trusted).await {
-        Ok(never) => match never {},
-        Err(why) => why,
-    }
-}
-
 async fn serve(
-    client: &Client,
     inner: &Weak<Inner>,
     was_trusted: &mut bool,
 ) -> Result<std::convert::Infallible, String> {
-    let (timeout, channel, ping_every, ping_timeout) = {
+    let (mut subscriber, ping_every, ping_timeout) = {
         let strong = inner.upgrade().ok_or("dropped")?;
-        (
+        let opened = tokio::time::timeout(
             strong.timeout.saturating_mul(4),
-            strong.channel.clone(),
-            strong.ping_interval,
-            strong.ping_timeout(),
+            Subscriber::open(&strong.connection, &strong.channel),
         )
-    };
-    let subscribed = async {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(&channel).await?;
-        redis::RedisResult::Ok(pubsub.split())
-    };
-    let (mut sink, mut stream) = match tokio::time::timeout(timeout, subscribed).await {
-        Ok(Ok(split)) => split,
-        Ok(Err(err)) => return Err(format!("subscribing failed: {err}")),
-        Err(_) => return Err("subscribing timed out".into()),
+        .await;
+        let subscriber = match opened {
+            Ok(opened) => opened?,
+            Err(_) => return Err("subscribing timed out".into()),
+        };
+        (subscriber, strong.ping_interval, strong.ping_timeout())
     };
 
     // Messages are applied as they come, while the snapshot loads (both only add).
@@ -81,17 +257,14 @@ async fn serve(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            message = stream.next() => {
-                apply(inner, &message.ok_or("the subscription closed")?)?;
-            }
+            heard = subscriber.next() => apply(inner, heard?)?,
             loaded = async { snapshot.as_mut().expect("guarded").await }, if snapshot.is_some() => {
                 snapshot = None;
                 match loaded {
                     Ok(count) => {
-                        // Everything announced before the ping's answer is in the stream
+                        // Everything announced before the ping's answer has been heard
                         // now: apply it, then trust the view.
-                        ping_within(&mut sink, ping_timeout).await?;
-                        drain(inner, &mut stream)?;
+                        subscriber.barrier(ping_timeout, |heard| apply(inner, heard)).await?;
                         inner.upgrade().ok_or("dropped")?.trusted.store(true, Ordering::Release);
                         *was_trusted = true;
                         tracing::info!(revocations = count, "revocation view loaded from Redis");
@@ -103,7 +276,7 @@ async fn serve(
                     }
                 }
             }
-            _ = ping.tick() => ping_within(&mut sink, ping_timeout).await?,
+            _ = ping.tick() => subscriber.ping(ping_timeout).await?,
         }
     }
 }
@@ -127,30 +300,12 @@ fn load_after(
     }))
 }
 
-fn apply(inner: &Weak<Inner>, message: &redis::Msg) -> Result<(), String> {
+fn apply(inner: &Weak<Inner>, heard: Heard) -> Result<(), String> {
     let strong = inner.upgrade().ok_or("dropped")?;
-    match message.get_payload::<String>() {
-        Ok(text) => strong.apply_message(&text),
-        Err(_) => tracing::warn!("ignoring a revocation message that is not text"),
+    match heard {
+        Heard::Message(Some(text)) => strong.apply_message(&text),
+        Heard::Message(None) => tracing::warn!("ignoring a revocation message that is not text"),
+        Heard::Nothing => {}
     }
     Ok(())
-}
-
-/// Applies every message already received.
-fn drain(inner: &Weak<Inner>, stream: &mut PubSubStream) -> Result<(), String> {
-    loop {
-        match stream.next().now_or_never() {
-            Some(Some(message)) => apply(inner, &message)?,
-            Some(None) => return Err("the subscription closed".into()),
-            None => return Ok(()),
-        }
-    }
-}
-
-async fn ping_within(sink: &mut PubSubSink, within: Duration) -> Result<(), String> {
-    match tokio::time::timeout(within, sink.ping::<redis::Value>()).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(err)) => Err(format!("ping failed: {err}")),
-        Err(_) => Err(format!("no answer to a ping within {within:?}")),
-    }
 }
