@@ -11,7 +11,9 @@
 //! | `DATABASE_URL` | `sqlite://tower-jwt-auth-example.db` in the working directory |
 //! | `PASSWORD_HASH_CONCURRENCY` | the number of cores |
 //! | `PASSWORD_HASH_MAX_WAIT_MS` | `1000` |
-//! | `REDIS_URL` | unset: revocations in SQLite, login failures counted in memory; set (with `--features redis`): both shared through Redis |
+//! | `REDIS_URL` | unset: revocations and sessions in SQLite, login failures counted in memory; set (with `--features redis`): all three shared through this Redis node |
+//! | `REDIS_SENTINELS` / `REDIS_SENTINEL_MASTER` | instead of `REDIS_URL`: comma-separated Sentinels (`host:port`) and the name of the primary they watch |
+//! | `REDIS_CLUSTER` | instead of `REDIS_URL`: comma-separated seed nodes (`host:port`) of a Redis Cluster (7 or later). Two of these three set at once: the server stops at start |
 //! | `JWT_TOKEN_LOCATION` | `headers,cookies` (any of `headers`, `cookies`, `query_string`, `json`) |
 //! | `JWT_COOKIE_SECURE` | `false` (so that the page works on plain http on loopback); `true`: the `__Host-` cookies (HTTPS only) |
 //! | `JWT_COOKIE_SAMESITE` | `Lax` (`Strict`, `None`: needs `JWT_COOKIE_SECURE=true`) |
@@ -44,8 +46,8 @@
 //! A new password (`POST /users`, `PUT /me/password`) must pass NIST's [`Policy`]: at least
 //! 8 characters, at most 1024 bytes, not one of Django's common passwords (400 naming the
 //! rule broken otherwise); login does not apply it, so older accounts keep logging in.
-//! Logins are throttled (one count for `/token` and the page's `/web/token`; in Redis with
-//! `REDIS_URL`, shared by every instance): only failed attempts count, per (account, client
+//! Logins are throttled (one count for `/token` and the page's `/web/token`; in Redis when
+//! one is named, shared by every instance): only failed attempts count, per (account, client
 //! address), per account and per address, within `LOGIN_THROTTLE_WINDOW`; an attempt past a
 //! limit answers `429 {"msg": "Too many login attempts, try again later"}` with
 //! `Retry-After`, whatever the account and the password, without hashing. A login that
@@ -82,6 +84,7 @@ use tower_jwt_auth::{
 
 mod admin;
 mod db;
+mod fleet;
 mod keys;
 mod sessions;
 mod throttle;
@@ -116,8 +119,9 @@ async fn run() -> Result<(), String> {
                 .into(),
         );
     }
+    let redis = fleet::redis()?;
     let db = Db::open(&database_path())?;
-    let denylist = denylist(&db).await?;
+    let denylist = denylist(&db, redis.as_ref()).await?;
 
     let locations = token_locations()?;
     let cookies = locations.contains(&TokenLocation::Cookies);
@@ -159,9 +163,9 @@ async fn run() -> Result<(), String> {
         Duration::from_millis(env_parse("PASSWORD_HASH_MAX_WAIT_MS")?.unwrap_or(1000)),
     );
 
-    let rotation = rotation(&db).await?;
+    let rotation = rotation(&db, redis.as_ref()).await?;
     let login = Login {
-        throttle: throttle::login_throttle().await?,
+        throttle: throttle::login_throttle(redis.as_ref()).await?,
         proxies: throttle::trusted_proxies()?,
     };
     let page = web::Page::new(cookies, if secure { "__Host-" } else { "" });
@@ -185,61 +189,27 @@ async fn run() -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-/// Redis when `REDIS_URL` is set (several instances share revocations), SQLite otherwise.
-async fn denylist(db: &Db) -> Result<Arc<dyn Denylist>, String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => redis_denylist(&url).await,
-        _ => Ok(Arc::new(SqliteDenylist::load(db.clone()).await?)),
+/// Redis when one is named (several instances share revocations), SQLite otherwise.
+async fn denylist(db: &Db, redis: Option<&fleet::Redis>) -> Result<Arc<dyn Denylist>, String> {
+    match redis {
+        Some(redis) => redis.denylist().await,
+        None => Ok(Arc::new(SqliteDenylist::load(db.clone()).await?)),
     }
 }
 
-#[cfg(feature = "redis")]
-async fn redis_denylist(url: &str) -> Result<Arc<dyn Denylist>, String> {
-    let denylist = tower_jwt_auth::RedisDenylist::connect(url)
-        .await
-        .map_err(|e| format!("REDIS_URL: {e}"))?;
-    if !denylist.wait_until_trusted(Duration::from_secs(10)).await {
-        tracing::warn!("the Redis revocation view is not loaded yet; guards will ask Redis");
-    }
-    tracing::info!("revocations shared through Redis");
-    Ok(Arc::new(denylist))
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis_denylist(_: &str) -> Result<Arc<dyn Denylist>, String> {
-    Err(
-        "REDIS_URL is set, but the example was built without the `redis` feature: \
-         cargo run --example server --features redis"
-            .into(),
-    )
-}
-
-/// With `JWT_REFRESH_ROTATION=true`: where sessions live (Redis with `REDIS_URL`, SQLite
+/// With `JWT_REFRESH_ROTATION=true`: where sessions live (Redis when one is named, SQLite
 /// otherwise) and the reuse grace.
-async fn rotation(db: &Db) -> Result<Option<Rotation>, String> {
+async fn rotation(db: &Db, redis: Option<&fleet::Redis>) -> Result<Option<Rotation>, String> {
     if !env_parse("JWT_REFRESH_ROTATION")?.unwrap_or(false) {
         return Ok(None);
     }
     let grace = Duration::from_secs(env_parse("JWT_REFRESH_REUSE_GRACE")?.unwrap_or(10));
-    let store: Arc<dyn SessionStore> = match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => redis_sessions(&url).await?,
-        _ => Arc::new(sessions::SqliteSessionStore::new(db.clone())),
+    let store: Arc<dyn SessionStore> = match redis {
+        Some(redis) => redis.sessions().await?,
+        None => Arc::new(sessions::SqliteSessionStore::new(db.clone())),
     };
     tracing::info!(grace_secs = grace.as_secs(), "refresh-token rotation on");
     Ok(Some(Rotation { store, grace }))
-}
-
-#[cfg(feature = "redis")]
-async fn redis_sessions(url: &str) -> Result<Arc<dyn SessionStore>, String> {
-    let store = tower_jwt_auth::sessions::RedisSessionStore::connect(url)
-        .await
-        .map_err(|e| format!("REDIS_URL: {e}"))?;
-    Ok(Arc::new(store))
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis_sessions(_: &str) -> Result<Arc<dyn SessionStore>, String> {
-    Err("REDIS_URL needs the `redis` feature".into())
 }
 
 struct Rotation {

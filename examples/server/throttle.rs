@@ -33,12 +33,12 @@ fn limits() -> Result<Limits, String> {
         .per_client(env_parse("LOGIN_MAX_FAILURES_PER_IP")?.unwrap_or(100)))
 }
 
-/// Counters in Redis when `REDIS_URL` is set (shared by every instance), in memory otherwise.
-pub async fn login_throttle() -> Result<SharedThrottle, String> {
+/// Counters in Redis when one is named (shared by every instance), in memory otherwise.
+pub async fn login_throttle(redis: Option<&crate::fleet::Redis>) -> Result<SharedThrottle, String> {
     let limits = limits()?;
-    let throttle: Arc<dyn LoginThrottle> = match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => redis_throttle(&url, limits).await?,
-        _ => Arc::new(MemoryThrottle::new(limits)),
+    let throttle: Arc<dyn LoginThrottle> = match redis {
+        Some(redis) => redis.throttle(limits).await?,
+        None => Arc::new(MemoryThrottle::new(limits)),
     };
     tracing::info!(
         window_secs = limits.window().as_secs(),
@@ -48,23 +48,6 @@ pub async fn login_throttle() -> Result<SharedThrottle, String> {
         "login throttle (0: off)"
     );
     Ok(throttle)
-}
-
-#[cfg(feature = "redis")]
-async fn redis_throttle(url: &str, limits: Limits) -> Result<Arc<dyn LoginThrottle>, String> {
-    // The default prefix, `tower-jwt-auth:`, as the denylist's and the sessions' keys.
-    let throttle = tower_jwt_auth::throttle::RedisThrottle::builder(url)
-        .limits(limits)
-        .connect()
-        .await
-        .map_err(|e| format!("REDIS_URL: {e}"))?;
-    tracing::info!("login failures counted in Redis");
-    Ok(Arc::new(throttle))
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis_throttle(_: &str, _: Limits) -> Result<Arc<dyn LoginThrottle>, String> {
-    Err("REDIS_URL needs the `redis` feature".into())
 }
 
 /// `TRUSTED_PROXIES`: comma-separated addresses or CIDRs (default none).

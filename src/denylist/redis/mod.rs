@@ -34,9 +34,11 @@ impl RedisDenylistBuilder {
     /// How many replicas must hold a revocation before it is reported done, and how long
     /// to wait for them (default: 1, 300 ms): Redis replicates asynchronously, so a
     /// revocation only the primary held would vanish with it in a failover. Asked with
-    /// `WAIT` only when replicas are online (a single node is never waited for), at most as
-    /// many as are; a revocation they do not acknowledge in time is reported failed (the
-    /// caller answers 503 and may retry: recording it again is harmless). `0` never waits.
+    /// `WAIT` only when replicas are connected (a single node is never waited for), at most
+    /// as many as are; a revocation they do not acknowledge in time is reported failed (the
+    /// caller answers 503 and may retry: recording it again is harmless). A replica still
+    /// loading its first full copy counts: it holds nothing yet, and a failover could
+    /// promote it, so revocations fail until it has caught up. `0` never waits.
     /// `WAIT` makes a loss unlikely, not impossible: with several replicas, a failover may
     /// promote one that did not acknowledge; ask for as many as there are. Replicas are
     /// counted with `INFO replication` (ACL category `@dangerous`): a user denied it is never

@@ -16,7 +16,7 @@ use crate::denylist::DenylistError;
 /// Numbers are compared as numbers but kept as written, so no precision is lost. KEYS: the
 /// entries. ARGV: kind, number, until, slack, channel, the publishing command (`PUBLISH`,
 /// or `SPUBLISH` on a Cluster), then the name of each entry. Answers their values, then how
-/// many replicas the primary has online.
+/// many replicas the primary has connected.
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -44,12 +44,14 @@ local values = {}
 for i = 1, #KEYS do
   values[i] = record(KEYS[i], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[6 + i])
 end
--- Replicas online (not those still loading a full copy: they could not acknowledge). A
--- user whose ACL denies INFO (@dangerous) sees none: never waited for, as a single node.
+-- Replicas connected, whatever their state: one still loading its first full copy holds
+-- nothing yet, and a failover could promote it (so a revocation waits for it, and fails
+-- when it cannot). A user whose ACL denies INFO (@dangerous) sees none: never waited for,
+-- as a single node.
 local online = 0
 local info = redis.pcall('INFO', 'replication')
 if type(info) == 'string' then
-  for _ in string.gmatch(info, 'state=online') do online = online + 1 end
+  online = tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
 end
 values[#KEYS + 1] = tostring(online)
 return values
