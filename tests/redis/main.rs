@@ -1,8 +1,14 @@
-//! Revocation across instances through a real `redis-server` (started by the test on a free
-//! loopback port): propagation, no round trip with a warm view, revoke-all, an outage
-//! (fail closed, recovery, data kept across a restart) and expiry.
+//! Revocation across instances through real Redis servers (started by the tests on free
+//! loopback ports): propagation, no round trip with a warm view, revoke-all, outages (fail
+//! closed, recovery, data kept across a restart), expiry; sessions and the login throttle.
+//! The tests written `on_every_topology!` run on a single node, a 3-primary Cluster and a
+//! Sentinel set (`name::single`, `name::cluster`, `name::sentinel`); `failover` holds the
+//! failover and slot-migration tests.
 #![cfg(feature = "redis")]
 
+#[macro_use]
+mod fleet;
+mod failover;
 #[cfg(all(feature = "jwks", feature = "testing"))]
 mod outside;
 mod proxy;
@@ -10,6 +16,7 @@ mod server;
 #[cfg(feature = "testing")]
 mod sessions;
 mod throttle;
+mod topology;
 
 use std::time::{Duration, Instant};
 
@@ -24,18 +31,22 @@ use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::denylist::TokenId;
 use tower_jwt_auth::{Denylist, JwtManager, JwtRequiredLayer, RedisDenylist, TokenOptions};
 
+use fleet::HasTarget;
 use server::RedisServer;
+use tower_jwt_auth::redis_connection::RedisTarget;
 
 const SECRET: &str = "redis-test-secret-0123456789abcdefghijk";
 
 /// One "instance": a manager whose denylist is shared through Redis.
-async fn instance(redis: &RedisServer, prefix: &str) -> (JwtManager, RedisDenylist) {
-    instance_at(&redis.url(), prefix).await
+async fn instance(redis: &impl HasTarget, prefix: &str) -> (JwtManager, RedisDenylist) {
+    instance_at(redis.target(), prefix).await
 }
 
-/// An instance reaching Redis at `url` (e.g. through a proxy).
-async fn instance_at(url: &str, prefix: &str) -> (JwtManager, RedisDenylist) {
-    let denylist = RedisDenylist::builder(url)
+/// An instance reaching Redis at `target` (e.g. through a proxy).
+async fn instance_at(target: impl Into<RedisTarget>, prefix: &str) -> (JwtManager, RedisDenylist) {
+    let denylist = RedisDenylist::builder(target)
+        // Replicas on a loaded 2-core machine may take longer than the default 300 ms.
+        .replica_acks(1, REPLICA_WAIT)
         .prefix(prefix)
         .connect()
         .await
@@ -85,14 +96,13 @@ fn id<'a>(
     TokenId::new(t.jti().unwrap(), t.identity(), t.issued_at().unwrap())
 }
 
+/// How long tests wait for a replica to acknowledge a revocation.
+const REPLICA_WAIT: Duration = Duration::from_secs(3);
+
 const REVOKED: &str = r#"{"msg":"Token has been revoked"}"#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation_on_a_is_seen_by_b() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn revocation_on_a_is_seen_by_b(redis: &Fleet) {
     let (a, _) = instance(&redis, "p1:").await;
     let (b, b_list) = instance(&redis, "p1:").await;
     let b_app = app(&b);
@@ -126,13 +136,10 @@ async fn revocation_on_a_is_seen_by_b() {
         samples[samples.len() - 1]
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_warm_view_answers_without_redis() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn a_warm_view_answers_without_redis(redis: &Fleet) {
     let (a, _) = instance(&redis, "p2:").await;
     let (b, _) = instance(&redis, "p2:").await;
     let b_app = app(&b);
@@ -156,13 +163,10 @@ async fn a_warm_view_answers_without_redis() {
         "201 guarded requests caused Redis commands"
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoke_all_across_instances() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn revoke_all_across_instances(redis: &Fleet) {
     let (a, _) = instance(&redis, "p3:").await;
     let (b, _) = instance(&redis, "p3:").await;
     let (a_app, b_app) = (app(&a), app(&b));
@@ -194,6 +198,7 @@ async fn revoke_all_across_instances() {
         call(&app(&c), "/", &old_ada).await,
         (StatusCode::UNAUTHORIZED, REVOKED.into())
     );
+}
 }
 
 fn tower_jwt_auth_now() -> u64 {
@@ -279,31 +284,29 @@ async fn outage_fails_closed_and_recovers() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_expire_with_their_token() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn entries_expire_with_their_token(redis: &Fleet) {
     let (a, _) = instance(&redis, "p5:").await;
     let token = a
         .create_access_token_with("1", TokenOptions::new().lifetime(Duration::from_secs(2)))
         .unwrap();
     let verified = a.decode_token(&token).unwrap();
     a.revoke(&verified).await.unwrap();
-    let key = format!("p5:jti:{}", verified.jti().unwrap());
+    let key = redis.revocation_key("p5:", &format!("jti:{}", verified.jti().unwrap()));
     // The value says until when (the token's expiry, leeway 0, to the millisecond); Redis
     // drops the key a minute later (slack for clocks that disagree).
     let exp_ms = (verified.expires_at().unwrap() * 1000.0).ceil() as i64;
-    let value: String = redis.query(redis::cmd("GET").arg(&key));
+    let value: String = redis.query_at(&key, redis::cmd("GET").arg(&key));
     assert_eq!(value, format!("0 {exp_ms}"));
-    let expires_ms: i64 = redis.query(redis::cmd("PEXPIRETIME").arg(&key));
+    let expires_ms: i64 = redis.query_at(&key, redis::cmd("PEXPIRETIME").arg(&key));
     assert_eq!(expires_ms, exp_ms + 60_000);
     // An entry whose tokens have all expired is not recorded at all.
     let past = std::time::SystemTime::now() - Duration::from_secs(1);
     a.denylist().revoke("long-gone", Some(past)).await.unwrap();
-    let exists: bool = redis.query(redis::cmd("EXISTS").arg("p5:jti:long-gone"));
+    let gone = redis.revocation_key("p5:", "jti:long-gone");
+    let exists: bool = redis.query_at(&gone, redis::cmd("EXISTS").arg(&gone));
     assert!(!exists);
+}
 }
 
 /// Waits until `app` stops answering 200 for `token`, at most `within`; returns the answer.
@@ -323,15 +326,11 @@ async fn refused_within(app: &Router, token: &str, within: Duration) -> (StatusC
     }
 }
 
+on_every_topology! {
 /// Tokens of other issuers may carry any `jti`: the test kit mints them (`TokenOptions`
 /// refuses a chosen `jti`).
 #[cfg(feature = "testing")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_jti_with_spaces_reaches_every_instance() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+async fn a_jti_with_spaces_reaches_every_instance(redis: &Fleet) {
     let (a, _) = instance(&redis, "p6:").await;
     let (b, _) = instance(&redis, "p6:").await;
     let b_app = app(&b);
@@ -363,15 +362,12 @@ async fn a_jti_with_spaces_reaches_every_instance() {
         (StatusCode::UNAUTHORIZED, REVOKED.into())
     );
 }
+}
 
+on_every_topology! {
 /// Logout through the auth service while Redis refuses writes: 503, and retried once Redis
 /// takes writes again, the logout reaches the other instance.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoke_that_failed_is_retried_and_reaches_every_instance() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+async fn a_revoke_that_failed_is_retried_and_reaches_every_instance(redis: &Fleet) {
     let (a, _) = instance(&redis, "p7:").await;
     let (b, _) = instance(&redis, "p7:").await;
     let b_app = app(&b);
@@ -392,7 +388,7 @@ async fn a_revoke_that_failed_is_retried_and_reaches_every_instance() {
     let token = a.create_access_token("ada").unwrap();
 
     // Redis is up, reads and pub/sub work, but it refuses writes (out of memory).
-    let _: () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
+    redis.query_everywhere(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
     let unavailable = (
         StatusCode::SERVICE_UNAVAILABLE,
         r#"{"msg":"Token revocation store unavailable"}"#.to_owned(),
@@ -402,7 +398,7 @@ async fn a_revoke_that_failed_is_retried_and_reaches_every_instance() {
     assert_eq!(logout(token.clone()).await, unavailable);
     assert_eq!(call(&b_app, "/", &token).await.0, StatusCode::OK);
 
-    let _: () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0"));
+    redis.query_everywhere(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0"));
     assert_eq!(
         logout(token.clone()).await,
         (
@@ -414,6 +410,7 @@ async fn a_revoke_that_failed_is_retried_and_reaches_every_instance() {
         refused_within(&b_app, &token, Duration::from_secs(5)).await,
         (StatusCode::UNAUTHORIZED, REVOKED.into())
     );
+}
 }
 
 /// B's connections go silent without closing (half-open TCP): within a few seconds B stops
@@ -455,27 +452,23 @@ async fn a_silent_subscription_is_detected_within_seconds() {
     );
 }
 
+on_every_topology! {
 /// The snapshot fails while the subscription lives (here: SCAN is forbidden): it is retried
 /// until it succeeds, and only then is the view trusted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_snapshot_is_retried() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+async fn a_failed_snapshot_is_retried(redis: &Fleet) {
     let (a, _) = instance(&redis, "p9:").await;
     let revoked = a.create_access_token("ada").unwrap();
     a.revoke(&a.decode_token(&revoked).unwrap()).await.unwrap();
 
-    let _: () = redis.query(redis::cmd("ACL").arg("SETUSER").arg("default").arg("-scan"));
-    let b_list = RedisDenylist::builder(redis.url())
+    redis.query_everywhere(redis::cmd("ACL").arg("SETUSER").arg("default").arg("-scan"));
+    let b_list = RedisDenylist::builder(redis.target())
         .prefix("p9:")
         .connect()
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!b_list.is_trusted(), "trusted without a snapshot");
-    let _: () = redis.query(redis::cmd("ACL").arg("SETUSER").arg("default").arg("+scan"));
+    redis.query_everywhere(redis::cmd("ACL").arg("SETUSER").arg("default").arg("+scan"));
     assert!(
         b_list.wait_until_trusted(Duration::from_secs(10)).await,
         "the snapshot is retried"
@@ -490,34 +483,36 @@ async fn a_failed_snapshot_is_retried() {
         (StatusCode::UNAUTHORIZED, REVOKED.into())
     );
 }
+}
 
+on_every_topology! {
 /// Revocations published while an instance loads its snapshot are applied before the view
 /// is trusted: at the moment it is, every one of them is refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_heard_during_the_snapshot_are_applied_before_trusting() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+async fn messages_heard_during_the_snapshot_are_applied_before_trusting(redis: &Fleet) {
     // Many revocations in Redis make the snapshot take a while.
     let mut fill = redis::pipe();
     for i in 0..100_000 {
         fill.cmd("SET")
-            .arg(format!("p10:jti:filler-{i}"))
+            .arg(redis.revocation_key("p10:", &format!("jti:filler-{i}")))
             .arg(0)
             .arg("EX")
             .arg(3600)
             .ignore();
     }
-    let _: () = redis.query_pipe(&fill);
-    let channel = "p10:revocations";
+    let channel = redis.revocation_key("p10:", "revocations");
+    redis.pipe_at(&channel, &fill);
+    // On a Cluster, sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`).
+    let (numsub, publish) = match redis.is_cluster() {
+        true => ("SHARDNUMSUB", "SPUBLISH"),
+        false => ("NUMSUB", "PUBLISH"),
+    };
     let subscribers = || -> i64 {
         let counts: Vec<(String, i64)> =
-            redis.query(redis::cmd("PUBSUB").arg("NUMSUB").arg(channel));
+            redis.query_at(&channel, redis::cmd("PUBSUB").arg(numsub).arg(&channel));
         counts[0].1
     };
 
-    let connecting = tokio::spawn(RedisDenylist::builder(redis.url()).prefix("p10:").connect());
+    let connecting = tokio::spawn(RedisDenylist::builder(redis.target()).prefix("p10:").connect());
     while subscribers() == 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -527,12 +522,12 @@ async fn messages_heard_during_the_snapshot_are_applied_before_trusting() {
     let mut announce = redis::pipe();
     for jti in &jtis {
         announce
-            .cmd("PUBLISH")
-            .arg(channel)
+            .cmd(publish)
+            .arg(&channel)
             .arg(format!("j 0 never {jti}"))
             .ignore();
     }
-    let _: () = redis.query_pipe(&announce);
+    redis.pipe_at(&channel, &announce);
     let b_list = connecting.await.unwrap().unwrap();
     assert!(!b_list.is_trusted(), "the snapshot outlasted the messages");
     while !b_list.is_trusted() {
@@ -551,14 +546,11 @@ async fn messages_heard_during_the_snapshot_are_applied_before_trusting() {
         .collect();
     assert!(missing.is_empty(), "trusted before applying {missing:?}");
 }
+}
 
+on_every_topology! {
 /// Cut-offs only move forward, in every instance and in Redis, whatever order they arrive in.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cut_offs_only_move_forward() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+async fn cut_offs_only_move_forward(redis: &Fleet) {
     let (a, a_list) = instance(&redis, "p11:").await;
     let (b, _) = instance(&redis, "p11:").await;
     let now = std::time::SystemTime::now();
@@ -581,6 +573,7 @@ async fn cut_offs_only_move_forward() {
             (StatusCode::UNAUTHORIZED, REVOKED.into())
         );
     }
+}
 }
 
 /// Redis 6.2 has no `EXPIRETIME`: a server without it (renamed away here) still works.

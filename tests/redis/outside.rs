@@ -10,15 +10,16 @@ use serde_json::json;
 use tower_jwt_auth::jwks::RemoteJwks;
 use tower_jwt_auth::{JwtManager, RedisDenylist};
 
-use super::server::{self, RedisServer};
+use super::fleet::HasTarget;
 use super::{app, call, refused_within, REVOKED, SECRET};
 
 #[path = "../support/jwks_idp.rs"]
 mod idp;
 use idp::{Idp, ISSUER};
 
-async fn outside_instance(redis: &RedisServer, idp: &Idp, prefix: &str) -> JwtManager {
-    let denylist = RedisDenylist::builder(redis.url())
+async fn outside_instance(redis: &impl HasTarget, idp: &Idp, prefix: &str) -> JwtManager {
+    let denylist = RedisDenylist::builder(redis.target())
+        .replica_acks(1, super::REPLICA_WAIT)
         .prefix(prefix)
         .connect()
         .await
@@ -37,12 +38,8 @@ async fn outside_instance(redis: &RedisServer, idp: &Idp, prefix: &str) -> JwtMa
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outside_revocations_reach_every_instance_under_their_issuers_name() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn outside_revocations_reach_every_instance_under_their_issuers_name(redis: &Fleet) {
     let idp = idp::start_es256().await;
     let a = outside_instance(&redis, &idp, "po:").await;
     let b = outside_instance(&redis, &idp, "po:").await;
@@ -86,4 +83,5 @@ async fn outside_revocations_reach_every_instance_under_their_issuers_name() {
         (StatusCode::UNAUTHORIZED, REVOKED.into())
     );
     assert_eq!(call(&c_app, "/", &local).await.0, StatusCode::OK);
+}
 }

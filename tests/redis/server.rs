@@ -118,29 +118,6 @@ impl RedisServer {
     pub fn query<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> T {
         cmd.query(&mut self.connection().unwrap()).unwrap()
     }
-
-    /// Runs one pipeline synchronously.
-    pub fn query_pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> T {
-        pipe.query(&mut self.connection().unwrap()).unwrap()
-    }
-
-    /// Calls of every command so far, except INFO itself and the subscriptions' liveness
-    /// pings.
-    pub fn command_calls(&self) -> u64 {
-        let info: String = self.query(redis::cmd("INFO").arg("commandstats"));
-        info.lines()
-            .filter(|l| l.starts_with("cmdstat_"))
-            .filter(|l| !l.starts_with("cmdstat_info:") && !l.starts_with("cmdstat_ping:"))
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum()
-    }
 }
 
 impl Drop for RedisServer {

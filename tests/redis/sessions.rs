@@ -17,6 +17,7 @@ use tower_jwt_auth::sessions::{RedisSessionStore, Rotate, Rotation, Session, Ses
 use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers, TestClock};
 use tower_jwt_auth::{AuthService, JwtManager, Lifetime, RedisDenylist};
 
+use super::fleet::HasTarget;
 use super::server::{self, RedisServer};
 use super::{app, call, REVOKED, SECRET};
 
@@ -27,8 +28,9 @@ struct Instance {
     auth: AuthService<InsecureTestUsers>,
 }
 
-async fn instance(redis: &RedisServer, prefix: &str) -> Instance {
-    let denylist = RedisDenylist::builder(redis.url())
+async fn instance(redis: &impl HasTarget, prefix: &str) -> Instance {
+    let denylist = RedisDenylist::builder(redis.target())
+        .replica_acks(1, super::REPLICA_WAIT)
         .prefix(prefix)
         .connect()
         .await
@@ -40,7 +42,7 @@ async fn instance(redis: &RedisServer, prefix: &str) -> Instance {
         .refresh_token_lifetime(Duration::from_secs(3600))
         .build()
         .unwrap();
-    let store = RedisSessionStore::connect_with(&redis.url(), prefix, Duration::from_secs(2))
+    let store = RedisSessionStore::connect_with(redis.target(), prefix, Duration::from_secs(2))
         .await
         .unwrap();
     let users = InsecureTestUsers::new().with_user("ada@example.com", "1", "correct horse");
@@ -111,12 +113,8 @@ async fn until_refused(i: &Instance, access: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotation_across_instances_and_reuse_revokes_everywhere() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn rotation_across_instances_and_reuse_revokes_everywhere(redis: &Fleet) {
     let (a, b) = (instance(&redis, "s1:").await, instance(&redis, "s1:").await);
 
     let (a0, r0) = login(&a).await;
@@ -150,13 +148,10 @@ async fn rotation_across_instances_and_reuse_revokes_everywhere() {
     assert_eq!(call(&app(&b.jwt), "/", &a3).await.0, StatusCode::OK);
     rotate(&b, &r3).await;
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_concurrent_refreshes_on_two_instances_all_succeed() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn four_concurrent_refreshes_on_two_instances_all_succeed(redis: &Fleet) {
     let (a, b) = (instance(&redis, "s2:").await, instance(&redis, "s2:").await);
     for _round in 0..5 {
         let (_, r0) = login(&a).await;
@@ -193,13 +188,10 @@ async fn four_concurrent_refreshes_on_two_instances_all_succeed() {
         assert_eq!(call(&app(&a.jwt), "/", &access).await.0, StatusCode::OK);
     }
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_ended_on_one_instance_is_refused_on_the_other() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn a_session_ended_on_one_instance_is_refused_on_the_other(redis: &Fleet) {
     let (a, b) = (instance(&redis, "s3:").await, instance(&redis, "s3:").await);
     let (one_access, one_refresh) = login(&a).await;
     let (two_access, _) = login(&b).await;
@@ -244,6 +236,7 @@ async fn a_session_ended_on_one_instance_is_refused_on_the_other() {
             .len(),
         1
     );
+}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -547,18 +540,14 @@ impl Skewed {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn instances_with_different_clocks_make_the_same_grace_decision() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn instances_with_different_clocks_make_the_same_grace_decision(redis: &Fleet) {
     let real = SystemTime::now();
     let hour = Duration::from_secs(3600);
     let mut instances = Vec::new();
     // On time, an hour fast, an hour slow.
     for at in [real, real + hour, real - hour] {
-        let store = RedisSessionStore::connect_with(&redis.url(), "s8:", Duration::from_secs(2))
+        let store = RedisSessionStore::connect_with(redis.target(), "s8:", Duration::from_secs(2))
             .await
             .unwrap();
         instances.push(Skewed {
@@ -598,4 +587,5 @@ async fn instances_with_different_clocks_make_the_same_grace_decision() {
         let decision = instance.rotate(&format!("after-{i}"), "j1", "j3").await;
         assert_eq!(decision, Rotation::Reused, "instance {i}");
     }
+}
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use tower_jwt_auth::throttle::{Admission, Attempt, KeyKind, Limits, LoginThrottle, RedisThrottle};
 
+use crate::fleet::HasTarget;
 use crate::server::{self, RedisServer};
 
-async fn throttle(redis: &RedisServer, limits: Limits) -> RedisThrottle {
-    RedisThrottle::builder(redis.url())
+async fn throttle(redis: &impl HasTarget, limits: Limits) -> RedisThrottle {
+    RedisThrottle::builder(redis.target())
         .prefix("t:")
         .limits(limits)
         .connect()
@@ -104,12 +105,8 @@ async fn instances_share_counts_and_never_exceed_a_limit() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_success_gives_back_and_resets() {
-    if !server::available() {
-        return;
-    }
-    let redis = RedisServer::start();
+on_every_topology! {
+async fn a_success_gives_back_and_resets(redis: &Fleet) {
     let limits = Limits::new(Duration::from_secs(60))
         .per_account_client(2)
         .per_account(3)
@@ -143,4 +140,5 @@ async fn a_success_gives_back_and_resets() {
             key: KeyKind::Account
         }
     );
+}
 }
