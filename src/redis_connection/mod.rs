@@ -24,11 +24,14 @@
 //! itself). Commands take no lock: the open connection is read from an
 //! [`ArcSwap`](arc_swap). A command that times out or fails on I/O, or that reaches a
 //! primary demoted to a replica (`READONLY`), drops the connection, and the next command
-//! opens a new one, asking Sentinel again where the primary is. (redis-rs's own
-//! `ConnectionManager` does not reconnect after a timeout, so a half-open connection would
-//! never answer again.)
+//! opens a new one, asking Sentinel again where the primary is. With Sentinel, commands
+//! speak RESP3 (Redis 6 or later), so that a connection the primary closes (killed, or
+//! demoted: Sentinel disconnects its clients) is dropped at once, and the first command after
+//! a failover already reaches the new primary. (redis-rs's own `ConnectionManager` does not
+//! reconnect after a timeout, so a half-open connection would never answer again.)
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -36,7 +39,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::sentinel::{SentinelClient, SentinelServerType};
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, RedisFuture, Script, Value};
 
 mod target;
@@ -46,8 +49,41 @@ use target::Topology;
 /// How connections to the target are opened.
 enum Opener {
     Single(Client),
-    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    /// Asked where the primary is: for commands (RESP3, so that a connection that drops is
+    /// known at once), and for a subscription (RESP2 pub/sub).
+    Sentinel {
+        commands: tokio::sync::Mutex<SentinelClient>,
+        subscriptions: tokio::sync::Mutex<SentinelClient>,
+    },
     Cluster(Vec<String>),
+}
+
+/// An open connection, numbered.
+struct Opened {
+    link: Link,
+    id: u64,
+}
+
+/// Forgets the open connection numbered `id` as soon as it drops (a primary killed, or
+/// demoted: Sentinel disconnects its clients), so that the next command asks Sentinel
+/// where the primary is now instead of failing on the dead connection first.
+struct ForgetOnDisconnect {
+    open: Weak<ArcSwapOption<Opened>>,
+    id: u64,
+}
+
+impl redis::aio::AsyncPushSender for ForgetOnDisconnect {
+    fn send(&self, info: redis::PushInfo) -> Result<(), redis::aio::SendError> {
+        if info.kind == redis::PushKind::Disconnection {
+            if let Some(open) = self.open.upgrade() {
+                let current = open.load();
+                if current.as_ref().is_some_and(|o| o.id == self.id) {
+                    open.compare_and_swap(&*current, None);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An open connection: to one node, or to a Cluster.
@@ -162,7 +198,8 @@ pub(crate) struct RedisConnection {
     config: AsyncConnectionConfig,
     timeout: Duration,
     longest: Duration,
-    open: ArcSwapOption<Link>,
+    open: Arc<ArcSwapOption<Opened>>,
+    opened: AtomicU64,
     /// Held while opening; when the last attempt failed.
     opening: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -179,14 +216,24 @@ impl RedisConnection {
         let opener = match &target.topology {
             Topology::Single(url) => Opener::Single(Client::open(url.as_str()).map_err(failure)?),
             Topology::Sentinel { sentinels, master } => {
-                let client = SentinelClient::build(
-                    sentinels.iter().map(String::as_str).collect(),
-                    master.clone(),
-                    None,
-                    SentinelServerType::Master,
-                )
-                .map_err(failure)?;
-                Opener::Sentinel(tokio::sync::Mutex::new(client))
+                let client = |info| {
+                    SentinelClient::build(
+                        sentinels.iter().map(String::as_str).collect(),
+                        master.clone(),
+                        info,
+                        SentinelServerType::Master,
+                    )
+                    .map(tokio::sync::Mutex::new)
+                    .map_err(failure)
+                };
+                let resp3 = redis::RedisConnectionInfo::default()
+                    .set_protocol(redis::ProtocolVersion::RESP3);
+                Opener::Sentinel {
+                    commands: client(Some(
+                        SentinelNodeConnectionInfo::default().set_redis_connection_info(resp3),
+                    ))?,
+                    subscriptions: client(None)?,
+                }
             }
             Topology::Cluster(seeds) => {
                 if seeds.is_empty() {
@@ -202,7 +249,8 @@ impl RedisConnection {
                 .set_response_timeout(Some(longest)),
             timeout,
             longest,
-            open: ArcSwapOption::empty(),
+            open: Arc::new(ArcSwapOption::empty()),
+            opened: AtomicU64::new(0),
             opening: tokio::sync::Mutex::new(None),
         })
     }
@@ -216,18 +264,22 @@ impl RedisConnection {
     /// timeout instead of each command waiting for its own attempt.
     pub(crate) async fn get(&self) -> Result<Link, String> {
         if let Some(open) = &*self.open.load() {
-            return Ok(Link::clone(open));
+            return Ok(open.link.clone());
         }
         let mut failed_at = self.opening.lock().await;
         if let Some(open) = &*self.open.load() {
-            return Ok(Link::clone(open));
+            return Ok(open.link.clone());
         }
         if failed_at.is_some_and(|at| at.elapsed() < self.timeout) {
             return Err("redis: not connected".into());
         }
-        match tokio::time::timeout(self.timeout.saturating_mul(2), self.connect()).await {
+        let id = self.opened.fetch_add(1, Ordering::Relaxed);
+        match tokio::time::timeout(self.timeout.saturating_mul(2), self.connect(id)).await {
             Ok(Ok(link)) => {
-                self.open.store(Some(Arc::new(link.clone())));
+                self.open.store(Some(Arc::new(Opened {
+                    link: link.clone(),
+                    id,
+                })));
                 *failed_at = None;
                 Ok(link)
             }
@@ -242,19 +294,25 @@ impl RedisConnection {
         }
     }
 
-    async fn connect(&self) -> redis::RedisResult<Link> {
+    async fn connect(&self, id: u64) -> redis::RedisResult<Link> {
         Ok(match &self.opener {
             Opener::Single(client) => Link::Node(
                 client
                     .get_multiplexed_async_connection_with_config(&self.config)
                     .await?,
             ),
-            Opener::Sentinel(_) => Link::Node(
-                self.node_client()
-                    .await?
-                    .get_multiplexed_async_connection_with_config(&self.config)
-                    .await?,
-            ),
+            Opener::Sentinel { commands, .. } => {
+                let client = commands.lock().await.async_get_client().await?;
+                let config = self.config.clone().set_push_sender(ForgetOnDisconnect {
+                    open: Arc::downgrade(&self.open),
+                    id,
+                });
+                Link::Node(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                )
+            }
             Opener::Cluster(seeds) => Link::Cluster(
                 self.cluster_client(seeds, None)?
                     .get_async_connection()
@@ -268,7 +326,9 @@ impl RedisConnection {
     pub(crate) async fn node_client(&self) -> redis::RedisResult<Client> {
         match &self.opener {
             Opener::Single(client) => Ok(client.clone()),
-            Opener::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await,
+            Opener::Sentinel { subscriptions, .. } => {
+                subscriptions.lock().await.async_get_client().await
+            }
             Opener::Cluster(_) => Err(redis::RedisError::from((
                 redis::ErrorKind::InvalidClientConfig,
                 "a Cluster has no single node",

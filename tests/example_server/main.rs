@@ -4,6 +4,21 @@
 // The support files are shared by several test crates, and some include each other.
 #![allow(clippy::duplicate_mod)]
 
+#[cfg(feature = "redis")]
+#[macro_use]
+#[path = "../redis/fleet.rs"]
+#[allow(dead_code)]
+mod fleet;
+#[cfg(feature = "redis")]
+#[path = "../redis/server.rs"]
+#[allow(dead_code)]
+mod server;
+#[cfg(feature = "redis")]
+#[path = "../redis/topology.rs"]
+mod topology;
+#[cfg(feature = "redis")]
+mod topologies;
+
 mod admin;
 mod browser;
 mod challenges;
@@ -386,20 +401,16 @@ async fn interop_with_flask_jwt_extended() {
     );
 }
 
-#[cfg(feature = "redis")]
-#[path = "../redis/server.rs"]
-#[allow(dead_code)]
-mod redis_server;
 
 /// Two server processes sharing one database and one Redis: a logout on one is honoured by
 /// the other.
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn two_instances_share_revocations_through_redis() {
-    if !redis_server::available() {
+    if !server::available() {
         return;
     }
-    let redis = redis_server::RedisServer::start();
+    let redis = server::RedisServer::start();
     let db = TempDb::new("two");
     let env = [("REDIS_URL", redis.url())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -549,16 +560,16 @@ async fn refused_within(
 async fn two_instances(
     name: &str,
 ) -> Option<(
-    redis_server::RedisServer,
+    server::RedisServer,
     proxy::SilentProxy,
     TempDb,
     Server,
     Server,
 )> {
-    if !redis_server::available() {
+    if !server::available() {
         return None;
     }
-    let redis = redis_server::RedisServer::start();
+    let redis = server::RedisServer::start();
     let proxy = proxy::SilentProxy::start(redis.addr()).await;
     let db = TempDb::new(name);
     let a = Server::start(&db.path(), &[("REDIS_URL", redis.url().as_str())]);

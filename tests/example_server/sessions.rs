@@ -164,10 +164,10 @@ async fn rotation_off_keeps_refresh_tokens_reusable_and_has_no_sessions() {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn two_instances_rotate_through_redis() {
-    if !super::redis_server::available() {
+    if !super::server::available() {
         return;
     }
-    let redis = super::redis_server::RedisServer::start();
+    let redis = super::server::RedisServer::start();
     let db = TempDb::new("rotation-two");
     let url = redis.url();
     let env = [ROTATION[0], ROTATION[1], ("REDIS_URL", url.as_str())];

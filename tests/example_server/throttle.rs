@@ -342,7 +342,7 @@ async fn rust_log_is_honoured() {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn two_instances_share_failure_counts_through_redis() {
-    use crate::redis_server;
+    use crate::server as redis_server;
     if !redis_server::available() {
         return;
     }

@@ -11,7 +11,9 @@
 // Part of the kit is for the suites that will use it, not yet for the tests below.
 #![allow(dead_code)]
 
+#[path = "topology/cluster.rs"]
 mod cluster;
+#[path = "topology/sentinel.rs"]
 mod sentinel;
 
 use std::collections::BTreeSet;
