@@ -1,13 +1,20 @@
-//! Issue 6's measurements against a real `redis-server` (started here on a free loopback
-//! port): the per-request guard cost with the Redis-backed denylist and a warm local view, as
-//! a ratio to the in-process denylist in the same run; and the revocation propagation time
-//! between two instances.
+//! Measurements against real Redis servers (started here on free loopback ports): the
+//! per-request guard cost with the Redis-backed denylist and a warm local view, as a ratio to
+//! the in-process denylist in the same run; the revocation propagation time between two
+//! instances on each topology (single node, 3-primary Cluster, Sentinel); and what waiting
+//! for a replica (`WAIT 1`) adds to a revocation.
 //!
-//! `cargo bench --bench redis --features redis` (needs `redis-server` on the PATH).
+//! `cargo bench --bench redis --features redis` (needs `redis-server` and `redis-cli`).
 
+#[path = "../tests/redis/fleet.rs"]
+#[allow(dead_code, unused_macros)]
+mod fleet;
 #[path = "../tests/redis/server.rs"]
 #[allow(dead_code)]
 mod server;
+#[path = "../tests/redis/topology.rs"]
+#[allow(dead_code)]
+mod topology;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -117,6 +124,8 @@ fn main() {
         }
     });
     samples.sort();
+    let topologies = propagation_per_topology(&runtime);
+    let wait = wait_cost(&runtime);
     let median = |name: &str| support::median("redis_guard", name);
     println!(
         "\nguard call (request + JwtRequired + echo), medians: in-process denylist {:.0} ns, \
@@ -130,4 +139,112 @@ fn main() {
         samples[samples.len() * 99 / 100],
         samples[samples.len() - 1],
     );
+    println!("\nrevocation propagation A -> B per topology (200 samples each):");
+    for (name, samples) in topologies {
+        println!(
+            "  {name:<8} median {:?}, p99 {:?}, max {:?}",
+            samples[samples.len() / 2],
+            samples[samples.len() * 99 / 100],
+            samples[samples.len() - 1]
+        );
+    }
+    let (none, one) = wait;
+    println!(
+        "\na revocation, Sentinel primary with one replica (200 each, interleaved), medians: \
+         without WAIT {:?}, with WAIT 1 {:?} (+{:?}; p99 {:?} / {:?})",
+        none[none.len() / 2],
+        one[one.len() / 2],
+        one[one.len() / 2].saturating_sub(none[none.len() / 2]),
+        none[none.len() * 99 / 100],
+        one[one.len() * 99 / 100],
+    );
+}
+
+/// Two instances on each topology: revoke on A, poll B's local view; 200 samples, sorted.
+fn propagation_per_topology(
+    runtime: &tokio::runtime::Runtime,
+) -> Vec<(&'static str, Vec<Duration>)> {
+    use fleet::{Fleet, Kind};
+    let mut results = Vec::new();
+    for (name, kind) in [
+        ("single", Kind::Single),
+        ("cluster", Kind::Cluster),
+        ("sentinel", Kind::Sentinel),
+    ] {
+        let Some(redis) = Fleet::start(kind) else {
+            continue;
+        };
+        let samples = runtime.block_on(async {
+            let connect = || async {
+                let list = RedisDenylist::builder(redis.target())
+                    .prefix("bench:")
+                    .connect()
+                    .await
+                    .unwrap();
+                assert!(list.wait_until_trusted(Duration::from_secs(10)).await);
+                list
+            };
+            let (a_list, b_list) = (connect().await, connect().await);
+            let a = JwtManager::builder()
+                .secret(SECRET)
+                .denylist(a_list)
+                .build()
+                .unwrap();
+            let mut samples = Vec::new();
+            for _ in 0..200 {
+                let token = a.create_access_token("7").unwrap();
+                let verified = a.decode_token(&token).unwrap();
+                let id = TokenId::new(verified.jti().unwrap(), "7", verified.issued_at().unwrap());
+                let start = Instant::now();
+                a.revoke(&verified).await.unwrap();
+                while !matches!(b_list.is_revoked_now(id), Some(Ok(true))) {
+                    assert!(start.elapsed() < Duration::from_secs(10));
+                    tokio::task::yield_now().await;
+                }
+                samples.push(start.elapsed());
+            }
+            samples.sort();
+            samples
+        });
+        results.push((name, samples));
+    }
+    results
+}
+
+/// A revocation's time on a Sentinel primary with one replica, without waiting for the
+/// replica and with `WAIT 1` (interleaved); 200 samples each, sorted.
+fn wait_cost(runtime: &tokio::runtime::Runtime) -> (Vec<Duration>, Vec<Duration>) {
+    use fleet::{Fleet, Kind};
+    let Some(redis) = Fleet::start(Kind::Sentinel) else {
+        return (vec![Duration::ZERO], vec![Duration::ZERO]);
+    };
+    runtime.block_on(async {
+        let connect = |acks| {
+            let target = redis.target();
+            async move {
+                RedisDenylist::builder(target)
+                    .prefix("wait:")
+                    .replica_acks(acks, Duration::from_millis(300))
+                    .connect()
+                    .await
+                    .unwrap()
+            }
+        };
+        let (without, with) = (connect(0).await, connect(1).await);
+        let (mut none, mut one) = (Vec::new(), Vec::new());
+        for i in 0..400 {
+            let (list, into) = if i % 2 == 0 {
+                (&without, &mut none)
+            } else {
+                (&with, &mut one)
+            };
+            let jti = format!("wait-{i}");
+            let start = Instant::now();
+            list.revoke(&jti, None).await.unwrap();
+            into.push(start.elapsed());
+        }
+        none.sort();
+        one.sort();
+        (none, one)
+    })
 }

@@ -14,10 +14,10 @@ mod fleet;
 #[allow(dead_code)]
 mod server;
 #[cfg(feature = "redis")]
+mod topologies;
+#[cfg(feature = "redis")]
 #[path = "../redis/topology.rs"]
 mod topology;
-#[cfg(feature = "redis")]
-mod topologies;
 
 mod admin;
 mod browser;
@@ -400,7 +400,6 @@ async fn interop_with_flask_jwt_extended() {
         StatusCode::OK
     );
 }
-
 
 /// Two server processes sharing one database and one Redis: a logout on one is honoured by
 /// the other.

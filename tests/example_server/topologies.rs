@@ -140,9 +140,8 @@ async fn a_sentinel_failover_loses_no_logout() {
 
     // Refused all along (each server's view holds them), also while there is no primary.
     let failover = tokio::spawn(async move {
-        let promoted = tokio::task::block_in_place(|| {
-            redis.wait_failover(&channel, Duration::from_secs(20))
-        });
+        let promoted =
+            tokio::task::block_in_place(|| redis.wait_failover(&channel, Duration::from_secs(20)));
         (redis, promoted)
     });
     while !failover.is_finished() {
@@ -163,7 +162,10 @@ async fn a_sentinel_failover_loses_no_logout() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("views reloaded {:?} after the promotion", promoted_at.elapsed());
+    println!(
+        "views reloaded {:?} after the promotion",
+        promoted_at.elapsed()
+    );
 
     // From now on: no 5xx, every token of the batch refused, the valid one accepted.
     let mut calls = 0;
@@ -179,7 +181,11 @@ async fn a_sentinel_failover_loses_no_logout() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let c = Server::start(&db.path(), &env);
     for token in &batch {
-        assert_eq!(c.get("/me", Some(token)).await, revoked(), "lost in the failover");
+        assert_eq!(
+            c.get("/me", Some(token)).await,
+            revoked(),
+            "lost in the failover"
+        );
     }
     // Logins (their throttle, their session) and new logouts work, on both.
     for server in [&a, &b] {

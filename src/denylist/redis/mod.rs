@@ -118,12 +118,35 @@ impl RedisDenylistBuilder {
 ///
 /// While the view is not trusted, lookups go to Redis with a bounded timeout, and a failure
 /// there makes guards fail closed (503) unless the route fails open. A revocation is reported
-/// done only once Redis holds it (and has announced it); otherwise the caller gets an error
-/// and nothing is recorded, so a retried revocation reaches every instance.
+/// done only once Redis holds it (and has announced it), and once a connected replica holds
+/// it too ([`replica_acks`](RedisDenylistBuilder::replica_acks)); otherwise the caller gets
+/// an error, so a retried revocation reaches every instance.
 ///
 /// Writes go through one Lua script, so that a cut-off never moves back and an entry's
-/// expiry only grows, whatever order instances write in. Only `GET`, `SET`, `PEXPIREAT`,
-/// `EXISTS`, `SCAN`, `PUBLISH` and scripts are used (Redis 2.6 and later).
+/// expiry only grows, whatever order instances write in. Only `GET`, `MGET`, `SET`,
+/// `PEXPIREAT`, `EXISTS`, `SCAN`, `PUBLISH`, `WAIT`, `INFO` and scripts are used on a single
+/// node (Redis 2.6 and later).
+///
+/// # Sentinel and Cluster
+///
+/// [`RedisTarget`] names the topology. Behind Sentinel (Redis 6 or later), connections
+/// follow the primary Sentinel names: when the primary goes, the subscription ends, the
+/// view is untrusted, and it is reloaded from the new primary (within a second of the
+/// promotion, measured). A revocation acknowledged before the failover was held by a replica
+/// (`WAIT`), so the new primary has it.
+///
+/// On a Cluster (Redis 7 or later), every key and the channel carry the hash tag
+/// `{revocations}` (`tower-jwt-auth:{revocations}:jti:<jti>`): one slot holds them all, so
+/// the record script may write any number of them and announce them atomically, and
+/// revocations travel by sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`), carried by that slot's
+/// primary and replicas only, not by every node as plain pub/sub is. One slot rather than one
+/// per identity: every instance holds every revocation anyway, guards read them locally, and
+/// revocations are rare writes, so spreading them would buy no throughput and cost a
+/// subscription per slot. The snapshot `SCAN`s every primary (a slot being migrated has keys
+/// on two). When the slot moves or its primary fails over, the server ends the
+/// subscription (or its connection drops): the view is untrusted and reloaded from the new
+/// owner. The subscription's barrier before trusting the view is a marker published on the
+/// channel and heard back, since the primary delivers a channel's messages in order.
 ///
 /// Cheap to clone; clones share the connection and the local view.
 ///
