@@ -801,3 +801,33 @@ async fn revocations_wait_for_a_replica() {
         start.elapsed()
     );
 }
+
+on_every_topology! {
+/// The server drops B's subscription (`CLIENT KILL TYPE pubsub` on every primary): B stops
+/// trusting its view, resubscribes and reloads it, so a revocation made while it was
+/// unsubscribed is refused, and its view is trusted again within 5 s.
+async fn a_lost_subscription_is_reloaded(redis: &Fleet) {
+    let (a, _) = instance(&redis, "p13:").await;
+    let (b, b_list) = instance(&redis, "p13:").await;
+    let b_app = app(&b);
+    let token = a.create_access_token("ada").unwrap();
+    assert_eq!(call(&b_app, "/", &token).await.0, StatusCode::OK);
+    // RESP3 subscribers (the Cluster's) are killed as pubsub clients too.
+    redis.query_everywhere(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub"));
+    let start = Instant::now();
+    while b_list.is_trusted() {
+        assert!(start.elapsed() < Duration::from_secs(3), "B noticed the lost subscription");
+        tokio::task::yield_now().await;
+    }
+    a.revoke(&a.decode_token(&token).unwrap()).await.unwrap();
+    assert!(
+        b_list.wait_until_trusted(Duration::from_secs(5)).await,
+        "B reloaded its view within 5 s"
+    );
+    println!("B trusted again after {:?}", start.elapsed());
+    assert_eq!(
+        call(&b_app, "/", &token).await,
+        (StatusCode::UNAUTHORIZED, REVOKED.into())
+    );
+}
+}
