@@ -10,6 +10,7 @@ mod server;
 #[cfg(feature = "testing")]
 mod sessions;
 mod throttle;
+#[cfg(unix)]
 mod topology;
 
 use std::time::{Duration, Instant};

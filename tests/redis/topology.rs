@@ -1,15 +1,13 @@
 //! Real Redis topologies for the Redis suite: a cluster ([`Cluster`], 3 primaries, with or
 //! without a replica each) and a primary with a replica watched by a sentinel
 //! ([`SentinelSet`]). Every process listens on a free loopback port, keeps its data and its
-//! output in a temporary directory of its own, and is killed (and the directory removed) on
-//! Drop, also on panic. Every wait is bounded; a wait that runs out panics with the last
-//! state seen and the tail of every process's log.
+//! output in a temporary directory of its topology, and is killed on Drop, also on panic;
+//! the directory is removed then, unless the thread is panicking (it is kept, and named, for
+//! its logs). Every wait is bounded; a wait that runs out panics with the last state seen
+//! and the tail of every process's log.
 //!
 //! The tests at the end prove the topologies themselves: redirection, slot migration, and
 //! failover (cluster and sentinel) with the data written before it.
-
-// Part of the kit is for the suites that will use it, not yet for the tests below.
-#![allow(dead_code)]
 
 mod cluster;
 mod sentinel;
@@ -19,6 +17,7 @@ use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -145,6 +144,8 @@ impl Node {
             .open(&self.log)
             .unwrap();
         let child = Command::new("redis-server")
+            // A group of its own, so that `kill` reaches the children it forks too.
+            .process_group(0)
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -154,9 +155,18 @@ impl Node {
         self.child = Some(child);
     }
 
-    /// SIGKILL, and reaped.
+    /// SIGKILL to the server and to the children it forked (an AOF rewrite, an RDB save,
+    /// which would write on into the directory), and reaped.
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if matches!(child.try_wait(), Ok(None)) {
+                // Not reaped yet, so its id still names its group.
+                let group = format!("-{}", child.id());
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &group])
+                    .stderr(Stdio::null())
+                    .status();
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -202,7 +212,14 @@ fn remove_dir(dir: &Path) {
     if std::thread::panicking() {
         eprintln!("kept for its logs: {}", dir.display());
     } else {
-        let _ = std::fs::remove_dir_all(dir);
+        // A child of a killed server may still be closing a file there: a few tries.
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+        eprintln!("could not remove {}", dir.display());
     }
 }
 
@@ -348,15 +365,6 @@ fn redis_cli(args: &[String], log: &Path, within: Duration) -> (bool, String) {
     (ok, text)
 }
 
-/// `redis-cli -c -p <port> <args>` (following redirections); its output, trimmed.
-fn cli_c(port: u16, args: &[&str], log: &Path) -> String {
-    let mut all = vec!["-c".to_owned(), "-p".to_owned(), port.to_string()];
-    all.extend(args.iter().map(|a| a.to_string()));
-    let (ok, out) = redis_cli(&all, log, Duration::from_secs(5));
-    assert!(ok, "redis-cli {all:?}: {out}");
-    out.trim().to_owned()
-}
-
 /// `SET key kept` then `WAIT 1 1000`, to run on one connection.
 fn set_and_wait(key: &str) -> redis::Pipeline {
     let mut pipe = redis::pipe();
@@ -402,16 +410,14 @@ fn cluster_starts_and_redirects() {
         "{err}"
     );
     // A client following redirections writes through one node and reads through another.
-    let log = std::env::temp_dir().join(format!(
-        "tower-jwt-auth-cli-{}-{owner}.log",
-        std::process::id()
-    ));
     assert_eq!(
-        cli_c(others[0], &["SET", "topology:redirect", "v1"], &log),
+        cluster.cli_c(others[0], &["SET", "topology:redirect", "v1"]),
         "OK"
     );
-    assert_eq!(cli_c(others[1], &["GET", "topology:redirect"], &log), "v1");
-    let _ = std::fs::remove_file(&log);
+    assert_eq!(
+        cluster.cli_c(others[1], &["GET", "topology:redirect"]),
+        "v1"
+    );
     let on_owner: String = cluster.query(owner, redis::cmd("GET").arg("topology:redirect"));
     assert_eq!(on_owner, "v1");
 }

@@ -20,7 +20,6 @@ pub struct Cluster {
 /// One line of `CLUSTER NODES`.
 #[derive(Debug, Clone)]
 struct Entry {
-    id: String,
     port: u16,
     flags: Vec<String>,
     /// Served slot ranges (inclusive); migrating/importing marks are left out.
@@ -53,7 +52,6 @@ fn parse_nodes(text: &str) -> Vec<Entry> {
                 })
                 .collect();
             Entry {
-                id: f[0].to_owned(),
                 port: port.unwrap_or(0),
                 flags: f[2].split(',').map(str::to_owned).collect(),
                 slots,
@@ -248,8 +246,10 @@ impl Cluster {
         }
         setslot(to, "NODE", &to_id);
         setslot(from, "NODE", &to_id);
+        let live = self.live_ports();
         for e in self.view() {
-            if e.has("master") && !e.has("fail") && e.port != from && e.port != to {
+            let other = e.port != from && e.port != to;
+            if e.has("master") && other && live.contains(&e.port) {
                 setslot(e.port, "NODE", &to_id);
             }
         }
@@ -264,6 +264,17 @@ impl Cluster {
                 }
             },
         );
+    }
+
+    /// `redis-cli -c -p <port> <args>` (a client following redirections), its output in
+    /// `cli.log`; returns that output, trimmed; panics if it fails or takes over 5 s.
+    pub fn cli_c(&self, port: u16, args: &[&str]) -> String {
+        let mut all = vec!["-c".to_owned(), "-p".to_owned(), port.to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let log = self.dir.join("cli.log");
+        let (ok, out) = redis_cli(&all, &log, Duration::from_secs(5));
+        assert!(ok, "redis-cli {all:?}: {out}");
+        out.trim().to_owned()
     }
 
     /// Runs one command on the node at `port`.
@@ -336,7 +347,7 @@ impl Cluster {
 
     fn logs(&self) -> Vec<PathBuf> {
         let mut logs: Vec<PathBuf> = self.nodes.iter().map(|n| n.log.clone()).collect();
-        logs.push(self.dir.join("create.log"));
+        logs.extend(["create.log", "cli.log"].map(|name| self.dir.join(name)));
         logs
     }
 

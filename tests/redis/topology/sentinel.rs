@@ -65,6 +65,10 @@ impl SentinelSet {
             if now != primary {
                 return Err(format!("the sentinel names {now}"));
             }
+            let flags = s.master_flags()?;
+            if flags != "master" {
+                return Err(format!("the sentinel flags {primary} {flags}"));
+            }
             let replicas = s.sentinel_replicas()?;
             if replicas
                 .iter()
@@ -105,7 +109,8 @@ impl SentinelSet {
     }
 
     /// Waits (at most `within`) until the sentinel reports a primary that is running and
-    /// answers `ROLE` as a master; returns its port.
+    /// answers `ROLE` as a master, and has ended its failover (its flags for the primary are
+    /// just "master"); returns its port.
     pub fn wait_failover(&mut self, within: Duration) -> u16 {
         self.wait(within, "the sentinel promotes the replica", |s| {
             let port = s.try_primary_port()?;
@@ -116,8 +121,13 @@ impl SentinelSet {
             let role: Vec<redis::Value> =
                 try_query(port, &redis::cmd("ROLE")).map_err(|e| e.to_string())?;
             match role.first() {
-                Some(redis::Value::BulkString(r)) if r == b"master" => Ok(port),
-                other => Err(format!("{port} answers ROLE {other:?}")),
+                Some(redis::Value::BulkString(r)) if r == b"master" => {}
+                other => return Err(format!("{port} answers ROLE {other:?}")),
+            }
+            // The failover over (no failover_in_progress), the new primary seen up.
+            match s.master_flags()?.as_str() {
+                "master" => Ok(port),
+                flags => Err(format!("the sentinel flags {port} {flags}")),
             }
         })
     }
@@ -160,6 +170,16 @@ impl SentinelSet {
             try_query(self.sentinels[0].port, &cmd).map_err(|e| e.to_string())?;
         addr.map(|(_, port)| port)
             .ok_or_else(|| "the sentinel knows no primary".into())
+    }
+
+    /// The `flags` of the primary in `SENTINEL master`: just "master" when it is up and no
+    /// failover is under way.
+    fn master_flags(&self) -> Result<String, String> {
+        let cmd = redis::cmd("SENTINEL").arg("master").arg(MASTER).clone();
+        let fields: Vec<String> =
+            try_query(self.sentinels[0].port, &cmd).map_err(|e| e.to_string())?;
+        let flags = fields.chunks(2).find(|kv| kv[0] == "flags");
+        Ok(flags.map(|kv| kv[1].clone()).unwrap_or_default())
     }
 
     /// (port, flags) of every replica the sentinel knows.
