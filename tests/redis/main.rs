@@ -12,6 +12,8 @@ mod sessions;
 mod throttle;
 #[cfg(unix)]
 mod topology;
+#[cfg(unix)]
+mod topology_tests;
 
 use std::time::{Duration, Instant};
 
