@@ -13,7 +13,6 @@ mod fleet;
 #[allow(dead_code)]
 mod server;
 #[path = "../tests/redis/topology.rs"]
-#[allow(dead_code)]
 mod topology;
 
 #[path = "support/mod.rs"]

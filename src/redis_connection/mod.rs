@@ -51,11 +51,14 @@ enum Opener {
     Single(Client),
     /// Asked where the primary is: for commands (RESP3, so that a connection that drops is
     /// known at once), and for a subscription (RESP2 pub/sub).
-    Sentinel {
-        commands: tokio::sync::Mutex<SentinelClient>,
-        subscriptions: tokio::sync::Mutex<SentinelClient>,
-    },
+    Sentinel(Box<Sentinels>),
     Cluster(Vec<String>),
+}
+
+/// Where Sentinel says the primary is.
+struct Sentinels {
+    commands: tokio::sync::Mutex<SentinelClient>,
+    subscriptions: tokio::sync::Mutex<SentinelClient>,
 }
 
 /// An open connection, numbered.
@@ -228,12 +231,12 @@ impl RedisConnection {
                 };
                 let resp3 = redis::RedisConnectionInfo::default()
                     .set_protocol(redis::ProtocolVersion::RESP3);
-                Opener::Sentinel {
+                Opener::Sentinel(Box::new(Sentinels {
                     commands: client(Some(
                         SentinelNodeConnectionInfo::default().set_redis_connection_info(resp3),
                     ))?,
                     subscriptions: client(None)?,
-                }
+                }))
             }
             Topology::Cluster(seeds) => {
                 if seeds.is_empty() {
@@ -301,8 +304,8 @@ impl RedisConnection {
                     .get_multiplexed_async_connection_with_config(&self.config)
                     .await?,
             ),
-            Opener::Sentinel { commands, .. } => {
-                let client = commands.lock().await.async_get_client().await?;
+            Opener::Sentinel(sentinels) => {
+                let client = sentinels.commands.lock().await.async_get_client().await?;
                 let config = self.config.clone().set_push_sender(ForgetOnDisconnect {
                     open: Arc::downgrade(&self.open),
                     id,
@@ -326,8 +329,13 @@ impl RedisConnection {
     pub(crate) async fn node_client(&self) -> redis::RedisResult<Client> {
         match &self.opener {
             Opener::Single(client) => Ok(client.clone()),
-            Opener::Sentinel { subscriptions, .. } => {
-                subscriptions.lock().await.async_get_client().await
+            Opener::Sentinel(sentinels) => {
+                sentinels
+                    .subscriptions
+                    .lock()
+                    .await
+                    .async_get_client()
+                    .await
             }
             Opener::Cluster(_) => Err(redis::RedisError::from((
                 redis::ErrorKind::InvalidClientConfig,

@@ -4,7 +4,7 @@
 // The support files are shared by several test crates, and some include each other.
 #![allow(clippy::duplicate_mod)]
 
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "redis", unix))]
 #[macro_use]
 #[path = "../redis/fleet.rs"]
 #[allow(dead_code)]
@@ -13,9 +13,9 @@ mod fleet;
 #[path = "../redis/server.rs"]
 #[allow(dead_code)]
 mod server;
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "redis", unix))]
 mod topologies;
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "redis", unix))]
 #[path = "../redis/topology.rs"]
 mod topology;
 

@@ -4,7 +4,8 @@
 //! The tests written `on_every_topology!` run on a single node, a 3-primary Cluster and a
 //! Sentinel set (`name::single`, `name::cluster`, `name::sentinel`); `failover` holds the
 //! failover and slot-migration tests.
-#![cfg(feature = "redis")]
+// The topologies (process groups) are started the Unix way.
+#![cfg(all(feature = "redis", unix))]
 
 #[macro_use]
 mod fleet;
@@ -17,6 +18,7 @@ mod server;
 mod sessions;
 mod throttle;
 mod topology;
+mod topology_tests;
 
 use std::time::{Duration, Instant};
 

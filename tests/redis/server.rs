@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../support/skip.rs"]
-mod skip;
+pub mod skip;
 
 pub struct RedisServer {
     child: Option<Child>,

@@ -1,16 +1,18 @@
 //! Real Redis topologies for the Redis suite: a cluster ([`Cluster`], 3 primaries, with or
 //! without a replica each) and a primary with a replica watched by a sentinel
 //! ([`SentinelSet`]). Every process listens on a free loopback port, keeps its data and its
-//! output in a temporary directory of its own, and is killed (and the directory removed) on
-//! Drop, also on panic. Every wait is bounded; a wait that runs out panics with the last
-//! state seen and the tail of every process's log.
+//! output in a temporary directory of its topology, and is killed on Drop, also on panic;
+//! the directory is removed then, unless the thread is panicking (it is kept, and named, for
+//! its logs). Every wait is bounded; a wait that runs out panics with the last state seen
+//! and the tail of every process's log.
 //!
-//! The tests at the end prove the topologies themselves: redirection, slot migration, and
-//! failover (cluster and sentinel) with the data written before it.
+//! Shared by several test targets (included with `#[path]` elsewhere), each of which uses
+//! part of it; the tests of the topologies themselves are in `topology_tests.rs`.
 
-// Part of the kit is for the suites that will use it, not yet for the tests below.
+// Each target that includes this kit uses only part of it.
 #![allow(dead_code)]
 
+// Explicit paths: they hold however this file is included.
 #[path = "topology/cluster.rs"]
 mod cluster;
 #[path = "topology/sentinel.rs"]
@@ -21,6 +23,7 @@ use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -29,8 +32,7 @@ use std::time::{Duration, Instant};
 pub use cluster::Cluster;
 pub use sentinel::SentinelSet;
 
-#[path = "../support/skip.rs"]
-mod skip;
+use crate::server::skip;
 
 /// How often a wait polls.
 const POLL: Duration = Duration::from_millis(25);
@@ -59,37 +61,65 @@ pub fn available() -> bool {
 /// started by tests running in parallel never share one.
 static TAKEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
-/// `n` distinct free loopback ports; with `bus`, each below 55535 with `port + 10000` free
-/// too (the cluster bus).
-fn free_ports(n: usize, bus: bool) -> Vec<u16> {
+/// A free loopback port not handed out before in this process; with `bus`, below 55535
+/// with `port + 10000` free too (the cluster bus).
+fn free_port(bus: bool) -> u16 {
     let mut taken = TAKEN.lock().unwrap();
-    // Held until all are chosen, so that the OS does not hand the same one out twice.
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
     for _ in 0..10_000 {
-        if ports.len() == n {
-            return ports;
-        }
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         if taken.contains(&port) {
             continue;
         }
         if bus {
-            if port >= 55535 || taken.contains(&(port + 10000)) {
+            let free = port < 55535
+                && !taken.contains(&(port + 10000))
+                && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok();
+            if !free {
                 continue;
             }
-            let Ok(bus) = TcpListener::bind(("127.0.0.1", port + 10000)) else {
-                continue;
-            };
             taken.insert(port + 10000);
-            held.push(bus);
         }
         taken.insert(port);
-        held.push(listener);
-        ports.push(port);
+        return port;
     }
-    panic!("no {n} free loopback ports (bus: {bus})");
+    panic!("no free loopback port (bus: {bus})");
+}
+
+/// Starts `redis-server` with `args(port)` on a free port (see [`free_port`]), its output
+/// in `<dir>/<port>.log`, and waits until it answers `PING`. A port that another process
+/// took meanwhile (the server exits with "Address already in use") is replaced, up to 5
+/// times; any other exit panics with the log.
+fn spawn_node(dir: &Path, bus: bool, args: impl Fn(u16) -> Vec<OsString>) -> Node {
+    for _ in 0..5 {
+        let port = free_port(bus);
+        let log = dir.join(format!("{port}.log"));
+        let mut node = Node::spawn(port, args(port), log.clone());
+        let logs = [log.clone()];
+        let up = wait_until(
+            Duration::from_secs(10),
+            "redis-server answers",
+            &logs,
+            || {
+                if !node.alive() {
+                    return Ok(false);
+                }
+                let pong = try_query::<String>(port, &redis::cmd("PING"));
+                pong.map(|_| true).map_err(|e| e.to_string())
+            },
+        );
+        if up {
+            return node;
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            text.contains("Address already in use"),
+            "redis-server on {port} exited:\n{}",
+            tails(&logs, 25)
+        );
+        node.kill();
+    }
+    panic!("redis-server found no free port in 5 tries");
 }
 
 /// One `redis-server` process, its output appended to `log`.
@@ -120,6 +150,8 @@ impl Node {
             .open(&self.log)
             .unwrap();
         let child = Command::new("redis-server")
+            // A group of its own, so that `kill` reaches the children it forks too.
+            .process_group(0)
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -129,9 +161,18 @@ impl Node {
         self.child = Some(child);
     }
 
-    /// SIGKILL, and reaped.
+    /// SIGKILL to the server and to the children it forked (an AOF rewrite, an RDB save,
+    /// which would write on into the directory), and reaped.
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if matches!(child.try_wait(), Ok(None)) {
+                // Not reaped yet, so its id still names its group.
+                let group = format!("-{}", child.id());
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &group])
+                    .stderr(Stdio::null())
+                    .status();
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -177,16 +218,23 @@ fn remove_dir(dir: &Path) {
     if std::thread::panicking() {
         eprintln!("kept for its logs: {}", dir.display());
     } else {
-        let _ = std::fs::remove_dir_all(dir);
+        // A child of a killed server may still be closing a file there: a few tries.
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+        eprintln!("could not remove {}", dir.display());
     }
 }
 
 /// A fresh temporary directory for one topology.
-fn temp_dir(kind: &str, port: u16) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tower-jwt-auth-{kind}-{}-{port}",
-        std::process::id()
-    ));
+fn temp_dir(kind: &str) -> PathBuf {
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("tower-jwt-auth-{kind}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -200,6 +248,41 @@ pub fn try_query<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis
     con.set_read_timeout(Some(Duration::from_secs(2)))?;
     con.set_write_timeout(Some(Duration::from_secs(2)))?;
     cmd.query(&mut con)
+}
+
+/// Runs one pipeline on the node at `port`, on one connection (so that a `WAIT` in it
+/// counts the writes before it: `WAIT` waits for its own connection's writes only).
+pub fn query_pipe<T: redis::FromRedisValue>(port: u16, pipe: &redis::Pipeline) -> T {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .unwrap();
+    con.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    pipe.query(&mut con)
+        .unwrap_or_else(|e| panic!("{pipe:?} on port {port}: {e}"))
+}
+
+/// Whether `replicas` replicas of the primary at `port` acknowledge a write within 100 ms.
+/// A replica reported `state=online` may not be streamed to yet (after a diskless sync the
+/// primary waits for its first `REPLCONF ACK`, up to a second); the write is
+/// `FUNCTION FLUSH`, which touches no key and is replicated.
+fn replicas_ack(port: u16, replicas: usize) -> Result<(), String> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("FUNCTION").arg("FLUSH").ignore();
+    pipe.cmd("WAIT").arg(replicas).arg(100);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let acked: (usize,) = client
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .and_then(|mut con| pipe.query(&mut con))
+        .map_err(|e| format!("{port}: {e}"))?;
+    if acked.0 >= replicas {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {replicas} replicas of {port} acknowledge",
+            acked.0
+        ))
+    }
 }
 
 /// [`try_query`] that panics on an error, naming the command and the port.
@@ -286,168 +369,4 @@ fn redis_cli(args: &[String], log: &Path, within: Duration) -> (bool, String) {
     file.seek(SeekFrom::Start(start)).unwrap();
     file.read_to_string(&mut text).unwrap();
     (ok, text)
-}
-
-/// `redis-cli -c -p <port> <args>` (following redirections); its output, trimmed.
-fn cli_c(port: u16, args: &[&str], log: &Path) -> String {
-    let mut all = vec!["-c".to_owned(), "-p".to_owned(), port.to_string()];
-    all.extend(args.iter().map(|a| a.to_string()));
-    let (ok, out) = redis_cli(&all, log, Duration::from_secs(5));
-    assert!(ok, "redis-cli {all:?}: {out}");
-    out.trim().to_owned()
-}
-
-fn port_of(addr: &str) -> u16 {
-    addr.rsplit(':').next().unwrap().parse().unwrap()
-}
-
-#[test]
-fn cluster_starts_and_redirects() {
-    if !available() {
-        return;
-    }
-    let start = Instant::now();
-    let mut cluster = Cluster::start();
-    println!("cluster of 3 primaries up in {:?}", start.elapsed());
-    let seeds = cluster.seeds();
-    assert_eq!(seeds.len(), 3, "{seeds:?}");
-    assert_eq!(cluster.nodes().len(), 3);
-
-    let owner = cluster.primary_for_key("topology:redirect");
-    let others: Vec<u16> = seeds
-        .iter()
-        .map(|s| port_of(s))
-        .filter(|&p| p != owner)
-        .collect();
-    // A node that does not serve the key redirects a plain client to the one that does.
-    let moved = try_query::<()>(
-        others[0],
-        redis::cmd("SET").arg("topology:redirect").arg("v"),
-    );
-    let err = moved.unwrap_err();
-    let slot = cluster.slot_of("topology:redirect");
-    let owner_addr = format!("127.0.0.1:{owner}");
-    assert_eq!(err.code(), Some("MOVED"), "{err}");
-    assert_eq!(
-        err.redirect_node(),
-        Some((owner_addr.as_str(), slot)),
-        "{err}"
-    );
-    // A client following redirections writes through one node and reads through another.
-    let log = std::env::temp_dir().join(format!(
-        "tower-jwt-auth-cli-{}-{owner}.log",
-        std::process::id()
-    ));
-    assert_eq!(
-        cli_c(others[0], &["SET", "topology:redirect", "v1"], &log),
-        "OK"
-    );
-    assert_eq!(cli_c(others[1], &["GET", "topology:redirect"], &log), "v1");
-    let _ = std::fs::remove_file(&log);
-    let on_owner: String = cluster.query(owner, redis::cmd("GET").arg("topology:redirect"));
-    assert_eq!(on_owner, "v1");
-}
-
-#[test]
-fn migrate_slot_moves_every_key_of_the_slot() {
-    if !available() {
-        return;
-    }
-    let mut cluster = Cluster::start();
-    let from = cluster.primary_for_key("{topology}");
-    let to = port_of(cluster.seeds().iter().find(|s| port_of(s) != from).unwrap());
-    // More keys than one MIGRATE batch, all in the slot of "{topology}".
-    let keys: Vec<String> = (0..250).map(|i| format!("{{topology}}:{i}")).collect();
-    for key in &keys {
-        let _: () = cluster.query(from, redis::cmd("SET").arg(key).arg(key));
-    }
-    let slot = cluster.slot_of("{topology}");
-    let start = Instant::now();
-    cluster.migrate_slot_of("{topology}", to);
-    println!("slot with 250 keys migrated in {:?}", start.elapsed());
-
-    assert_eq!(cluster.primary_for_key("{topology}:7"), to);
-    let count: u64 = cluster.query(to, redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot));
-    assert_eq!(count, 250);
-    let left: u64 = cluster.query(from, redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot));
-    assert_eq!(left, 0);
-    for key in [&keys[0], &keys[249]] {
-        let value: String = cluster.query(to, redis::cmd("GET").arg(key));
-        assert_eq!(&value, key);
-        let err = try_query::<String>(from, redis::cmd("GET").arg(key)).unwrap_err();
-        let to_addr = format!("127.0.0.1:{to}");
-        assert_eq!(err.code(), Some("MOVED"), "{err}");
-        assert_eq!(err.redirect_node(), Some((to_addr.as_str(), slot)), "{err}");
-    }
-}
-
-#[test]
-fn cluster_failover_promotes_a_replica() {
-    if !available() {
-        return;
-    }
-    let start = Instant::now();
-    let mut cluster = Cluster::start_with_replicas();
-    println!(
-        "cluster of 3 primaries + 3 replicas up in {:?}",
-        start.elapsed()
-    );
-    assert_eq!(cluster.nodes().len(), 6);
-    let key = "topology:failover";
-    let old = cluster.primary_for_key(key);
-    let _: () = cluster.query(old, redis::cmd("SET").arg(key).arg("kept"));
-    let acked: u64 = cluster.query(old, redis::cmd("WAIT").arg(1).arg(1000));
-    assert_eq!(acked, 1, "the replica holds the write");
-
-    assert_eq!(cluster.kill_primary_of(key), old);
-    let start = Instant::now();
-    let new = cluster.wait_failover(key, Duration::from_secs(10));
-    println!("cluster failover in {:?}", start.elapsed());
-    assert_ne!(new, old);
-    assert_eq!(cluster.primary_for_key(key), new);
-    assert!(!cluster.seeds().contains(&format!("127.0.0.1:{old}")));
-    let value: String = cluster.query(new, redis::cmd("GET").arg(key));
-    assert_eq!(value, "kept");
-}
-
-#[test]
-fn sentinel_failover_promotes_the_replica_with_its_data() {
-    if !available() {
-        return;
-    }
-    let start = Instant::now();
-    let mut set = SentinelSet::start();
-    println!("primary + replica + sentinel up in {:?}", start.elapsed());
-    assert_eq!(set.master_name(), "mymaster");
-    let sentinel = port_of(&set.sentinels()[0]);
-    let old = set.primary_port();
-    let _: () = set.query(old, redis::cmd("SET").arg("topology:sentinel").arg("kept"));
-    let acked: u64 = set.query(old, redis::cmd("WAIT").arg(1).arg(1000));
-    assert_eq!(acked, 1, "the replica holds the write");
-
-    assert_eq!(set.kill_primary(), old);
-    let start = Instant::now();
-    let new = set.wait_failover(Duration::from_secs(10));
-    println!("sentinel failover in {:?}", start.elapsed());
-    assert_ne!(new, old);
-    let addr: (String, u16) = set.query(
-        sentinel,
-        redis::cmd("SENTINEL")
-            .arg("get-master-addr-by-name")
-            .arg("mymaster"),
-    );
-    assert_eq!(addr, ("127.0.0.1".to_owned(), new));
-    let value: String = set.query(new, redis::cmd("GET").arg("topology:sentinel"));
-    assert_eq!(value, "kept");
-
-    // The old primary returns and is made a replica of the new one: it has the data and
-    // refuses writes.
-    let start = Instant::now();
-    assert_eq!(set.restart_old_primary(Duration::from_secs(30)), old);
-    println!("old primary back as a replica in {:?}", start.elapsed());
-    let value: String = set.query(old, redis::cmd("GET").arg("topology:sentinel"));
-    assert_eq!(value, "kept");
-    let err =
-        try_query::<()>(old, redis::cmd("SET").arg("topology:sentinel").arg("x")).unwrap_err();
-    assert_eq!(err.code(), Some("READONLY"), "{err}");
 }

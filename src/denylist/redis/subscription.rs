@@ -217,9 +217,13 @@ pub(super) async fn subscribe_forever(inner: Weak<Inner>) {
         };
         strong.trusted.store(false, Ordering::Release);
         // The command connections may be as dead as the subscription was (or reach a
-        // primary that is one no more).
-        strong.connection.reset();
-        strong.writes.reset();
+        // primary that is one no more). Not a Cluster's: its client follows failovers and
+        // moved slots itself, and a new one would have to learn the slots again, while
+        // lookups (the view is untrusted) need it.
+        if !strong.connection.is_cluster() {
+            strong.connection.reset();
+            strong.writes.reset();
+        }
         drop(strong);
         tracing::warn!("Redis revocation subscription lost: {why}");
         if was_trusted {

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Node;
-use super::{data_node_args, free_ports, query, redis_cli, tails, temp_dir, try_query, wait_until};
+use super::{data_node_args, query, redis_cli, spawn_node, tails, temp_dir, try_query, wait_until};
 
 const SLOTS: u32 = 16384;
+
+/// Port of each primary serving slots -> its slot ranges, sorted.
+type Owners = BTreeMap<u16, Vec<(u16, u16)>>;
 
 pub struct Cluster {
     dir: PathBuf,
@@ -17,7 +20,6 @@ pub struct Cluster {
 /// One line of `CLUSTER NODES`.
 #[derive(Debug, Clone)]
 struct Entry {
-    id: String,
     port: u16,
     flags: Vec<String>,
     /// Served slot ranges (inclusive); migrating/importing marks are left out.
@@ -50,7 +52,6 @@ fn parse_nodes(text: &str) -> Vec<Entry> {
                 })
                 .collect();
             Entry {
-                id: f[0].to_owned(),
                 port: port.unwrap_or(0),
                 flags: f[2].split(',').map(str::to_owned).collect(),
                 slots,
@@ -65,47 +66,42 @@ impl Cluster {
         Self::start_n(0)
     }
 
-    /// 3 primaries with one replica each (6 nodes), every replica in sync when this returns.
+    /// 3 primaries with one replica each (6 nodes); when this returns every replica is in
+    /// sync and acknowledges its primary's writes.
     pub fn start_with_replicas() -> Self {
         Self::start_n(1)
     }
 
     fn start_n(replicas: usize) -> Self {
-        let ports = free_ports(3 * (1 + replicas), true);
-        let dir = temp_dir("cluster", ports[0]);
-        let nodes = ports
-            .iter()
-            .map(|&port| {
-                let mut args = data_node_args(port, &dir);
-                let conf = dir.join(format!("nodes-{port}.conf"));
-                args.extend(["--cluster-enabled", "yes", "--cluster-config-file"].map(Into::into));
-                args.push(conf.into_os_string());
-                args.extend(
-                    [
-                        "--cluster-node-timeout",
-                        "1000",
-                        // A replica may take over however long its link was down.
-                        "--cluster-replica-validity-factor",
-                        "0",
-                        // Replicas stay with the primary they were given.
-                        "--cluster-allow-replica-migration",
-                        "no",
-                    ]
-                    .map(Into::into),
-                );
-                Node::spawn(port, args, dir.join(format!("{port}.log")))
+        let dir = temp_dir("cluster");
+        let nodes: Vec<Node> = (0..3 * (1 + replicas))
+            .map(|_| {
+                spawn_node(&dir, true, |port| {
+                    let mut args = data_node_args(port, &dir);
+                    let conf = dir.join(format!("nodes-{port}.conf"));
+                    args.extend(
+                        ["--cluster-enabled", "yes", "--cluster-config-file"].map(Into::into),
+                    );
+                    args.push(conf.into_os_string());
+                    args.extend(
+                        [
+                            "--cluster-node-timeout",
+                            "1000",
+                            // A replica may take over however long its link was down.
+                            "--cluster-replica-validity-factor",
+                            "0",
+                            // Replicas stay with the primary they were given.
+                            "--cluster-allow-replica-migration",
+                            "no",
+                        ]
+                        .map(Into::into),
+                    );
+                    args
+                })
             })
             .collect();
+        let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
         let mut cluster = Self { dir, nodes };
-        for i in 0..cluster.nodes.len() {
-            let port = cluster.nodes[i].port;
-            cluster.wait(Duration::from_secs(10), "a node answers PING", |c| {
-                if !c.nodes[i].alive() {
-                    return Err(format!("redis-server on {port} exited"));
-                }
-                try_query::<String>(port, &redis::cmd("PING")).map_err(|e| e.to_string())
-            });
-        }
         let mut args = vec!["--cluster".to_owned(), "create".to_owned()];
         args.extend(ports.iter().map(|p| format!("127.0.0.1:{p}")));
         args.extend(["--cluster-replicas".into(), replicas.to_string()]);
@@ -122,12 +118,16 @@ impl Cluster {
         );
         cluster.wait(Duration::from_secs(20), "the cluster is formed", |c| {
             c.settled()?;
-            // Every replica in sync with its primary, so that it can take over.
+            // Every replica in sync with its primary (so that it can take over), and
+            // streamed to (so that a WAIT does not wait for its first acknowledgement).
             for port in c.live_ports() {
                 let info: String = try_query(port, redis::cmd("INFO").arg("replication"))
                     .map_err(|e| e.to_string())?;
                 if info.contains("role:slave") && !info.contains("master_link_status:up") {
                     return Err(format!("replica {port} not in sync"));
+                }
+                if replicas > 0 && info.contains("role:master") {
+                    super::replicas_ack(port, replicas)?;
                 }
             }
             Ok(())
@@ -137,10 +137,11 @@ impl Cluster {
 
     /// "127.0.0.1:P" of every live primary serving slots.
     pub fn seeds(&mut self) -> Vec<String> {
+        let live = self.live_ports();
         let mut ports: Vec<u16> = self
             .view()
             .iter()
-            .filter(|e| !e.slots.is_empty() && !e.has("fail"))
+            .filter(|e| !e.slots.is_empty() && live.contains(&e.port))
             .map(|e| e.port)
             .collect();
         ports.sort();
@@ -245,8 +246,10 @@ impl Cluster {
         }
         setslot(to, "NODE", &to_id);
         setslot(from, "NODE", &to_id);
+        let live = self.live_ports();
         for e in self.view() {
-            if e.has("master") && !e.has("fail") && e.port != from && e.port != to {
+            let other = e.port != from && e.port != to;
+            if e.has("master") && other && live.contains(&e.port) {
                 setslot(e.port, "NODE", &to_id);
             }
         }
@@ -261,6 +264,17 @@ impl Cluster {
                 }
             },
         );
+    }
+
+    /// `redis-cli -c -p <port> <args>` (a client following redirections), its output in
+    /// `cli.log`; returns that output, trimmed; panics if it fails or takes over 5 s.
+    pub fn cli_c(&self, port: u16, args: &[&str]) -> String {
+        let mut all = vec!["-c".to_owned(), "-p".to_owned(), port.to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let log = self.dir.join("cli.log");
+        let (ok, out) = redis_cli(&all, &log, Duration::from_secs(5));
+        assert!(ok, "redis-cli {all:?}: {out}");
+        out.trim().to_owned()
     }
 
     /// Runs one command on the node at `port`.
@@ -285,7 +299,7 @@ impl Cluster {
     /// owner (a live node) for all 16384 slots; returns the first one's view.
     fn settled(&mut self) -> Result<Vec<Entry>, String> {
         let live = self.live_ports();
-        let mut agreed: Option<(u16, BTreeMap<u16, Vec<(u16, u16)>>, Vec<Entry>)> = None;
+        let mut agreed: Option<(u16, Owners, Vec<Entry>)> = None;
         for &port in &live {
             let err = |e: redis::RedisError| format!("{port}: {e}");
             let info: String = try_query(port, redis::cmd("CLUSTER").arg("INFO")).map_err(err)?;
@@ -333,7 +347,7 @@ impl Cluster {
 
     fn logs(&self) -> Vec<PathBuf> {
         let mut logs: Vec<PathBuf> = self.nodes.iter().map(|n| n.log.clone()).collect();
-        logs.push(self.dir.join("create.log"));
+        logs.extend(["create.log", "cli.log"].map(|name| self.dir.join(name)));
         logs
     }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{data_node_args, free_ports, query, try_query, wait_until, Node};
+use super::{data_node_args, query, spawn_node, try_query, wait_until, Node};
 
 const MASTER: &str = "mymaster";
 
@@ -11,63 +11,63 @@ pub struct SentinelSet {
     dir: PathBuf,
     /// The primary as started, then its replica.
     data: Vec<Node>,
-    sentinel: Node,
+    /// Empty until the replica is online.
+    sentinels: Vec<Node>,
 }
 
 impl SentinelSet {
-    /// Starts the primary and its replica, waits until the replica is online, then starts
-    /// the sentinel and waits until it knows both.
+    /// Starts the primary and its replica, waits until the replica is online and
+    /// acknowledges writes, then starts the sentinel and waits until it knows both.
     pub fn start() -> Self {
-        let ports = free_ports(3, false);
-        let (primary, replica, sentinel) = (ports[0], ports[1], ports[2]);
-        let dir = super::temp_dir("sentinel", primary);
-        let log = |port: u16| dir.join(format!("{port}.log"));
-        let primary_node = Node::spawn(primary, data_node_args(primary, &dir), log(primary));
-        let mut args = data_node_args(replica, &dir);
-        args.extend(["--replicaof", "127.0.0.1", &primary.to_string()].map(Into::into));
-        let replica_node = Node::spawn(replica, args, log(replica));
-        // The sentinel rewrites this file (its state), so it lives in the temporary directory.
-        let conf = dir.join("sentinel.conf");
-        let sentinel_dir = dir.join(sentinel.to_string());
-        std::fs::create_dir_all(&sentinel_dir).unwrap();
-        std::fs::write(
-            &conf,
-            format!(
-                "port {sentinel}\nbind 127.0.0.1\ndir {}\n\
-                 sentinel monitor {MASTER} 127.0.0.1 {primary} 1\n\
-                 sentinel down-after-milliseconds {MASTER} 1000\n\
-                 sentinel failover-timeout {MASTER} 5000\n\
-                 sentinel parallel-syncs {MASTER} 1\n",
-                sentinel_dir.display()
-            ),
-        )
-        .unwrap();
+        let dir = super::temp_dir("sentinel");
+        let primary_node = spawn_node(&dir, false, |port| data_node_args(port, &dir));
+        let primary = primary_node.port;
+        let replica_node = spawn_node(&dir, false, |port| {
+            let mut args = data_node_args(port, &dir);
+            args.extend(["--replicaof", "127.0.0.1", &primary.to_string()].map(Into::into));
+            args
+        });
+        let replica = replica_node.port;
         let mut set = Self {
             dir: dir.clone(),
             data: vec![primary_node, replica_node],
-            sentinel: Node {
-                port: sentinel,
-                args: vec![conf.into_os_string(), "--sentinel".into()],
-                log: log(sentinel),
-                child: None,
-            },
+            sentinels: Vec::new(),
         };
         set.wait(Duration::from_secs(10), "the replica is online", |s| {
             s.exited()?;
             let info: String = try_query(primary, redis::cmd("INFO").arg("replication"))
                 .map_err(|e| e.to_string())?;
-            if info.contains(&format!("port={replica},state=online")) {
-                Ok(())
-            } else {
-                Err(info)
+            if !info.contains(&format!("port={replica},state=online")) {
+                return Err(info);
             }
+            super::replicas_ack(primary, 1)
         });
-        set.sentinel.start();
+        // The sentinel rewrites its file (its state), so it lives in the temporary directory.
+        let conf = dir.join("sentinel.conf");
+        let sentinel = spawn_node(&dir, false, |port| {
+            let sentinel_dir = dir.join(port.to_string());
+            std::fs::create_dir_all(&sentinel_dir).unwrap();
+            let text = format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor {MASTER} 127.0.0.1 {primary} 1\n\
+                 sentinel down-after-milliseconds {MASTER} 1000\n\
+                 sentinel failover-timeout {MASTER} 5000\n\
+                 sentinel parallel-syncs {MASTER} 1\n",
+                sentinel_dir.display()
+            );
+            std::fs::write(&conf, text).unwrap();
+            vec![conf.clone().into_os_string(), "--sentinel".into()]
+        });
+        set.sentinels.push(sentinel);
         set.wait(Duration::from_secs(10), "the sentinel knows both", |s| {
             s.exited()?;
             let now = s.try_primary_port()?;
             if now != primary {
                 return Err(format!("the sentinel names {now}"));
+            }
+            let flags = s.master_flags()?;
+            if flags != "master" {
+                return Err(format!("the sentinel flags {primary} {flags}"));
             }
             let replicas = s.sentinel_replicas()?;
             if replicas
@@ -84,7 +84,8 @@ impl SentinelSet {
 
     /// "127.0.0.1:S" of every sentinel.
     pub fn sentinels(&self) -> Vec<String> {
-        vec![format!("127.0.0.1:{}", self.sentinel.port)]
+        let ports = self.sentinels.iter().map(|n| n.port);
+        ports.map(|p| format!("127.0.0.1:{p}")).collect()
     }
 
     pub fn master_name(&self) -> &str {
@@ -108,7 +109,8 @@ impl SentinelSet {
     }
 
     /// Waits (at most `within`) until the sentinel reports a primary that is running and
-    /// answers `ROLE` as a master; returns its port.
+    /// answers `ROLE` as a master, and has ended its failover (its flags for the primary are
+    /// just "master"); returns its port.
     pub fn wait_failover(&mut self, within: Duration) -> u16 {
         self.wait(within, "the sentinel promotes the replica", |s| {
             let port = s.try_primary_port()?;
@@ -119,8 +121,13 @@ impl SentinelSet {
             let role: Vec<redis::Value> =
                 try_query(port, &redis::cmd("ROLE")).map_err(|e| e.to_string())?;
             match role.first() {
-                Some(redis::Value::BulkString(r)) if r == b"master" => Ok(port),
-                other => Err(format!("{port} answers ROLE {other:?}")),
+                Some(redis::Value::BulkString(r)) if r == b"master" => {}
+                other => return Err(format!("{port} answers ROLE {other:?}")),
+            }
+            // The failover over (no failover_in_progress), the new primary seen up.
+            match s.master_flags()?.as_str() {
+                "master" => Ok(port),
+                flags => Err(format!("the sentinel flags {port} {flags}")),
             }
         })
     }
@@ -160,16 +167,26 @@ impl SentinelSet {
             .arg(MASTER)
             .clone();
         let addr: Option<(String, u16)> =
-            try_query(self.sentinel.port, &cmd).map_err(|e| e.to_string())?;
+            try_query(self.sentinels[0].port, &cmd).map_err(|e| e.to_string())?;
         addr.map(|(_, port)| port)
             .ok_or_else(|| "the sentinel knows no primary".into())
+    }
+
+    /// The `flags` of the primary in `SENTINEL master`: just "master" when it is up and no
+    /// failover is under way.
+    fn master_flags(&self) -> Result<String, String> {
+        let cmd = redis::cmd("SENTINEL").arg("master").arg(MASTER).clone();
+        let fields: Vec<String> =
+            try_query(self.sentinels[0].port, &cmd).map_err(|e| e.to_string())?;
+        let flags = fields.chunks(2).find(|kv| kv[0] == "flags");
+        Ok(flags.map(|kv| kv[1].clone()).unwrap_or_default())
     }
 
     /// (port, flags) of every replica the sentinel knows.
     fn sentinel_replicas(&self) -> Result<Vec<(u16, String)>, String> {
         let cmd = redis::cmd("SENTINEL").arg("replicas").arg(MASTER).clone();
         let replicas: Vec<Vec<String>> =
-            try_query(self.sentinel.port, &cmd).map_err(|e| e.to_string())?;
+            try_query(self.sentinels[0].port, &cmd).map_err(|e| e.to_string())?;
         Ok(replicas
             .iter()
             .map(|fields| {
@@ -184,8 +201,7 @@ impl SentinelSet {
 
     /// An error naming the first process that exited by itself.
     fn exited(&mut self) -> Result<(), String> {
-        let sentinel = self.sentinel.child.is_some().then_some(&mut self.sentinel);
-        for node in self.data.iter_mut().chain(sentinel) {
+        for node in self.data.iter_mut().chain(&mut self.sentinels) {
             if node.child.is_some() && !node.alive() {
                 return Err(format!("the process on {} exited", node.port));
             }
@@ -194,7 +210,7 @@ impl SentinelSet {
     }
 
     fn logs(&self) -> Vec<PathBuf> {
-        let nodes = self.data.iter().chain([&self.sentinel]);
+        let nodes = self.data.iter().chain(&self.sentinels);
         let mut logs: Vec<PathBuf> = nodes.map(|n| n.log.clone()).collect();
         logs.push(self.dir.join("sentinel.conf"));
         logs
@@ -213,8 +229,7 @@ impl SentinelSet {
 
 impl Drop for SentinelSet {
     fn drop(&mut self) {
-        self.sentinel.kill();
-        for node in &mut self.data {
+        for node in self.sentinels.iter_mut().chain(&mut self.data) {
             node.kill();
         }
         super::remove_dir(&self.dir);
