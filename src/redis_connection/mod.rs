@@ -59,6 +59,10 @@ enum Opener {
 struct Sentinels {
     commands: tokio::sync::Mutex<SentinelClient>,
     subscriptions: tokio::sync::Mutex<SentinelClient>,
+    /// The Sentinels, and a connection to one, to ask where the primary is.
+    nodes: Vec<String>,
+    master: String,
+    asking: tokio::sync::Mutex<Option<MultiplexedConnection>>,
 }
 
 /// An open connection, numbered.
@@ -142,6 +146,24 @@ impl Link {
         }
     }
 
+    /// Runs `pipe` on the primary holding `key`'s slot, on one connection (on one node: the
+    /// node's); the answers of its commands.
+    pub(crate) async fn pipeline_at_key(
+        &mut self,
+        pipe: redis::Pipeline,
+        key: &str,
+    ) -> redis::RedisResult<Vec<Value>> {
+        match self {
+            Link::Node(c) => pipe.query_async(c).await,
+            Link::Cluster(c) => {
+                let count = pipe.len();
+                let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
+                c.route_pipeline(pipe, 0, count, SingleNodeRoutingInfo::SpecificNode(route))
+                    .await
+            }
+        }
+    }
+
     /// Runs `cmd` on the node at `node` (`None`: the one node).
     pub(crate) async fn query_on<T: FromRedisValue>(
         &mut self,
@@ -176,15 +198,23 @@ impl Link {
 }
 
 /// The primaries in a `CLUSTER NODES` answer (`<id> <host:port@bus> <flags> ...`), except
-/// those flagged failing.
+/// those the Cluster agreed have failed.
 fn cluster_primaries(nodes: &str) -> Vec<(String, u16)> {
     nodes
         .lines()
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
             let (_, addr, flags) = (fields.next()?, fields.next()?, fields.next()?);
+            // Every primary, also one some node only suspects of failing (`fail?`): a node
+            // that cannot be scanned fails the snapshot (retried), rather than be skipped.
+            // Only one the Cluster agreed has failed (`fail`: its slots moved), or that has no
+            // address yet, holds nothing to read.
             let flags: Vec<&str> = flags.split(',').collect();
-            if !flags.contains(&"master") || flags.iter().any(|f| f.starts_with("fail")) {
+            if !flags.contains(&"master")
+                || flags
+                    .iter()
+                    .any(|f| matches!(*f, "fail" | "noaddr" | "handshake"))
+            {
                 return None;
             }
             let addr = addr.split('@').next()?;
@@ -203,6 +233,8 @@ pub(crate) struct RedisConnection {
     longest: Duration,
     open: Arc<ArcSwapOption<Opened>>,
     opened: AtomicU64,
+    /// Connection failures in a row.
+    failures: std::sync::atomic::AtomicU32,
     /// Held while opening; when the last attempt failed.
     opening: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -218,7 +250,11 @@ impl RedisConnection {
         let longest = longest.max(timeout);
         let opener = match &target.topology {
             Topology::Single(url) => Opener::Single(Client::open(url.as_str()).map_err(failure)?),
-            Topology::Sentinel { sentinels, master } => {
+            Topology::Sentinel {
+                sentinels,
+                master,
+                auth,
+            } => {
                 let client = |info| {
                     SentinelClient::build(
                         sentinels.iter().map(String::as_str).collect(),
@@ -229,13 +265,23 @@ impl RedisConnection {
                     .map(tokio::sync::Mutex::new)
                     .map_err(failure)
                 };
-                let resp3 = redis::RedisConnectionInfo::default()
-                    .set_protocol(redis::ProtocolVersion::RESP3);
+                let mut node = redis::RedisConnectionInfo::default();
+                if let Some((username, password)) = auth {
+                    node = node.set_password(password);
+                    if let Some(username) = username {
+                        node = node.set_username(username);
+                    }
+                }
+                let info =
+                    |node| SentinelNodeConnectionInfo::default().set_redis_connection_info(node);
                 Opener::Sentinel(Box::new(Sentinels {
-                    commands: client(Some(
-                        SentinelNodeConnectionInfo::default().set_redis_connection_info(resp3),
-                    ))?,
-                    subscriptions: client(None)?,
+                    commands: client(Some(info(
+                        node.clone().set_protocol(redis::ProtocolVersion::RESP3),
+                    )))?,
+                    subscriptions: client(Some(info(node)))?,
+                    nodes: sentinels.clone(),
+                    master: master.clone(),
+                    asking: tokio::sync::Mutex::new(None),
                 }))
             }
             Topology::Cluster(seeds) => {
@@ -254,6 +300,7 @@ impl RedisConnection {
             longest,
             open: Arc::new(ArcSwapOption::empty()),
             opened: AtomicU64::new(0),
+            failures: std::sync::atomic::AtomicU32::new(0),
             opening: tokio::sync::Mutex::new(None),
         })
     }
@@ -266,12 +313,17 @@ impl RedisConnection {
     /// The open connection, or a new one. After a failed attempt, fails at once for one
     /// timeout instead of each command waiting for its own attempt.
     pub(crate) async fn get(&self) -> Result<Link, String> {
+        self.get_numbered().await.map(|(link, _)| link)
+    }
+
+    /// [`get`](Self::get), with the connection's number.
+    async fn get_numbered(&self) -> Result<(Link, u64), String> {
         if let Some(open) = &*self.open.load() {
-            return Ok(open.link.clone());
+            return Ok((open.link.clone(), open.id));
         }
         let mut failed_at = self.opening.lock().await;
         if let Some(open) = &*self.open.load() {
-            return Ok(open.link.clone());
+            return Ok((open.link.clone(), open.id));
         }
         if failed_at.is_some_and(|at| at.elapsed() < self.timeout) {
             return Err("redis: not connected".into());
@@ -284,7 +336,7 @@ impl RedisConnection {
                     id,
                 })));
                 *failed_at = None;
-                Ok(link)
+                Ok((link, id))
             }
             Ok(Err(err)) => {
                 *failed_at = Some(Instant::now());
@@ -344,6 +396,44 @@ impl RedisConnection {
         }
     }
 
+    /// Behind Sentinel, the address of the primary Sentinel names now (`None` for one node
+    /// or a Cluster, or when no Sentinel answers).
+    pub(crate) async fn sentinel_primary(&self) -> Option<(String, u16)> {
+        let Opener::Sentinel(sentinels) = &self.opener else {
+            return None;
+        };
+        let mut asking = sentinels.asking.lock().await;
+        let ask = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(&sentinels.master)
+            .clone();
+        if let Some(connection) = asking.as_mut() {
+            match ask.query_async::<Option<(String, u16)>>(connection).await {
+                Ok(answer) => return answer,
+                Err(_) => *asking = None,
+            }
+        }
+        for node in &sentinels.nodes {
+            let Ok(client) = Client::open(node.as_str()) else {
+                continue;
+            };
+            let Ok(mut connection) = client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await
+            else {
+                continue;
+            };
+            if let Ok(answer) = ask
+                .query_async::<Option<(String, u16)>>(&mut connection)
+                .await
+            {
+                *asking = Some(connection);
+                return answer;
+            }
+        }
+        None
+    }
+
     /// A new Cluster connection of its own, speaking RESP3 and pushing what the server
     /// pushes (messages, disconnections) to `pushes`.
     pub(crate) async fn cluster_subscriber(
@@ -383,6 +473,26 @@ impl RedisConnection {
         self.open.store(None);
     }
 
+    /// Forgets the connection numbered `id` if it is still the open one (a failure seen on
+    /// it must not drop a newer one).
+    fn reset_if(&self, id: u64) {
+        let current = self.open.load();
+        if current.as_ref().is_some_and(|o| o.id == id) {
+            self.open.compare_and_swap(&*current, None);
+        }
+    }
+
+    /// Whether a failure should drop the connection. A Cluster client reconnects the nodes
+    /// it reaches by itself, and a new one would have to learn the slots again: it is
+    /// dropped only after three failures in a row (a client that no longer answers at all).
+    fn drops_connection(&self, failed: bool) -> bool {
+        if !failed {
+            self.failures.store(0, Ordering::Relaxed);
+            return false;
+        }
+        !self.is_cluster() || self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= 3
+    }
+
     /// Runs `work` on the connection within the timeout.
     pub(crate) async fn run<T, F, Fut>(&self, work: F) -> Result<T, String>
     where
@@ -402,24 +512,22 @@ impl RedisConnection {
         F: FnOnce(Link) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let link = self.get().await?;
-        match tokio::time::timeout(timeout, work(link)).await {
-            Ok(Ok(value)) => Ok(value),
+        let (link, id) = self.get_numbered().await?;
+        let (answer, connection_failed) = match tokio::time::timeout(timeout, work(link)).await {
+            Ok(Ok(value)) => (Ok(value), false),
             Ok(Err(err)) => {
-                if err.is_io_error()
+                let failed = err.is_io_error()
                     || err.is_unrecoverable_error()
                     || err.is_timeout()
-                    || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
-                {
-                    self.reset();
-                }
-                Err(failure(err))
+                    || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly);
+                (Err(failure(err)), failed)
             }
-            Err(_) => {
-                self.reset();
-                Err("redis: timed out".into())
-            }
+            Err(_) => (Err("redis: timed out".into()), true),
+        };
+        if self.drops_connection(connection_failed) {
+            self.reset_if(id);
         }
+        answer
     }
 
     /// Runs `script` with `keys` and `args`.
@@ -463,13 +571,15 @@ b2 127.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922
 c3 127.0.0.1:7002@17002 master,fail - 0 0 3 connected
 d4 127.0.0.1:7003@17003 slave a1 0 0 1 connected
 e5 [::1]:7004@17004 master - 0 0 5 connected 10923-16383
+f6 127.0.0.1:7005@17005 master,fail? - 0 0 6 connected 16000
 ";
         assert_eq!(
             cluster_primaries(nodes),
             vec![
                 ("127.0.0.1".into(), 7000),
                 ("127.0.0.1".into(), 7001),
-                ("::1".into(), 7004)
+                ("::1".into(), 7004),
+                ("127.0.0.1".into(), 7005)
             ]
         );
     }

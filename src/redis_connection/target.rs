@@ -32,6 +32,8 @@ pub(crate) enum Topology {
     Sentinel {
         sentinels: Vec<String>,
         master: String,
+        /// The data nodes' user and password (Sentinel's own are in the sentinels' URLs).
+        auth: Option<(Option<String>, String)>,
     },
     Cluster(Vec<String>),
 }
@@ -55,8 +57,19 @@ impl RedisTarget {
             topology: Topology::Sentinel {
                 sentinels: sentinels.into_iter().map(|s| node_url(s.into())).collect(),
                 master: master.into(),
+                auth: None,
             },
         }
+    }
+
+    /// Behind Sentinel: the user (`None`: the default user) and password of the data nodes
+    /// (`AUTH`), which the Sentinels' URLs do not carry. Ignored for one node and a Cluster,
+    /// whose URLs carry theirs.
+    pub fn node_credentials(mut self, username: Option<&str>, password: impl Into<String>) -> Self {
+        if let Topology::Sentinel { auth, .. } = &mut self.topology {
+            *auth = Some((username.map(str::to_owned), password.into()));
+        }
+        self
     }
 
     /// A Redis Cluster (Redis 7 or later: revocations travel by sharded pub/sub), found
@@ -87,7 +100,7 @@ fn node_url(node: String) -> String {
 fn redacted(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    rest.split('/').next().unwrap_or(rest)
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
 }
 
 impl From<&str> for RedisTarget {
@@ -115,10 +128,15 @@ impl fmt::Debug for RedisTarget {
         }
         match &self.topology {
             Topology::Single(url) => f.debug_tuple("Single").field(&redacted(url)).finish(),
-            Topology::Sentinel { sentinels, master } => f
+            Topology::Sentinel {
+                sentinels,
+                master,
+                auth,
+            } => f
                 .debug_struct("Sentinel")
                 .field("sentinels", &nodes(sentinels))
                 .field("master", master)
+                .field("node_credentials", &auth.as_ref().map(|_| "<redacted>"))
                 .finish(),
             Topology::Cluster(seeds) => f.debug_tuple("Cluster").field(&nodes(seeds)).finish(),
         }
@@ -144,5 +162,15 @@ mod tests {
         assert!(shown.contains("h:7001"), "{shown}");
         let single = format!("{:?}", RedisTarget::from("redis://:pw@127.0.0.1:6379/"));
         assert_eq!(single, "Single(\"127.0.0.1:6379\")");
+        let sentinel = RedisTarget::sentinel(["127.0.0.1:26379"], "m")
+            .node_credentials(Some("app"), "hunter2-secret");
+        let shown = format!("{sentinel:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("app"),
+            "{shown}"
+        );
+        assert!(shown.contains("redacted"), "{shown}");
+        let query = format!("{:?}", RedisTarget::from("redis://h:1?password=secret"));
+        assert!(!query.contains("secret"), "{query}");
     }
 }

@@ -12,6 +12,7 @@ use http::StatusCode;
 use tower_jwt_auth::{JwtManager, RedisDenylist};
 
 use super::fleet::{Fleet, Kind};
+use super::topology;
 use super::{app, call, instance, refused_within, REVOKED};
 
 const PREFIX: &str = "fo:";
@@ -264,4 +265,50 @@ async fn a_slot_migration_loses_no_revocation() {
         since,
     )
     .await;
+}
+
+/// A revocation is acknowledged only once a replica of the primary that ran it holds it:
+/// with that replica paused, it is reported failed (503 for a logout), and it succeeds
+/// again once the replica is back. On a Cluster the script and its `WAIT` go to the slot's
+/// primary as one pipeline.
+async fn a_paused_replica_fails_revocations(redis: Fleet) {
+    let list = RedisDenylist::builder(redis.target())
+        .prefix(PREFIX)
+        .replica_acks(1, Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    use tower_jwt_auth::Denylist;
+    list.revoke("before", None).await.unwrap();
+    let channel = redis.revocation_key(PREFIX, "revocations");
+    let replicas = topology::replica_ports(redis.primary_of(&channel));
+    assert_eq!(replicas.len(), 1, "{replicas:?}");
+    redis.signal(replicas[0], "STOP");
+    let refused = list.revoke("while-paused", None).await;
+    redis.signal(replicas[0], "CONT");
+    let err = refused.expect_err("acknowledged without its replica");
+    assert!(err.to_string().contains("replicas"), "{err}");
+    // Back: acknowledged again (the replica catches up).
+    let start = Instant::now();
+    while list.revoke("after", None).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the replica is back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_replica_fails_revocations_behind_sentinel() {
+    if let Some(redis) = Fleet::start(Kind::Sentinel) {
+        a_paused_replica_fails_revocations(redis).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_replica_fails_revocations_on_a_cluster() {
+    if let Some(redis) = Fleet::start(Kind::ClusterWithReplicas) {
+        a_paused_replica_fails_revocations(redis).await;
+    }
 }

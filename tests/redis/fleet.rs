@@ -117,6 +117,15 @@ impl Fleet {
         }
     }
 
+    /// Stops (`STOP`) or resumes (`CONT`) the node at `port`.
+    pub fn signal(&self, port: u16, signal: &str) {
+        match self {
+            Fleet::Single(_) => panic!("a single node is started by the test itself"),
+            Fleet::Cluster(cluster) => cluster.lock().unwrap().signal(port, signal),
+            Fleet::Sentinel(set) => set.lock().unwrap().signal(port, signal),
+        }
+    }
+
     /// Runs `cmd` on the primary holding `key`.
     pub fn query_at<T: redis::FromRedisValue>(&self, key: &str, cmd: &redis::Cmd) -> T {
         topology::query(self.primary_of(key), cmd)

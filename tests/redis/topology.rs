@@ -161,6 +161,16 @@ impl Node {
         self.child = Some(child);
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the server.
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a running node");
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {}", child.id());
+    }
+
     /// SIGKILL to the server and to the children it forked (an AOF rewrite, an RDB save,
     /// which would write on into the directory), and reaped.
     fn kill(&mut self) {
@@ -283,6 +293,15 @@ fn replicas_ack(port: u16, replicas: usize) -> Result<(), String> {
             acked.0
         ))
     }
+}
+
+/// The ports of the replicas connected to the primary at `port` (`INFO replication`).
+pub fn replica_ports(port: u16) -> Vec<u16> {
+    let info: String = query(port, redis::cmd("INFO").arg("replication"));
+    info.lines()
+        .filter(|l| l.starts_with("slave"))
+        .filter_map(|l| l.split("port=").nth(1)?.split(',').next()?.parse().ok())
+        .collect()
 }
 
 /// [`try_query`] that panics on an error, naming the command and the port.

@@ -89,6 +89,7 @@ impl RedisDenylistBuilder {
             prefix: self.prefix,
             timeout: self.timeout,
             ping_interval: self.ping_interval,
+            replicas_seen: std::sync::atomic::AtomicU32::new(self.replicas.count),
             replicas: self.replicas,
             subscriber: std::sync::Mutex::new(None),
         });
@@ -132,8 +133,12 @@ impl RedisDenylistBuilder {
 /// [`RedisTarget`] names the topology. Behind Sentinel (Redis 6 or later), connections
 /// follow the primary Sentinel names: when the primary goes, the subscription ends, the
 /// view is untrusted, and it is reloaded from the new primary (within a second of the
-/// promotion, measured). A revocation acknowledged before the failover was held by a replica
-/// (`WAIT`), so the new primary has it.
+/// promotion, measured). Every [`ping_interval`](RedisDenylistBuilder::ping_interval) the
+/// subscription also checks that its node is still the primary Sentinel names (a primary cut
+/// off from the Sentinels still answers while revocations go to the one they promoted). A
+/// revocation acknowledged before the failover was held by a replica (`WAIT`), so the new
+/// primary has it. A primary cut off from all its replicas has none connected and
+/// acknowledges alone: Redis's `min-replicas-to-write 1` makes it refuse instead.
 ///
 /// On a Cluster (Redis 7 or later), every key and the channel carry the hash tag
 /// `{revocations}` (`tower-jwt-auth:{revocations}:jti:<jti>`): one slot holds them all, so
@@ -145,8 +150,13 @@ impl RedisDenylistBuilder {
 /// subscription per slot. The snapshot `SCAN`s every primary (a slot being migrated has keys
 /// on two). When the slot moves or its primary fails over, the server ends the
 /// subscription (or its connection drops): the view is untrusted and reloaded from the new
-/// owner. The subscription's barrier before trusting the view is a marker published on the
-/// channel and heard back, since the primary delivers a channel's messages in order.
+/// owner. The subscription's barrier before trusting the view, and its check every
+/// `ping_interval`, is a marker published on the channel and heard back (the slot's primary
+/// delivers a channel's messages in order; a node that lost the slot, or a Cluster that is
+/// down, never delivers it): every instance hears every instance's marker, one a second
+/// each. The script and its `WAIT` go to the slot's primary as one pipeline. The snapshot
+/// reads `CLUSTER NODES` and `SCAN`s every primary (ACL: `cluster`, `scan`); any disconnection
+/// of the subscription's Cluster connection (it reaches every node) reloads the view.
 ///
 /// Cheap to clone; clones share the connection and the local view.
 ///
@@ -193,6 +203,8 @@ struct Inner {
     timeout: Duration,
     ping_interval: Duration,
     replicas: record::ReplicaAcks,
+    /// How many replicas the record script last said the primary has (Cluster).
+    replicas_seen: std::sync::atomic::AtomicU32,
     subscriber: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 

@@ -2,6 +2,7 @@
 //! entries of one kind atomically, loaded once per process; once Redis holds them, this
 //! instance's local view has them too.
 
+use std::sync::atomic::Ordering;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
@@ -17,9 +18,10 @@ use crate::denylist::DenylistError;
 /// entries. ARGV: kind, number, until, slack, channel, the publishing command (`PUBLISH`,
 /// or `SPUBLISH` on a Cluster), then the name of each entry. Answers their values, then how
 /// many replicas the primary has connected.
-static RECORD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+static RECORD: LazyLock<Script> = LazyLock::new(|| Script::new(RECORD_CODE));
+
+/// [`RECORD`]'s Lua.
+const RECORD_CODE: &str = r"
 local function record(key, kind, number, untilv, slack, channel, publish, name)
   local old = redis.call('GET', key)
   if old then
@@ -55,9 +57,7 @@ if type(info) == 'string' then
 end
 values[#KEYS + 1] = tostring(online)
 return values
-",
-    )
-});
+";
 
 impl Inner {
     /// Records revocations of `names` (of one kind, number and deadline) with one script;
@@ -72,46 +72,46 @@ impl Inner {
         if names.is_empty() || until.is_some_and(|until| until <= self.local.now()) {
             return Ok(()); // nothing to record, or every token it would cover has expired
         }
-        let mut invocation = RECORD.prepare_invoke();
-        for name in names {
-            invocation.key(self.key(kind, name));
-        }
-        invocation
-            .arg(kind.letter())
-            .arg(number.to_string())
-            .arg(until_text(until))
-            .arg(EXPIRY_SLACK_MS)
-            .arg(&self.channel)
-            .arg(self.publish);
-        for name in names {
-            invocation.arg(*name);
-        }
+        let keys: Vec<String> = names.iter().map(|name| self.key(kind, name)).collect();
+        let mut args = vec![
+            kind.letter().to_owned(),
+            number.to_string(),
+            until_text(until),
+            EXPIRY_SLACK_MS.to_string(),
+            self.channel.clone(),
+            self.publish.to_owned(),
+        ];
+        args.extend(names.iter().map(|name| (*name).to_owned()));
+        let replicas = self.replicas;
+        let slot_of = keys[0].clone();
+        let within = self.timeout.saturating_add(replicas.timeout);
         // The script and its `WAIT` on one connection of their own: `WAIT` holds the
         // connection it is sent on (not the lookups'), and counts that connection's writes.
-        let replicas = self.replicas;
-        let names_len = names.len();
-        let slot_of = self.key(kind, names[0]);
-        let (values, waited): (Vec<String>, Option<(u32, u32)>) = self
-            .writes
-            .run_within(
-                self.timeout.saturating_add(replicas.timeout),
-                |mut link| async move {
+        let (values, waited): (Vec<String>, Option<(u32, u32)>) = if self.writes.is_cluster() {
+            self.record_on_cluster(keys, args, &slot_of, within).await?
+        } else {
+            let mut invocation = RECORD.prepare_invoke();
+            for key in &keys {
+                invocation.key(key);
+            }
+            for arg in &args {
+                invocation.arg(arg);
+            }
+            self.writes
+                .run_within(within, |mut link| async move {
                     let values: Vec<String> = invocation.invoke_async(&mut link).await?;
-                    let online = values.get(names_len).and_then(|n| n.parse::<u32>().ok());
-                    let wanted = replicas.count.min(online.unwrap_or(0));
+                    let wanted = replicas.count.min(online(&values, names.len()));
                     if wanted == 0 {
                         return Ok((values, None));
                     }
-                    let millis = u64::try_from(replicas.timeout.as_millis()).unwrap_or(u64::MAX);
-                    // On the primary that ran the script, on its connection: `WAIT` counts
-                    // that connection's writes.
-                    let wait = redis::cmd("WAIT").arg(wanted).arg(millis.max(1)).clone();
-                    let acked: u32 = link.query_at_key(wait, &slot_of).await?;
+                    let acked: u32 = wait(wanted, replicas.timeout)
+                        .query_async(&mut link)
+                        .await?;
                     Ok((values, Some((acked, wanted))))
-                },
-            )
-            .await
-            .map_err(DenylistError::new)?;
+                })
+                .await
+                .map_err(DenylistError::new)?
+        };
         for (i, name) in names.iter().enumerate() {
             match values.get(i).and_then(|value| parse_value(value)) {
                 Some((number, until)) => self.apply(kind, name, number, until),
@@ -128,6 +128,75 @@ impl Inner {
             _ => Ok(()),
         }
     }
+}
+
+impl Inner {
+    /// On a Cluster, the script and its `WAIT` go as one pipeline to the primary holding
+    /// the slot: its client may reconnect a node, or follow a moved slot, between two
+    /// commands, and a `WAIT` on another connection would count writes it never made (and
+    /// answer at once). How many replicas to wait for is what the script said last time
+    /// (at first: as many as asked); when it now says more are connected than were waited
+    /// for, the revocation is reported failed, and its retry waits for them.
+    async fn record_on_cluster(
+        &self,
+        keys: Vec<String>,
+        args: Vec<String>,
+        slot_of: &str,
+        within: Duration,
+    ) -> Result<(Vec<String>, Option<(u32, u32)>), DenylistError> {
+        let replicas = self.replicas;
+        let guess = replicas
+            .count
+            .min(self.replicas_seen.load(Ordering::Relaxed));
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(RECORD_CODE)
+            .arg(keys.len())
+            .arg(&keys)
+            .arg(&args);
+        if guess > 0 {
+            pipe.add_command(wait(guess, replicas.timeout));
+        }
+        let names = keys.len();
+        let answers: Vec<redis::Value> = self
+            .writes
+            .run_within(within, |mut link| async move {
+                link.pipeline_at_key(pipe, slot_of).await
+            })
+            .await
+            .map_err(DenylistError::new)?;
+        let mut answers = answers.into_iter();
+        let values: Vec<String> = answers
+            .next()
+            .map(redis::from_redis_value)
+            .transpose()
+            .map_err(|e| DenylistError::new(format!("redis: {e}")))?
+            .unwrap_or_default();
+        let online = online(&values, names);
+        self.replicas_seen.store(online, Ordering::Relaxed);
+        let wanted = replicas.count.min(online);
+        let acked: u32 = match answers.next() {
+            Some(acked) => redis::from_redis_value(acked)
+                .map_err(|e| DenylistError::new(format!("redis: {e}")))?,
+            None => 0,
+        };
+        Ok((values, (wanted > 0 || guess > 0).then_some((acked, wanted))))
+    }
+}
+
+/// How many replicas the record script says the primary has connected (after the values of
+/// its `names` entries).
+fn online(values: &[String], names: usize) -> u32 {
+    values
+        .get(names)
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0)
+}
+
+/// `WAIT` for `count` replicas, at most `timeout`.
+fn wait(count: u32, timeout: Duration) -> redis::Cmd {
+    let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    redis::cmd("WAIT").arg(count).arg(millis.max(1)).clone()
 }
 
 /// How many replicas must acknowledge a revocation, within what time.

@@ -23,6 +23,8 @@ enum Subscriber {
     Node {
         sink: PubSubSink,
         stream: PubSubStream,
+        /// The node subscribed to (compared with the primary Sentinel names).
+        node: Option<(String, u16)>,
     },
     Cluster {
         link: Link,
@@ -71,7 +73,12 @@ impl Subscriber {
                 .await
                 .map_err(|e| format!("subscribing failed: {e}"))?;
             let (sink, stream) = pubsub.split();
-            Ok(Subscriber::Node { sink, stream })
+            let node = match client.get_connection_info().addr() {
+                redis::ConnectionAddr::Tcp(host, port) => Some((host.clone(), *port)),
+                redis::ConnectionAddr::TcpTls { host, port, .. } => Some((host.clone(), *port)),
+                _ => None,
+            };
+            Ok(Subscriber::Node { sink, stream, node })
         }
     }
 
@@ -122,6 +129,35 @@ impl Subscriber {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(format!("ping failed: {err}")),
             Err(_) => Err(format!("no answer to a ping within {within:?}")),
+        }
+    }
+
+    /// The periodic check that the subscription still hears what is published (within
+    /// `within`). On one node, a `PING` on its connection; behind Sentinel, also that the
+    /// node is still the primary Sentinel names (a primary cut off from the Sentinels still
+    /// answers, while revocations go to the one they promoted). On a Cluster, the barrier:
+    /// a marker published on the channel goes to the slot's owner now, so a subscription
+    /// left on a node that lost the slot (or a Cluster that is down) does not hear it back.
+    async fn check(
+        &mut self,
+        redis: &RedisConnection,
+        within: Duration,
+        apply: impl FnMut(Heard) -> Result<(), String>,
+    ) -> Result<(), String> {
+        match self {
+            Subscriber::Node { node, .. } => {
+                let subscribed = node.clone();
+                self.ping(within).await?;
+                let named = tokio::time::timeout(within, redis.sentinel_primary()).await;
+                match (named, subscribed) {
+                    (Ok(Some(primary)), Some(node)) if primary != node => Err(format!(
+                        "Sentinel names another primary ({}:{})",
+                        primary.0, primary.1
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Subscriber::Cluster { .. } => self.barrier(within, apply).await,
         }
     }
 
@@ -280,7 +316,10 @@ async fn serve(
                     }
                 }
             }
-            _ = ping.tick() => subscriber.ping(ping_timeout).await?,
+            _ = ping.tick() => {
+                let strong = inner.upgrade().ok_or("dropped")?;
+                subscriber.check(&strong.connection, ping_timeout, |heard| apply(inner, heard)).await?;
+            }
         }
     }
 }

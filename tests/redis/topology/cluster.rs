@@ -277,6 +277,16 @@ impl Cluster {
         out.trim().to_owned()
     }
 
+    /// Stops (`STOP`) or resumes (`CONT`) the node at `port`: a paused replica never
+    /// acknowledges a write.
+    pub fn signal(&self, port: u16, signal: &str) {
+        self.nodes
+            .iter()
+            .find(|n| n.port == port)
+            .expect("a node of this topology")
+            .signal(signal);
+    }
+
     /// Runs one command on the node at `port`.
     pub fn query<T: redis::FromRedisValue>(&self, port: u16, cmd: &redis::Cmd) -> T {
         query(port, cmd)

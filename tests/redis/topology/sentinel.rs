@@ -156,6 +156,16 @@ impl SentinelSet {
         })
     }
 
+    /// Stops (`STOP`) or resumes (`CONT`) the node at `port`: a paused replica never
+    /// acknowledges a write.
+    pub fn signal(&self, port: u16, signal: &str) {
+        self.data
+            .iter()
+            .find(|n| n.port == port)
+            .expect("a node of this topology")
+            .signal(signal);
+    }
+
     /// Runs one command on the node (or sentinel) at `port`.
     pub fn query<T: redis::FromRedisValue>(&self, port: u16, cmd: &redis::Cmd) -> T {
         query(port, cmd)
