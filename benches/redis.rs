@@ -107,22 +107,7 @@ fn main() {
     c.final_summary();
 
     // Propagation: revoke on A, poll B's local view.
-    let mut samples = Vec::new();
-    runtime.block_on(async {
-        for _ in 0..200 {
-            let token = a.create_access_token("7").unwrap();
-            let verified = a.decode_token(&token).unwrap();
-            let id = TokenId::new(verified.jti().unwrap(), "7", verified.issued_at().unwrap());
-            let start = Instant::now();
-            a.revoke(&verified).await.unwrap();
-            while !matches!(b_list.is_revoked_now(id), Some(Ok(true))) {
-                assert!(start.elapsed() < Duration::from_secs(10));
-                tokio::task::yield_now().await;
-            }
-            samples.push(start.elapsed());
-        }
-    });
-    samples.sort();
+    let samples = runtime.block_on(propagation(&a, &b_list));
     let topologies = propagation_per_topology(&runtime);
     let wait = wait_cost(&runtime);
     let median = |name: &str| support::median("redis_guard", name);
@@ -159,6 +144,25 @@ fn main() {
     );
 }
 
+/// 200 revocations on `a`, each timed until `b_list`'s local view has it; sorted.
+async fn propagation(a: &JwtManager, b_list: &RedisDenylist) -> Vec<Duration> {
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        let token = a.create_access_token("7").unwrap();
+        let verified = a.decode_token(&token).unwrap();
+        let id = TokenId::new(verified.jti().unwrap(), "7", verified.issued_at().unwrap());
+        let start = Instant::now();
+        a.revoke(&verified).await.unwrap();
+        while !matches!(b_list.is_revoked_now(id), Some(Ok(true))) {
+            assert!(start.elapsed() < Duration::from_secs(10));
+            tokio::task::yield_now().await;
+        }
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    samples
+}
+
 /// Two instances on each topology: revoke on A, poll B's local view; 200 samples, sorted.
 fn propagation_per_topology(
     runtime: &tokio::runtime::Runtime,
@@ -189,21 +193,7 @@ fn propagation_per_topology(
                 .denylist(a_list)
                 .build()
                 .unwrap();
-            let mut samples = Vec::new();
-            for _ in 0..200 {
-                let token = a.create_access_token("7").unwrap();
-                let verified = a.decode_token(&token).unwrap();
-                let id = TokenId::new(verified.jti().unwrap(), "7", verified.issued_at().unwrap());
-                let start = Instant::now();
-                a.revoke(&verified).await.unwrap();
-                while !matches!(b_list.is_revoked_now(id), Some(Ok(true))) {
-                    assert!(start.elapsed() < Duration::from_secs(10));
-                    tokio::task::yield_now().await;
-                }
-                samples.push(start.elapsed());
-            }
-            samples.sort();
-            samples
+            propagation(&a, &b_list).await
         });
         results.push((name, samples));
     }

@@ -59,10 +59,11 @@ enum Opener {
 struct Sentinels {
     commands: tokio::sync::Mutex<SentinelClient>,
     subscriptions: tokio::sync::Mutex<SentinelClient>,
-    /// The Sentinels, and a connection to one, to ask where the primary is.
+    /// The Sentinels.
     nodes: Vec<String>,
     master: String,
-    asking: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// A connection to each Sentinel, to ask where the primary is.
+    asking: Vec<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
 }
 
 /// An open connection, numbered.
@@ -281,7 +282,10 @@ impl RedisConnection {
                     subscriptions: client(Some(info(node)))?,
                     nodes: sentinels.clone(),
                     master: master.clone(),
-                    asking: tokio::sync::Mutex::new(None),
+                    asking: sentinels
+                        .iter()
+                        .map(|_| tokio::sync::Mutex::new(None))
+                        .collect(),
                 }))
             }
             Topology::Cluster(seeds) => {
@@ -335,6 +339,7 @@ impl RedisConnection {
                     link: link.clone(),
                     id,
                 })));
+                self.failures.store(0, Ordering::Relaxed);
                 *failed_at = None;
                 Ok((link, id))
             }
@@ -396,42 +401,45 @@ impl RedisConnection {
         }
     }
 
-    /// Behind Sentinel, the address of the primary Sentinel names now (`None` for one node
-    /// or a Cluster, or when no Sentinel answers).
-    pub(crate) async fn sentinel_primary(&self) -> Option<(String, u16)> {
+    /// Behind Sentinel, the addresses of the primary each Sentinel that answers names now,
+    /// asked of all at once (empty for one node or a Cluster, or when none answers).
+    pub(crate) async fn sentinel_primaries(&self) -> Vec<(String, u16)> {
         let Opener::Sentinel(sentinels) = &self.opener else {
-            return None;
+            return Vec::new();
         };
-        let mut asking = sentinels.asking.lock().await;
         let ask = redis::cmd("SENTINEL")
             .arg("get-master-addr-by-name")
             .arg(&sentinels.master)
             .clone();
-        if let Some(connection) = asking.as_mut() {
-            match ask.query_async::<Option<(String, u16)>>(connection).await {
-                Ok(answer) => return answer,
-                Err(_) => *asking = None,
-            }
-        }
-        for node in &sentinels.nodes {
-            let Ok(client) = Client::open(node.as_str()) else {
-                continue;
-            };
-            let Ok(mut connection) = client
-                .get_multiplexed_async_connection_with_config(&self.config)
-                .await
-            else {
-                continue;
-            };
-            if let Ok(answer) = ask
-                .query_async::<Option<(String, u16)>>(&mut connection)
-                .await
-            {
-                *asking = Some(connection);
-                return answer;
-            }
-        }
-        None
+        let asks = sentinels
+            .nodes
+            .iter()
+            .zip(&sentinels.asking)
+            .map(|(node, asking)| {
+                let ask = &ask;
+                async move {
+                    let mut asking = asking.lock().await;
+                    if asking.is_none() {
+                        let client = Client::open(node.as_str()).ok()?;
+                        *asking = client
+                            .get_multiplexed_async_connection_with_config(&self.config)
+                            .await
+                            .ok();
+                    }
+                    let answer = ask
+                        .query_async::<Option<(String, u16)>>(asking.as_mut()?)
+                        .await;
+                    if answer.is_err() {
+                        *asking = None;
+                    }
+                    answer.ok().flatten()
+                }
+            });
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// A new Cluster connection of its own, speaking RESP3 and pushing what the server
@@ -524,7 +532,10 @@ impl RedisConnection {
             }
             Err(_) => (Err("redis: timed out".into()), true),
         };
-        if self.drops_connection(connection_failed) {
+        // Only what happens on the open connection counts (not a late answer on one that
+        // was replaced meanwhile).
+        let current = self.open.load().as_ref().is_some_and(|o| o.id == id);
+        if current && self.drops_connection(connection_failed) {
             self.reset_if(id);
         }
         answer

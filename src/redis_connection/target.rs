@@ -99,8 +99,9 @@ fn node_url(node: String) -> String {
 /// A node's URL without its user information.
 fn redacted(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+    rest.split('/').next().unwrap_or(rest)
 }
 
 impl From<&str> for RedisTarget {
@@ -170,7 +171,12 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("redacted"), "{shown}");
-        let query = format!("{:?}", RedisTarget::from("redis://h:1?password=secret"));
-        assert!(!query.contains("secret"), "{query}");
+        for url in [
+            "redis://h:1?password=secret",
+            "redis://h:1/?password=p@secret",
+        ] {
+            let shown = format!("{:?}", RedisTarget::from(url));
+            assert!(!shown.contains("secret"), "{shown}");
+        }
     }
 }

@@ -94,6 +94,21 @@ impl RedisDenylistBuilder {
             subscriber: std::sync::Mutex::new(None),
         });
         inner.connection.get().await.map_err(DenylistError::new)?;
+        if self.target.is_cluster() {
+            // How many replicas the first revocations wait for (the record script says it
+            // after each one): best effort, the asked count otherwise.
+            let channel = inner.channel.clone();
+            let info: Result<String, _> = inner
+                .connection
+                .run(|mut link| async move {
+                    link.query_at_key(redis::cmd("INFO").arg("replication").clone(), &channel)
+                        .await
+                })
+                .await;
+            if let Some(n) = info.ok().as_deref().and_then(connected_replicas) {
+                inner.replicas_seen.store(n, Ordering::Relaxed);
+            }
+        }
         let task = tokio::spawn(subscribe_forever(Arc::downgrade(&inner)));
         *inner.subscriber.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(RedisDenylist { inner })
@@ -275,6 +290,13 @@ fn until_text(until: Option<SystemTime>) -> String {
             .div_ceil(1_000_000)
             .to_string(),
     }
+}
+
+/// `connected_slaves:<n>` in an `INFO replication` answer.
+fn connected_replicas(info: &str) -> Option<u32> {
+    info.lines()
+        .find_map(|l| l.strip_prefix("connected_slaves:"))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 /// `*`, `?`, `[`, `]` and `\` escaped for a `SCAN MATCH` pattern.
@@ -536,5 +558,10 @@ mod tests {
             "rounded up"
         );
         assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+        assert_eq!(
+            connected_replicas("# Replication\r\nrole:master\r\nconnected_slaves:2\r\n"),
+            Some(2)
+        );
+        assert_eq!(connected_replicas("role:slave\r\n"), None);
     }
 }

@@ -168,10 +168,9 @@ impl Inner {
         let mut answers = answers.into_iter();
         let values: Vec<String> = answers
             .next()
-            .map(redis::from_redis_value)
-            .transpose()
-            .map_err(|e| DenylistError::new(format!("redis: {e}")))?
-            .unwrap_or_default();
+            .ok_or_else(|| "no answer".to_owned())
+            .and_then(|v| redis::from_redis_value(v).map_err(|e| e.to_string()))
+            .map_err(|e| DenylistError::new(format!("redis: {e}")))?;
         let online = online(&values, names);
         self.replicas_seen.store(online, Ordering::Relaxed);
         let wanted = replicas.count.min(online);

@@ -148,13 +148,20 @@ impl Subscriber {
             Subscriber::Node { node, .. } => {
                 let subscribed = node.clone();
                 self.ping(within).await?;
-                let named = tokio::time::timeout(within, redis.sentinel_primary()).await;
-                match (named, subscribed) {
-                    (Ok(Some(primary)), Some(node)) if primary != node => Err(format!(
-                        "Sentinel names another primary ({}:{})",
+                // Any Sentinel naming another primary ends the subscription; none answering
+                // keeps it (Sentinels down while the primary serves is no reason to stop
+                // trusting what it delivers).
+                let named = tokio::time::timeout(within, redis.sentinel_primaries()).await;
+                let other = match (named, subscribed) {
+                    (Ok(named), Some(node)) => named.into_iter().find(|p| *p != node),
+                    _ => None,
+                };
+                match other {
+                    Some(primary) => Err(format!(
+                        "a Sentinel names another primary ({}:{})",
                         primary.0, primary.1
                     )),
-                    _ => Ok(()),
+                    None => Ok(()),
                 }
             }
             Subscriber::Cluster { .. } => self.barrier(within, apply).await,
