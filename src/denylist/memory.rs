@@ -245,6 +245,8 @@ pub struct MemoryDenylist {
     any_cutoff: Arc<AtomicBool>,
     /// Decides when entries have outlived their tokens.
     clock: ClockHandle,
+    /// The `store` label of its size metric.
+    store: crate::telemetry::Store,
 }
 
 impl MemoryDenylist {
@@ -275,6 +277,26 @@ impl MemoryDenylist {
                 .build(),
             any_cutoff: Arc::new(AtomicBool::new(false)),
             clock,
+            store: crate::telemetry::Store::Memory,
+        }
+    }
+
+    /// The local view of a shared store (its size metric says `store="redis"`).
+    #[cfg(feature = "redis")]
+    pub(crate) fn view_of(store: crate::telemetry::Store) -> Self {
+        Self {
+            store,
+            ..Self::new()
+        }
+    }
+
+    /// Reports the number of entries (feature `metrics`): revoked tokens and cut-offs, not
+    /// counting those expired but not yet swept.
+    fn report_size(&self) {
+        if cfg!(feature = "metrics") {
+            let entries =
+                self.uuids.len() as u64 + self.others.entry_count() + self.cutoffs.entry_count();
+            crate::telemetry::denylist_size(self.store, entries);
         }
     }
 
@@ -290,6 +312,7 @@ impl MemoryDenylist {
             Some(key) => self.uuids.insert(key, deadline, now),
             None => self.others.insert(jti.into(), deadline),
         }
+        self.report_size();
     }
 
     /// Whether `jti` is revoked.
@@ -326,6 +349,7 @@ impl MemoryDenylist {
                 None => (cutoff, until),
             }
         });
+        self.report_size();
     }
 
     /// The cut-off for `identity`, in epoch seconds: its tokens issued before it are revoked.

@@ -99,6 +99,7 @@ impl GuardConfig {
         err: AuthError,
     ) -> Response<Bytes> {
         let kind = err.kind();
+        crate::telemetry::guard_refused(kind);
         if kind.is_unavailable() {
             tracing::warn!(outcome = "rejected", kind = ?kind, "{}", err.message());
         } else {

@@ -15,7 +15,8 @@ use super::request_body::{self, Reading, RequestBody};
 use super::response_body::ResponseBody;
 use super::{Anonymous, GuardConfig};
 use crate::claims::VerifiedToken;
-use crate::verify::{Admitted, RequestView};
+use crate::telemetry;
+use crate::verify::{Admitted, RequestView, Verdict};
 
 /// Lets a request through: the verified token into its extensions, or for a request
 /// without one, why (what a required extractor answers). Gives back the token when the
@@ -26,6 +27,7 @@ pub(super) fn admit<B>(
     req: &mut Request<B>,
 ) -> Option<VerifiedToken> {
     config.route.admit(&admitted);
+    telemetry::guard_accepted(matches!(admitted, Admitted::Anonymous(_)));
     match admitted {
         Admitted::Token(token) => {
             let due = config.refresh_due(&token).then(|| token.clone());
@@ -124,7 +126,11 @@ where
                 ));
             }
         }
+        let timer = telemetry::guard_timer();
         let verdict = route.verify(&RequestView::of(&req));
+        if let Verdict::Ready(decided) = &verdict {
+            telemetry::guard_duration(timer, decided.is_ok());
+        }
         let req = req.map(RequestBody::new);
         ResponseFuture::decided(&self.config, verdict, req, &mut self.inner)
     }

@@ -490,6 +490,7 @@ impl Fetcher {
         }
         let result = self.fetch_keys().await;
         self.generation.fetch_add(1, Ordering::Release);
+        crate::telemetry::jwks_fetch(result.is_ok());
         match &result {
             Ok(n) => tracing::debug!(keys = n, "JWKS fetched"),
             Err(err) => tracing::warn!("{err}; keeping the keys known before"),

@@ -38,6 +38,7 @@ use crate::denylist::{Denylist, DenylistError};
 use crate::error::AuthError;
 use crate::issue::{IssueError, Issuer, TokenOptions};
 use crate::respond::{Challenges, ErrorResponder, StatusPolicy};
+use crate::telemetry;
 use crate::verify::{Admitted, Core, RequestView, Requirement, Route};
 
 mod builder;
@@ -260,6 +261,7 @@ impl JwtManager {
     pub async fn revoke(&self, token: &VerifiedToken) -> Result<(), RevokeError> {
         self.revoke_unaudited(token).await?;
         audit_revoked(token, None);
+        telemetry::revocation(telemetry::Revocation::Token);
         Ok(())
     }
 
@@ -306,6 +308,7 @@ impl JwtManager {
         let until = self.all_expired_after(cutoff);
         let key = subject.key();
         self.denylist().revoke_all(&key, cutoff, until).await?;
+        telemetry::revocation(telemetry::Revocation::All);
         tracing::info!(
             target: "tower_jwt_auth::audit",
             event = "authn_token_revoked",
@@ -321,7 +324,9 @@ impl JwtManager {
     /// until every token issued until now has expired.
     pub async fn revoke_session(&self, session: &str) -> Result<(), DenylistError> {
         let until = self.all_expired_after(self.inner.core.settings.clock.now());
-        self.denylist().revoke(session, until).await
+        self.denylist().revoke(session, until).await?;
+        telemetry::revocation(telemetry::Revocation::Session);
+        Ok(())
     }
 
     /// When every token issued by `at` has expired (plus leeway); `None` when some never

@@ -57,6 +57,8 @@ pub struct PasswordHasher {
 /// The threads, started on demand.
 struct Pool {
     permits: Arc<Semaphore>,
+    /// Checks waiting for a permit (the `password.queue` metric).
+    waiting: AtomicUsize,
     /// Idle threads, the one busy last on top (its Argon2 memory is warm): each the sender
     /// of its own job channel. Dropping them (with the pool) ends the threads.
     idle: Mutex<Vec<mpsc::Sender<Job>>>,
@@ -227,6 +229,7 @@ impl PasswordHasher {
         Self {
             pool: Arc::new(Pool {
                 permits: Arc::new(Semaphore::new(max_concurrent)),
+                waiting: AtomicUsize::new(0),
                 idle: Mutex::new(Vec::with_capacity(max_concurrent)),
                 started: AtomicUsize::new(0),
             }),
@@ -334,8 +337,12 @@ impl PasswordHasher {
         F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = tokio::time::timeout(self.max_wait, self.pool.permits.clone().acquire_owned())
-            .await
+        let waiting = &self.pool.waiting;
+        crate::telemetry::password_queue(waiting.fetch_add(1, Ordering::Relaxed) + 1);
+        let permit =
+            tokio::time::timeout(self.max_wait, self.pool.permits.clone().acquire_owned()).await;
+        crate::telemetry::password_queue(waiting.fetch_sub(1, Ordering::Relaxed) - 1);
+        let permit = permit
             .map_err(|_| PasswordError::Busy)?
             .map_err(|_| PasswordError::Busy)?;
         let (done, result) = tokio::sync::oneshot::channel();
@@ -344,7 +351,9 @@ impl PasswordHasher {
         // idle thread or a new one, so it never waits in a queue.
         self.pool.dispatch(
             Box::new(move || {
+                let started = std::time::Instant::now();
                 let answer = work();
+                crate::telemetry::password_hash(started.elapsed());
                 Box::new(move || {
                     let _ = done.send(answer);
                 })

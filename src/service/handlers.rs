@@ -19,6 +19,7 @@ use crate::error::ErrorKind;
 use crate::manager::{audit_revoked, RevokeError};
 use crate::password::PasswordError;
 use crate::respond::json_message;
+use crate::telemetry;
 
 pub(super) type Reply = Response<Full<Bytes>>;
 
@@ -54,11 +55,13 @@ impl<U: UserStore> Inner<U> {
         let pending = match self.login.admit(login, &client).await {
             Ok(pending) => pending,
             Err(login::Refused::Throttled(wait)) => {
+                telemetry::login(telemetry::Login::Throttled);
                 let mut reply = self.message(StatusCode::TOO_MANY_REQUESTS, THROTTLED);
                 (reply.headers_mut()).insert(RETRY_AFTER, login::retry_after(wait));
                 return reply;
             }
             Err(login::Refused::Unavailable) => {
+                telemetry::login(telemetry::Login::Unavailable);
                 return self.message(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Login throttle unavailable",
@@ -74,6 +77,7 @@ impl<U: UserStore> Inner<U> {
                 Ok(user) => user,
                 Err(err) => {
                     tracing::warn!(outcome = "error", "login: user store failed: {err}");
+                    telemetry::login(telemetry::Login::Unavailable);
                     pending.released().await;
                     return self.message(StatusCode::SERVICE_UNAVAILABLE, "User store unavailable");
                 }
@@ -84,6 +88,7 @@ impl<U: UserStore> Inner<U> {
             Ok(matches) => matches,
             Err(err) => {
                 // Undecided (the pool was busy): not a failed guess.
+                telemetry::login(telemetry::Login::Unavailable);
                 pending.released().await;
                 return self.password_error(err);
             }
@@ -105,6 +110,7 @@ impl<U: UserStore> Inner<U> {
                     "login failed"
                 );
                 pending.failed();
+                telemetry::login(telemetry::Login::Failure);
                 return self.message(StatusCode::UNAUTHORIZED, &self.login_failed);
             }
         };
@@ -131,6 +137,7 @@ impl<U: UserStore> Inner<U> {
             Ok(tokens) => (tokens.access, tokens.refresh),
             Err(reply) => return reply,
         };
+        telemetry::login(telemetry::Login::Success);
         tracing::info!(
             target: "tower_jwt_auth::audit",
             event = "authn_login_success",
@@ -155,6 +162,7 @@ impl<U: UserStore> Inner<U> {
         // No first-party token is ever minted from an outside issuer's token, not even from
         // one trusted to say it is a refresh token.
         if token.is_external() {
+            telemetry::refresh(telemetry::Refresh::Failure);
             let err = AuthError::new(ErrorKind::WrongTokenType, "Only refresh tokens are allowed");
             return self.message(err.status(self.manager.status_policy()), err.message());
         }
@@ -162,9 +170,11 @@ impl<U: UserStore> Inner<U> {
             return self.rotate(rotating, token, req).await;
         }
         let Ok(access) = self.manager.create_access_token(token.identity()) else {
+            telemetry::refresh(telemetry::Refresh::Failure);
             return self.message(StatusCode::SERVICE_UNAVAILABLE, "Could not issue tokens");
         };
         tracing::info!(outcome = "accepted", user_id = %token.identity(), "refresh");
+        telemetry::refresh(telemetry::Refresh::Success);
         self.tokens_reply(
             json!({"access_token": access}),
             "Token refreshed",
@@ -249,7 +259,10 @@ impl<U: UserStore> Inner<U> {
         // token still works, so the client's retry reaches this point again.
         for token in refresh.iter().chain(std::iter::once(&presented)) {
             match self.manager.revoke_unaudited(token).await {
-                Ok(()) => audit_revoked(token, Some((&client.addr(), client.user_agent()))),
+                Ok(()) => {
+                    audit_revoked(token, Some((&client.addr(), client.user_agent())));
+                    telemetry::revocation(telemetry::Revocation::Token);
+                }
                 Err(RevokeError::NoJti) => return self.cannot_revoke(),
                 Err(err) => {
                     tracing::warn!(outcome = "error", "revoke: {err}");

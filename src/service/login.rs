@@ -96,6 +96,7 @@ impl LoginProtection {
                 decided: false,
             }),
             Ok(Admission::Throttled { retry_after, key }) => {
+                crate::telemetry::throttled(key);
                 if let Some(suppressed) = self.locks.may_log() {
                     tracing::warn!(
                         target: "tower_jwt_auth::audit",

@@ -17,6 +17,7 @@ use crate::claims::{Subject, VerifiedToken};
 use crate::issue::TokenOptions;
 use crate::manager::JwtManager;
 use crate::sessions::{Rotate, Rotation, Session, SessionError, SessionStore, SESSION_CLAIM};
+use crate::telemetry;
 
 /// Rotation settings of an auth service.
 #[derive(Clone)]
@@ -142,6 +143,10 @@ impl<U: UserStore> Inner<U> {
                 // A spent refresh token: the thief or the user, the session ends. (For a
                 // session already over, revoking again repairs a revocation a fault lost.)
                 let client = self.login.client(&req.extensions, &req.headers);
+                telemetry::refresh(match rotation {
+                    Rotation::Reused => telemetry::Refresh::ReuseDetected,
+                    _ => telemetry::Refresh::Failure,
+                });
                 tracing::warn!(
                     target: "tower_jwt_auth::audit",
                     event = "authn_token_reuse",
@@ -161,7 +166,10 @@ impl<U: UserStore> Inner<U> {
                     Err(err) => self.revocation_failed(&err),
                 }
             }
-            Err(err) => self.session_store_failed(err),
+            Err(err) => {
+                telemetry::refresh(telemetry::Refresh::Failure);
+                self.session_store_failed(err)
+            }
         }
     }
 
@@ -209,6 +217,7 @@ impl<U: UserStore> Inner<U> {
     }
 
     fn rotated_reply(&self, tokens: &Issued) -> Reply {
+        telemetry::refresh(telemetry::Refresh::Success);
         self.tokens_reply(
             json!({"access_token": tokens.access, "refresh_token": tokens.refresh}),
             "Token refreshed",

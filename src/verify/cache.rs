@@ -82,10 +82,13 @@ pub(crate) fn get(owner: u64, token: &[u8], location: TokenLocation) -> Option<V
             let cache = cache.borrow();
             let slots = cache.as_ref()?;
             let entry = slots.entries[slots.index(token).0].as_ref()?;
-            (entry.owner == owner
+            let hit = entry.owner == owner
                 && entry.location == location
-                && constant_time_eq(&entry.token, token))
-            .then(|| entry.verified.clone())
+                && constant_time_eq(&entry.token, token);
+            if hit {
+                crate::telemetry::memo_hit();
+            }
+            hit.then(|| entry.verified.clone())
         })
         .ok()
         .flatten()

@@ -77,7 +77,7 @@ impl RedisDenylistBuilder {
         let inner = Arc::new(Inner {
             connection: connection(self.timeout)?,
             writes: connection(self.timeout.saturating_add(self.replicas.timeout))?,
-            local: MemoryDenylist::new(),
+            local: MemoryDenylist::view_of(crate::telemetry::Store::Redis),
             trusted: AtomicBool::new(false),
             channel: format!("{keys}revocations"),
             publish: if self.target.is_cluster() {

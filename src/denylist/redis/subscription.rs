@@ -259,6 +259,7 @@ pub(super) async fn subscribe_forever(inner: Weak<Inner>) {
             return;
         };
         strong.trusted.store(false, Ordering::Release);
+        crate::telemetry::view_trusted(false);
         // The command connections may be as dead as the subscription was (or reach a
         // primary that is one no more). Not a Cluster's: its client follows failovers and
         // moved slots itself, and a new one would have to learn the slots again, while
@@ -313,6 +314,7 @@ async fn serve(
                         // now: apply it, then trust the view.
                         subscriber.barrier(ping_timeout, |heard| apply(inner, heard)).await?;
                         inner.upgrade().ok_or("dropped")?.trusted.store(true, Ordering::Release);
+                        crate::telemetry::view_trusted(true);
                         *was_trusted = true;
                         tracing::info!(revocations = count, "revocation view loaded from Redis");
                     }
