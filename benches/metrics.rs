@@ -43,6 +43,20 @@ fn main() {
     assert_eq!(ready(guarded.call(accepted())).unwrap().status(), 200);
     assert_eq!(ready(guarded.call(refused())).unwrap().status(), 401);
 
+    // A fixed number of calls and nothing else, for an instruction count:
+    // `METRICS_BENCH_CALLS=100000 valgrind --tool=callgrind <bench> --bench`.
+    if let Some(calls) = std::env::var("METRICS_BENCH_CALLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        for _ in 0..calls {
+            ready(guarded.call(black_box(accepted()))).unwrap();
+        }
+        for _ in 0..calls {
+            ready(guarded.call(black_box(refused()))).unwrap();
+        }
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     let mut group = support::group(&mut c, "metrics_guard");
     group.bench_function(format!("{label}/accepted"), |b| {

@@ -6,20 +6,21 @@
 //! feature nothing is compiled in; with it and no recorder, an event costs a branch.
 //!
 //! Names follow OpenTelemetry's semantic-convention style under one prefix, counters ending
-//! in `.total` so that a Prometheus exporter (which writes `_` for `.`) gives the `_total`
-//! Prometheus expects (`tower_jwt_auth_login_attempts_total`); durations are in seconds.
+//! in `.total` and durations in `.seconds` so that a Prometheus exporter (which writes `_`
+//! for `.`) gives the names Prometheus expects (`tower_jwt_auth_login_attempts_total`,
+//! `tower_jwt_auth_guard_duration_seconds`).
 //!
 //! | name | type | labels | what to alert on |
 //! |---|---|---|---|
 //! | `tower_jwt_auth.guard.requests.total` | counter | `result` (`accepted`, `anonymous`, `refused`), `reason` (`none`, `missing`, `expired`, `revoked`, `invalid`, `wrong_type`, `not_fresh`, `forbidden`, `store_unavailable`) | a rise of `invalid` (forged or foreign tokens), any `store_unavailable` (guards failing closed) |
-//! | `tower_jwt_auth.guard.duration` | histogram (s) | `result` (`accepted`, `refused`) | p99 over a few µs: a slow hook or denylist (sampled: one verification in 64) |
+//! | `tower_jwt_auth.guard.duration.seconds` | histogram (s) | `result` (`accepted`, `refused`) | p99 over a few µs: a slow hook or denylist (sampled: one verification in 64) |
 //! | `tower_jwt_auth.guard.memo_hits.total` | counter | — | (capacity planning: the memo's share of accepted requests) |
 //! | `tower_jwt_auth.login.attempts.total` | counter | `result` (`success`, `failure`, `throttled`, `unavailable`) | `failure`/`throttled` far above their baseline: a guessing campaign; any `unavailable` |
 //! | `tower_jwt_auth.login.throttled.total` | counter | `key` (`account_client`, `account`, `client`) | `account` rising: accounts being locked for everyone |
 //! | `tower_jwt_auth.refresh.requests.total` | counter | `result` (`success`, `failure`, `reuse_detected`) | any `reuse_detected`: a stolen refresh token was replayed |
 //! | `tower_jwt_auth.revocations.total` | counter | `kind` (`token`, `all`, `session`) | (audit volume: logouts, password changes, ended sessions) |
 //! | `tower_jwt_auth.password.queue` | gauge | — | above the pool's size for long: logins wait for hashing |
-//! | `tower_jwt_auth.password.hash.duration` | histogram (s) | — | p50 far from the configured cost: a noisy neighbour or a wrong parameter |
+//! | `tower_jwt_auth.password.hash.duration.seconds` | histogram (s) | — | p50 far from the configured cost: a noisy neighbour or a wrong parameter |
 //! | `tower_jwt_auth.denylist.size` | gauge | `store` (`memory`, `redis`) | growth without bound (tokens that never expire are revoked) |
 //! | `tower_jwt_auth.revocation_view.trusted` | gauge (0/1) | `store` (`redis`) | 0 for more than a few seconds: the instance asks Redis for every token |
 //! | `tower_jwt_auth.jwks.fetches.total` | counter | `result` (`success`, `failure`) | `failure` rising: an outside issuer's keys are stale |
@@ -51,14 +52,14 @@ pub const METRICS: &[&str] = &[
 ];
 
 const GUARD_REQUESTS: &str = "tower_jwt_auth.guard.requests.total";
-const GUARD_DURATION: &str = "tower_jwt_auth.guard.duration";
+const GUARD_DURATION: &str = "tower_jwt_auth.guard.duration.seconds";
 const MEMO_HITS: &str = "tower_jwt_auth.guard.memo_hits.total";
 const LOGIN_ATTEMPTS: &str = "tower_jwt_auth.login.attempts.total";
 const LOGIN_THROTTLED: &str = "tower_jwt_auth.login.throttled.total";
 const REFRESH_REQUESTS: &str = "tower_jwt_auth.refresh.requests.total";
 const REVOCATIONS: &str = "tower_jwt_auth.revocations.total";
 const PASSWORD_QUEUE: &str = "tower_jwt_auth.password.queue";
-const PASSWORD_HASH_DURATION: &str = "tower_jwt_auth.password.hash.duration";
+const PASSWORD_HASH_DURATION: &str = "tower_jwt_auth.password.hash.duration.seconds";
 const DENYLIST_SIZE: &str = "tower_jwt_auth.denylist.size";
 const VIEW_TRUSTED: &str = "tower_jwt_auth.revocation_view.trusted";
 const JWKS_FETCHES: &str = "tower_jwt_auth.jwks.fetches.total";
@@ -137,7 +138,7 @@ mod on {
     use metrics::{
         counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
     };
-    use metrics::{Counter, Gauge, Histogram, Unit};
+    use metrics::{Counter, Gauge, Histogram};
 
     use super::*;
 
@@ -173,8 +174,7 @@ mod on {
         );
         describe_histogram!(
             GUARD_DURATION,
-            Unit::Seconds,
-            "A guard's verification (one in 64)"
+            "A guard's verification in seconds (one in 64)"
         );
         describe_counter!(MEMO_HITS, "Tokens answered by the verified-token memo");
         describe_counter!(LOGIN_ATTEMPTS, "Logins by result");
@@ -182,7 +182,7 @@ mod on {
         describe_counter!(REFRESH_REQUESTS, "Refreshes by result");
         describe_counter!(REVOCATIONS, "Revocations by kind");
         describe_gauge!(PASSWORD_QUEUE, "Password checks waiting for a hashing slot");
-        describe_histogram!(PASSWORD_HASH_DURATION, Unit::Seconds, "One password hash");
+        describe_histogram!(PASSWORD_HASH_DURATION, "One password hash, in seconds");
         describe_gauge!(DENYLIST_SIZE, "Revocations held, by store");
         describe_gauge!(
             VIEW_TRUSTED,
