@@ -35,6 +35,7 @@
 //! | `LOGIN_MAX_FAILURES_PER_IP` | `100`: per client address, whatever the account (`0` turns it off) |
 //! | `TRUSTED_PROXIES` | empty; comma-separated addresses or CIDRs (e.g. `10.0.0.0/8, 127.0.0.1`): only requests from them have their `X-Forwarded-For` read for the client's address; otherwise the client is the TCP peer |
 //! | `RUST_LOG` | `info`; a level or `target=level,...` (e.g. `info,tower_jwt_auth::audit=off`); an invalid value is warned about and `info` used |
+//! | `METRICS` | `false`; `true` (with `--features metrics`; without it the server stops at start): the crate's metrics recorded by the Prometheus exporter and served at `GET /metrics` (text exposition, no token needed: keep it off the public internet); the page at `GET /` shows a live panel of them. `false`: `GET /metrics` is 404 |
 //! | `ADMIN_EMAILS` | empty; comma-separated emails (spaces trimmed, ASCII case-insensitive): those users' tokens carry `"roles": ["admin"]`, looked up whenever a token is issued (login, refresh, implicit refresh). Registration does not verify emails: create the admins' accounts before listing them (the server warns at start about listed emails no account has) |
 //!
 //! `GET /` serves a web page that registers, logs in, shows `/me`, refreshes, changes the
@@ -86,6 +87,7 @@ mod admin;
 mod db;
 mod fleet;
 mod keys;
+mod metrics;
 mod sessions;
 mod throttle;
 mod web;
@@ -107,6 +109,9 @@ async fn main() {
 }
 
 async fn run() -> Result<(), String> {
+    // First: the crate takes its metric handles from the recorder installed when the
+    // manager, the layers and the stores first use them.
+    let metrics = metrics::install()?;
     let addr: SocketAddr = env_or("APP_ADDR", "127.0.0.1:3000")
         .parse()
         .map_err(|e| format!("APP_ADDR: {e}"))?;
@@ -169,7 +174,7 @@ async fn run() -> Result<(), String> {
         proxies: throttle::trusted_proxies()?,
     };
     let page = web::Page::new(cookies, if secure { "__Host-" } else { "" });
-    let app = app(jwt, db, hasher, page, rotation, login);
+    let app = app(jwt, db, hasher, page, rotation, login).merge(metrics::routes(metrics));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -21,7 +21,7 @@ mod skip;
 
 use crate::harness::{Server, TempDb};
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 fn binary(var: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Ok(path) = std::env::var(var) {
@@ -34,7 +34,7 @@ fn binary(var: &str, candidates: &[&str]) -> Option<PathBuf> {
 }
 
 /// ChromeDriver on a free loopback port, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -79,12 +79,12 @@ impl Drop for Driver {
     }
 }
 
-async fn text(c: &Client, id: &str) -> String {
+pub(crate) async fn text(c: &Client, id: &str) -> String {
     c.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
 }
 
 /// Waits until element `id`'s text contains `wanted`; fails with what it shows instead.
-async fn wait_text(c: &Client, id: &str, wanted: &str) -> String {
+pub(crate) async fn wait_text(c: &Client, id: &str, wanted: &str) -> String {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let shown = text(c, id).await;
@@ -101,13 +101,13 @@ async fn wait_text(c: &Client, id: &str, wanted: &str) -> String {
     }
 }
 
-async fn fill(c: &Client, id: &str, value: &str) {
+pub(crate) async fn fill(c: &Client, id: &str, value: &str) {
     let input = c.find(Locator::Id(id)).await.unwrap();
     input.clear().await.unwrap();
     input.send_keys(value).await.unwrap();
 }
 
-async fn click(c: &Client, id: &str) {
+pub(crate) async fn click(c: &Client, id: &str) {
     c.find(Locator::Id(id))
         .await
         .unwrap()
@@ -122,21 +122,20 @@ async fn script_cookies(c: &Client) -> String {
     value.as_str().unwrap_or_default().to_owned()
 }
 
-#[tokio::test]
-async fn the_web_page_walks_the_whole_flow_in_chromium() {
+/// Headless Chromium under ChromeDriver (both killed when the driver drops), or `None` after
+/// saying why `what` is skipped (a failure under `CI=true`).
+pub(crate) async fn session(what: &str) -> Option<(Driver, Client)> {
     let (Some(chrome), Some(chromedriver)) = (
         binary("CHROME", &["chromium", "chromium-browser", "google-chrome"]),
         binary("CHROMEDRIVER", &["chromedriver"]),
     ) else {
         skip::skip(
-            "browser test",
+            what,
             "chromium and chromedriver are not installed \
              (apt-get install -y chromium chromium-driver)",
         );
-        return;
+        return None;
     };
-    let db = TempDb::new("browser");
-    let s = Server::start(&db.path(), &[]);
     let driver = Driver::start(&chromedriver).await;
 
     let mut caps = serde_json::Map::new();
@@ -160,7 +159,16 @@ async fn the_web_page_walks_the_whole_flow_in_chromium() {
     .await
     .expect("a browser session within 20 s")
     .expect("chromedriver starts a session");
+    Some((driver, c))
+}
 
+#[tokio::test]
+async fn the_web_page_walks_the_whole_flow_in_chromium() {
+    let db = TempDb::new("browser");
+    let s = Server::start(&db.path(), &[]);
+    let Some((_driver, c)) = session("browser test").await else {
+        return;
+    };
     let result = walk(&c, &s).await;
     let _ = c.close().await;
     result.unwrap();

@@ -27,6 +27,8 @@ mod flask;
 mod harness;
 mod keys;
 mod locations;
+#[cfg(feature = "metrics")]
+mod metrics;
 #[cfg(feature = "jwks")]
 mod outside;
 mod policy;
@@ -702,4 +704,20 @@ async fn two_instances_a_silent_subscription() {
         assert!(start.elapsed() < Duration::from_secs(30), "B recovers");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Built without the `metrics` feature (`cargo test --test example_server`), the crate
+/// records nothing: `METRICS=true` stops the server at start, naming the feature, before it
+/// listens; without it the server starts.
+#[cfg(not(feature = "metrics"))]
+#[test]
+fn metrics_without_the_metrics_feature_stops_the_server() {
+    let out = harness::run_to_exit(&[("METRICS", "true")]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("METRICS=true"), "{said}");
+    assert!(said.contains("--features metrics"), "{said}");
+    assert!(!said.contains("listening on"), "{said}");
+    let db = TempDb::new("no-metrics");
+    drop(Server::start(&db.path(), &[("METRICS", "false")]));
 }
