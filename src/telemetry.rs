@@ -1,6 +1,10 @@
 //! Metrics an operator can alert on (feature `metrics`), on the [`metrics`] facade: the
 //! application installs a recorder (a Prometheus exporter, an OpenTelemetry bridge) **before
-//! building the manager and its layers**, as the handles are registered at first use. Every
+//! the first event** (before building the manager and its layers is simplest): the crate
+//! registers its handles once, at the first event, with the recorder installed then, and
+//! keeps them for the life of the process. So a recorder installed later records nothing
+//! from the crate, and `metrics::with_local_recorder` does not see the crate's events: test
+//! with a global recorder in a process of its own. Every
 //! label comes from a fixed set: never an identity, a token, a `jti`, an address or a path,
 //! so the number of series does not grow with users, tokens or clients (tested). Without the
 //! feature nothing is compiled in; with it and no recorder, an event costs a branch.
@@ -12,16 +16,16 @@
 //!
 //! | name | type | labels | what to alert on |
 //! |---|---|---|---|
-//! | `tower_jwt_auth.guard.requests.total` | counter | `result` (`accepted`, `anonymous`, `refused`), `reason` (`none`, `missing`, `expired`, `revoked`, `invalid`, `wrong_type`, `not_fresh`, `forbidden`, `store_unavailable`) | a rise of `invalid` (forged or foreign tokens), any `store_unavailable` (guards failing closed) |
-//! | `tower_jwt_auth.guard.duration.seconds` | histogram (s) | `result` (`accepted`, `refused`) | p99 over a few µs: a slow hook or denylist (sampled: one verification in 64) |
+//! | `tower_jwt_auth.guard.requests.total` | counter | `result` (`accepted`, `anonymous`, `refused`), `reason` (`none`, `missing`, `expired`, `revoked`, `invalid`, `wrong_type`, `not_fresh`, `forbidden`, `store_unavailable`) | a rise of `invalid` (forged, foreign or malformed tokens, a CSRF mismatch, a key not (yet) known), any `store_unavailable` (guards failing closed) |
+//! | `tower_jwt_auth.guard.duration.seconds` | histogram (s) | `result` (`accepted`, `refused`) | p99 over a few µs: slow keys or claims (one verification in 64, of those decided without waiting: a Redis lookup or an async hook is not in it) |
 //! | `tower_jwt_auth.guard.memo_hits.total` | counter | — | (capacity planning: the memo's share of accepted requests) |
 //! | `tower_jwt_auth.login.attempts.total` | counter | `result` (`success`, `failure`, `throttled`, `unavailable`) | `failure`/`throttled` far above their baseline: a guessing campaign; any `unavailable` |
 //! | `tower_jwt_auth.login.throttled.total` | counter | `key` (`account_client`, `account`, `client`) | `account` rising: accounts being locked for everyone |
-//! | `tower_jwt_auth.refresh.requests.total` | counter | `result` (`success`, `failure`, `reuse_detected`) | any `reuse_detected`: a stolen refresh token was replayed |
-//! | `tower_jwt_auth.revocations.total` | counter | `kind` (`token`, `all`, `session`) | (audit volume: logouts, password changes, ended sessions) |
+//! | `tower_jwt_auth.refresh.requests.total` | counter | `result` (`success`, `failure`, `reuse_detected`) | any `reuse_detected`: a stolen refresh token was replayed (a refresh token its guard refuses, expired or revoked, counts in `guard.requests`) |
+//! | `tower_jwt_auth.revocations.total` | counter | `kind` (`token`, `all`, `session`) | (audit volume: tokens revoked (a logout revokes one or two), revoke-alls (password changes), sessions ended) |
 //! | `tower_jwt_auth.password.queue` | gauge | — | above the pool's size for long: logins wait for hashing |
 //! | `tower_jwt_auth.password.hash.duration.seconds` | histogram (s) | — | p50 far from the configured cost: a noisy neighbour or a wrong parameter |
-//! | `tower_jwt_auth.denylist.size` | gauge | `store` (`memory`, `redis`) | growth without bound (tokens that never expire are revoked) |
+//! | `tower_jwt_auth.denylist.size` | gauge | `store` (`memory`, `redis`) | growth without bound (tokens that never expire are revoked); set on revocations, at most once a second; expired entries count until swept |
 //! | `tower_jwt_auth.revocation_view.trusted` | gauge (0/1) | `store` (`redis`) | 0 for more than a few seconds: the instance asks Redis for every token |
 //! | `tower_jwt_auth.jwks.fetches.total` | counter | `result` (`success`, `failure`) | `failure` rising: an outside issuer's keys are stale |
 //!
@@ -81,15 +85,32 @@ const REASONS: [&str; 8] = [
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 fn reason(kind: crate::error::ErrorKind) -> usize {
     use crate::error::ErrorKind as K;
+    // Every kind named: a new one needs a decision, not a silent `invalid`.
     match kind {
         K::MissingToken => 0,
         K::Expired => 1,
         K::Revoked => 2,
+        K::BadHeader
+        | K::BadQueryParameter
+        | K::Csrf
+        | K::BodyTooLarge
+        | K::BodyUnreadable
+        | K::TooLarge
+        | K::Malformed
+        | K::AlgorithmNotAllowed
+        | K::InvalidSignature
+        | K::UnknownKey
+        | K::NotYetValid
+        | K::InvalidClaim
+        | K::InvalidAudience
+        | K::InvalidIssuer
+        | K::InvalidSubject
+        | K::UserClaimsVerification
+        | K::UserLookup => 3,
         K::WrongTokenType => 4,
         K::FreshTokenRequired => 5,
         K::InsufficientScope => 6,
         K::RevocationStoreUnavailable | K::UserStoreUnavailable => 7,
-        _ => 3,
     }
 }
 
@@ -285,8 +306,20 @@ mod on {
         handles().revocations[kind as usize].increment(1);
     }
 
-    pub(crate) fn password_queue(waiting: usize) {
-        handles().password_queue.set(waiting as f64);
+    /// One password check waiting for a hashing slot, while it lives.
+    pub(crate) struct PasswordWaiting;
+
+    impl PasswordWaiting {
+        pub(crate) fn start() -> Self {
+            handles().password_queue.increment(1.0);
+            PasswordWaiting
+        }
+    }
+
+    impl Drop for PasswordWaiting {
+        fn drop(&mut self) {
+            handles().password_queue.decrement(1.0);
+        }
     }
 
     pub(crate) fn password_hash(took: Duration) {
@@ -332,8 +365,13 @@ mod on {
     pub(crate) fn refresh(_: Refresh) {}
     #[inline(always)]
     pub(crate) fn revocation(_: Revocation) {}
-    #[inline(always)]
-    pub(crate) fn password_queue(_: usize) {}
+    pub(crate) struct PasswordWaiting;
+    impl PasswordWaiting {
+        #[inline(always)]
+        pub(crate) fn start() -> Self {
+            PasswordWaiting
+        }
+    }
     #[inline(always)]
     pub(crate) fn password_hash(_: std::time::Duration) {}
     #[inline(always)]
@@ -352,7 +390,7 @@ pub(crate) use on::throttled;
 #[allow(unused_imports)]
 pub(crate) use on::{
     denylist_size, guard_accepted, guard_duration, guard_refused, guard_timer, jwks_fetch, login,
-    memo_hit, password_hash, password_queue, refresh, revocation, view_trusted,
+    memo_hit, password_hash, refresh, revocation, view_trusted, PasswordWaiting,
 };
 
 #[cfg(test)]

@@ -245,8 +245,9 @@ pub struct MemoryDenylist {
     any_cutoff: Arc<AtomicBool>,
     /// Decides when entries have outlived their tokens.
     clock: ClockHandle,
-    /// The `store` label of its size metric.
+    /// The `store` label of its size metric, and the second it was last reported.
     store: crate::telemetry::Store,
+    reported_at: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl MemoryDenylist {
@@ -278,6 +279,7 @@ impl MemoryDenylist {
             any_cutoff: Arc::new(AtomicBool::new(false)),
             clock,
             store: crate::telemetry::Store::Memory,
+            reported_at: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
 
@@ -290,9 +292,20 @@ impl MemoryDenylist {
         }
     }
 
-    /// Reports the number of entries (feature `metrics`): revoked tokens and cut-offs, not
-    /// counting those expired but not yet swept.
+    /// Reports the number of entries (feature `metrics`), at most once a second (a
+    /// snapshot of many entries reports once): revoked tokens and cut-offs, those expired
+    /// counting until swept.
     fn report_size(&self) {
+        if cfg!(feature = "metrics") {
+            let now = epoch_secs(self.clock.now());
+            if self.reported_at.swap(now, Ordering::Relaxed) != now {
+                self.report_size_now();
+            }
+        }
+    }
+
+    /// Reports the number of entries now (feature `metrics`): after a batch.
+    pub(crate) fn report_size_now(&self) {
         if cfg!(feature = "metrics") {
             let entries =
                 self.uuids.len() as u64 + self.others.entry_count() + self.cutoffs.entry_count();

@@ -97,7 +97,7 @@ where
                 }
             }
             Verdict::Ready(Err(err)) => Kind::Rejected {
-                response: Some(config.reject(req.headers(), req.extensions(), err)),
+                response: Some(config.refuse(req.headers(), req.extensions(), err)),
             },
             Verdict::Pending(check) => Kind::Checking {
                 check,
@@ -172,7 +172,7 @@ where
                         Ok(bytes) => Some(bytes),
                         Err(_) if config.route.requirement.optional => None,
                         Err(err) => {
-                            let response = config.reject(&parts.headers, &parts.extensions, err);
+                            let response = config.refuse(&parts.headers, &parts.extensions, err);
                             return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
                         }
                     };

@@ -89,6 +89,18 @@ pub(crate) struct GuardConfig {
 }
 
 impl GuardConfig {
+    /// [`reject`](Self::reject), counted as the guard's refusal (the `guard.requests`
+    /// metric): what the guard itself answers, not an extractor answering for it.
+    pub(crate) fn refuse(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        err: AuthError,
+    ) -> Response<Bytes> {
+        crate::telemetry::guard_refused(err.kind());
+        self.reject(headers, extensions, err)
+    }
+
     /// The rejection response for `err`, with the error in its extensions; a refused token
     /// is audited (see [`crate::audit`]). The failure path only: an admitted request never
     /// comes here.
@@ -99,7 +111,6 @@ impl GuardConfig {
         err: AuthError,
     ) -> Response<Bytes> {
         let kind = err.kind();
-        crate::telemetry::guard_refused(kind);
         if kind.is_unavailable() {
             tracing::warn!(outcome = "rejected", kind = ?kind, "{}", err.message());
         } else {

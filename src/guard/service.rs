@@ -119,7 +119,7 @@ where
             // nothing and handed on untouched.
             if !route.requirement.optional {
                 let err = request_body::too_large(limit);
-                return ResponseFuture::rejected(self.config.reject(
+                return ResponseFuture::rejected(self.config.refuse(
                     req.headers(),
                     req.extensions(),
                     err,

@@ -57,8 +57,6 @@ pub struct PasswordHasher {
 /// The threads, started on demand.
 struct Pool {
     permits: Arc<Semaphore>,
-    /// Checks waiting for a permit (the `password.queue` metric).
-    waiting: AtomicUsize,
     /// Idle threads, the one busy last on top (its Argon2 memory is warm): each the sender
     /// of its own job channel. Dropping them (with the pool) ends the threads.
     idle: Mutex<Vec<mpsc::Sender<Job>>>,
@@ -229,7 +227,6 @@ impl PasswordHasher {
         Self {
             pool: Arc::new(Pool {
                 permits: Arc::new(Semaphore::new(max_concurrent)),
-                waiting: AtomicUsize::new(0),
                 idle: Mutex::new(Vec::with_capacity(max_concurrent)),
                 started: AtomicUsize::new(0),
             }),
@@ -337,11 +334,11 @@ impl PasswordHasher {
         F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
         T: Send + 'static,
     {
-        let waiting = &self.pool.waiting;
-        crate::telemetry::password_queue(waiting.fetch_add(1, Ordering::Relaxed) + 1);
+        // Counted while waiting, also when the caller gives up meanwhile (dropped).
+        let waiting = crate::telemetry::PasswordWaiting::start();
         let permit =
             tokio::time::timeout(self.max_wait, self.pool.permits.clone().acquire_owned()).await;
-        crate::telemetry::password_queue(waiting.fetch_sub(1, Ordering::Relaxed) - 1);
+        drop(waiting);
         let permit = permit
             .map_err(|_| PasswordError::Busy)?
             .map_err(|_| PasswordError::Busy)?;

@@ -135,7 +135,10 @@ impl<U: UserStore> Inner<U> {
             .await
         {
             Ok(tokens) => (tokens.access, tokens.refresh),
-            Err(reply) => return reply,
+            Err(reply) => {
+                telemetry::login(telemetry::Login::Unavailable);
+                return reply;
+            }
         };
         telemetry::login(telemetry::Login::Success);
         tracing::info!(

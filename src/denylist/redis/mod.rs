@@ -405,6 +405,7 @@ impl Inner {
                 loaded += self.load_from(node.as_ref(), kind).await.map_err(store)?;
             }
         }
+        self.local.report_size_now();
         Ok(loaded)
     }
 
