@@ -75,7 +75,13 @@ impl Db {
                  user_agent TEXT,
                  expires_at INTEGER
              );
-             CREATE INDEX IF NOT EXISTS sessions_by_identity ON sessions (identity);",
+             CREATE INDEX IF NOT EXISTS sessions_by_identity ON sessions (identity);
+             CREATE TABLE IF NOT EXISTS friends (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 user_id INTEGER NOT NULL REFERENCES users (id),
+                 friend_id INTEGER NOT NULL REFERENCES users (id),
+                 UNIQUE (user_id, friend_id)
+             );",
         )
         .map_err(|e| format!("database schema: {e}"))?;
         tracing::info!("database: {path}");

@@ -14,6 +14,7 @@
 //! | `REDIS_URL` | unset: revocations and sessions in SQLite, login failures counted in memory; set (with `--features redis`): all three shared through this Redis node |
 //! | `REDIS_SENTINELS` / `REDIS_SENTINEL_MASTER` | instead of `REDIS_URL`: comma-separated Sentinels (`host:port`) and the name of the primary they watch |
 //! | `REDIS_CLUSTER` | instead of `REDIS_URL`: comma-separated seed nodes (`host:port`) of a Redis Cluster (7 or later). Two of these three set at once: the server stops at start |
+//! | `JWT_ERROR_MESSAGE_KEY` | `msg`: the key of the guards' and the auth service's rejection messages (`message` in the tutorial: `{"message": "Missing Authorization Header"}`); the server's own answers keep `msg` |
 //! | `JWT_TOKEN_LOCATION` | `headers,cookies` (any of `headers`, `cookies`, `query_string`, `json`) |
 //! | `JWT_COOKIE_SECURE` | `false` (so that the page works on plain http on loopback); `true`: the `__Host-` cookies (HTTPS only) |
 //! | `JWT_COOKIE_SAMESITE` | `Lax` (`Strict`, `None`: needs `JWT_COOKIE_SECURE=true`) |
@@ -86,6 +87,7 @@ use tower_jwt_auth::{
 mod admin;
 mod db;
 mod fleet;
+mod friends;
 mod keys;
 mod metrics;
 mod sessions;
@@ -150,6 +152,9 @@ async fn run() -> Result<(), String> {
         builder = builder.host_prefixed_cookies();
     }
     let jwt = builder
+        // The tutorial's `JWT_ERROR_MESSAGE_KEY = 'message'`: the key of the guards' and the
+        // auth service's rejection messages (the server's own answers keep `msg`).
+        .error_message_key(env_or("JWT_ERROR_MESSAGE_KEY", "msg"))
         .token_locations(locations)
         .cookie_secure(secure)
         .cookie_samesite(same_site)
@@ -310,6 +315,10 @@ fn app(
         )
         .route("/me", get(me).route_layer(JwtRequiredLayer::new(&jwt)))
         .route(
+            "/me/friends",
+            post(friends::add).route_layer(JwtRequiredLayer::new(&jwt)),
+        )
+        .route(
             "/me/sessions",
             get(sessions::list).route_layer(JwtRequiredLayer::new(&jwt)),
         )
@@ -439,6 +448,10 @@ async fn get_user(
     // An outside issuer's `sub` names no local user: only the manager's own tokens own a row.
     if token.is_some_and(|t| t.local_identity() == Some(user.id.to_string().as_str())) {
         body["email"] = json!(user.email);
+        match friends::of(&state.db, user.id).await {
+            Ok(friends) => body["friends"] = json!(friends),
+            Err(err) => return err.into_response(),
+        }
     }
     Json(body).into_response()
 }
@@ -449,10 +462,16 @@ async fn me(State(state): State<AppState>, Extension(token): Extension<VerifiedT
         return error(StatusCode::NOT_FOUND, "user not found");
     };
     match state.db.user_by_id(id).await {
-        Ok(Some(user)) => {
-            Json(json!({"id": user.id, "username": user.username, "email": user.email}))
-                .into_response()
-        }
+        Ok(Some(user)) => match friends::of(&state.db, user.id).await {
+            Ok(friends) => Json(json!({
+                "id": user.id,
+                "username": user.username,
+                "email": user.email,
+                "friends": friends,
+            }))
+            .into_response(),
+            Err(err) => err.into_response(),
+        },
         Ok(None) => error(StatusCode::NOT_FOUND, "user not found"),
         Err(err) => err.into_response(),
     }

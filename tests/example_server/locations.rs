@@ -32,7 +32,7 @@ const FOUR: [&str; 4] = [
     "refresh_token_cookie",
 ];
 
-async fn cookie_login(s: &Server) -> (BTreeMap<String, (String, String)>, Value) {
+pub(super) async fn cookie_login(s: &Server) -> (BTreeMap<String, (String, String)>, Value) {
     let (status, headers, body) = s
         .call_with(
             Method::POST,
@@ -45,7 +45,7 @@ async fn cookie_login(s: &Server) -> (BTreeMap<String, (String, String)>, Value)
     (set_cookies(&headers), body)
 }
 
-fn jar(cookies: &BTreeMap<String, (String, String)>) -> String {
+pub(super) fn jar(cookies: &BTreeMap<String, (String, String)>) -> String {
     cookies
         .iter()
         .map(|(name, (value, _))| format!("{name}={value}"))

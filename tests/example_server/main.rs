@@ -24,6 +24,7 @@ mod browser;
 mod challenges;
 #[path = "../support/flask.rs"]
 mod flask;
+mod friends;
 mod harness;
 mod keys;
 mod locations;

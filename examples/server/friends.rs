@@ -1,0 +1,82 @@
+//! The tutorial's friends: `POST /me/friends` `{"username": "..."}` adds one (in the order
+//! added, no duplicates), and the owner's views of a user (`GET /me`, `GET /users/{username}`
+//! with the owner's token) list them. Kept in SQLite (table `friends`).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use rusqlite::params;
+use serde_json::{json, Value};
+use tower_jwt_auth::VerifiedToken;
+
+use crate::db::{Db, DbError};
+use crate::{error, read_json, AppState};
+
+/// The usernames of `user_id`'s friends, in the order they were added.
+pub async fn of(db: &Db, user_id: i64) -> Result<Vec<String>, DbError> {
+    db.call(move |conn| {
+        let mut query = conn.prepare_cached(
+            "SELECT users.username FROM friends JOIN users ON users.id = friends.friend_id
+             WHERE friends.user_id = ?1 ORDER BY friends.seq",
+        )?;
+        let names = query
+            .query_map(params![user_id], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(names)
+    })
+    .await
+}
+
+/// `POST /me/friends` (JwtRequired): 200 `{"friends": [...]}`; 404 for an unknown
+/// username; 400 for oneself or a body without a `username` string. Adding twice is not an
+/// error.
+pub async fn add(
+    State(state): State<AppState>,
+    Extension(token): Extension<VerifiedToken>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let fields = match read_json(&headers, body).await {
+        Ok(fields) => fields,
+        Err(response) => return response,
+    };
+    let Some(username) = fields.get("username").and_then(Value::as_str) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The request body must be a JSON object with a \"username\" string",
+        );
+    };
+    // An outside issuer's identity has no local row, so no friends.
+    let Some(me) = token.local_identity().and_then(|id| id.parse::<i64>().ok()) else {
+        return error(StatusCode::NOT_FOUND, "user not found");
+    };
+    let friend = match state.db.user_by("username", username.to_owned()).await {
+        Ok(Some(friend)) => friend,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "user not found"),
+        Err(err) => return err.into_response(),
+    };
+    if friend.id == me {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "you cannot add yourself as a friend",
+        );
+    }
+    let added = state
+        .db
+        .call(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO friends (user_id, friend_id) VALUES (?1, ?2)",
+                params![me, friend.id],
+            )
+        })
+        .await;
+    if let Err(err) = added {
+        return err.into_response();
+    }
+    match of(&state.db, me).await {
+        Ok(friends) => Json(json!({ "friends": friends })).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
