@@ -163,7 +163,7 @@ async fn run() -> Result<(), String> {
         ))
         .access_token_lifetime(lifetime("JWT_ACCESS_TOKEN_EXPIRES", 900)?)
         .refresh_token_lifetime(lifetime("JWT_REFRESH_TOKEN_EXPIRES", 2_592_000)?)
-        .denylist_arc(denylist)
+        .denylist(denylist)
         .verified_token_cache(env_parse("JWT_VERIFIED_TOKEN_CACHE")?.unwrap_or(true))
         .build()
         .map_err(|e| format!("JWT settings: {e}"))?;

@@ -165,3 +165,40 @@ pub trait Denylist: Send + Sync + 'static {
         None
     }
 }
+
+/// A shared denylist is one: `JwtManagerBuilder::denylist` takes an `Arc<dyn Denylist>`
+/// (or an `Arc` of any denylist) as it takes the denylist itself.
+impl<T: Denylist + ?Sized> Denylist for std::sync::Arc<T> {
+    fn revoke<'a>(
+        &'a self,
+        jti: &'a str,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        (**self).revoke(jti, until)
+    }
+
+    fn revoke_many<'a>(
+        &'a self,
+        jtis: &'a [&'a str],
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        (**self).revoke_many(jtis, until)
+    }
+
+    fn revoke_all<'a>(
+        &'a self,
+        identity: &'a str,
+        issued_before: SystemTime,
+        until: Option<SystemTime>,
+    ) -> BoxFuture<'a, Result<(), DenylistError>> {
+        (**self).revoke_all(identity, issued_before, until)
+    }
+
+    fn is_revoked<'a>(&'a self, token: TokenId<'a>) -> BoxFuture<'a, Result<bool, DenylistError>> {
+        (**self).is_revoked(token)
+    }
+
+    fn is_revoked_now(&self, token: TokenId<'_>) -> Option<Result<bool, DenylistError>> {
+        (**self).is_revoked_now(token)
+    }
+}

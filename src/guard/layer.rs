@@ -24,6 +24,7 @@ use crate::verify::{Requirement, Route, TokenKind};
 /// Each layer starts from its manager's settings; the setters override them for the
 /// routes this layer guards only. Setters can be called in any order and any number of
 /// times: the last call wins, and none changes what kind of guard the layer builds.
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct GuardLayer<K> {
     config: Arc<GuardConfig>,
     _kind: PhantomData<fn() -> K>,
@@ -77,11 +78,18 @@ impl<K> GuardLayer<K> {
     }
 
     /// Looks for the token in these locations, in this order, on these routes.
-    pub fn locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
+    ///
+    /// # Panics
+    ///
+    /// With no location, as the manager's builder refuses one (a route that looks nowhere
+    /// would refuse every request).
+    pub fn token_locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
         let locations: Vec<_> = locations.into_iter().collect();
-        if !locations.is_empty() {
-            self.route_mut().set_locations(locations.into());
-        }
+        assert!(
+            !locations.is_empty(),
+            "a guard layer needs at least one token location"
+        );
+        self.route_mut().set_locations(locations.into());
         self
     }
 

@@ -124,6 +124,7 @@ impl fmt::Debug for RemoteJwks {
 
 /// Builds a [`RemoteJwks`].
 #[derive(Debug)]
+#[must_use = "builders do nothing until built"]
 pub struct RemoteJwksBuilder {
     source: Source,
     issuer: Option<String>,

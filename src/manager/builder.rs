@@ -19,6 +19,7 @@ use crate::respond::{DefaultErrorResponder, ErrorResponder, StatusPolicy};
 use crate::verify::{ClaimsHook, Core, UserLookup};
 
 /// Builds a [`JwtManager`]; every setting is validated by [`build`](Self::build).
+#[must_use = "builders do nothing until built"]
 pub struct JwtManagerBuilder {
     material: Option<Material>,
     /// Keys added with [`key`](Self::key), after the one of `secret`/`key_pair`.
@@ -283,15 +284,10 @@ impl JwtManagerBuilder {
         self
     }
 
-    /// The revocation store (default an in-process [`MemoryDenylist`]).
+    /// The revocation store (default an in-process [`MemoryDenylist`]): the denylist itself,
+    /// or a shared `Arc<dyn Denylist>` (held as it is).
     pub fn denylist(mut self, denylist: impl Denylist) -> Self {
-        self.denylist = Some(Arc::new(denylist));
-        self
-    }
-
-    /// A shared revocation store.
-    pub fn denylist_arc(mut self, denylist: Arc<dyn Denylist>) -> Self {
-        self.denylist = Some(denylist);
+        self.denylist = Some(shared(denylist));
         self
     }
 
@@ -505,6 +501,20 @@ impl JwtManagerBuilder {
     }
 }
 
+/// `denylist` as the manager holds it: an `Arc<dyn Denylist>` as it is (not behind a second
+/// `Arc`, which every guard would follow), anything else in a new one.
+fn shared<D: Denylist>(denylist: D) -> Arc<dyn Denylist> {
+    let mut slot = Some(denylist);
+    if let Some(arc) =
+        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Arc<dyn Denylist>>>()
+    {
+        if let Some(arc) = arc.take() {
+            return arc;
+        }
+    }
+    Arc::new(slot.expect("not taken"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,6 +548,40 @@ mod tests {
             JwtManager::builder().build().unwrap_err(),
             BuildError::MissingKey
         );
+    }
+
+    #[test]
+    fn a_shared_denylist_is_held_as_it_is() {
+        let shared: Arc<dyn Denylist> = Arc::new(MemoryDenylist::new());
+        let m = JwtManager::builder()
+            .secret(SECRET)
+            .denylist(shared.clone())
+            .build()
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(m.denylist(), &shared),
+            "not behind a second Arc"
+        );
+        // Any other denylist (an `Arc` of a concrete one too) goes into one.
+        let concrete = Arc::new(MemoryDenylist::new());
+        let m = JwtManager::builder()
+            .secret(SECRET)
+            .denylist(concrete.clone())
+            .build()
+            .unwrap();
+        concrete.insert("seen", None);
+        assert!(crate::denylist::Denylist::is_revoked_now(
+            m.denylist().as_ref(),
+            crate::denylist::TokenId::new("seen", "ada", 0.0)
+        )
+        .is_some_and(|r| r.unwrap()));
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one token location")]
+    fn a_layer_without_locations_is_refused() {
+        let m = JwtManager::builder().secret(SECRET).build().unwrap();
+        let _ = crate::JwtRequiredLayer::new(&m).token_locations([]);
     }
 
     #[test]

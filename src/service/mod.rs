@@ -226,6 +226,7 @@ impl UserStore for MemoryUserStore {
 }
 
 /// Builds an [`AuthService`].
+#[must_use = "builders do nothing until built"]
 pub struct AuthServiceBuilder<U> {
     manager: JwtManager,
     store: U,

@@ -62,6 +62,7 @@ return 0
 
 /// Builds a [`RedisThrottle`].
 #[derive(Debug, Clone)]
+#[must_use = "builders do nothing until connected"]
 pub struct RedisThrottleBuilder {
     target: RedisTarget,
     prefix: String,

@@ -149,7 +149,7 @@ async fn kinds_freshness_revocation() {
         down: AtomicBool::new(true),
         inner: MemoryDenylist::new(),
     });
-    let flaky = builder().denylist_arc(store.clone()).build().unwrap();
+    let flaky = builder().denylist(store.clone()).build().unwrap();
     let flaky_app = crate::harness::app(&flaky);
     let token = flaky.create_access_token("1").unwrap();
     g.case(

@@ -50,7 +50,7 @@ impl Denylist for Fixed {
 async fn revocation_skip_and_no_skip() {
     let store = Fixed::new(Some(true));
     let m = builder(StatusPolicy::Default)
-        .denylist_arc(store.clone())
+        .denylist(store.clone())
         .build()
         .unwrap();
     let access = m.create_access_token("username").unwrap();
@@ -76,7 +76,7 @@ async fn non_revoked_and_revoked_tokens() {
     for policy in POLICIES {
         for revoked in [false, true] {
             let m = builder(policy)
-                .denylist_arc(Fixed::new(Some(revoked)))
+                .denylist(Fixed::new(Some(revoked)))
                 .build()
                 .unwrap();
             let access = m.create_access_token("username").unwrap();
@@ -105,7 +105,7 @@ async fn non_revoked_and_revoked_tokens() {
 #[tokio::test]
 async fn custom_revoked_message() {
     let m = builder(StatusPolicy::Default)
-        .denylist_arc(Fixed::new(Some(true)))
+        .denylist(Fixed::new(Some(true)))
         .build()
         .unwrap();
     let layer = JwtRequiredLayer::new(&m).error_responder(fixed_response(
@@ -173,7 +173,7 @@ async fn token_without_jti_is_rejected_when_revocation_is_checked() {
 #[tokio::test]
 async fn failing_store_fails_closed() {
     let m = builder(StatusPolicy::Default)
-        .denylist_arc(Fixed::new(None))
+        .denylist(Fixed::new(None))
         .build()
         .unwrap();
     let access = m.create_access_token("username").unwrap();
@@ -189,7 +189,7 @@ async fn request_and_token_verification_ask_an_asynchronous_store() {
     for revoked in [false, true] {
         let store = Fixed::new(Some(revoked));
         let m = builder(StatusPolicy::Default)
-            .denylist_arc(store.clone())
+            .denylist(store.clone())
             .build()
             .unwrap();
         let access = m.create_access_token("username").unwrap();

@@ -105,7 +105,7 @@ impl Client {
         };
         let method_is = |method: Method| req.method() == method;
         let locations = |layer: JwtRequiredLayer| match &self.route_locations {
-            Some(l) => layer.locations(l.clone()),
+            Some(l) => layer.token_locations(l.clone()),
             None => layer,
         };
         let res = match path.as_str() {

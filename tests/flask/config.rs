@@ -74,7 +74,7 @@ async fn per_route_overrides() {
     assert_eq!(r.status, 401);
     assert_eq!(r.msg(), flask.msg());
     // Locations can be set per route too (headers is the only location today).
-    let route = JwtRequiredLayer::new(&m).locations([TokenLocation::Headers]);
+    let route = JwtRequiredLayer::new(&m).token_locations([TokenLocation::Headers]);
     assert_eq!(
         send(&route, None).await.msg(),
         "Missing Authorization Header"

@@ -16,6 +16,7 @@ use subscription::subscribe_forever;
 
 /// Builds a [`RedisDenylist`].
 #[derive(Debug, Clone)]
+#[must_use = "builders do nothing until connected"]
 pub struct RedisDenylistBuilder {
     target: RedisTarget,
     prefix: String,
