@@ -344,3 +344,36 @@ async fn a_token_issued_right_after_a_revoke_all_at_the_end_of_a_second_is_valid
         Some(1_800_000_000.0)
     );
 }
+
+/// A shared `Arc<dyn Denylist>` is held as it is (no second `Arc` on the guard's path); any
+/// other denylist, an `Arc` of a concrete one too, is taken as well.
+#[test]
+fn a_shared_denylist_is_held_as_it_is() {
+    let shared: Arc<dyn Denylist> = Arc::new(MemoryDenylist::new());
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .denylist(shared.clone())
+        .build()
+        .unwrap();
+    assert!(Arc::ptr_eq(m.denylist(), &shared), "behind a second Arc");
+    let concrete = Arc::new(MemoryDenylist::new());
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .denylist(concrete.clone())
+        .build()
+        .unwrap();
+    concrete.insert("seen", None);
+    assert!(matches!(
+        m.denylist()
+            .is_revoked_now(TokenId::new("seen", "ada", 0.0)),
+        Some(Ok(true))
+    ));
+}
+
+/// A guard layer without a token location is refused, as the builder refuses one.
+#[test]
+#[should_panic(expected = "at least one token location")]
+fn a_layer_without_token_locations_is_refused() {
+    let m = JwtManager::builder().secret(SECRET).build().unwrap();
+    let _ = tower_jwt_auth::JwtRequiredLayer::new(&m).token_locations([]);
+}

@@ -551,40 +551,6 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_denylist_is_held_as_it_is() {
-        let shared: Arc<dyn Denylist> = Arc::new(MemoryDenylist::new());
-        let m = JwtManager::builder()
-            .secret(SECRET)
-            .denylist(shared.clone())
-            .build()
-            .unwrap();
-        assert!(
-            Arc::ptr_eq(m.denylist(), &shared),
-            "not behind a second Arc"
-        );
-        // Any other denylist (an `Arc` of a concrete one too) goes into one.
-        let concrete = Arc::new(MemoryDenylist::new());
-        let m = JwtManager::builder()
-            .secret(SECRET)
-            .denylist(concrete.clone())
-            .build()
-            .unwrap();
-        concrete.insert("seen", None);
-        assert!(crate::denylist::Denylist::is_revoked_now(
-            m.denylist().as_ref(),
-            crate::denylist::TokenId::new("seen", "ada", 0.0)
-        )
-        .is_some_and(|r| r.unwrap()));
-    }
-
-    #[test]
-    #[should_panic(expected = "at least one token location")]
-    fn a_layer_without_locations_is_refused() {
-        let m = JwtManager::builder().secret(SECRET).build().unwrap();
-        let _ = crate::JwtRequiredLayer::new(&m).token_locations([]);
-    }
-
-    #[test]
     fn settings_are_validated() {
         let b = || JwtManager::builder().secret(SECRET);
         assert!(b().header_name("bad header").build().is_err());

@@ -148,7 +148,7 @@ async fn full_login_flow() {
         s.get("/users/ada", Some(&access)).await,
         (
             StatusCode::OK,
-            json!({"id": 1, "username": "ada", "email": "ada@example.com"})
+            json!({"id": 1, "username": "ada", "email": "ada@example.com", "friends": []})
         )
     );
     let (bob_access, _) = login(&s, "bob@example.com", "bob's password").await;
@@ -162,7 +162,7 @@ async fn full_login_flow() {
     );
 
     // /me.
-    let me = json!({"id": 1, "username": "ada", "email": "ada@example.com"});
+    let me = json!({"id": 1, "username": "ada", "email": "ada@example.com", "friends": []});
     assert_eq!(
         s.get("/me", Some(&access)).await,
         (StatusCode::OK, me.clone())
@@ -370,7 +370,7 @@ async fn interop_with_flask_jwt_extended() {
     // Tokens made by Flask-JWT-Extended for the registered user's id.
     let created = &out["created"];
     let token = |name: &str| created[name].as_str().unwrap().to_owned();
-    let me = json!({"id": 1, "username": "ada", "email": "ada@example.com"});
+    let me = json!({"id": 1, "username": "ada", "email": "ada@example.com", "friends": []});
     assert_eq!(
         s.get("/me", Some(&token("access"))).await,
         (StatusCode::OK, me.clone())
