@@ -137,6 +137,23 @@ impl Db {
             .map_err(DbError::Sqlite)
     }
 
+    /// The usernames of `user_id`'s friends, in the order they were added (a read: the
+    /// read connection, never waiting behind a write).
+    pub async fn friends_of(&self, user_id: i64) -> Result<Vec<String>, DbError> {
+        let conn = self.read.lock().map_err(|_| DbError::Lost)?;
+        let mut query = conn
+            .prepare_cached(
+                "SELECT users.username FROM friends JOIN users ON users.id = friends.friend_id
+                 WHERE friends.user_id = ?1 ORDER BY friends.seq",
+            )
+            .map_err(DbError::Sqlite)?;
+        let names = query
+            .query_map(params![user_id], |row| row.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(DbError::Sqlite)?;
+        Ok(names)
+    }
+
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, DbError> {
         match id.parse::<i64>() {
             Ok(_) => self.user_by("id", id.to_owned()).await,

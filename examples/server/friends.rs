@@ -16,17 +16,7 @@ use crate::{error, read_json, AppState};
 
 /// The usernames of `user_id`'s friends, in the order they were added.
 pub async fn of(db: &Db, user_id: i64) -> Result<Vec<String>, DbError> {
-    db.call(move |conn| {
-        let mut query = conn.prepare_cached(
-            "SELECT users.username FROM friends JOIN users ON users.id = friends.friend_id
-             WHERE friends.user_id = ?1 ORDER BY friends.seq",
-        )?;
-        let names = query
-            .query_map(params![user_id], |row| row.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(names)
-    })
-    .await
+    db.friends_of(user_id).await
 }
 
 /// `POST /me/friends` (JwtRequired): 200 `{"friends": [...]}`; 404 for an unknown
@@ -48,10 +38,16 @@ pub async fn add(
             "The request body must be a JSON object with a \"username\" string",
         );
     };
-    // An outside issuer's identity has no local row, so no friends.
+    // An outside issuer's identity has no local row, so no friends; nor has a token whose
+    // user is gone (as `GET /me` answers it).
     let Some(me) = token.local_identity().and_then(|id| id.parse::<i64>().ok()) else {
         return error(StatusCode::NOT_FOUND, "user not found");
     };
+    match state.db.user_by_id(&me.to_string()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, "user not found"),
+        Err(err) => return err.into_response(),
+    }
     let friend = match state.db.user_by("username", username.to_owned()).await {
         Ok(Some(friend)) => friend,
         Ok(None) => return error(StatusCode::NOT_FOUND, "user not found"),

@@ -51,7 +51,8 @@
 //! Logins are throttled (one count for `/token` and the page's `/web/token`; in Redis when
 //! one is named, shared by every instance): only failed attempts count, per (account, client
 //! address), per account and per address, within `LOGIN_THROTTLE_WINDOW`; an attempt past a
-//! limit answers `429 {"msg": "Too many login attempts, try again later"}` with
+//! limit answers `429 {"msg": "Too many login attempts, try again later"}` (the message under
+//! `JWT_ERROR_MESSAGE_KEY` on `/token`) with
 //! `Retry-After`, whatever the account and the password, without hashing. A login that
 //! succeeds resets its (account, address). Audit events (target `tower_jwt_auth::audit`):
 //! the login's, and `authn_password_change` for `PUT /me/password`.

@@ -186,3 +186,18 @@ async fn the_error_message_key_on_each_kind_of_rejection() {
         (StatusCode::NOT_FOUND, json!({"msg": "user not found"}))
     );
 }
+
+/// A valid token whose user is gone adds no friend (as `GET /me` answers it: 404).
+#[tokio::test]
+async fn a_token_without_its_user_adds_no_friend() {
+    let db = TempDb::new("friends-orphan");
+    let s = Server::start(&db.path(), &[]);
+    register(&s, "bob", "bob@example.com", "pw-of-bob").await;
+    // Signed with the server's secret for a user id no account has.
+    let orphan = manager().create_access_token("42").unwrap();
+    assert_eq!(s.get("/me", Some(&orphan)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        add(&s, &orphan, "bob").await,
+        (StatusCode::NOT_FOUND, json!({"msg": "user not found"}))
+    );
+}
