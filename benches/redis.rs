@@ -44,17 +44,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let connect = || {
-        runtime.block_on(async {
-            let list = RedisDenylist::builder(redis.url())
-                .prefix("bench:")
-                .connect()
-                .await
-                .unwrap();
-            assert!(list.wait_until_trusted(Duration::from_secs(10)).await);
-            list
-        })
-    };
+    let connect = || runtime.block_on(trusted(redis.url()));
     let (a_list, b_list) = (connect(), connect());
     let a = JwtManager::builder()
         .secret(SECRET)
@@ -144,6 +134,19 @@ fn main() {
     );
 }
 
+/// A denylist on `target` (prefix `bench:`), its view loaded.
+async fn trusted(
+    target: impl Into<tower_jwt_auth::redis_connection::RedisTarget>,
+) -> RedisDenylist {
+    let list = RedisDenylist::builder(target)
+        .prefix("bench:")
+        .connect()
+        .await
+        .unwrap();
+    assert!(list.wait_until_trusted(Duration::from_secs(10)).await);
+    list
+}
+
 /// 200 revocations on `a`, each timed until `b_list`'s local view has it; sorted.
 async fn propagation(a: &JwtManager, b_list: &RedisDenylist) -> Vec<Duration> {
     let mut samples = Vec::new();
@@ -178,16 +181,7 @@ fn propagation_per_topology(
             continue;
         };
         let samples = runtime.block_on(async {
-            let connect = || async {
-                let list = RedisDenylist::builder(redis.target())
-                    .prefix("bench:")
-                    .connect()
-                    .await
-                    .unwrap();
-                assert!(list.wait_until_trusted(Duration::from_secs(10)).await);
-                list
-            };
-            let (a_list, b_list) = (connect().await, connect().await);
+            let (a_list, b_list) = (trusted(redis.target()).await, trusted(redis.target()).await);
             let a = JwtManager::builder()
                 .secret(SECRET)
                 .denylist(a_list)

@@ -293,8 +293,10 @@ impl MemoryDenylist {
     }
 
     /// Reports the number of entries (feature `metrics`), at most once a second (a
-    /// snapshot of many entries reports once): revoked tokens and cut-offs, those expired
-    /// counting until swept.
+    /// snapshot of many entries reports once, and again when it ends): revoked tokens and
+    /// cut-offs, those expired counting until swept. Revocations later in the same second
+    /// show at the next report. Every in-process denylist writes the one `store="memory"`
+    /// gauge.
     fn report_size(&self) {
         if cfg!(feature = "metrics") {
             let now = epoch_secs(self.clock.now());
@@ -307,8 +309,7 @@ impl MemoryDenylist {
     /// Reports the number of entries now (feature `metrics`): after a batch.
     pub(crate) fn report_size_now(&self) {
         if cfg!(feature = "metrics") {
-            let entries =
-                self.uuids.len() as u64 + self.others.entry_count() + self.cutoffs.entry_count();
+            let entries = self.revoked_tokens() + self.cutoffs.entry_count();
             crate::telemetry::denylist_size(self.store, entries);
         }
     }
@@ -390,6 +391,11 @@ impl MemoryDenylist {
     /// The number of revoked tokens held (approximate until pending maintenance has run).
     pub fn len(&self) -> u64 {
         self.others.run_pending_tasks();
+        self.revoked_tokens()
+    }
+
+    /// The revoked tokens held, those expired but not yet swept included.
+    fn revoked_tokens(&self) -> u64 {
         self.uuids.len() as u64 + self.others.entry_count()
     }
 

@@ -66,6 +66,14 @@ struct Sentinels {
     asking: Vec<tokio::sync::Mutex<Option<MultiplexedConnection>>>,
 }
 
+/// Forgets the open connection if it is the one numbered `id` (never a newer one).
+fn forget(open: &ArcSwapOption<Opened>, id: u64) {
+    let current = open.load();
+    if current.as_ref().is_some_and(|o| o.id == id) {
+        open.compare_and_swap(&*current, None);
+    }
+}
+
 /// An open connection, numbered.
 struct Opened {
     link: Link,
@@ -84,10 +92,7 @@ impl redis::aio::AsyncPushSender for ForgetOnDisconnect {
     fn send(&self, info: redis::PushInfo) -> Result<(), redis::aio::SendError> {
         if info.kind == redis::PushKind::Disconnection {
             if let Some(open) = self.open.upgrade() {
-                let current = open.load();
-                if current.as_ref().is_some_and(|o| o.id == self.id) {
-                    open.compare_and_swap(&*current, None);
-                }
+                forget(&open, self.id);
             }
         }
         Ok(())
@@ -484,10 +489,7 @@ impl RedisConnection {
     /// Forgets the connection numbered `id` if it is still the open one (a failure seen on
     /// it must not drop a newer one).
     fn reset_if(&self, id: u64) {
-        let current = self.open.load();
-        if current.as_ref().is_some_and(|o| o.id == id) {
-            self.open.compare_and_swap(&*current, None);
-        }
+        forget(&self.open, id);
     }
 
     /// Whether a failure should drop the connection. A Cluster client reconnects the nodes

@@ -44,8 +44,9 @@ async fn instance(redis: &impl HasTarget, prefix: &str) -> (JwtManager, RedisDen
     instance_at(redis.target(), prefix).await
 }
 
-/// An instance reaching Redis at `target` (e.g. through a proxy).
-async fn instance_at(target: impl Into<RedisTarget>, prefix: &str) -> (JwtManager, RedisDenylist) {
+/// A denylist on `target` under `prefix`, its view loaded (what every instance of the
+/// tests starts with).
+async fn trusted_denylist(target: impl Into<RedisTarget>, prefix: &str) -> RedisDenylist {
     let denylist = RedisDenylist::builder(target)
         // Replicas on a loaded 2-core machine may take longer than the default 300 ms.
         .replica_acks(1, REPLICA_WAIT)
@@ -57,6 +58,12 @@ async fn instance_at(target: impl Into<RedisTarget>, prefix: &str) -> (JwtManage
         denylist.wait_until_trusted(Duration::from_secs(10)).await,
         "view loaded"
     );
+    denylist
+}
+
+/// An instance reaching Redis at `target` (e.g. through a proxy).
+async fn instance_at(target: impl Into<RedisTarget>, prefix: &str) -> (JwtManager, RedisDenylist) {
+    let denylist = trusted_denylist(target, prefix).await;
     let jwt = JwtManager::builder()
         .secret(SECRET)
         .denylist(denylist.clone())

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::json;
 use tower_jwt_auth::jwks::RemoteJwks;
-use tower_jwt_auth::{JwtManager, RedisDenylist};
+use tower_jwt_auth::JwtManager;
 
 use super::fleet::HasTarget;
 use super::{app, call, refused_within, REVOKED, SECRET};
@@ -18,13 +18,7 @@ mod idp;
 use idp::{Idp, ISSUER};
 
 async fn outside_instance(redis: &impl HasTarget, idp: &Idp, prefix: &str) -> JwtManager {
-    let denylist = RedisDenylist::builder(redis.target())
-        .replica_acks(1, super::REPLICA_WAIT)
-        .prefix(prefix)
-        .connect()
-        .await
-        .unwrap();
-    assert!(denylist.wait_until_trusted(Duration::from_secs(10)).await);
+    let denylist = super::trusted_denylist(redis.target(), prefix).await;
     let remote = RemoteJwks::builder(idp.url("/jwks.json"))
         .issuer(ISSUER)
         .build()

@@ -15,7 +15,7 @@ use tower_jwt_auth::clock::Clock;
 use tower_jwt_auth::denylist::TokenId;
 use tower_jwt_auth::sessions::{RedisSessionStore, Rotate, Rotation, Session, SessionStore};
 use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers, TestClock};
-use tower_jwt_auth::{AuthService, JwtManager, Lifetime, RedisDenylist};
+use tower_jwt_auth::{AuthService, JwtManager, Lifetime};
 
 use super::fleet::HasTarget;
 use super::server::{self, RedisServer};
@@ -29,13 +29,7 @@ struct Instance {
 }
 
 async fn instance(redis: &impl HasTarget, prefix: &str) -> Instance {
-    let denylist = RedisDenylist::builder(redis.target())
-        .replica_acks(1, super::REPLICA_WAIT)
-        .prefix(prefix)
-        .connect()
-        .await
-        .unwrap();
-    assert!(denylist.wait_until_trusted(Duration::from_secs(10)).await);
+    let denylist = super::trusted_denylist(redis.target(), prefix).await;
     let jwt = JwtManager::builder()
         .secret(SECRET)
         .denylist(denylist)

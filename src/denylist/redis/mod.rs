@@ -394,16 +394,18 @@ impl Inner {
     /// may hold one (on a Cluster, every primary: their slot lives on one, but a slot
     /// being migrated has keys on two).
     async fn load_snapshot(&self) -> Result<usize, DenylistError> {
-        let store = |err: String| DenylistError::new(err);
         let nodes = self
             .connection
             .run(|mut link| async move { link.primaries().await })
             .await
-            .map_err(store)?;
+            .map_err(DenylistError::new)?;
         let mut loaded = 0;
         for node in &nodes {
             for kind in [Kind::Jti, Kind::Cutoff] {
-                loaded += self.load_from(node.as_ref(), kind).await.map_err(store)?;
+                loaded += self
+                    .load_from(node.as_ref(), kind)
+                    .await
+                    .map_err(DenylistError::new)?;
             }
         }
         self.local.report_size_now();
