@@ -49,3 +49,27 @@ pub fn median(group: &str, bench: &str) -> f64 {
         .and_then(|json| json["median"]["point_estimate"].as_f64())
         .unwrap_or(f64::NAN)
 }
+
+/// Writes the medians of a bench's interleaved rounds, in nanoseconds per call, to
+/// `target/criterion/<bench>-medians.json` as `{"<case>": {"<routine>": ns}}`: what
+/// `scripts/chart.py` draws (`cases` pairs a case's name with its `(routine, ns)` medians).
+#[allow(dead_code)] // not every bench draws
+pub fn write_medians(bench: &str, cases: &[(&str, Vec<(&str, f64)>)]) {
+    let json: serde_json::Map<String, serde_json::Value> = cases
+        .iter()
+        .filter(|(_, medians)| !medians.is_empty())
+        .map(|(case, medians)| {
+            let routines = medians
+                .iter()
+                .filter(|(_, ns)| ns.is_finite())
+                .map(|(name, ns)| (name.to_string(), serde_json::json!(ns)))
+                .collect();
+            (case.to_string(), serde_json::Value::Object(routines))
+        })
+        .collect();
+    let path = format!("{}/criterion/{bench}-medians.json", target_dir());
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    if std::fs::write(&path, text).is_ok() {
+        println!("medians written to {path}");
+    }
+}
