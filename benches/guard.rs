@@ -91,15 +91,20 @@ fn cookie_request(cookie: &str) -> Request<Empty<Bytes>> {
         .unwrap()
 }
 
-/// 1,000,000 revoked tokens, as after a busy month (`GUARD_BENCH_REVOKED` to change).
+/// How many revoked tokens the denylist holds: 1,000,000, as after a busy month
+/// (`GUARD_BENCH_REVOKED` to change).
+fn revoked() -> usize {
+    std::env::var("GUARD_BENCH_REVOKED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// The denylist, full.
 fn full_denylist() -> MemoryDenylist {
     let list = MemoryDenylist::new();
     let until = Some(SystemTime::now() + Duration::from_secs(3600));
-    let n: usize = std::env::var("GUARD_BENCH_REVOKED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    for _ in 0..n {
+    for _ in 0..revoked() {
         list.insert(&uuid::Uuid::new_v4().to_string(), until);
     }
     list
@@ -388,6 +393,19 @@ fn bench(c: &mut Criterion, case: &Case, denylist: &MemoryDenylist) -> Vec<Round
     let signature_bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
     let algorithm = case.algorithm;
     let decoding = &case.decoding;
+    if algorithm == Algorithm::HS256 {
+        // The floor's first stage alone, for the chart of the cost per stage.
+        let hmac_key = hmac_key.clone();
+        let signature_bytes = signature_bytes.clone();
+        routines.push((
+            "floor_mac",
+            Box::new(move || {
+                let mut mac = hmac_key.clone();
+                mac.update(black_box(input).as_bytes());
+                assert!(mac.verify_slice(black_box(&signature_bytes)).is_ok());
+            }),
+        ));
+    }
     routines.push((
         "floor",
         Box::new(move || {
@@ -514,6 +532,23 @@ fn interleaved(routines: &mut [Routine]) -> Vec<Round> {
                     (*name, start.elapsed().as_nanos() as f64 / n as f64)
                 })
                 .collect()
+        })
+        .collect()
+}
+
+/// Each routine's median over the rounds, in nanoseconds per call.
+fn interleaved_medians(rounds: &[Round]) -> Vec<(&'static str, f64)> {
+    let names = rounds
+        .first()
+        .map(|r| r.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+    names
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| {
+            let times = rounds
+                .iter()
+                .flat_map(|r| r.iter().filter(|(n, _)| *n == name));
+            (name, quartiles(times.map(|(_, t)| *t).collect()).0)
         })
         .collect()
 }
@@ -679,6 +714,38 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
         }
     }
     for (name, rounds) in names.iter().zip(rounds) {
+        // jwt-authorizer's overhead over ours with the memo on: a repeated token (a hit),
+        // and 4,096 tokens in turn (never a hit).
+        for (routine, what) in [
+            ("layer_remembered", "memo on, a repeated token"),
+            ("many_tokens_remembered", "memo on, 4,096 tokens in turn"),
+        ] {
+            let ratios: Vec<f64> = rounds
+                .iter()
+                .map(|round| {
+                    let t = |b: &str| round.iter().find(|(n, _)| *n == b).map(|(_, t)| *t);
+                    match (
+                        t("jwt_authorizer"),
+                        t("jwt_authorizer_echo"),
+                        t(routine),
+                        t("echo"),
+                    ) {
+                        (Some(a), Some(a_echo), Some(ours), Some(echo)) => {
+                            (a - a_echo) / (ours - echo)
+                        }
+                        _ => f64::NAN,
+                    }
+                })
+                .collect();
+            if ratios.iter().any(|r| r.is_finite()) {
+                let (mid, low, high) = quartiles(ratios);
+                out.push_str(&format!(
+                    "{name:<6} authorizer/guard, {what}: {mid:.2}x [{low:.2}, {high:.2}]\n"
+                ));
+            }
+        }
+    }
+    for (name, rounds) in names.iter().zip(rounds) {
         let ratios: Vec<f64> = rounds
             .iter()
             .map(|round| {
@@ -709,8 +776,14 @@ fn main() {
         .map(|case| bench(&mut c, case, &denylist))
         .collect();
     c.final_summary();
+    let medians: Vec<(&str, Vec<(&str, f64)>)> = cases
+        .iter()
+        .zip(&rounds)
+        .map(|(case, rounds)| (case.name, interleaved_medians(rounds)))
+        .collect();
+    support::write_medians("guard", &medians);
     let table = summary(&cases.iter().map(|c| c.name).collect::<Vec<_>>(), &rounds);
-    println!("\n1,000,000 revoked jtis in the denylist\n{table}");
+    println!("\n{} revoked jtis in the denylist\n{table}", revoked());
     let _ = std::fs::write(
         format!("{}/criterion/guard-summary.txt", target_dir()),
         table,

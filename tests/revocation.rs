@@ -377,3 +377,40 @@ fn a_layer_without_token_locations_is_refused() {
     let m = JwtManager::builder().secret(SECRET).build().unwrap();
     let _ = tower_jwt_auth::JwtRequiredLayer::new(&m).token_locations([]);
 }
+
+#[tokio::test]
+async fn a_jti_is_revoked_as_spelled_whatever_its_uuid_form() {
+    // The verification reads a uuid `jti` once for the denylist (canonical lowercase
+    // hyphenated uuids are kept packed): every spelling is its own `jti`, revoked exactly.
+    let m = builder().build().unwrap();
+    let id = uuid::Uuid::new_v4();
+    let spellings = [
+        id.to_string(),
+        id.to_string().to_uppercase(),
+        id.simple().to_string(),
+        format!("{{{id}}}"),
+        id.urn().to_string(),
+        "not-a-uuid".to_owned(),
+    ];
+    let token = |jti: &str| {
+        tower_jwt_auth::testing::token(&m, "ada")
+            .claim("jti", jti)
+            .mint()
+    };
+    for (i, jti) in spellings.iter().enumerate() {
+        let verified = m.verify_token(&token(jti)).await.unwrap();
+        m.revoke(&verified).await.unwrap();
+        for (j, other) in spellings.iter().enumerate() {
+            let expected = if j <= i {
+                Err(ErrorKind::Revoked)
+            } else {
+                Ok(())
+            };
+            assert_eq!(
+                kind(&m, &token(other)).await,
+                expected,
+                "{other} after {jti}"
+            );
+        }
+    }
+}

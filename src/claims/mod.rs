@@ -45,7 +45,7 @@ mod parse;
 pub(crate) use lookup::{
     below, challenge_scope, paths, role_required, scope_required, Held, Reading,
 };
-pub(crate) use parse::{ClaimsSeed, Found, RawHeader, Text};
+pub(crate) use parse::{ClaimsSeed, Found, RawClaims, RawHeader, Text};
 
 /// The `type` claim of a token.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -112,6 +112,10 @@ pub const SESSION_CLAIM: &str = "sid";
 pub(crate) struct TokenData {
     pub(crate) identity: Text,
     pub(crate) jti: Option<Text>,
+    /// `jti` and `session` as packed uuids (see `denylist::packed_uuid`), read once here
+    /// rather than by the denylist on every request.
+    pub(crate) jti_uuid: Option<u128>,
+    pub(crate) session_uuid: Option<u128>,
     pub(crate) token_type: TokenType,
     pub(crate) fresh: Freshness,
     pub(crate) iat: Option<f64>,
@@ -135,8 +139,8 @@ pub(crate) struct TokenData {
     pub(crate) key: Arc<Key>,
     /// The settings of the manager that verified it (its clock, its message key).
     pub(crate) settings: Arc<Settings>,
-    /// The decoded payload JSON.
-    pub(crate) payload: Vec<u8>,
+    /// The decoded payload JSON (valid UTF-8, checked once).
+    pub(crate) payload: String,
     pub(crate) user: Option<LookedUp>,
 }
 
@@ -292,7 +296,12 @@ impl VerifiedToken {
     #[inline]
     pub fn has_role(&self, role: &str) -> bool {
         let (roles, _) = paths(&self.0.settings, &self.0.key);
-        (self.0.held).holds(&self.0.payload, lookup::below(roles), Reading::Roles, role)
+        (self.0.held).holds(
+            self.0.payload.as_bytes(),
+            lookup::below(roles),
+            Reading::Roles,
+            role,
+        )
     }
 
     /// Whether the token carries `scope` in the claim its issuer keeps scopes in: an array
@@ -301,7 +310,7 @@ impl VerifiedToken {
     pub fn has_scope(&self, scope: &str) -> bool {
         let (_, scopes) = paths(&self.0.settings, &self.0.key);
         (self.0.held).holds(
-            &self.0.payload,
+            self.0.payload.as_bytes(),
             lookup::below(scopes),
             Reading::Scopes,
             scope,
@@ -311,13 +320,21 @@ impl VerifiedToken {
     /// Every role the token carries (as [`has_role`](Self::has_role) reads them).
     pub fn roles(&self) -> Vec<String> {
         let (roles, _) = paths(&self.0.settings, &self.0.key);
-        (self.0.held).all(&self.0.payload, lookup::below(roles), Reading::Roles)
+        (self.0.held).all(
+            self.0.payload.as_bytes(),
+            lookup::below(roles),
+            Reading::Roles,
+        )
     }
 
     /// Every scope the token carries (as [`has_scope`](Self::has_scope) reads them).
     pub fn scopes(&self) -> Vec<String> {
         let (_, scopes) = paths(&self.0.settings, &self.0.key);
-        (self.0.held).all(&self.0.payload, lookup::below(scopes), Reading::Scopes)
+        (self.0.held).all(
+            self.0.payload.as_bytes(),
+            lookup::below(scopes),
+            Reading::Scopes,
+        )
     }
 
     /// `Ok` if the token carries `role`; otherwise the guards' own 403 error
@@ -395,14 +412,14 @@ impl VerifiedToken {
     /// scope) from them.
     pub fn claims_json(&self) -> serde_json::Map<String, serde_json::Value> {
         // The payload parsed as an object during verification, so this cannot fail.
-        serde_json::from_slice(&self.0.payload).unwrap_or_default()
+        serde_json::from_str(&self.0.payload).unwrap_or_default()
     }
 
     /// The claims deserialized into a type of your own (unknown claims are ignored unless
     /// the type says otherwise): as the token carries them, like
     /// [`claims_json`](Self::claims_json).
     pub fn claims<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(&self.0.payload)
+        serde_json::from_str(&self.0.payload)
     }
 
     /// The decoded JOSE header as JSON: Flask-JWT-Extended's `get_jwt_header()`.

@@ -30,23 +30,12 @@ pub(crate) enum Text {
 }
 
 impl Text {
-    /// The text's bytes, given the payload a span refers to (no UTF-8 check: for searching).
-    pub(crate) fn as_bytes<'a>(&'a self, payload: &'a [u8]) -> &'a [u8] {
+    /// The text, given the payload a span refers to (validated as UTF-8 once, whole, before
+    /// parsing: a span is sliced out, not checked again).
+    pub(crate) fn as_str<'a>(&'a self, payload: &'a str) -> &'a str {
         match self {
             Text::Span(at, len) => payload
                 .get(*at as usize..*at as usize + *len as usize)
-                .unwrap_or_default(),
-            Text::Owned(text) => text.as_bytes(),
-        }
-    }
-
-    /// The text, given the payload a span refers to.
-    pub(crate) fn as_str<'a>(&'a self, payload: &'a [u8]) -> &'a str {
-        match self {
-            // The span was a JSON string serde_json validated; checking again is cheap.
-            Text::Span(at, len) => payload
-                .get(*at as usize..*at as usize + *len as usize)
-                .and_then(|bytes| std::str::from_utf8(bytes).ok())
                 .unwrap_or_default(),
             Text::Owned(text) => text,
         }
@@ -118,7 +107,7 @@ impl<'de> Deserialize<'de> for Scalar<'de> {
 
 impl<'de> Scalar<'de> {
     /// A string, kept as a span of `payload` when borrowed from it.
-    fn text(self, payload: &[u8]) -> Found<Text> {
+    fn text(self, payload: &str) -> Found<Text> {
         match self {
             Scalar::Borrowed(v) => {
                 let at = (v.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
@@ -212,17 +201,32 @@ pub(crate) struct ClaimsSeed<'a> {
     /// `None`: the token's issuer names no such claim (an outside issuer by default).
     pub(crate) roles_claim: Option<&'a str>,
     pub(crate) scopes_claim: Option<&'a str>,
-    pub(crate) payload: &'a [u8],
+    pub(crate) payload: &'a str,
 }
 
 impl ClaimsSeed<'_> {
     /// The claims of `self.payload`, which must be one JSON object and nothing after it.
+    /// Parsed from a `str`, so that serde_json does not validate each string's UTF-8 again.
+    #[cfg(test)]
     pub(crate) fn parse(self) -> Result<RawClaims, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_slice(self.payload);
-        let claims = self.deserialize(&mut de)?;
-        de.end()?;
+        let mut claims = RawClaims::default();
+        self.parse_into(&mut claims)?;
         Ok(claims)
     }
+
+    /// The same, written into `claims` (a few hundred bytes: not moved through the layers
+    /// of serde's results).
+    pub(crate) fn parse_into(self, claims: &mut RawClaims) -> Result<(), serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(self.payload);
+        ParseInto { seed: self, claims }.deserialize(&mut de)?;
+        de.end()
+    }
+}
+
+/// A [`ClaimsSeed`] parsing into claims held by the caller.
+struct ParseInto<'s, 'a> {
+    seed: ClaimsSeed<'a>,
+    claims: &'s mut RawClaims,
 }
 
 enum Field {
@@ -325,38 +329,39 @@ fn set_once<T, E: de::Error>(slot: &mut Found<T>, value: Found<T>, name: &str) -
     Ok(())
 }
 
-impl<'de> DeserializeSeed<'de> for ClaimsSeed<'_> {
-    type Value = RawClaims;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawClaims, D::Error> {
+impl<'de> DeserializeSeed<'de> for ParseInto<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for ClaimsSeed<'_> {
-    type Value = RawClaims;
+impl<'de> Visitor<'de> for ParseInto<'_, '_> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object of claims")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims, A::Error> {
-        let mut claims = RawClaims::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let ParseInto { seed: this, claims } = self;
+        let this = &this;
         let mut fresh_seen = false;
         let mut others: Vec<u64> = Vec::new();
-        while let Some(field) = map.next_key_seed(FieldSeed(&self))? {
+        while let Some(field) = map.next_key_seed(FieldSeed(this))? {
             if let Field::Authz { roles, scopes } = field {
                 // Kept as it lies, for the checks to read without copying.
                 let raw = map.next_value::<&'de serde_json::value::RawValue>()?.get();
-                let at = (raw.as_ptr() as usize).wrapping_sub(self.payload.as_ptr() as usize);
+                let at = (raw.as_ptr() as usize).wrapping_sub(this.payload.as_ptr() as usize);
                 let span = match (u32::try_from(at), u32::try_from(raw.len())) {
-                    (Ok(at), Ok(len)) if at as usize + raw.len() <= self.payload.len() => {
+                    (Ok(at), Ok(len)) if at as usize + raw.len() <= this.payload.len() => {
                         Found::Valid((at, len))
                     }
                     _ => Found::Invalid,
                 };
                 if roles {
-                    set_once(&mut claims.roles, span.clone(), name_of(self.roles_claim))?;
+                    set_once(&mut claims.roles, span.clone(), name_of(this.roles_claim))?;
                 }
                 if scopes {
-                    set_once(&mut claims.scopes, span, name_of(self.scopes_claim))?;
+                    set_once(&mut claims.scopes, span, name_of(this.scopes_claim))?;
                 }
                 continue;
             }
@@ -364,10 +369,10 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
             match field {
                 Field::Identity => set_once(
                     &mut claims.identity,
-                    value.text(self.payload),
-                    self.identity_claim,
+                    value.text(this.payload),
+                    this.identity_claim,
                 )?,
-                Field::Jti => set_once(&mut claims.jti, value.text(self.payload), "jti")?,
+                Field::Jti => set_once(&mut claims.jti, value.text(this.payload), "jti")?,
                 Field::Type => set_once(&mut claims.token_type, value.token_type(), "type")?,
                 Field::Fresh => {
                     if std::mem::replace(&mut fresh_seen, true) {
@@ -380,10 +385,10 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                 Field::Exp => set_once(&mut claims.exp, value.numeric_date(), "exp")?,
                 Field::Iss => set_once(&mut claims.iss, value.string(), "iss")?,
                 Field::Aud => set_once(&mut claims.aud, value.audience(), "aud")?,
-                Field::Csrf => set_once(&mut claims.csrf, value.text(self.payload), "csrf")?,
+                Field::Csrf => set_once(&mut claims.csrf, value.text(this.payload), "csrf")?,
                 Field::Sid => set_once(
                     &mut claims.sid,
-                    value.text(self.payload),
+                    value.text(this.payload),
                     super::SESSION_CLAIM,
                 )?,
                 Field::Authz { .. } => {}
@@ -395,7 +400,7 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                 }
             }
         }
-        Ok(claims)
+        Ok(())
     }
 }
 
@@ -473,7 +478,7 @@ mod tests {
             identity_claim: "sub",
             roles_claim: Some("roles"),
             scopes_claim: Some("scope"),
-            payload: json.as_bytes(),
+            payload: json,
         }
         .parse()
     }
@@ -509,7 +514,7 @@ mod tests {
             identity_claim: "sub",
             roles_claim: Some("realm_access"),
             scopes_claim: Some("realm_access"),
-            payload: br#"{"realm_access":{"roles":["r"]}}"#,
+            payload: r#"{"realm_access":{"roles":["r"]}}"#,
         }
         .parse()
         .unwrap();

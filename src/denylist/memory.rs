@@ -8,18 +8,12 @@ use std::time::{Duration, Instant, SystemTime};
 use moka::sync::Cache;
 use moka::Expiry;
 
-use super::{BoxFuture, Denylist, DenylistError, TokenId};
+use super::{packed_uuid, BoxFuture, Denylist, DenylistError, TokenId};
 use crate::clock::{numeric_date, Clock, ClockHandle};
 
-/// A `jti` in the canonical lowercase hyphenated uuid form, packed into 16 bytes; `None` for
-/// any other string (so two different strings never share a key).
-fn packed_uuid(jti: &str) -> Option<(u64, u64)> {
-    // uuid's parser is table-driven; a branch per hex digit would mispredict on random ids.
-    if jti.len() != 36 || jti.bytes().any(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    let id = uuid::Uuid::try_parse(jti).ok()?.as_u128();
-    Some(((id >> 64) as u64, id as u64))
+/// A packed uuid as the compact table's key.
+fn key_of(id: u128) -> (u64, u64) {
+    ((id >> 64) as u64, id as u64)
 }
 
 /// Revoked uuid `jti`s: 16-byte keys and 4-byte [`Deadline`]s in sharded open-addressing tables with the keys inline, so that a lookup at a
@@ -323,7 +317,7 @@ impl MemoryDenylist {
             return; // the token has expired: nothing left to refuse
         }
         match packed_uuid(jti) {
-            Some(key) => self.uuids.insert(key, deadline, now),
+            Some(id) => self.uuids.insert(key_of(id), deadline, now),
             None => self.others.insert(jti.into(), deadline),
         }
         self.report_size();
@@ -338,8 +332,13 @@ impl MemoryDenylist {
 
     /// The deadline of `jti`'s entry, expired or not (moka expires its own entries itself).
     fn entry_until(&self, jti: &str) -> Option<Deadline> {
-        match packed_uuid(jti) {
-            Some(key) => self.uuids.get(&key),
+        self.entry_until_packed(jti, packed_uuid(jti))
+    }
+
+    /// The same, given `packed_uuid(jti)`.
+    fn entry_until_packed(&self, jti: &str, uuid: Option<u128>) -> Option<Deadline> {
+        match uuid {
+            Some(id) => self.uuids.get(&key_of(id)),
             None => self.others.get(jti),
         }
     }
@@ -382,7 +381,9 @@ impl MemoryDenylist {
     /// so an entry found here is live (or, if it was given a shorter life, still refuses a
     /// little longer: the safe direction).
     pub fn is_token_revoked(&self, token: TokenId<'_>) -> bool {
-        token.jti.is_some_and(|jti| self.entry_until(jti).is_some())
+        token
+            .jti
+            .is_some_and(|jti| self.entry_until_packed(jti, token.packed_uuid()).is_some())
             || self
                 .cutoff(token.identity)
                 .is_some_and(|cutoff| token.issued_at < cutoff)
@@ -487,11 +488,7 @@ mod tests {
     fn cutoffs_revoke_older_tokens_of_one_identity() {
         let list = MemoryDenylist::new();
         let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
-        let token = |identity, issued_at| TokenId {
-            jti: Some("j"),
-            identity,
-            issued_at,
-        };
+        let token = |identity, issued_at| TokenId::new("j", identity, issued_at);
         assert!(!list.is_token_revoked(token("ada", 100.0)));
         list.insert_cutoff("ada", at(1_000), None);
         assert!(list.is_token_revoked(token("ada", 999.0)));
@@ -559,7 +556,9 @@ mod tests {
     fn canonical_uuids_only() {
         let id = uuid::Uuid::new_v4();
         let packed = packed_uuid(&id.to_string()).unwrap();
-        assert_eq!(((packed.0 as u128) << 64) | packed.1 as u128, id.as_u128());
+        assert_eq!(packed, id.as_u128());
+        let (high, low) = key_of(packed);
+        assert_eq!(((high as u128) << 64) | low as u128, id.as_u128());
         for other in [
             id.to_string().to_uppercase(),
             id.simple().to_string(),

@@ -68,7 +68,7 @@ impl std::error::Error for DenylistError {}
 
 /// What a denylist is asked about a token.
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 pub struct TokenId<'a> {
     /// The token's unique id; `None` for an outside issuer's token without one (only its
     /// identity's cut-off can then revoke it).
@@ -78,6 +78,45 @@ pub struct TokenId<'a> {
     /// When the token was issued, in epoch seconds: its `iat`, or to the millisecond when
     /// its `jti` says so (this crate's tokens). Revoke-all cut-offs compare with it.
     pub issued_at: f64,
+    /// The `jti` as a packed uuid, when the verification already read it so: spares the
+    /// in-process denylist parsing it again on every request.
+    pub(crate) uuid: Uuid,
+}
+
+/// What is known of a `jti`'s uuid form (see [`packed_uuid`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Uuid {
+    /// Not looked at: the store parses the `jti` itself.
+    Unknown,
+    /// [`packed_uuid`] of the `jti`.
+    Known(Option<u128>),
+}
+
+/// A `jti` in the canonical lowercase hyphenated uuid form, as one number; `None` for any
+/// other string (so that two different strings never share a key).
+pub(crate) fn packed_uuid(jti: &str) -> Option<u128> {
+    // uuid's parser is table-driven; a branch per hex digit would mispredict on random ids.
+    if !canonical_length_and_case(jti) {
+        return None;
+    }
+    Some(uuid::Uuid::try_parse(jti).ok()?.as_u128())
+}
+
+/// What [`packed_uuid`] asks beyond parsing as a uuid: the hyphenated length, lowercase.
+pub(crate) fn canonical_length_and_case(jti: &str) -> bool {
+    // A fold rather than `any`: no early exit, so that it vectorises.
+    jti.len() == 36
+        && !jti
+            .bytes()
+            .fold(false, |acc, b| acc | b.is_ascii_uppercase())
+}
+
+impl PartialEq for TokenId<'_> {
+    /// The same token: `jti`, identity and issue time (what is known of its uuid form
+    /// follows from the `jti`).
+    fn eq(&self, other: &Self) -> bool {
+        (self.jti, self.identity, self.issued_at) == (other.jti, other.identity, other.issued_at)
+    }
 }
 
 impl<'a> TokenId<'a> {
@@ -87,6 +126,7 @@ impl<'a> TokenId<'a> {
             jti: Some(jti),
             identity,
             issued_at,
+            uuid: Uuid::Unknown,
         }
     }
 
@@ -96,6 +136,23 @@ impl<'a> TokenId<'a> {
             jti: None,
             identity,
             issued_at,
+            uuid: Uuid::Unknown,
+        }
+    }
+
+    /// The same, with the `jti`'s uuid form as the verification read it.
+    pub(crate) fn with_uuid(self, uuid: Option<u128>) -> Self {
+        Self {
+            uuid: Uuid::Known(uuid),
+            ..self
+        }
+    }
+
+    /// [`packed_uuid`] of the `jti`, parsed only if not known yet.
+    pub(crate) fn packed_uuid(&self) -> Option<u128> {
+        match self.uuid {
+            Uuid::Known(uuid) => uuid,
+            Uuid::Unknown => self.jti.and_then(packed_uuid),
         }
     }
 }

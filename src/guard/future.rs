@@ -42,7 +42,26 @@ struct Refresh {
     token: VerifiedToken,
 }
 
+/// Reading the body (a JSON location, or a form that may hold the CSRF value).
+struct ReadingBody<S, ReqBody: Body> {
+    reading: Reading<ReqBody>,
+    parts: Parts,
+    inner: S,
+    config: Arc<GuardConfig>,
+}
+
+/// Awaiting the checks that could not be decided at once.
+struct Checking<S, ReqBody: Body> {
+    check: BoxFuture<'static, Result<Admitted, AuthError>>,
+    inner: S,
+    request: Request<RequestBody<ReqBody>>,
+    config: Arc<GuardConfig>,
+}
+
 pin_project! {
+    /// What the future is doing. The states that hold a request, or a response, are boxed:
+    /// the usual one, the inner service's future, then moves without them (the future is
+    /// returned and moved by value on every request).
     #[project = KindProj]
     enum Kind<S, ReqBody>
     where
@@ -50,16 +69,10 @@ pin_project! {
         S: Service<Request<RequestBody<ReqBody>>>,
     {
         Reading {
-            reading: Reading<ReqBody>,
-            parts: Option<Parts>,
-            inner: S,
-            config: Arc<GuardConfig>,
+            state: Option<Box<ReadingBody<S, ReqBody>>>,
         },
         Checking {
-            check: BoxFuture<'static, Result<Admitted, AuthError>>,
-            inner: S,
-            request: Option<Request<RequestBody<ReqBody>>>,
-            config: Arc<GuardConfig>,
+            state: Option<Box<Checking<S, ReqBody>>>,
         },
         Inner {
             #[pin]
@@ -67,7 +80,7 @@ pin_project! {
             refresh: Option<Refresh>,
         },
         Rejected {
-            response: Option<Response<Bytes>>,
+            response: Option<Box<Response<Bytes>>>,
         },
     }
 }
@@ -97,13 +110,19 @@ where
                 }
             }
             Verdict::Ready(Err(err)) => Kind::Rejected {
-                response: Some(config.refuse(req.headers(), req.extensions(), err)),
+                response: Some(Box::new(config.refuse(
+                    req.headers(),
+                    req.extensions(),
+                    err,
+                ))),
             },
             Verdict::Pending(check) => Kind::Checking {
-                check,
-                inner: take_ready(inner),
-                request: Some(req),
-                config: config.clone(),
+                state: Some(Box::new(Checking {
+                    check,
+                    inner: take_ready(inner),
+                    request: req,
+                    config: config.clone(),
+                })),
             },
         };
         Self { kind }
@@ -113,7 +132,7 @@ where
     pub(super) fn rejected(response: Response<Bytes>) -> Self {
         Self {
             kind: Kind::Rejected {
-                response: Some(response),
+                response: Some(Box::new(response)),
             },
         }
     }
@@ -127,10 +146,12 @@ where
     ) -> Self {
         Self {
             kind: Kind::Reading {
-                reading,
-                parts: Some(parts),
-                inner,
-                config,
+                state: Some(Box::new(ReadingBody {
+                    reading,
+                    parts,
+                    inner,
+                    config,
+                })),
             },
         }
     }
@@ -158,14 +179,15 @@ where
                     let response = response.take().expect("polled after completion");
                     return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
                 }
-                KindProj::Reading {
-                    reading,
-                    parts,
-                    inner,
-                    config,
-                } => {
+                KindProj::Reading { state } => {
+                    let reading = &mut state.as_mut().expect("polled after completion").reading;
                     let Read { body, bytes } = ready!(reading.poll_read(cx));
-                    let parts = parts.take().expect("polled after completion");
+                    let ReadingBody {
+                        parts,
+                        mut inner,
+                        config,
+                        ..
+                    } = *state.take().expect("polled after completion");
                     // A body over the limit or unreadable: refused, or on an optional route,
                     // verified as if it held nothing (and handed on whole).
                     let bytes = match bytes {
@@ -183,17 +205,23 @@ where
                         body: bytes.as_deref(),
                     };
                     let verdict = config.route.verify(&view);
-                    Self::decided(config, verdict, Request::from_parts(parts, body), inner)
+                    Self::decided(
+                        &config,
+                        verdict,
+                        Request::from_parts(parts, body),
+                        &mut inner,
+                    )
                 }
-                KindProj::Checking {
-                    check,
-                    inner,
-                    request,
-                    config,
-                } => {
+                KindProj::Checking { state } => {
+                    let check = &mut state.as_mut().expect("polled after completion").check;
                     let verdict = ready!(check.as_mut().poll(cx));
-                    let req = request.take().expect("polled after completion");
-                    Self::decided(config, Verdict::Ready(verdict), req, inner)
+                    let Checking {
+                        request,
+                        mut inner,
+                        config,
+                        ..
+                    } = *state.take().expect("polled after completion");
+                    Self::decided(&config, Verdict::Ready(verdict), request, &mut inner)
                 }
             };
             self.set(next);

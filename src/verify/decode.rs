@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use crate::claims::{
-    ClaimsSeed, Found, Freshness, Held, RawHeader, TokenData, TokenType, VerifiedToken,
+    ClaimsSeed, Found, Freshness, Held, RawClaims, RawHeader, TokenData, TokenType, VerifiedToken,
 };
 use crate::config::keys::{peek_issuer, NoKey, Scope, ISSUER_SEPARATOR};
 use crate::config::{ClaimPath, Settings, TokenLocation};
+use crate::denylist::{canonical_length_and_case, packed_uuid};
 use crate::error::{AuthError, ErrorKind};
 
 /// `iat` and `nbf` not in the future, `exp` not in the past, with the leeway; PyJWT's
@@ -52,6 +53,20 @@ pub(crate) fn decode(
         return Err(AuthError::new(ErrorKind::TooLarge, "Token is too large"));
     }
     let (header_b64, payload_b64, signature_b64) = split_segments(encoded)?;
+    // The usual token: the manager's own HMAC key, recognised by its header's spelling. Its
+    // characters are then checked only if the signature fails (to name the segment at
+    // fault, as before): a header equal to the key's, a signature equal to the MAC's strict
+    // spelling and a payload the strict decoder accepts hold nothing else.
+    let own_hmac = match s.keys.has_outside() {
+        false => s
+            .keys
+            .by_header(header_b64, Scope::Own)
+            .filter(|key| key.hmac.is_some()),
+        true => None,
+    };
+    if own_hmac.is_none() {
+        check_alphabet(encoded, header_b64, payload_b64)?;
+    }
 
     // Whose keys: with outside issuers, the token's `iss` picks them (`Scope`), read from
     // the payload decoded now rather than after the signature (it is decoded anyway). A
@@ -76,7 +91,7 @@ pub(crate) fn decode(
 
     // The key: by a key's own header, recognised without parsing; otherwise by the
     // header's `alg` and `kid`. The key pins the algorithm: a token cannot choose it.
-    let (key, header) = match s.keys.by_header(header_b64, scope) {
+    let (key, header) = match own_hmac.or_else(|| s.keys.by_header(header_b64, scope)) {
         Some(key) => (key, None),
         None => {
             let json = base64_simd::URL_SAFE_NO_PAD
@@ -154,6 +169,9 @@ pub(crate) fn decode(
         )
         .map_err(drop),
     };
+    if !matches!(verified, Ok(true)) {
+        check_alphabet(encoded, header_b64, payload_b64)?;
+    }
     match verified {
         Ok(true) => {}
         Ok(false) => {
@@ -173,19 +191,23 @@ pub(crate) fn decode(
             .decode_to_vec(payload_b64)
             .map_err(|_| AuthError::malformed("Invalid payload padding"))?,
     };
+    let invalid_payload = || {
+        AuthError::malformed(
+            "Invalid payload string: must be a json object without duplicate claims",
+        )
+    };
+    // UTF-8 checked once, whole: the parse and every claim read later then take it as text.
+    let payload = String::from_utf8(payload).map_err(|_| invalid_payload())?;
     let (roles_claim, scopes_claim) = crate::claims::paths(s, &key);
-    let claims = ClaimsSeed {
+    let mut claims = RawClaims::default();
+    ClaimsSeed {
         identity_claim: &s.identity_claim,
         roles_claim: roles_claim.map(ClaimPath::top),
         scopes_claim: scopes_claim.map(ClaimPath::top),
         payload: &payload,
     }
-    .parse()
-    .map_err(|_| {
-        AuthError::malformed(
-            "Invalid payload string: must be a json object without duplicate claims",
-        )
-    })?;
+    .parse_into(&mut claims)
+    .map_err(|_| invalid_payload())?;
 
     // Time claims, in PyJWT's order: iat, nbf, exp.
     let Some(iat) = numeric(claims.iat, "Issued At claim (iat) must be an integer.")? else {
@@ -269,7 +291,7 @@ pub(crate) fn decode(
     let identity = match claims.identity {
         Found::Valid(identity)
             if own
-                && memchr::memchr(ISSUER_SEPARATOR as u8, identity.as_bytes(&payload))
+                && memchr::memchr(ISSUER_SEPARATOR as u8, identity.as_str(&payload).as_bytes())
                     .is_some() =>
         {
             return Err(AuthError::new(
@@ -316,10 +338,22 @@ pub(crate) fn decode(
         }
     };
 
+    // The `jti` parsed as a uuid once: for its issue time, and for the denylist.
     let jti_text = jti.as_ref().map(|jti| jti.as_str(&payload));
-    let issued = issue_time(iat, jti_text);
+    let jti_parsed = jti_text.and_then(|jti| uuid::Uuid::try_parse(jti).ok());
+    let issued = issue_time(iat, jti_parsed);
+    let session = match claims.sid {
+        Found::Valid(sid) if believed => Some(sid),
+        _ => None,
+    };
     Ok(VerifiedToken(Arc::new(TokenData {
         identity,
+        jti_uuid: jti_parsed
+            .filter(|_| jti_text.is_some_and(canonical_length_and_case))
+            .map(|id| id.as_u128()),
+        session_uuid: session
+            .as_ref()
+            .and_then(|sid| packed_uuid(sid.as_str(&payload))),
         jti,
         token_type,
         fresh: if believed {
@@ -336,12 +370,9 @@ pub(crate) fn decode(
             Found::Valid(csrf) if believed => Some(csrf),
             _ => None,
         },
-        session: match claims.sid {
-            Found::Valid(sid) if believed => Some(sid),
-            _ => None,
-        },
+        session,
         held: Held::new(
-            &payload,
+            payload.as_bytes(),
             (
                 claims.roles.into_option(),
                 crate::claims::below(roles_claim),
@@ -371,9 +402,8 @@ fn numeric(found: Found<f64>, invalid: &'static str) -> Result<Option<f64>, Auth
 /// a UUIDv7 of `iat`'s second or the next (this crate's tokens, to the millisecond; a token
 /// issued right after a revoke-all carries the cut-off, which may lie in the next second),
 /// else `iat`.
-fn issue_time(iat: f64, jti: Option<&str>) -> f64 {
-    jti.and_then(|jti| uuid::Uuid::try_parse(jti).ok())
-        .filter(|id| id.get_version_num() == 7)
+fn issue_time(iat: f64, jti: Option<uuid::Uuid>) -> f64 {
+    jti.filter(|id| id.get_version_num() == 7)
         .and_then(|id| id.get_timestamp())
         .map(|timestamp| timestamp.to_unix())
         .filter(|&(secs, _)| secs as f64 == iat || secs as f64 == iat + 1.0)
@@ -385,11 +415,8 @@ fn issue_time(iat: f64, jti: Option<&str>) -> f64 {
         .unwrap_or(iat)
 }
 
-/// Splits a compact JWS into its three segments and checks their characters; a bad
-/// character is reported against the segment that holds it, as PyJWT would.
+/// Splits a compact JWS into its three segments (its characters: [`check_alphabet`]).
 fn split_segments(encoded: &str) -> Result<(&str, &str, &str), AuthError> {
-    // The dots by memchr, then one branch-free pass, which vectorises, for anything else
-    // outside the base64url alphabet.
     let bytes = encoded.as_bytes();
     let Some(first) = memchr::memchr(b'.', bytes) else {
         return Err(AuthError::malformed("Not enough segments"));
@@ -405,7 +432,14 @@ fn split_segments(encoded: &str) -> Result<(&str, &str, &str), AuthError> {
     if memchr::memchr(b'.', signature.as_bytes()).is_some() {
         return Err(AuthError::malformed("Too many segments"));
     }
-    let bad = bytes.iter().fold(0u8, |acc, &b| {
+    Ok((header, payload, signature))
+}
+
+/// Checks a token's characters, in one branch-free pass (which vectorises): a character
+/// outside the base64url alphabet is reported against the segment that holds it, as PyJWT
+/// would.
+fn check_alphabet(encoded: &str, header: &str, payload: &str) -> Result<(), AuthError> {
+    let bad = encoded.as_bytes().iter().fold(0u8, |acc, &b| {
         acc | u8::from(!(is_base64url(b) | (b == b'.')))
     }) != 0;
     if bad {
@@ -418,7 +452,7 @@ fn split_segments(encoded: &str) -> Result<(&str, &str, &str), AuthError> {
             "Invalid crypto padding"
         }));
     }
-    Ok((header, payload, signature))
+    Ok(())
 }
 
 /// `[A-Za-z0-9_-]`, with comparisons only, so that loops over it vectorise.
@@ -431,9 +465,16 @@ fn is_base64url(b: u8) -> bool {
 mod tests {
     use super::*;
 
+    /// Split, then the characters checked.
+    fn alphabet(token: &str) -> Result<(), AuthError> {
+        let (header, payload, _) = split_segments(token)?;
+        check_alphabet(token, header, payload)
+    }
+
     #[test]
     fn segments() {
         assert_eq!(split_segments("a.b.c").unwrap(), ("a", "b", "c"));
+        assert!(alphabet("a.b.c").is_ok());
         assert_eq!(
             split_segments("a.b").unwrap_err().message(),
             "Not enough segments"
@@ -447,15 +488,15 @@ mod tests {
             "Too many segments"
         );
         assert_eq!(
-            split_segments("a=.b.c").unwrap_err().message(),
+            alphabet("a=.b.c").unwrap_err().message(),
             "Invalid header padding"
         );
         assert_eq!(
-            split_segments("a.b+.c").unwrap_err().message(),
+            alphabet("a.b+.c").unwrap_err().message(),
             "Invalid payload padding"
         );
         assert_eq!(
-            split_segments("a.b.c/").unwrap_err().message(),
+            alphabet("a.b.c/").unwrap_err().message(),
             "Invalid crypto padding"
         );
         assert_eq!(

@@ -40,6 +40,10 @@ pub(crate) struct Found<'a> {
     pub(crate) location: TokenLocation,
     /// For a cookie-borne token on a request that changes state: the CSRF value presented.
     pub(crate) csrf: Option<Cow<'a, str>>,
+    /// Taken from `Authorization: <type> <token>` by the quick path, without looking at its
+    /// characters: [`is_plain`] decides, unless the memo of verified tokens knows it (only
+    /// tokens located the careful way are remembered). Not plain: locate again, carefully.
+    pub(crate) unchecked: bool,
 }
 
 impl Found<'_> {
@@ -49,21 +53,24 @@ impl Found<'_> {
             token: Cow::Owned(self.token.into_owned()),
             location: self.location,
             csrf: self.csrf.map(|c| Cow::Owned(c.into_owned())),
+            unchecked: self.unchecked,
         }
     }
 }
 
 /// Finds the token in the first location that has one, looking for a refresh token's
 /// cookie and JSON key when `refresh`. Moving on from a location that plainly holds nothing
-/// allocates nothing.
+/// allocates nothing. `quick`: a single `<type> <token>` header value is taken as is, its
+/// token's characters left to the caller (see [`Found::unchecked`]).
 pub(crate) fn locate<'a>(
     settings: &Settings,
     locations: &[TokenLocation],
     refresh: bool,
     req: &RequestView<'a>,
+    quick: bool,
 ) -> Result<Found<'a>, AuthError> {
     for &location in locations {
-        match find(settings, location, refresh, req) {
+        match find(settings, location, refresh, req, quick) {
             Ok(Some(found)) => return Ok(found),
             Ok(None) => {}
             Err(err) if err.kind() == ErrorKind::MissingToken => {}
@@ -73,10 +80,12 @@ pub(crate) fn locate<'a>(
     // No location holds a token (the rejection path): each one's reason, in order.
     let missing = locations
         .iter()
-        .map(|&location| match find(settings, location, refresh, req) {
-            Err(err) => err.message().to_owned(),
-            _ => absent(settings, location, refresh).to_owned(),
-        })
+        .map(
+            |&location| match find(settings, location, refresh, req, false) {
+                Err(err) => err.message().to_owned(),
+                _ => absent(settings, location, refresh).to_owned(),
+            },
+        )
         .collect();
     Err(missing_everywhere(locations, missing))
 }
@@ -103,7 +112,7 @@ pub(crate) fn needs_body(
         if location == TokenLocation::Json {
             return is_json(req.headers);
         }
-        match find(settings, location, refresh, req) {
+        match find(settings, location, refresh, req, false) {
             Ok(None) => continue,
             Err(err) if err.kind() == ErrorKind::MissingToken => continue,
             // Only a form's field can still hold the CSRF value the header lacks.
@@ -122,13 +131,17 @@ fn find<'a>(
     location: TokenLocation,
     refresh: bool,
     req: &RequestView<'a>,
+    quick: bool,
 ) -> Result<Option<Found<'a>>, AuthError> {
     match location {
-        TokenLocation::Headers => Ok(from_headers(settings, req.headers)?.map(|token| Found {
-            token: Cow::Borrowed(token),
-            location,
-            csrf: None,
-        })),
+        TokenLocation::Headers => Ok(from_headers(settings, req.headers, quick)?.map(
+            |(token, unchecked)| Found {
+                token: Cow::Borrowed(token),
+                location,
+                csrf: None,
+                unchecked,
+            },
+        )),
         TokenLocation::Cookies => from_cookies(settings, refresh, req),
         TokenLocation::QueryString => from_query(settings, req),
         TokenLocation::Json => from_json(settings, refresh, req),
@@ -174,6 +187,7 @@ fn from_cookies<'a>(
         token: Cow::Borrowed(token),
         location: TokenLocation::Cookies,
         csrf,
+        unchecked: false,
     }))
 }
 
@@ -208,6 +222,7 @@ fn from_query<'a>(
         },
         location: TokenLocation::QueryString,
         csrf: None,
+        unchecked: false,
     }))
 }
 
@@ -237,6 +252,7 @@ fn from_json<'a>(
         token: Cow::Owned(token.into_bytes()),
         location: TokenLocation::Json,
         csrf: None,
+        unchecked: false,
     }))
 }
 
@@ -265,7 +281,8 @@ fn missing_everywhere(locations: &[TokenLocation], mut missing: Vec<String>) -> 
 fn from_headers<'a>(
     settings: &Settings,
     headers: &'a HeaderMap,
-) -> Result<Option<&'a [u8]>, AuthError> {
+    quick: bool,
+) -> Result<Option<(&'a [u8], bool)>, AuthError> {
     let messages = &settings.header_messages;
     let mut values = headers.get_all(&settings.header_name).iter();
     let Some(value) = values.next() else {
@@ -278,9 +295,15 @@ fn from_headers<'a>(
         ));
     }
     let bad_header = || AuthError::new(ErrorKind::BadHeader, messages.bad.clone());
-    // The common case, `<type> <token>` and nothing else, without the general parsing.
+    // The common case, `<type> <token>` and nothing else, without the general parsing
+    // (`quick`: the token's characters looked at later, if at all).
     if let Some(token) = single_credential(value.as_bytes(), settings.header_type.as_bytes()) {
-        return Ok(Some(token));
+        if quick {
+            return Ok(Some((token, true)));
+        }
+        if is_plain(token) {
+            return Ok(Some((token, false)));
+        }
     }
     let value = value.to_str().map_err(|_| bad_header())?;
     let value = value.trim().trim_matches(',');
@@ -292,7 +315,7 @@ fn from_headers<'a>(
     if header_type.is_empty() {
         let mut parts = value.split_ascii_whitespace();
         return match (parts.next(), parts.next()) {
-            (Some(token), None) => Ok(Some(token.as_bytes())),
+            (Some(token), None) => Ok(Some((token.as_bytes(), false))),
             _ => Err(bad_header()),
         };
     }
@@ -313,14 +336,14 @@ fn from_headers<'a>(
     let item = item.trim_end();
     let mut parts = item.split_ascii_whitespace().skip(1);
     match (parts.next(), parts.next()) {
-        (Some(token), None) if !item.contains('\t') => Ok(Some(token.as_bytes())),
+        (Some(token), None) if !item.contains('\t') => Ok(Some((token.as_bytes(), false))),
         _ => Err(bad_header()),
     }
 }
 
-/// `<scheme> <token>` exactly (scheme matched case-insensitively, one space, a token with no
-/// whitespace, comma or control character, so ASCII): the token. Anything else takes the
-/// general path, which gives the same answer for this shape.
+/// `<scheme> <rest>` (scheme matched case-insensitively, one space): the rest, the token if
+/// it [`is_plain`]. Anything else takes the general path, which gives the same answer for a
+/// plain token.
 fn single_credential<'a>(value: &'a [u8], scheme: &[u8]) -> Option<&'a [u8]> {
     if scheme.is_empty() || value.len() <= scheme.len() + 1 {
         return None;
@@ -329,9 +352,14 @@ fn single_credential<'a>(value: &'a [u8], scheme: &[u8]) -> Option<&'a [u8]> {
     if !head[..scheme.len()].eq_ignore_ascii_case(scheme) || head[scheme.len()] != b' ' {
         return None;
     }
+    Some(token)
+}
+
+/// A token with no whitespace, comma or control character, so ASCII: what the quick path
+/// of a header takes as the token.
+pub(crate) fn is_plain(token: &[u8]) -> bool {
     // Without early exit, so that it vectorises.
-    let unusual = token.iter().fold(false, |acc, &b| {
+    !token.iter().fold(false, |acc, &b| {
         acc | (b <= b' ') | (b == b',') | (b >= 0x7f)
-    });
-    (!unusual).then_some(token)
+    })
 }

@@ -128,22 +128,27 @@ impl Core {
 
     /// [`decode`](Self::decode), or its remembered result for a token this thread verified
     /// before (see [`cache`]): its time claims are checked again (the clock moves, and may
-    /// step back), and so is its key's membership of the set.
+    /// step back), and so is its key's membership of the set. `Ok(None)` for an `unchecked`
+    /// token (see [`locate::Found::unchecked`]) that is not remembered and not plain.
     fn decode_remembered(
         &self,
         encoded: &[u8],
         location: TokenLocation,
+        unchecked: bool,
         now: f64,
-    ) -> Result<VerifiedToken, AuthError> {
+    ) -> Result<Option<VerifiedToken>, AuthError> {
         let s = &self.settings;
         if let Some(owner) = self.memo_owner {
             if let Some(token) = cache::get(owner, encoded, location) {
                 let t = &token.0;
-                if s.keys.alive(t.key.id) {
+                if t.key.in_set() {
                     decode::check_times(s, t.iat.unwrap_or(0.0), t.nbf, t.exp, now)?;
-                    return Ok(token);
+                    return Ok(Some(token));
                 }
             }
+        }
+        if unchecked && !locate::is_plain(encoded) {
+            return Ok(None);
         }
         // `locate` hands out ASCII only; the check is for the type system.
         let encoded = std::str::from_utf8(encoded)
@@ -152,7 +157,7 @@ impl Core {
         if let Some(owner) = self.memo_owner {
             cache::put(owner, encoded.as_bytes(), location, &token);
         }
-        Ok(token)
+        Ok(Some(token))
     }
 
     /// Whether every check after revocation can be decided without waiting.
@@ -239,13 +244,21 @@ impl Route {
 
     /// Verifies a request: every check that needs no waiting now, and what is left.
     pub(crate) fn verify(self: &Arc<Self>, req: &RequestView<'_>) -> Verdict {
-        let found = match self.locate(req) {
+        self.verify_located(req, true)
+    }
+
+    /// [`verify`](Self::verify), the header's token taken the `quick` way or not (see
+    /// [`locate::locate`]).
+    fn verify_located(self: &Arc<Self>, req: &RequestView<'_>, quick: bool) -> Verdict {
+        let found = match self.locate(req, quick) {
             Ok(Ok(found)) => found,
             Ok(Err(anonymous)) => return Verdict::Ready(Ok(anonymous)),
             Err(err) => return Verdict::Ready(self.tolerate(err)),
         };
         match self.decode_found(&found) {
-            Ok(token) => self.after_decode(token),
+            Ok(Some(token)) => self.after_decode(token),
+            // Not a plain token: the header is read again, the careful way.
+            Ok(None) => self.verify_located(req, false),
             Err(err) if err.kind() == ErrorKind::UnknownKey => {
                 match self.settings().keys.refreshers_for(&found.token) {
                     refreshers if refreshers.is_empty() => Verdict::Ready(self.tolerate(err)),
@@ -261,6 +274,7 @@ impl Route {
     fn locate<'a>(
         &self,
         req: &RequestView<'a>,
+        quick: bool,
     ) -> Result<Result<locate::Found<'a>, Admitted>, AuthError> {
         if req.method == http::Method::OPTIONS {
             return Ok(Err(Admitted::Anonymous(AuthError::missing(
@@ -268,7 +282,7 @@ impl Route {
             ))));
         }
         let refresh = self.requirement.kind == TokenKind::Refresh;
-        match locate::locate(self.settings(), &self.locations, refresh, req) {
+        match locate::locate(self.settings(), &self.locations, refresh, req, quick) {
             Ok(found) => Ok(Ok(found)),
             Err(err) if err.kind() == ErrorKind::MissingToken && self.requirement.optional => {
                 Ok(Err(Admitted::Anonymous(err)))
@@ -277,14 +291,16 @@ impl Route {
         }
     }
 
-    /// Decodes a located token (or takes it from the memo) and checks its CSRF value.
-    fn decode_found(&self, found: &locate::Found<'_>) -> Result<VerifiedToken, AuthError> {
+    /// Decodes a located token (or takes it from the memo) and checks its CSRF value;
+    /// `Ok(None)` for a token the quick path took that is not one (see
+    /// [`Core::decode_remembered`]).
+    fn decode_found(&self, found: &locate::Found<'_>) -> Result<Option<VerifiedToken>, AuthError> {
         let now = self.settings().clock.now_secs();
-        let token = self
-            .core
-            .decode_remembered(&found.token, found.location, now)?;
-        if let Some(presented) = &found.csrf {
-            check_csrf(&token, presented)?;
+        let token =
+            self.core
+                .decode_remembered(&found.token, found.location, found.unchecked, now)?;
+        if let (Some(token), Some(presented)) = (&token, &found.csrf) {
+            check_csrf(token, presented)?;
         }
         Ok(token)
     }
@@ -305,7 +321,9 @@ impl Route {
                 refresher.refresh_on_miss().await;
             }
             match route.decode_found(&found) {
-                Ok(token) => route.after_decode(token).outcome().await,
+                Ok(Some(token)) => route.after_decode(token).outcome().await,
+                // Unreachable: the first decode of this token passed `is_plain`.
+                Ok(None) => route.tolerate(AuthError::malformed("Invalid header padding")),
                 Err(err) => route.tolerate(err),
             }
         }))
@@ -315,8 +333,10 @@ impl Route {
     /// before the pipeline, without fetching keys.
     #[cfg(test)]
     fn locate_and_decode(&self, req: &RequestView<'_>) -> Result<Admitted, AuthError> {
-        match self.locate(req)? {
-            Ok(found) => self.decode_found(&found).map(Admitted::Token),
+        match self.locate(req, false)? {
+            Ok(found) => self
+                .decode_found(&found)
+                .map(|token| Admitted::Token(token.expect("located the careful way"))),
             Err(anonymous) => Ok(anonymous),
         }
     }
@@ -594,6 +614,73 @@ mod tests {
             assert_eq!(Arc::ptr_eq(&third.0, &second.0), on);
             if let Some(remembered) = remembered() {
                 assert!(Arc::ptr_eq(&remembered.0, &second.0));
+            }
+        }
+    }
+
+    /// The quick path of the `Authorization` header (its token's characters looked at only
+    /// on a memo miss) answers every header value as the careful path does, with the memo
+    /// on and off, before and after the token is remembered.
+    #[test]
+    fn the_quick_header_path_answers_as_the_careful_one() {
+        for on in [true, false] {
+            let jwt = JwtManager::builder()
+                .secret("quick-path-unit-test-secret-0123456789abcdef")
+                .verified_token_cache(on)
+                .build()
+                .unwrap();
+            let t = jwt.create_access_token("ada").unwrap();
+            let (head, tail) = t.split_at(t.len() / 2);
+            let values: Vec<Vec<u8>> = [
+                format!("Bearer {t}"),
+                format!("Bearer {t}, Basic YWRhOmFkYQ=="),
+                format!("Basic YWRhOmFkYQ==, Bearer {t}"),
+                format!("Bearer {t} x"),
+                format!("Bearer {t}\t"),
+                format!("Bearer {t} "),
+                format!("bearer {t}"),
+                format!("Bearer  {t}"),
+                format!("Bearer {t},"),
+                format!("Bearer {t}, Bearer {t}"),
+                format!("Bearer {head},{tail}"),
+                format!("Bearer {head} {tail}"),
+                format!("Bearer {head}\t{tail}"),
+            ]
+            .into_iter()
+            .map(String::into_bytes)
+            .chain([format!("Bearer {t}")
+                .into_bytes()
+                .into_iter()
+                .chain(*b"\xc3\xa9")
+                .collect()])
+            .collect();
+            let route = Arc::new(Route::new(jwt.core().clone(), Requirement::ACCESS));
+            let outcome = |result: Result<Admitted, AuthError>| match result {
+                Ok(Admitted::Token(token)) => Ok(token.identity().to_owned()),
+                Ok(Admitted::Anonymous(why)) => Err(why.message().to_owned()),
+                Err(err) => Err(err.message().to_owned()),
+            };
+            for round in 0..3 {
+                for value in &values {
+                    let req = http::Request::get("/")
+                        .header(
+                            "authorization",
+                            http::HeaderValue::from_bytes(value).unwrap(),
+                        )
+                        .body(())
+                        .unwrap();
+                    let view = RequestView::of(&req);
+                    let careful = outcome(route.locate_and_decode(&view));
+                    let Verdict::Ready(quick) = route.verify(&view) else {
+                        panic!("decided at once")
+                    };
+                    assert_eq!(
+                        outcome(quick),
+                        careful,
+                        "{:?}, memo {on}, round {round}",
+                        String::from_utf8_lossy(value)
+                    );
+                }
             }
         }
     }

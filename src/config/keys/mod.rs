@@ -3,7 +3,7 @@
 //! and the keys of outside issuers ([`RemoteKeys`], filled from their JWKS).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
@@ -28,9 +28,6 @@ pub(crate) use self::set::{header, outside_spelling_own, peek_issuer, KeySet, Ke
 
 /// One key: how to verify with it, and to sign with it when it is private.
 pub(crate) struct Key {
-    /// Unique in this process: what the memo of verified tokens remembers a token by, so
-    /// that a key removed from the set takes what it verified with it.
-    pub(crate) id: u64,
     pub(crate) kid: Option<String>,
     pub(crate) algorithm: Algorithm,
     /// The algorithm's name as it appears in headers (`"HS256"`).
@@ -54,6 +51,9 @@ pub(crate) struct Key {
     pub(crate) thumbprint: Option<String>,
     /// For an outside issuer's key: the `iss` (and `aud`) its tokens must carry.
     pub(crate) trust: Option<Arc<Trust>>,
+    /// Whether the key is in its set (cleared when a rotation or a JWKS refresh drops it):
+    /// what the memo of verified tokens asks on every hit, one load, no lookup.
+    in_set: AtomicBool,
 }
 
 /// What separates an outside issuer from the identity (or `jti`, or session) it names in
@@ -94,6 +94,11 @@ pub(crate) enum Material {
 }
 
 impl Key {
+    /// Whether the key is still in its set: the tokens it verified may still be trusted.
+    #[inline]
+    pub(crate) fn in_set(&self) -> bool {
+        self.in_set.load(Ordering::Acquire)
+    }
     /// A key for `algorithm`, checked: secrets long enough and not well known, the
     /// algorithm fitting the key, a private key verifying what it signs.
     pub(crate) fn new(algorithm: Algorithm, material: Material) -> Result<Self, BuildError> {
@@ -149,9 +154,7 @@ impl Key {
             let (jwk, thumbprint) = jwk::public(&decoding, algorithm, &alg_name)?;
             (Some(jwk), Some(thumbprint))
         };
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let mut key = Self {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             kid: None,
             algorithm,
             alg_name,
@@ -164,6 +167,7 @@ impl Key {
             public_jwk,
             thumbprint,
             trust: None,
+            in_set: AtomicBool::new(true),
         };
         key.set_kid(None);
         Ok(key)
@@ -492,20 +496,48 @@ mod tests {
             Material::Secret(b"keys-unit-test-secret-0123456789abcdef".to_vec()),
         )
         .unwrap();
-        let id = key.id;
         let set = KeySet::single(key);
-        assert_eq!(set.select("HS256", None).unwrap().id, id);
+        let only = set.keys[0].clone();
+        assert!(Arc::ptr_eq(set.select("HS256", None).unwrap(), &only));
         assert_eq!(set.select("HS512", None).unwrap_err(), NoKey::Algorithm);
         // Keys without a kid: a token's kid selects nothing (tokens of earlier versions
         // and of Flask-JWT-Extended may carry one).
-        assert_eq!(set.select("HS256", Some("k")).unwrap().id, id);
-        assert_eq!(set.by_id(id).unwrap().id, id);
-        assert!(set.by_id(id + 1_000_000).is_none());
-        assert_eq!(
+        assert!(Arc::ptr_eq(set.select("HS256", Some("k")).unwrap(), &only));
+        assert!(Arc::ptr_eq(
             set.by_header("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9")
-                .unwrap()
-                .id,
-            id
+                .unwrap(),
+            &only
+        ));
+    }
+
+    #[test]
+    fn keys_know_whether_they_are_in_their_set() {
+        let secret = |i: u8| {
+            Material::Secret(format!("in-set-unit-test-secret-{i}-0123456789abcdef").into_bytes())
+        };
+        let key = |i| Arc::new(Key::new(Algorithm::HS256, secret(i)).unwrap());
+        let (a, b) = (key(1), key(2));
+        let slot = arc_swap::ArcSwap::from_pointee(KeySet {
+            keys: vec![a.clone(), b.clone()],
+            signing: None,
+        });
+        assert!(a.in_set() && b.in_set());
+        set::replace_set(
+            &slot,
+            KeySet {
+                keys: vec![b.clone()],
+                signing: None,
+            },
         );
+        assert!(!a.in_set(), "dropped from the set");
+        assert!(b.in_set(), "kept");
+        set::replace_set(
+            &slot,
+            KeySet {
+                keys: vec![a.clone(), b.clone()],
+                signing: None,
+            },
+        );
+        assert!(a.in_set(), "back in the set");
     }
 }

@@ -55,10 +55,13 @@ impl RemoteKeys {
     #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     /// Replaces the keys (after a successful fetch).
     pub(crate) fn replace(&self, keys: Vec<Arc<Key>>) {
-        self.set.store(Arc::new(KeySet {
-            keys,
-            signing: None,
-        }));
+        super::set::replace_set(
+            &self.set,
+            KeySet {
+                keys,
+                signing: None,
+            },
+        );
     }
 
     #[cfg_attr(not(feature = "jwks"), allow(dead_code))]

@@ -99,7 +99,7 @@ impl KeyRing {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let next = change(&self.current.load())?;
-        self.current.store(Arc::new(next));
+        super::set::replace_set(&self.current, next);
         Ok(())
     }
 

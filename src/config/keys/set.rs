@@ -130,10 +130,21 @@ impl KeySet {
             },
         }
     }
+}
 
-    /// The key with this [`Key::id`], while it is in the set.
-    pub(crate) fn by_id(&self, id: u64) -> Option<&Arc<Key>> {
-        self.keys.iter().find(|k| k.id == id)
+/// Makes `next` the set in `slot`. The keys it no longer holds are marked out of their set,
+/// so that the memo of verified tokens forgets what they verified; those it holds, in it.
+pub(crate) fn replace_set(slot: &arc_swap::ArcSwap<KeySet>, next: KeySet) {
+    use std::sync::atomic::Ordering::Release;
+    for key in &next.keys {
+        key.in_set.store(true, Release);
+    }
+    let next = Arc::new(next);
+    let previous = slot.swap(next.clone());
+    for key in &previous.keys {
+        if !next.keys.iter().any(|kept| Arc::ptr_eq(kept, key)) {
+            key.in_set.store(false, Release);
+        }
     }
 }
 
@@ -313,14 +324,6 @@ impl Keys {
             .filter(|r| r.may_publish(&alg))
             .filter_map(|r| r.refresher().cloned())
             .collect()
-    }
-
-    /// Whether the key with this id is still in a set (the memo of verified tokens forgets
-    /// what a retired key verified).
-    #[inline]
-    pub(crate) fn alive(&self, id: u64) -> bool {
-        self.ring.load().by_id(id).is_some()
-            || self.remotes.iter().any(|r| r.load().by_id(id).is_some())
     }
 
     /// The key tokens are signed with now.
