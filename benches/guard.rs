@@ -14,9 +14,14 @@
 //!   `sid` claim is looked up in the denylist too) and one of the same size without;
 //! - `keys10` (HS256): `layer` over a set of ten keys with kids, the token's promoted last:
 //!   what choosing a key by `kid` costs;
+//! - `loc_headers` / `loc_headers_cookies` / `loc_cookie` (HS256, memo off; `_remembered`:
+//!   on): one token in the header through a headers-only guard and a `headers,cookies`
+//!   guard, and in a cookie through the latter; `echo_cookie`: the bare echo of the
+//!   cookie-borne request, which the cookie routines are taken over (it is longer to build);
 //! - `role` / `role_control` (HS256, memo off; `_remembered`: on): a token carrying
 //!   `roles: ["user", "admin"]` through a guard requiring `admin` and through the same guard
 //!   without the requirement;
+//! - `floor_mac` (HS256): the floor's signature check alone;
 //! - `floor`: signature check over the signing input + base64url decode of the payload +
 //!   one typed JSON parse of the claims (for HS256: a precomputed HMAC key, compared with
 //!   the signature's bytes decoded before the loop);
@@ -29,7 +34,9 @@
 //!
 //! `cargo bench --bench guard`; both tables are printed at the end and written to
 //! `target/criterion/guard-summary.txt` (`GUARD_BENCH_VERBOSE=1` also prints the interleaved
-//! medians themselves).
+//! medians themselves), the interleaved medians to `target/criterion/guard-medians.json`
+//! (what `scripts/chart.py` draws). `cargo bench --bench guard -- hs256/none` skips
+//! criterion's pass (its filter matches no routine) and runs only the interleaved rounds.
 
 use std::convert::Infallible;
 #[path = "support/mod.rs"]
@@ -265,6 +272,18 @@ fn bench(c: &mut Criterion, case: &Case, denylist: &MemoryDenylist) -> Vec<Round
             .unwrap();
         let header = format!("Bearer {cookie_token}");
         let cookie = format!("csrf_access_token=0f6c1d3e; access_token_cookie={cookie_token}");
+        // The bare echo with the cookie-borne request (longer to build than `echo`'s): what
+        // a cookie route's guard cost is taken over.
+        let mut bare = service_fn(|_: Request<Empty<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+        });
+        let bare_cookie = cookie.clone();
+        routines.push((
+            "echo_cookie",
+            Box::new(move || {
+                black_box(ready(bare.call(cookie_request(black_box(&bare_cookie)))).unwrap());
+            }),
+        ));
         for memo in [false, true] {
             let suffix = if memo { "_remembered" } else { "" };
             let headers_only = with(&[TokenLocation::Headers], memo);
@@ -674,8 +693,15 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
                     .iter()
                     .map(|round| {
                         let t = |n: &str| round.iter().find(|(m, _)| *m == n).map(|(_, t)| *t);
-                        match (t(&a), t(&b), t("echo")) {
-                            (Some(a), Some(b), Some(echo)) => (a - echo) / (b - echo),
+                        // Each over the bare echo of its own request.
+                        let echo = |n: &str| match n.starts_with("loc_cookie") {
+                            true => t("echo_cookie"),
+                            false => t("echo"),
+                        };
+                        match (t(&a), t(&b), echo(&a), echo(&b)) {
+                            (Some(a), Some(b), Some(echo_a), Some(echo_b)) => {
+                                (a - echo_a) / (b - echo_b)
+                            }
                             _ => f64::NAN,
                         }
                     })
