@@ -280,6 +280,46 @@ mod tests {
         assert_eq!(verify("pw", ""), Err(PasswordError::InvalidHash));
     }
 
+    /// Known answers at the default parameters, computed by the reference C implementation
+    /// (argon2-cffi 25.1's `hash_secret`, type ID, m = 19456, t = 2, p = 1, 32 bytes): the
+    /// PHC strings must stay byte-identical whatever the `argon2` crate's features or code
+    /// paths (its AVX2 compression is chosen at run time).
+    const KNOWN: [(&str, &[u8; 16], &str); 2] = [
+        (
+            "correct horse battery staple",
+            b"tower-jwt-auth-t",
+            "$argon2id$v=19$m=19456,t=2,p=1$dG93ZXItand0LWF1dGgtdA$\
+             Ag0xsDWYqsq8o1tpnHQaAZ+fHN1wBBK6anjJpVYHXtc",
+        ),
+        (
+            "tower-jwt-auth: no such user",
+            b"tower-jwt-auth-d",
+            "$argon2id$v=19$m=19456,t=2,p=1$dG93ZXItand0LWF1dGgtZA$\
+             E+RWJNsDPI/nte8/7glu4tKBN7oXW4fXMZq5n6m6cOs",
+        ),
+    ];
+
+    #[test]
+    fn hashes_match_the_reference_implementation() {
+        let params = Params::default();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (19_456, 2, 1),
+            "OWASP's parameters"
+        );
+        for (password, salt, expected) in KNOWN {
+            let phc = argon2id(&params)
+                .hash_password_with_salt(password.as_bytes(), salt)
+                .unwrap()
+                .to_string();
+            assert_eq!(phc, expected);
+            assert_eq!(verify(password, expected), Ok(true));
+            assert_eq!(verify_reusing_memory(password, expected), Ok(true));
+            assert_eq!(verify_reusing_memory("not it", expected), Ok(false));
+        }
+        assert_eq!(dummy_hash(&params), KNOWN[1].2);
+    }
+
     #[test]
     fn salts_are_16_random_bytes() {
         let (a, b) = (hash("pw").unwrap(), hash("pw").unwrap());
