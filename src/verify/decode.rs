@@ -41,10 +41,12 @@ pub(super) fn check_times(
 }
 
 /// Decodes and validates an encoded token: shape, algorithm, signature, payload, time
-/// claims, issuer, audience and identity. `now` is epoch seconds.
+/// claims, issuer, audience and identity. `now` is epoch seconds. Bytes rather than a `str`:
+/// a token located in a request is not checked for UTF-8 first (every segment is checked
+/// for what it may hold on its way).
 pub(crate) fn decode(
     s: &Arc<Settings>,
-    encoded: &str,
+    encoded: &[u8],
     location: Option<TokenLocation>,
     now: f64,
 ) -> Result<VerifiedToken, AuthError> {
@@ -160,14 +162,12 @@ pub(crate) fn decode(
     // Signature over `header.payload` with the key's algorithm.
     let signing_input = &encoded[..header_b64.len() + 1 + payload_b64.len()];
     let verified = match &key.hmac {
-        Some(hmac) => hmac.verify(signing_input.as_bytes(), signature_b64),
-        None => jsonwebtoken::crypto::verify(
-            signature_b64,
-            signing_input.as_bytes(),
-            &key.decoding,
-            key.algorithm,
-        )
-        .map_err(drop),
+        Some(hmac) => hmac.verify(signing_input, signature_b64),
+        // Checked against the base64url alphabet above: ASCII.
+        None => std::str::from_utf8(signature_b64).map_err(drop).and_then(|signature| {
+            jsonwebtoken::crypto::verify(signature, signing_input, &key.decoding, key.algorithm)
+                .map_err(drop)
+        }),
     };
     if !matches!(verified, Ok(true)) {
         check_alphabet(encoded, header_b64, payload_b64)?;
@@ -416,8 +416,8 @@ fn issue_time(iat: f64, jti: Option<uuid::Uuid>) -> f64 {
 }
 
 /// Splits a compact JWS into its three segments (its characters: [`check_alphabet`]).
-fn split_segments(encoded: &str) -> Result<(&str, &str, &str), AuthError> {
-    let bytes = encoded.as_bytes();
+fn split_segments(encoded: &[u8]) -> Result<(&[u8], &[u8], &[u8]), AuthError> {
+    let bytes = encoded;
     let Some(first) = memchr::memchr(b'.', bytes) else {
         return Err(AuthError::malformed("Not enough segments"));
     };
@@ -429,7 +429,7 @@ fn split_segments(encoded: &str) -> Result<(&str, &str, &str), AuthError> {
         &encoded[first + 1..second],
         &encoded[second + 1..],
     );
-    if memchr::memchr(b'.', signature.as_bytes()).is_some() {
+    if memchr::memchr(b'.', signature).is_some() {
         return Err(AuthError::malformed("Too many segments"));
     }
     Ok((header, payload, signature))
@@ -438,12 +438,12 @@ fn split_segments(encoded: &str) -> Result<(&str, &str, &str), AuthError> {
 /// Checks a token's characters, in one branch-free pass (which vectorises): a character
 /// outside the base64url alphabet is reported against the segment that holds it, as PyJWT
 /// would.
-fn check_alphabet(encoded: &str, header: &str, payload: &str) -> Result<(), AuthError> {
-    let bad = encoded.as_bytes().iter().fold(0u8, |acc, &b| {
+fn check_alphabet(encoded: &[u8], header: &[u8], payload: &[u8]) -> Result<(), AuthError> {
+    let bad = encoded.iter().fold(0u8, |acc, &b| {
         acc | u8::from(!(is_base64url(b) | (b == b'.')))
     }) != 0;
     if bad {
-        let invalid = |s: &str| s.bytes().any(|b| !is_base64url(b));
+        let invalid = |s: &[u8]| s.iter().any(|&b| !is_base64url(b));
         return Err(AuthError::malformed(if invalid(header) {
             "Invalid header padding"
         } else if invalid(payload) {
@@ -467,24 +467,29 @@ mod tests {
 
     /// Split, then the characters checked.
     fn alphabet(token: &str) -> Result<(), AuthError> {
+        let token = token.as_bytes();
         let (header, payload, _) = split_segments(token)?;
         check_alphabet(token, header, payload)
     }
 
+    fn split(token: &str) -> Result<(&[u8], &[u8], &[u8]), AuthError> {
+        split_segments(token.as_bytes())
+    }
+
     #[test]
     fn segments() {
-        assert_eq!(split_segments("a.b.c").unwrap(), ("a", "b", "c"));
+        assert_eq!(split("a.b.c").unwrap(), (&b"a"[..], &b"b"[..], &b"c"[..]));
         assert!(alphabet("a.b.c").is_ok());
         assert_eq!(
-            split_segments("a.b").unwrap_err().message(),
+            split("a.b").unwrap_err().message(),
             "Not enough segments"
         );
         assert_eq!(
-            split_segments("").unwrap_err().message(),
+            split("").unwrap_err().message(),
             "Not enough segments"
         );
         assert_eq!(
-            split_segments("a.b.c.d").unwrap_err().message(),
+            split("a.b.c.d").unwrap_err().message(),
             "Too many segments"
         );
         assert_eq!(
@@ -500,7 +505,7 @@ mod tests {
             "Invalid crypto padding"
         );
         assert_eq!(
-            split_segments(&".".repeat(2_000_000))
+            split(&".".repeat(2_000_000))
                 .unwrap_err()
                 .message(),
             "Too many segments"

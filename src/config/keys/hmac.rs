@@ -43,7 +43,7 @@ impl HmacKey {
     /// signature decoded: encoding 32 bytes is cheaper than decoding 43 characters, and as
     /// strict base64url has one spelling per byte string, equal spellings mean equal MACs.
     /// Only a mismatch decodes the signature, to tell a wrong one from a malformed one.
-    pub(crate) fn verify(&self, input: &[u8], signature_b64: &str) -> Result<bool, ()> {
+    pub(crate) fn verify(&self, input: &[u8], signature_b64: &[u8]) -> Result<bool, ()> {
         use hmac::Mac;
         fn tag<M: Mac + Clone>(mac: &M, input: &[u8], out: &mut [u8; 64]) -> usize {
             let mut mac = mac.clone();
@@ -61,7 +61,7 @@ impl HmacKey {
         let b64 = base64_simd::URL_SAFE_NO_PAD;
         let mut spelled = [0u8; 88]; // room for 64 bytes
         let spelled = b64.encode(&mac[..n], base64_simd::Out::from_slice(&mut spelled));
-        let given = signature_b64.as_bytes();
+        let given = signature_b64;
         if constant_time_eq(spelled, given) {
             return Ok(true);
         }
@@ -122,8 +122,8 @@ mod tests {
         let mut mac = mac.clone();
         mac.update(b"header.payload");
         let good = base64_simd::URL_SAFE_NO_PAD.encode_to_string(mac.finalize().into_bytes());
-        assert_eq!(key.verify(b"header.payload", &good), Ok(true));
-        assert_eq!(key.verify(b"header.payloaX", &good), Ok(false));
+        assert_eq!(key.verify(b"header.payload", good.as_bytes()), Ok(true));
+        assert_eq!(key.verify(b"header.payloaX", good.as_bytes()), Ok(false));
         // The same 32 bytes with non-zero unused bits in the last character: not strict
         // base64url, so malformed rather than merely wrong.
         let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -131,10 +131,10 @@ mod tests {
         let other = alphabet.chars().nth(last | 1).unwrap();
         let noncanonical = format!("{}{other}", &good[..good.len() - 1]);
         assert_ne!(noncanonical, good);
-        assert_eq!(key.verify(b"header.payload", &noncanonical), Err(()));
+        assert_eq!(key.verify(b"header.payload", noncanonical.as_bytes()), Err(()));
         // Too short or too long: a wrong signature, or not base64url at all.
-        assert_eq!(key.verify(b"header.payload", &good[..40]), Ok(false));
-        assert_eq!(key.verify(b"header.payload", &good[..41]), Err(()));
-        assert_eq!(key.verify(b"header.payload", &"A".repeat(89)), Ok(false));
+        assert_eq!(key.verify(b"header.payload", &good.as_bytes()[..40]), Ok(false));
+        assert_eq!(key.verify(b"header.payload", &good.as_bytes()[..41]), Err(()));
+        assert_eq!(key.verify(b"header.payload", "A".repeat(89).as_bytes()), Ok(false));
     }
 }

@@ -504,7 +504,7 @@ mod tests {
         // and of Flask-JWT-Extended may carry one).
         assert!(Arc::ptr_eq(set.select("HS256", Some("k")).unwrap(), &only));
         assert!(Arc::ptr_eq(
-            set.by_header("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9")
+            set.by_header(b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9")
                 .unwrap(),
             &only
         ));

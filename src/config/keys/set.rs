@@ -95,13 +95,13 @@ impl KeySet {
     }
 
     /// The key whose default header is exactly `header_b64`: the common case, no parsing.
-    pub(crate) fn by_header(&self, header_b64: &str) -> Option<&Arc<Key>> {
+    pub(crate) fn by_header(&self, header_b64: &[u8]) -> Option<&Arc<Key>> {
         match self.keys.as_slice() {
-            [only] => (only.header_b64 == header_b64).then_some(only),
+            [only] => (only.header_b64.as_bytes() == header_b64).then_some(only),
             keys => {
-                let hash = header_hash(header_b64.as_bytes());
+                let hash = header_hash(header_b64);
                 keys.iter()
-                    .find(|k| k.header_hash == hash && k.header_b64 == header_b64)
+                    .find(|k| k.header_hash == hash && k.header_b64.as_bytes() == header_b64)
             }
         }
     }
@@ -221,7 +221,7 @@ impl Keys {
     /// The key of `scope` whose default header is exactly `header_b64`: the common case, no
     /// parsing.
     #[inline]
-    pub(crate) fn by_header(&self, header_b64: &str, scope: Scope) -> Option<Arc<Key>> {
+    pub(crate) fn by_header(&self, header_b64: &[u8], scope: Scope) -> Option<Arc<Key>> {
         match scope {
             Scope::Own => self.ring.load().by_header(header_b64).cloned(),
             Scope::Outside(first) => self
