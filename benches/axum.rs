@@ -14,9 +14,9 @@
 //! - `ours_extension`: `ours` with the handler taking axum's `Extension<VerifiedToken>`;
 //! - `peer`: axum-jwt-auth 0.7's `Claims<T>` extractor over a `LocalDecoder` (HS256, the
 //!   audience checked), the router's state as its docs show, the same token;
-//! - `tower_echo` / `tower_layer`: `benches/guard.rs`'s `echo` and `layer` (the same guard
-//!   around a bare tower service) with this manager, so that what axum's path adds to the
-//!   guard is measured in the same rounds.
+//! - `tower_echo` / `tower_layer` / `tower_layer_remembered`: `benches/guard.rs`'s `echo`,
+//!   `layer` and `layer_remembered` (the same guard around a bare tower service) with these
+//!   managers, so that what axum's path adds to the guard is measured in the same rounds.
 //!
 //! Every routine is checked to answer 200 before it is timed, and the guarded routes to
 //! answer 401 to a request without a token and to a token for another audience.
@@ -28,7 +28,7 @@
 //! to `target/criterion/axum-summary.txt`, the interleaved medians to
 //! `target/criterion/axum-medians.json`. Instruction counts of one routine's calls:
 //! `valgrind --tool=callgrind --toggle-collect='axum::call_router' <bench binary> --bench
-//! 'axum/ours$' --profile-time 3` (`call_tower` for `tower_echo` and `tower_layer`).
+//! 'axum/ours$' --profile-time 3` (`call_tower` for the `tower_` routines).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -173,7 +173,10 @@ fn bench(c: &mut Criterion, denylist: &MemoryDenylist) -> Vec<Round> {
         .unwrap();
     let foreign = format!("Bearer {}", elsewhere.create_access_token("42").unwrap());
 
-    let mut routers: Vec<(&'static str, Router)> = vec![
+    // `with_state(())`, as `axum::serve` does for every connection: the handlers (and the
+    // layers of `route_layer`) become routes once, not on every request as when a
+    // `Router<()>` straight from `route` is called (the peer's `with_state` does the same).
+    let routers: Vec<(&'static str, Router)> = vec![
         ("bare", Router::new().route("/", get(bare))),
         (
             "ours",
@@ -193,8 +196,12 @@ fn bench(c: &mut Criterion, denylist: &MemoryDenylist) -> Vec<Round> {
                 get(ours_extension).route_layer(JwtRequiredLayer::new(&manager)),
             ),
         ),
-        ("peer", peer_router()),
     ];
+    let mut routers: Vec<(&'static str, Router)> = routers
+        .into_iter()
+        .map(|(name, router)| (name, router.with_state(())))
+        .chain([("peer", peer_router())])
+        .collect();
     for (name, router) in &mut routers {
         assert_eq!(status(router, Some(auth)), StatusCode::OK, "{name}");
         if *name != "bare" {
@@ -214,7 +221,8 @@ fn bench(c: &mut Criterion, denylist: &MemoryDenylist) -> Vec<Round> {
         })
         .collect();
 
-    // `benches/guard.rs`'s `echo` and `layer` with this manager, in the same rounds.
+    // `benches/guard.rs`'s `echo`, `layer` and `layer_remembered` with these managers, in the
+    // same rounds.
     let tower_request = |auth: &str| {
         Request::get("/")
             .header(AUTHORIZATION, auth)
@@ -224,27 +232,30 @@ fn bench(c: &mut Criterion, denylist: &MemoryDenylist) -> Vec<Round> {
     let mut echo = service_fn(|_: Request<Empty<Bytes>>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
     });
-    let mut guarded = JwtRequiredLayer::new(&manager).layer(service_fn(
-        |_: Request<RequestBody<Empty<Bytes>>>| async {
-            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
-        },
-    ));
-    assert_eq!(
-        call_tower(&mut guarded, tower_request(auth)),
-        StatusCode::OK
-    );
     routines.push((
         "tower_echo",
         Box::new(move || {
             black_box(call_tower(&mut echo, tower_request(black_box(auth))));
         }),
     ));
-    routines.push((
-        "tower_layer",
-        Box::new(move || {
-            black_box(call_tower(&mut guarded, tower_request(black_box(auth))));
-        }),
-    ));
+    for (name, manager) in [
+        ("tower_layer", &manager),
+        ("tower_layer_remembered", &remembered),
+    ] {
+        let mut guarded = JwtRequiredLayer::new(manager).layer(service_fn(
+            |_: Request<RequestBody<Empty<Bytes>>>| async {
+                Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+            },
+        ));
+        let status = call_tower(&mut guarded, tower_request(auth));
+        assert_eq!(status, StatusCode::OK, "{name}");
+        routines.push((
+            name,
+            Box::new(move || {
+                black_box(call_tower(&mut guarded, tower_request(black_box(auth))));
+            }),
+        ));
+    }
 
     let mut group = support::group(c, "axum");
     for (name, routine) in routines.iter_mut() {
@@ -269,15 +280,16 @@ fn time(round: &Round, name: &str) -> f64 {
 fn summary(rounds: &[Round]) -> String {
     let m = |name| median("axum", name);
     let mut out = format!(
-        "criterion medians (ns): overhead over the bare route\n\
-         ours (memo off)  ours (memo on)  ours, Extension  peer (axum-jwt-auth)  \
-         guard on tower (layer-echo)\n\
-         {:>12.0} ns {:>12.0} ns {:>13.0} ns {:>17.0} ns {:>20.0} ns\n",
+        "criterion medians (ns): overhead over the bare route (tower: over tower_echo)\n\
+         ours, memo off  ours, memo on  ours, Extension  peer (axum-jwt-auth)  \
+         tower, memo off  tower, memo on\n\
+         {:>11.0} ns {:>10.0} ns {:>12.0} ns {:>17.0} ns {:>12.0} ns {:>11.0} ns\n",
         m("ours") - m("bare"),
         m("ours_remembered") - m("bare"),
         m("ours_extension") - m("bare"),
         m("peer") - m("bare"),
         m("tower_layer") - m("tower_echo"),
+        m("tower_layer_remembered") - m("tower_echo"),
     );
     if rounds.is_empty() {
         return out;
@@ -312,15 +324,18 @@ fn summary(rounds: &[Round]) -> String {
         "Extension<VerifiedToken> - VerifiedToken extractor: {}\n",
         ns(per_round(&|r| time(r, "ours_extension") - time(r, "ours")))
     ));
-    out.push_str(&format!(
-        "guard on tower (tower_layer - tower_echo): {}; what axum's path adds to it: {}\n",
-        ns(per_round(
-            &|r| time(r, "tower_layer") - time(r, "tower_echo")
-        )),
-        ns(per_round(
-            &|r| overhead(r, "ours") - (time(r, "tower_layer") - time(r, "tower_echo"))
-        )),
-    ));
+    for (memo, layer, route) in [
+        ("off", "tower_layer", "ours"),
+        ("on", "tower_layer_remembered", "ours_remembered"),
+    ] {
+        let tower = |r: &Round| time(r, layer) - time(r, "tower_echo");
+        out.push_str(&format!(
+            "memo {memo}: guard on tower ({layer} - tower_echo): {}; what axum's path adds to it \
+             ({route} - bare - that): {}\n",
+            ns(per_round(&tower)),
+            ns(per_round(&|r| overhead(r, route) - tower(r))),
+        ));
+    }
     out
 }
 
