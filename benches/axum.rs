@@ -18,6 +18,10 @@
 //!   `layer` and `layer_remembered` (the same guard around a bare tower service) with these
 //!   managers, so that what axum's path adds to the guard is measured in the same rounds.
 //!
+//! Every router is called as `axum::serve` calls it (after `with_state`), and axum has its
+//! default features (axum-jwt-auth asks for them, as most applications do): its router puts
+//! `OriginalUri`, `MatchedPath` and the URL parameters into every request's extensions.
+//!
 //! Every routine is checked to answer 200 before it is timed, and the guarded routes to
 //! answer 401 to a request without a token and to a token for another audience.
 //!
