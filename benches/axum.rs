@@ -11,6 +11,8 @@
 //!   denylist (`AXUM_BENCH_REVOKED` to change), the memo of verified tokens off, so that
 //!   every call verifies from scratch;
 //! - `ours_remembered`: the same with the memo on (the default): a client's later requests;
+//! - `ours_handler_layer`: `ours` with the guard as the handler's own layer
+//!   (`get(ours.layer(...))`, axum's `Handler::layer`) instead of the route's;
 //! - `ours_extension`: `ours` with the handler taking axum's `Extension<VerifiedToken>`;
 //! - `peer`: axum-jwt-auth 0.7's `Claims<T>` extractor over a `LocalDecoder` (HS256, the
 //!   audience checked), the router's state as its docs show, the same token;
@@ -44,6 +46,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::extract::Extension;
+use axum::handler::Handler;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -194,6 +197,10 @@ fn bench(c: &mut Criterion, denylist: &MemoryDenylist) -> Vec<Round> {
             ),
         ),
         (
+            "ours_handler_layer",
+            Router::new().route("/", get(ours.layer(JwtRequiredLayer::new(&manager)))),
+        ),
+        (
             "ours_extension",
             Router::new().route(
                 "/",
@@ -325,8 +332,12 @@ fn summary(rounds: &[Round]) -> String {
         ns(per_round(&|r| overhead(r, "peer")))
     ));
     out.push_str(&format!(
-        "Extension<VerifiedToken> - VerifiedToken extractor: {}\n",
-        ns(per_round(&|r| time(r, "ours_extension") - time(r, "ours")))
+        "Extension<VerifiedToken> - VerifiedToken extractor: {}; \
+         the handler's layer - the route's: {}\n",
+        ns(per_round(&|r| time(r, "ours_extension") - time(r, "ours"))),
+        ns(per_round(
+            &|r| time(r, "ours_handler_layer") - time(r, "ours")
+        )),
     ));
     for (memo, layer, route) in [
         ("off", "tower_layer", "ours"),
