@@ -43,7 +43,7 @@ use std::convert::Infallible;
 mod support;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -55,7 +55,7 @@ use http::{Request, Response};
 use http_body_util::Empty;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Deserialize;
-use support::{median, ready, target_dir};
+use support::{interleaved, median, quartiles, ready, selected, target_dir, Round, Routine};
 use tower::{service_fn, Layer, Service};
 use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{JwtKey, JwtManager, JwtRequiredLayer, MemoryDenylist, TokenLocation};
@@ -192,12 +192,6 @@ fn cases(denylist: &MemoryDenylist) -> Vec<Case> {
         ),
     ]
 }
-
-/// One measured routine: its name in criterion and a call that does the work once.
-type Routine<'a> = (&'static str, Box<dyn FnMut() + 'a>);
-
-/// Per-call times of one round, by routine name.
-type Round = Vec<(&'static str, f64)>;
 
 fn bench(c: &mut Criterion, case: &Case, denylist: &MemoryDenylist) -> Vec<Round> {
     let token = case.manager.create_access_token("42").unwrap();
@@ -503,86 +497,6 @@ fn bench(c: &mut Criterion, case: &Case, denylist: &MemoryDenylist) -> Vec<Round
     }
 }
 
-/// Whether this run measures `case` (criterion's filter names it, or there is none) and is
-/// a measuring run at all (not `--profile-time`, `--list` or `--test`).
-fn selected(case: &str) -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args
-        .iter()
-        .any(|a| ["--profile-time", "--list", "--test"].contains(&a.as_str()))
-    {
-        return false;
-    }
-    match args.iter().find(|a| !a.starts_with('-')) {
-        None => true,
-        Some(filter) => {
-            filter.contains(case) || case.contains(filter.split('/').next().unwrap_or(""))
-        }
-    }
-}
-
-/// The routines timed in turns, 25 rounds of ~20 ms batches each, so that every ratio can
-/// be taken between measurements made within the same fraction of a second: on a shared
-/// machine whose speed drifts over seconds, this is what keeps a ratio honest.
-fn interleaved(routines: &mut [Routine]) -> Vec<Round> {
-    const ROUNDS: usize = 25;
-    const BATCH: Duration = Duration::from_millis(20);
-    let batch_sizes: Vec<u32> = routines
-        .iter_mut()
-        .map(|(_, routine)| {
-            let (start, mut n) = (Instant::now(), 0u32);
-            while start.elapsed() < BATCH / 4 {
-                routine();
-                n += 1;
-            }
-            (n * 4).max(1)
-        })
-        .collect();
-    (0..ROUNDS)
-        .map(|_| {
-            routines
-                .iter_mut()
-                .zip(&batch_sizes)
-                .map(|((name, routine), &n)| {
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        routine();
-                    }
-                    (*name, start.elapsed().as_nanos() as f64 / n as f64)
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Each routine's median over the rounds, in nanoseconds per call.
-fn interleaved_medians(rounds: &[Round]) -> Vec<(&'static str, f64)> {
-    let names = rounds
-        .first()
-        .map(|r| r.iter().map(|(n, _)| *n).collect::<Vec<_>>());
-    names
-        .unwrap_or_default()
-        .into_iter()
-        .map(|name| {
-            let times = rounds
-                .iter()
-                .flat_map(|r| r.iter().filter(|(n, _)| *n == name));
-            (name, quartiles(times.map(|(_, t)| *t).collect()).0)
-        })
-        .collect()
-}
-
-/// The median, first and third quartiles of per-round values.
-fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.retain(|v| v.is_finite());
-    if values.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    values.sort_by(f64::total_cmp);
-    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.25), at(0.75))
-}
-
 fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
     let mut out = String::from(
         "criterion medians (ns)\n\
@@ -805,7 +719,7 @@ fn main() {
     let medians: Vec<(&str, Vec<(&str, f64)>)> = cases
         .iter()
         .zip(&rounds)
-        .map(|(case, rounds)| (case.name, interleaved_medians(rounds)))
+        .map(|(case, rounds)| (case.name, support::interleaved_medians(rounds)))
         .collect();
     support::write_medians("guard", &medians);
     let table = summary(&cases.iter().map(|c| c.name).collect::<Vec<_>>(), &rounds);

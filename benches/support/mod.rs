@@ -1,8 +1,9 @@
-//! Shared by the benches: criterion's settings, polling futures that complete at once, and
-//! reading criterion's medians back to print ratios measured in the same run.
+//! Shared by the benches: criterion's settings, polling futures that complete at once,
+//! reading criterion's medians back, and timing routines in turns to print ratios measured
+//! in the same fraction of a second.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
@@ -72,4 +73,96 @@ pub fn write_medians(bench: &str, cases: &[(&str, Vec<(&str, f64)>)]) {
     if std::fs::write(&path, text).is_ok() {
         println!("medians written to {path}");
     }
+}
+
+/// One measured routine: its name in criterion and a call that does the work once.
+#[allow(dead_code)] // the benches that compare in turns
+pub type Routine<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Per-call times of one round, by routine name.
+#[allow(dead_code)] // the benches that compare in turns
+pub type Round = Vec<(&'static str, f64)>;
+
+/// Whether this run measures `case` (criterion's filter names it, or there is none) and is
+/// a measuring run at all (not `--profile-time`, `--list` or `--test`).
+#[allow(dead_code)] // the benches that compare in turns
+pub fn selected(case: &str) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args
+        .iter()
+        .any(|a| ["--profile-time", "--list", "--test"].contains(&a.as_str()))
+    {
+        return false;
+    }
+    match args.iter().find(|a| !a.starts_with('-')) {
+        None => true,
+        Some(filter) => {
+            filter.contains(case) || case.contains(filter.split('/').next().unwrap_or(""))
+        }
+    }
+}
+
+/// The routines timed in turns, 25 rounds of ~20 ms batches each, so that every ratio can
+/// be taken between measurements made within the same fraction of a second: on a shared
+/// machine whose speed drifts over seconds, this is what keeps a ratio honest.
+#[allow(dead_code)] // the benches that compare in turns
+pub fn interleaved(routines: &mut [Routine]) -> Vec<Round> {
+    const ROUNDS: usize = 25;
+    const BATCH: Duration = Duration::from_millis(20);
+    let batch_sizes: Vec<u32> = routines
+        .iter_mut()
+        .map(|(_, routine)| {
+            let (start, mut n) = (Instant::now(), 0u32);
+            while start.elapsed() < BATCH / 4 {
+                routine();
+                n += 1;
+            }
+            (n * 4).max(1)
+        })
+        .collect();
+    (0..ROUNDS)
+        .map(|_| {
+            routines
+                .iter_mut()
+                .zip(&batch_sizes)
+                .map(|((name, routine), &n)| {
+                    let start = Instant::now();
+                    for _ in 0..n {
+                        routine();
+                    }
+                    (*name, start.elapsed().as_nanos() as f64 / n as f64)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Each routine's median over the rounds, in nanoseconds per call.
+#[allow(dead_code)] // the benches that compare in turns
+pub fn interleaved_medians(rounds: &[Round]) -> Vec<(&'static str, f64)> {
+    let names: Vec<&'static str> = rounds
+        .first()
+        .map(|r| r.iter().map(|(n, _)| *n).collect())
+        .unwrap_or_default();
+    names
+        .into_iter()
+        .map(|name| {
+            let times = rounds
+                .iter()
+                .flat_map(|r| r.iter().filter(|(n, _)| *n == name));
+            (name, quartiles(times.map(|(_, t)| *t).collect()).0)
+        })
+        .collect()
+}
+
+/// The median, first and third quartiles of per-round values.
+#[allow(dead_code)] // the benches that compare in turns
+pub fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.25), at(0.75))
 }

@@ -164,10 +164,12 @@ pub(crate) fn decode(
     let verified = match &key.hmac {
         Some(hmac) => hmac.verify(signing_input, signature_b64),
         // Checked against the base64url alphabet above: ASCII.
-        None => std::str::from_utf8(signature_b64).map_err(drop).and_then(|signature| {
-            jsonwebtoken::crypto::verify(signature, signing_input, &key.decoding, key.algorithm)
-                .map_err(drop)
-        }),
+        None => std::str::from_utf8(signature_b64)
+            .map_err(drop)
+            .and_then(|signature| {
+                jsonwebtoken::crypto::verify(signature, signing_input, &key.decoding, key.algorithm)
+                    .map_err(drop)
+            }),
     };
     if !matches!(verified, Ok(true)) {
         check_alphabet(encoded, header_b64, payload_b64)?;
@@ -480,18 +482,9 @@ mod tests {
     fn segments() {
         assert_eq!(split("a.b.c").unwrap(), (&b"a"[..], &b"b"[..], &b"c"[..]));
         assert!(alphabet("a.b.c").is_ok());
-        assert_eq!(
-            split("a.b").unwrap_err().message(),
-            "Not enough segments"
-        );
-        assert_eq!(
-            split("").unwrap_err().message(),
-            "Not enough segments"
-        );
-        assert_eq!(
-            split("a.b.c.d").unwrap_err().message(),
-            "Too many segments"
-        );
+        assert_eq!(split("a.b").unwrap_err().message(), "Not enough segments");
+        assert_eq!(split("").unwrap_err().message(), "Not enough segments");
+        assert_eq!(split("a.b.c.d").unwrap_err().message(), "Too many segments");
         assert_eq!(
             alphabet("a=.b.c").unwrap_err().message(),
             "Invalid header padding"
@@ -505,9 +498,7 @@ mod tests {
             "Invalid crypto padding"
         );
         assert_eq!(
-            split(&".".repeat(2_000_000))
-                .unwrap_err()
-                .message(),
+            split(&".".repeat(2_000_000)).unwrap_err().message(),
             "Too many segments"
         );
     }

@@ -131,10 +131,22 @@ mod tests {
         let other = alphabet.chars().nth(last | 1).unwrap();
         let noncanonical = format!("{}{other}", &good[..good.len() - 1]);
         assert_ne!(noncanonical, good);
-        assert_eq!(key.verify(b"header.payload", noncanonical.as_bytes()), Err(()));
+        assert_eq!(
+            key.verify(b"header.payload", noncanonical.as_bytes()),
+            Err(())
+        );
         // Too short or too long: a wrong signature, or not base64url at all.
-        assert_eq!(key.verify(b"header.payload", &good.as_bytes()[..40]), Ok(false));
-        assert_eq!(key.verify(b"header.payload", &good.as_bytes()[..41]), Err(()));
-        assert_eq!(key.verify(b"header.payload", "A".repeat(89).as_bytes()), Ok(false));
+        assert_eq!(
+            key.verify(b"header.payload", &good.as_bytes()[..40]),
+            Ok(false)
+        );
+        assert_eq!(
+            key.verify(b"header.payload", &good.as_bytes()[..41]),
+            Err(())
+        );
+        assert_eq!(
+            key.verify(b"header.payload", "A".repeat(89).as_bytes()),
+            Ok(false)
+        );
     }
 }
