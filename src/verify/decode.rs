@@ -417,8 +417,11 @@ fn issue_time(iat: f64, jti: Option<uuid::Uuid>) -> f64 {
         .unwrap_or(iat)
 }
 
+/// A compact JWS's header, payload and signature, as written.
+type Segments<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
 /// Splits a compact JWS into its three segments (its characters: [`check_alphabet`]).
-fn split_segments(encoded: &[u8]) -> Result<(&[u8], &[u8], &[u8]), AuthError> {
+fn split_segments(encoded: &[u8]) -> Result<Segments<'_>, AuthError> {
     let bytes = encoded;
     let Some(first) = memchr::memchr(b'.', bytes) else {
         return Err(AuthError::malformed("Not enough segments"));
@@ -474,7 +477,7 @@ mod tests {
         check_alphabet(token, header, payload)
     }
 
-    fn split(token: &str) -> Result<(&[u8], &[u8], &[u8]), AuthError> {
+    fn split(token: &str) -> Result<Segments<'_>, AuthError> {
         split_segments(token.as_bytes())
     }
 
