@@ -45,7 +45,7 @@ mod parse;
 pub(crate) use lookup::{
     below, challenge_scope, paths, role_required, scope_required, Held, Reading,
 };
-pub(crate) use parse::{ClaimsSeed, Found, RawClaims, RawHeader, Text};
+pub(crate) use parse::{audience_holds, ClaimsSeed, Found, RawClaims, RawHeader, Text};
 
 /// The `type` claim of a token.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -43,13 +43,12 @@ impl Text {
 }
 
 /// One JSON value, classified. Strings are borrowed from the input when it has no escapes;
-/// arrays keep their strings (for `aud`); anything else is skipped.
+/// anything else is skipped.
 pub(crate) enum Scalar<'de> {
     Bool(bool),
     Number(f64),
     Borrowed(&'de str),
     Owned(String),
-    Strings(Vec<String>),
     Other,
 }
 
@@ -86,15 +85,8 @@ impl<'de> Deserialize<'de> for Scalar<'de> {
                 Ok(Scalar::Other)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
-                let mut strings = Some(Vec::new());
-                while let Some(item) = a.next_element::<Scalar<'de>>()? {
-                    match (&mut strings, item) {
-                        (Some(all), Scalar::Borrowed(s)) => all.push(s.to_owned()),
-                        (Some(all), Scalar::Owned(s)) => all.push(s),
-                        _ => strings = None,
-                    }
-                }
-                Ok(strings.map_or(Scalar::Other, Scalar::Strings))
+                while a.next_element::<Scalar<'de>>()?.is_some() {}
+                Ok(Scalar::Other)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
                 while a.next_entry::<de::IgnoredAny, Scalar<'de>>()?.is_some() {}
@@ -161,16 +153,6 @@ impl<'de> Scalar<'de> {
             _ => Found::Invalid,
         }
     }
-
-    /// `aud`: a string or an array of strings.
-    fn audience(self) -> Found<Vec<String>> {
-        match self {
-            Scalar::Borrowed(v) => Found::Valid(vec![v.to_owned()]),
-            Scalar::Owned(v) => Found::Valid(vec![v]),
-            Scalar::Strings(all) => Found::Valid(all),
-            _ => Found::Invalid,
-        }
-    }
 }
 
 /// The registered claims the verification needs, parsed once.
@@ -183,8 +165,10 @@ pub(crate) struct RawClaims {
     pub(crate) iat: Found<f64>,
     pub(crate) nbf: Found<f64>,
     pub(crate) exp: Found<f64>,
-    pub(crate) iss: Found<String>,
-    pub(crate) aud: Found<Vec<String>>,
+    pub(crate) iss: Found<Text>,
+    /// The raw JSON of `aud` (a span of the payload), read only when an audience is
+    /// required (see [`audience_holds`]).
+    pub(crate) aud: Found<(u32, u32)>,
     pub(crate) csrf: Found<Text>,
     pub(crate) sid: Found<Text>,
     /// The raw JSON of the claims naming roles and scopes (see `authorization`): a span
@@ -347,7 +331,7 @@ impl<'de> Visitor<'de> for ParseInto<'_, '_> {
         let mut fresh_seen = false;
         let mut others: Vec<u64> = Vec::new();
         while let Some(field) = map.next_key_seed(FieldSeed(this))? {
-            if let Field::Authz { roles, scopes } = field {
+            if let Field::Authz { .. } | Field::Aud = field {
                 // Kept as it lies, for the checks to read without copying.
                 let raw = map.next_value::<&'de serde_json::value::RawValue>()?.get();
                 let at = (raw.as_ptr() as usize).wrapping_sub(this.payload.as_ptr() as usize);
@@ -356,6 +340,10 @@ impl<'de> Visitor<'de> for ParseInto<'_, '_> {
                         Found::Valid((at, len))
                     }
                     _ => Found::Invalid,
+                };
+                let Field::Authz { roles, scopes } = field else {
+                    set_once(&mut claims.aud, span, "aud")?;
+                    continue;
                 };
                 if roles {
                     set_once(&mut claims.roles, span.clone(), name_of(this.roles_claim))?;
@@ -383,15 +371,14 @@ impl<'de> Visitor<'de> for ParseInto<'_, '_> {
                 Field::Iat => set_once(&mut claims.iat, value.numeric_date(), "iat")?,
                 Field::Nbf => set_once(&mut claims.nbf, value.numeric_date(), "nbf")?,
                 Field::Exp => set_once(&mut claims.exp, value.numeric_date(), "exp")?,
-                Field::Iss => set_once(&mut claims.iss, value.string(), "iss")?,
-                Field::Aud => set_once(&mut claims.aud, value.audience(), "aud")?,
+                Field::Iss => set_once(&mut claims.iss, value.text(this.payload), "iss")?,
                 Field::Csrf => set_once(&mut claims.csrf, value.text(this.payload), "csrf")?,
                 Field::Sid => set_once(
                     &mut claims.sid,
                     value.text(this.payload),
                     super::SESSION_CLAIM,
                 )?,
-                Field::Authz { .. } => {}
+                Field::Authz { .. } | Field::Aud => {}
                 Field::Other(hash) => {
                     if others.contains(&hash) {
                         return Err(de::Error::custom("duplicate claim"));
@@ -402,6 +389,57 @@ impl<'de> Visitor<'de> for ParseInto<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Whether the raw JSON of an `aud` claim names one of `wanted`: `Some` for a string or an
+/// array of strings (every item a string, an empty array naming none), `None` for anything
+/// else. Strings without escapes are compared where they lie: nothing is allocated.
+pub(crate) fn audience_holds(raw: &str, wanted: &[String]) -> Option<bool> {
+    struct Audience<'w>(&'w [String]);
+    impl<'de> Visitor<'de> for Audience<'_> {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or an array of strings")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Option<bool>, E> {
+            Ok(Some(self.0.iter().any(|w| w == v)))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Option<bool>, A::Error> {
+            let (mut held, mut strings) = (false, true);
+            while let Some(item) = items.next_element::<Scalar<'de>>()? {
+                match item {
+                    Scalar::Borrowed(v) => held |= self.0.iter().any(|w| w == v),
+                    Scalar::Owned(v) => held |= self.0.iter().any(|w| *w == v),
+                    _ => strings = false,
+                }
+            }
+            Ok(strings.then_some(held))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Option<bool>, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Option<bool>, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Option<bool>, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Option<bool>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Option<bool>, E> {
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<bool>, A::Error> {
+            while map
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(None)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(raw);
+    de.deserialize_any(Audience(wanted)).ok().flatten()
 }
 
 /// The JOSE header fields the verification looks at.
@@ -493,10 +531,41 @@ mod tests {
         assert_eq!(c.token_type, Found::Valid(TokenType::Refresh));
         assert_eq!(c.exp, Found::Valid(2.0));
         assert_eq!(c.fresh, Freshness::NotFresh);
-        let escaped = parse(r#"{"sub":"a\u0062c","aud":["x","y"],"iss":"i"}"#).unwrap();
+        let json = r#"{"sub":"a\u0062c","aud":["x","y"],"iss":"i"}"#;
+        let escaped = parse(json).unwrap();
         assert_eq!(escaped.identity, Found::Valid(Text::Owned("abc".into())));
-        assert_eq!(escaped.aud, Found::Valid(vec!["x".into(), "y".into()]));
-        assert_eq!(escaped.iss, Found::Valid("i".into()));
+        let Found::Valid((at, len)) = escaped.aud else {
+            panic!("aud kept")
+        };
+        assert_eq!(&json[at as usize..(at + len) as usize], r#"["x","y"]"#);
+        let Found::Valid(iss) = escaped.iss else {
+            panic!("iss kept")
+        };
+        assert_eq!(iss.as_str(json), "i");
+    }
+
+    #[test]
+    fn audiences_are_checked_where_they_lie() {
+        let wanted = ["api".to_owned(), "x\"y".to_owned()];
+        for (raw, held) in [
+            (r#""api""#, Some(true)),
+            (r#""other""#, Some(false)),
+            (r#"["other","api"]"#, Some(true)),
+            (r#"["other"]"#, Some(false)),
+            (r#"[]"#, Some(false)),
+            (r#""x\"y""#, Some(true)),
+            (r#"["x\"y"]"#, Some(true)),
+            (r#""\u0061pi""#, Some(true)),
+            (r#"["api",1]"#, None),
+            (r#"[1,"api"]"#, None),
+            (r#"[["api"]]"#, None),
+            (r#"{"api":1}"#, None),
+            ("1", None),
+            ("true", None),
+            ("null", None),
+        ] {
+            assert_eq!(audience_holds(raw, &wanted), held, "{raw}");
+        }
     }
 
     #[test]
@@ -524,15 +593,21 @@ mod tests {
 
     #[test]
     fn records_wrong_types_without_failing() {
-        let c = parse(
-            r#"{"sub":42,"exp":"1","nbf":1e300,"iat":null,"fresh":"true","aud":[3],"type":[]}"#,
-        )
-        .unwrap();
+        let json =
+            r#"{"sub":42,"exp":"1","nbf":1e300,"iat":null,"fresh":"true","aud":[3],"type":[]}"#;
+        let c = parse(json).unwrap();
         assert_eq!(c.identity, Found::Invalid);
         assert_eq!(c.exp, Found::Invalid);
         assert_eq!(c.nbf, Found::Invalid);
         assert_eq!(c.iat, Found::Invalid);
-        assert_eq!(c.aud, Found::Invalid);
+        // `aud` is kept as it lies, its type judged when an audience is required.
+        let Found::Valid((at, len)) = c.aud else {
+            panic!("aud kept")
+        };
+        assert_eq!(
+            audience_holds(&json[at as usize..(at + len) as usize], &[]),
+            None
+        );
         assert_eq!(c.token_type, Found::Invalid);
         assert_eq!(c.fresh, Freshness::NotFresh);
     }

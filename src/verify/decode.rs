@@ -259,7 +259,7 @@ pub(crate) fn decode(
                     r#"Token is missing the "iss" claim"#,
                 ))
             }
-            Found::Valid(iss) if iss == expected => {}
+            Found::Valid(iss) if iss.as_str(&payload) == expected => {}
             _ => return Err(AuthError::new(ErrorKind::InvalidIssuer, "Invalid issuer")),
         }
     }
@@ -277,12 +277,24 @@ pub(crate) fn decode(
                     "Invalid audience",
                 ))
             }
-            Found::Valid(aud) => {
-                if !aud.iter().any(|a| audience.contains(a)) {
-                    return Err(AuthError::new(
-                        ErrorKind::InvalidAudience,
-                        "Audience doesn't match",
-                    ));
+            Found::Valid((at, len)) => {
+                let raw = payload
+                    .get(*at as usize..*at as usize + *len as usize)
+                    .unwrap_or_default();
+                match crate::claims::audience_holds(raw, audience) {
+                    Some(true) => {}
+                    Some(false) => {
+                        return Err(AuthError::new(
+                            ErrorKind::InvalidAudience,
+                            "Audience doesn't match",
+                        ))
+                    }
+                    None => {
+                        return Err(AuthError::new(
+                            ErrorKind::InvalidAudience,
+                            "Invalid audience",
+                        ))
+                    }
                 }
             }
         }
