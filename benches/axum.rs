@@ -5,15 +5,18 @@
 //! `GET /` handler returns a static string:
 //!
 //! - `bare`: the route without auth;
-//! - `ours`: the same route with `.route_layer(JwtRequiredLayer::new(&manager))`, the handler
-//!   taking the crate's `VerifiedToken` extractor (what the docs and `examples/axum.rs`
-//!   write), the manager checking the audience, 100,000 revoked jtis in its in-process
+//! - `ours`: the same route with `.route_layer(JwtRequiredLayer::new(&manager).for_axum())`
+//!   (the guard handing on and answering axum's own body), the handler taking the crate's
+//!   `VerifiedToken` extractor (what the docs and `examples/axum.rs` write), the manager
+//!   checking the audience, 100,000 revoked jtis in its in-process
 //!   denylist (`AXUM_BENCH_REVOKED` to change), the memo of verified tokens off, so that
 //!   every call verifies from scratch;
 //! - `ours_remembered`: the same with the memo on (the default): a client's later requests;
 //! - `ours_handler_layer`: `ours` with the guard as the handler's own layer
 //!   (`get(ours.layer(...))`, axum's `Handler::layer`) instead of the route's;
 //! - `ours_extension`: `ours` with the handler taking axum's `Extension<VerifiedToken>`;
+//! - `ours_generic`: `ours` with the guard as for any tower service (without `for_axum`:
+//!   axum boxes its body types once more);
 //! - `peer`: axum-jwt-auth 0.7's `Claims<T>` extractor over a `LocalDecoder` (HS256, the
 //!   audience checked), the router's state as its docs show, the same token;
 //! - `tower_echo` / `tower_layer` / `tower_layer_remembered`: `benches/guard.rs`'s `echo`,
@@ -187,25 +190,35 @@ fn bench(c: &mut Criterion, denylist: &MemoryDenylist) -> Vec<Round> {
         ("bare", Router::new().route("/", get(bare))),
         (
             "ours",
-            Router::new().route("/", get(ours).route_layer(JwtRequiredLayer::new(&manager))),
+            Router::new().route(
+                "/",
+                get(ours).route_layer(JwtRequiredLayer::new(&manager).for_axum()),
+            ),
         ),
         (
             "ours_remembered",
             Router::new().route(
                 "/",
-                get(ours).route_layer(JwtRequiredLayer::new(&remembered)),
+                get(ours).route_layer(JwtRequiredLayer::new(&remembered).for_axum()),
             ),
         ),
         (
             "ours_handler_layer",
-            Router::new().route("/", get(ours.layer(JwtRequiredLayer::new(&manager)))),
+            Router::new().route(
+                "/",
+                get(ours.layer(JwtRequiredLayer::new(&manager).for_axum())),
+            ),
         ),
         (
             "ours_extension",
             Router::new().route(
                 "/",
-                get(ours_extension).route_layer(JwtRequiredLayer::new(&manager)),
+                get(ours_extension).route_layer(JwtRequiredLayer::new(&manager).for_axum()),
             ),
+        ),
+        (
+            "ours_generic",
+            Router::new().route("/", get(ours).route_layer(JwtRequiredLayer::new(&manager))),
         ),
     ];
     let mut routers: Vec<(&'static str, Router)> = routers
@@ -333,11 +346,12 @@ fn summary(rounds: &[Round]) -> String {
     ));
     out.push_str(&format!(
         "Extension<VerifiedToken> - VerifiedToken extractor: {}; \
-         the handler's layer - the route's: {}\n",
+         the handler's layer - the route's: {}; without `for_axum` - with: {}\n",
         ns(per_round(&|r| time(r, "ours_extension") - time(r, "ours"))),
         ns(per_round(
             &|r| time(r, "ours_handler_layer") - time(r, "ours")
         )),
+        ns(per_round(&|r| time(r, "ours_generic") - time(r, "ours"))),
     ));
     for (memo, layer, route) in [
         ("off", "tower_layer", "ours"),

@@ -362,3 +362,79 @@ async fn requirement_extractors_answer_as_the_guards_do() {
         Some(format!(r#"Bearer error="invalid_token", {metadata}"#))
     );
 }
+
+/// `for_axum()`: the same answers as the plain guard, with axum's own body handed on (a
+/// body the guard read to find the token arrives whole, an unread one untouched) and
+/// answered (a rejection's JSON). `tests/examples/axum_app.rs` runs the axum example, whose
+/// guards are all `for_axum()`, through every requirement.
+#[tokio::test]
+async fn guards_for_axum_hand_on_and_answer_axum_bodies() {
+    use axum::body::Body;
+    use axum::routing::post;
+    use http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    use tower_jwt_auth::TokenLocation;
+
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .token_locations([TokenLocation::Headers, TokenLocation::Json])
+        .build()
+        .unwrap();
+    async fn echo(token: VerifiedToken, body: String) -> String {
+        format!("{} sent {body}", token.identity())
+    }
+    let app = Router::new()
+        .route(
+            "/",
+            post(echo).route_layer(JwtRequiredLayer::new(&m).for_axum()),
+        )
+        .route(
+            "/optional",
+            get(|token: Option<VerifiedToken>| async move {
+                token.map_or("anonymous".to_owned(), |t| t.identity().to_owned())
+            })
+            .route_layer(JwtOptionalLayer::new(&m).for_axum()),
+        );
+    let token = m.create_access_token("ada").unwrap();
+    let send = |req: Request<Body>| {
+        let app = app.clone();
+        async move {
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+
+    // The token in the JSON body: the guard reads it, the handler gets all of it.
+    let json = format!(r#"{{"access_token":"{token}","x":1}}"#);
+    let req = Request::post("/")
+        .header("content-type", "application/json")
+        .body(Body::from(json.clone()))
+        .unwrap();
+    assert_eq!(
+        send(req).await,
+        (StatusCode::OK, format!("ada sent {json}"))
+    );
+    // In the header: the body is handed on untouched.
+    let req = Request::post("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from("plain"))
+        .unwrap();
+    assert_eq!(
+        send(req).await,
+        (StatusCode::OK, "ada sent plain".to_owned())
+    );
+    // A rejection: its JSON.
+    let req = Request::post("/")
+        .header("content-type", "text/plain")
+        .body(Body::from("plain"))
+        .unwrap();
+    let (status, body) = send(req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.starts_with(r#"{"msg":"#), "{body}");
+    // The optional guard lets an anonymous request through.
+    let req = Request::get("/optional").body(Body::empty()).unwrap();
+    assert_eq!(send(req).await, (StatusCode::OK, "anonymous".to_owned()));
+}

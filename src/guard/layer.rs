@@ -26,7 +26,7 @@ use crate::verify::{Requirement, Route, TokenKind};
 /// times: the last call wins, and none changes what kind of guard the layer builds.
 #[must_use = "a layer does nothing until it wraps a service"]
 pub struct GuardLayer<K> {
-    config: Arc<GuardConfig>,
+    pub(super) config: Arc<GuardConfig>,
     _kind: PhantomData<fn() -> K>,
 }
 

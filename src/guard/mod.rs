@@ -56,6 +56,8 @@
 //! [`VerifiedToken`]: crate::VerifiedToken
 //! [`AuthError`]: crate::AuthError
 
+#[cfg(feature = "axum")]
+mod axum_body;
 mod future;
 mod layer;
 mod request_body;
@@ -215,6 +217,8 @@ impl Anonymous {
     }
 }
 
+#[cfg(feature = "axum")]
+pub use axum_body::{AxumGuard, AxumGuardLayer, AxumResponseFuture};
 pub use future::ResponseFuture;
 pub use layer::GuardLayer;
 pub use request_body::RequestBody;

@@ -121,6 +121,15 @@ impl<B: Body> RequestBody<B> {
         }
     }
 
+    /// The body as it came, when the guard did not read it.
+    #[cfg(feature = "axum")]
+    pub(super) fn into_untouched(self) -> Result<B, Self> {
+        match self.kind {
+            Kind::Untouched { body } => Ok(body),
+            kind => Err(Self { kind }),
+        }
+    }
+
     /// Whether the guard read (some of) this body to find a token or a CSRF value in it.
     pub fn was_read(&self) -> bool {
         matches!(self.kind, Kind::Read { .. })

@@ -33,6 +33,15 @@ impl<B> ResponseBody<B> {
         }
     }
 
+    /// The inner service's body, or a rejection's bytes (`None`: none).
+    #[cfg(feature = "axum")]
+    pub(super) fn into_inner(self) -> Result<B, Option<Bytes>> {
+        match self.kind {
+            Kind::Inner { body } => Ok(body),
+            Kind::Rejection { data } => Err(data),
+        }
+    }
+
     pub(super) fn rejection(data: Bytes) -> Self {
         Self {
             kind: Kind::Rejection {
