@@ -409,7 +409,7 @@ pub(crate) fn audience_holds(raw: &str, wanted: &[String]) -> Option<bool> {
             while let Some(item) = items.next_element::<Scalar<'de>>()? {
                 match item {
                     Scalar::Borrowed(v) => held |= self.0.iter().any(|w| w == v),
-                    Scalar::Owned(v) => held |= self.0.iter().any(|w| *w == v),
+                    Scalar::Owned(v) => held |= self.0.contains(&v),
                     _ => strings = false,
                 }
             }

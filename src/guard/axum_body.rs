@@ -5,41 +5,8 @@
 //! [`ResponseBody<B>`]: any body type passes through it. Under axum both are boxed once more
 //! by axum ([`Body::new`]), two allocations per request for nothing. [`GuardLayer::for_axum`]
 //! builds the same guard with axum's `Body` on both sides: a body the guard did not read is
-//! handed on as itself, a rejection is answered with its bytes.
-//!
-//! # Example
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! use axum::{body::Body, routing::get, Router};
-//! use http::{Request, StatusCode};
-//! use tower::ServiceExt;
-//! use tower_jwt_auth::{JwtManager, JwtRequiredLayer, VerifiedToken};
-//!
-//! let jwt = JwtManager::builder()
-//!     .secret("an-example-secret-that-is-32-bytes!")
-//!     .build()
-//!     .unwrap();
-//! async fn whoami(token: VerifiedToken) -> String {
-//!     token.identity().to_owned()
-//! }
-//! let app = Router::new()
-//!     .route("/whoami", get(whoami))
-//!     .route_layer(JwtRequiredLayer::new(&jwt).for_axum());
-//!
-//! let token = jwt.create_access_token("alice").unwrap();
-//! let req = Request::get("/whoami")
-//!     .header("authorization", format!("Bearer {token}"))
-//!     .body(Body::empty())
-//!     .unwrap();
-//! let res = app.clone().oneshot(req).await.unwrap();
-//! assert_eq!(res.status(), StatusCode::OK);
-//!
-//! let req = Request::get("/whoami").body(Body::empty()).unwrap();
-//! assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
-//! # }
-//! ```
+//! handed on as itself, a rejection is answered with its bytes. See
+//! [`GuardLayer::for_axum`].
 
 use std::fmt;
 use std::future::Future;
@@ -61,6 +28,40 @@ use super::GuardLayer;
 impl<K> GuardLayer<K> {
     /// The same guard for axum: it hands on and answers axum's own [`Body`] (see
     /// [`AxumGuard`]). Use it in `route_layer` / `layer` of an axum `Router` or handler.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use axum::{body::Body, routing::get, Router};
+    /// use http::{Request, StatusCode};
+    /// use tower::ServiceExt;
+    /// use tower_jwt_auth::{JwtManager, JwtRequiredLayer, VerifiedToken};
+    ///
+    /// let jwt = JwtManager::builder()
+    ///     .secret("an-example-secret-that-is-32-bytes!")
+    ///     .build()
+    ///     .unwrap();
+    /// async fn whoami(token: VerifiedToken) -> String {
+    ///     token.identity().to_owned()
+    /// }
+    /// let app = Router::new()
+    ///     .route("/whoami", get(whoami))
+    ///     .route_layer(JwtRequiredLayer::new(&jwt).for_axum());
+    ///
+    /// let token = jwt.create_access_token("alice").unwrap();
+    /// let req = Request::get("/whoami")
+    ///     .header("authorization", format!("Bearer {token}"))
+    ///     .body(Body::empty())
+    ///     .unwrap();
+    /// let res = app.clone().oneshot(req).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::OK);
+    ///
+    /// let req = Request::get("/whoami").body(Body::empty()).unwrap();
+    /// assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    /// # }
+    /// ```
     pub fn for_axum(self) -> AxumGuardLayer<K> {
         AxumGuardLayer(self)
     }
@@ -179,7 +180,10 @@ impl RequestBody<Body> {
     /// axum's body: itself when the guard did not read it, else boxed (the bytes read, then
     /// the rest).
     fn into_axum(self) -> Body {
-        self.into_untouched().unwrap_or_else(Body::new)
+        match self.into_untouched() {
+            Ok(body) => body,
+            Err(read) => Body::new(read),
+        }
     }
 }
 
