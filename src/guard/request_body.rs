@@ -121,8 +121,10 @@ impl<B: Body> RequestBody<B> {
         }
     }
 
-    /// The body as it came, when the guard did not read it.
+    /// The body as it came, when the guard did not read it (else itself, moved straight on:
+    /// the size of the `Err` costs nothing).
     #[cfg(feature = "axum")]
+    #[allow(clippy::result_large_err)]
     pub(super) fn into_untouched(self) -> Result<B, Self> {
         match self.kind {
             Kind::Untouched { body } => Ok(body),
