@@ -159,3 +159,32 @@ fn requirements_allocate_nothing() {
     assert_eq!(role, plain);
     assert_eq!(all, plain);
 }
+
+/// The accepted path allocates what the request's extensions need (http's map, its table,
+/// the boxed `VerifiedToken`: 3) and, when the token is verified from scratch, the decoded
+/// payload and the verified token's one shared allocation: 5. Nothing else, with an
+/// audience required too (`aud` is compared where it lies).
+#[test]
+fn the_accepted_path_allocates_only_what_it_hands_on() {
+    for audience in [false, true] {
+        for memo in [false, true] {
+            let mut builder = JwtManager::builder()
+                .secret("allocation-test-secret-0123456789abcdef")
+                .verified_token_cache(memo);
+            if audience {
+                builder = builder.audience("api");
+            }
+            let m = builder.build().unwrap();
+            let token = m.create_access_token("ada").unwrap();
+            let req = || {
+                Request::get("/")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Full::default())
+                    .unwrap()
+            };
+            let n = allocations_of(&JwtRequiredLayer::new(&m), req);
+            let expected = if memo { 3 } else { 5 };
+            assert_eq!(n, expected, "memo {memo}, audience {audience}");
+        }
+    }
+}
