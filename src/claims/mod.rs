@@ -40,12 +40,14 @@ use std::sync::Arc;
 use crate::config::keys::{Key, ISSUER_SEPARATOR};
 use crate::config::{Settings, TokenLocation};
 
+mod audience;
 mod lookup;
 mod parse;
+pub(crate) use audience::audience_holds;
 pub(crate) use lookup::{
     below, challenge_scope, paths, role_required, scope_required, Held, Reading,
 };
-pub(crate) use parse::{audience_holds, ClaimsSeed, Found, RawClaims, RawHeader, Text};
+pub(crate) use parse::{ClaimsSeed, Found, RawClaims, RawHeader, Text};
 
 /// The `type` claim of a token.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
