@@ -534,3 +534,48 @@ async fn auth_service_refresh_from_json_body() {
         .unwrap();
     assert_eq!(access.identity(), "ada");
 }
+
+/// A cookie value may hold bytes that are not UTF-8 (HTTP allows them): a token carrying one
+/// is refused as malformed, naming the segment that holds it, as PyJWT would (a byte in the
+/// payload: "Invalid payload padding"; in the signature: "Invalid crypto padding").
+#[tokio::test]
+async fn a_cookie_token_with_bytes_that_are_not_utf8_is_refused_naming_its_segment() {
+    let clock = TestClock::new();
+    let m = manager(&clock, &[TokenLocation::Cookies], None);
+    let token = m.create_access_token("ada").unwrap();
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let (header, payload) = input.split_once('.').unwrap();
+    for (spelled, message) in [
+        (
+            [
+                header.as_bytes(),
+                b".",
+                payload.as_bytes(),
+                b"\xff.",
+                signature.as_bytes(),
+            ]
+            .concat(),
+            "Invalid payload padding",
+        ),
+        (
+            [input.as_bytes(), b".", signature.as_bytes(), b"\xff"].concat(),
+            "Invalid crypto padding",
+        ),
+    ] {
+        let cookie = [b"access_token_cookie=".as_slice(), &spelled].concat();
+        let req = Request::get("/")
+            .header(COOKIE, http::HeaderValue::from_bytes(&cookie).unwrap())
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let svc = JwtRequiredLayer::new(&m).layer(service_fn(
+            |_: Request<RequestBody<Full<Bytes>>>| async {
+                Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+            },
+        ));
+        let res = svc.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let body: Value =
+            serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["msg"], message);
+    }
+}

@@ -414,3 +414,69 @@ async fn a_jti_is_revoked_as_spelled_whatever_its_uuid_form() {
         }
     }
 }
+
+/// A store in front of the in-process one that keeps `jti`s under names of its own (here a
+/// tenant prefix) and hands the rewritten id on: the verification's reading of the original
+/// `jti` as a uuid is not applied to the rewritten one.
+#[tokio::test]
+async fn a_store_that_renames_jtis_before_delegating_still_refuses_revoked_tokens() {
+    #[derive(Clone, Default)]
+    struct Tenant(MemoryDenylist);
+    impl Denylist for Tenant {
+        fn revoke<'a>(
+            &'a self,
+            jti: &'a str,
+            until: Option<SystemTime>,
+        ) -> BoxFuture<'a, Result<(), DenylistError>> {
+            self.0.insert(&format!("tenant:{jti}"), until);
+            Box::pin(std::future::ready(Ok(())))
+        }
+        fn revoke_all<'a>(
+            &'a self,
+            identity: &'a str,
+            issued_before: SystemTime,
+            until: Option<SystemTime>,
+        ) -> BoxFuture<'a, Result<(), DenylistError>> {
+            self.0.revoke_all(identity, issued_before, until)
+        }
+        fn is_revoked<'a>(
+            &'a self,
+            token: TokenId<'a>,
+        ) -> BoxFuture<'a, Result<bool, DenylistError>> {
+            Box::pin(std::future::ready(Ok(self
+                .is_revoked_now(token)
+                .unwrap()
+                .unwrap())))
+        }
+        fn is_revoked_now(&self, token: TokenId<'_>) -> Option<Result<bool, DenylistError>> {
+            let renamed = token.jti.map(|jti| format!("tenant:{jti}"));
+            let mut token = token;
+            token.jti = renamed.as_deref();
+            Some(Ok(self.0.is_token_revoked(token)))
+        }
+    }
+    let m = builder().denylist(Tenant::default()).build().unwrap();
+    let token = m.create_access_token("ada").unwrap();
+    let verified = m.verify_token(&token).await.unwrap();
+    m.revoke(&verified).await.unwrap();
+    assert_eq!(kind(&m, &token).await, Err(ErrorKind::Revoked));
+    // Through a guard too (the synchronous check).
+    let guard = tower::Layer::layer(
+        &tower_jwt_auth::JwtRequiredLayer::new(&m),
+        tower::service_fn(
+            |_: http::Request<
+                tower_jwt_auth::guard::RequestBody<http_body_util::Empty<bytes::Bytes>>,
+            >| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<
+                    bytes::Bytes,
+                >::new()))
+            },
+        ),
+    );
+    let req = http::Request::get("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(guard, req).await.unwrap();
+    assert_eq!(res.status(), http::StatusCode::UNAUTHORIZED);
+}

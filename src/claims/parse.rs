@@ -257,11 +257,10 @@ impl Visitor<'_> for FieldSeed<'_> {
 
 impl Field {
     fn of(name: &str, seed: &ClaimsSeed<'_>) -> Self {
-        if name == seed.identity_claim {
-            return Field::Identity;
-        }
-        // The registered claims first: a token without roles or scopes pays nothing more.
-        // (The roles and scopes claims are never registered ones: refused at build time.)
+        // The registered claims first, compared inline (the identity claim is never one of
+        // these: refused at build time), then the identity claim (compared by `memcmp`: only
+        // names that are none of them get that far): a token without roles or scopes pays
+        // nothing more. (The roles and scopes claims are never registered ones either.)
         match name {
             "jti" => Field::Jti,
             "type" => Field::Type,
@@ -272,6 +271,7 @@ impl Field {
             "iss" => Field::Iss,
             "aud" => Field::Aud,
             "csrf" => Field::Csrf,
+            _ if name == seed.identity_claim => Field::Identity,
             super::SESSION_CLAIM => Field::Sid,
             other => Field::other(other, seed),
         }
@@ -514,6 +514,24 @@ mod tests {
         .unwrap();
         assert_eq!(nested.roles, nested.scopes);
         assert_eq!(nested.roles, Found::Valid((16, 15)));
+    }
+
+    /// The registered claims are matched before the identity claim: none of them can be
+    /// read as the identity, whatever the identity claim is named.
+    #[test]
+    fn registered_claims_are_never_the_identity() {
+        for name in crate::claims::REGISTERED {
+            let seed = ClaimsSeed {
+                identity_claim: name,
+                roles_claim: None,
+                scopes_claim: None,
+                payload: "",
+            };
+            assert!(
+                !matches!(Field::of(name, &seed), Field::Identity | Field::Other(_)),
+                "{name}"
+            );
+        }
     }
 
     #[test]

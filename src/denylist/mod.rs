@@ -68,7 +68,7 @@ impl std::error::Error for DenylistError {}
 
 /// What a denylist is asked about a token.
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct TokenId<'a> {
     /// The token's unique id; `None` for an outside issuer's token without one (only its
     /// identity's cut-off can then revoke it).
@@ -80,16 +80,27 @@ pub struct TokenId<'a> {
     pub issued_at: f64,
     /// The `jti` as a packed uuid, when the verification already read it so: spares the
     /// in-process denylist parsing it again on every request.
-    pub(crate) uuid: Uuid,
+    pub(crate) uuid: Uuid<'a>,
 }
 
 /// What is known of a `jti`'s uuid form (see [`packed_uuid`]).
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Uuid {
+#[derive(Clone, Copy)]
+pub(crate) enum Uuid<'a> {
     /// Not looked at: the store parses the `jti` itself.
     Unknown,
-    /// [`packed_uuid`] of the `jti`.
-    Known(Option<u128>),
+    /// [`packed_uuid`] of `of`: used only while the `jti` is still that very slice (a
+    /// store in front of another may rewrite `jti` before handing the id on).
+    Known { of: &'a str, uuid: Option<u128> },
+}
+
+impl fmt::Debug for TokenId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenId")
+            .field("jti", &self.jti)
+            .field("identity", &self.identity)
+            .field("issued_at", &self.issued_at)
+            .finish()
+    }
 }
 
 /// A `jti` in the canonical lowercase hyphenated uuid form, as one number; `None` for any
@@ -142,17 +153,20 @@ impl<'a> TokenId<'a> {
 
     /// The same, with the `jti`'s uuid form as the verification read it.
     pub(crate) fn with_uuid(self, uuid: Option<u128>) -> Self {
-        Self {
-            uuid: Uuid::Known(uuid),
-            ..self
+        match self.jti {
+            Some(of) => Self {
+                uuid: Uuid::Known { of, uuid },
+                ..self
+            },
+            None => self,
         }
     }
 
-    /// [`packed_uuid`] of the `jti`, parsed only if not known yet.
+    /// [`packed_uuid`] of the `jti`, parsed only if not known for this very `jti`.
     pub(crate) fn packed_uuid(&self) -> Option<u128> {
-        match self.uuid {
-            Uuid::Known(uuid) => uuid,
-            Uuid::Unknown => self.jti.and_then(packed_uuid),
+        match (self.uuid, self.jti) {
+            (Uuid::Known { of, uuid }, Some(jti)) if std::ptr::eq(of, jti) => uuid,
+            (_, jti) => jti.and_then(packed_uuid),
         }
     }
 }

@@ -27,7 +27,8 @@ use super::GuardLayer;
 
 impl<K> GuardLayer<K> {
     /// The same guard for axum: it hands on and answers axum's own [`Body`] (see
-    /// [`AxumGuard`]). Use it in `route_layer` / `layer` of an axum `Router` or handler.
+    /// [`AxumGuard`]). Use it in `route_layer` / `layer` of an axum `Router` or handler;
+    /// call it last, after the layer's other settings (`require_role`, ...).
     ///
     /// # Example
     ///
@@ -62,12 +63,14 @@ impl<K> GuardLayer<K> {
     /// assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     /// # }
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     pub fn for_axum(self) -> AxumGuardLayer<K> {
         AxumGuardLayer(self)
     }
 }
 
 /// Builds [`AxumGuard`]s: a [`GuardLayer`] for axum, from [`GuardLayer::for_axum`].
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[must_use = "a layer does nothing until it wraps a service"]
 pub struct AxumGuardLayer<K>(GuardLayer<K>);
 
@@ -93,7 +96,25 @@ impl<S, K> Layer<S> for AxumGuardLayer<K> {
 
 /// A [`Guard`] for axum: the same checks, answers and extensions, with axum's [`Body`]
 /// handed on and answered (no second boxing). Built by [`GuardLayer::for_axum`].
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub struct AxumGuard<S, K>(Guard<Unwrap<S>, K>);
+
+impl<S, K> AxumGuard<S, K> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.0.get_ref().0
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.0.get_mut().0
+    }
+
+    /// Consumes the guard, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.0.into_inner().0
+    }
+}
 
 impl<S: Clone, K> Clone for AxumGuard<S, K> {
     fn clone(&self) -> Self {
@@ -103,7 +124,10 @@ impl<S: Clone, K> Clone for AxumGuard<S, K> {
 
 impl<S: fmt::Debug, K> fmt::Debug for AxumGuard<S, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AxumGuard").field(&self.0).finish()
+        f.debug_struct("AxumGuard")
+            .field("inner", self.get_ref())
+            .field("requirement", &self.0.config.route.requirement)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,7 +172,7 @@ where
 }
 
 pin_project! {
-    /// Response future of an [`AxumGuard`].
+    /// Response future of an [`AxumGuard`] (feature `axum`).
     pub struct AxumResponseFuture<S>
     where
         S: Service<Request<Body>>,

@@ -218,6 +218,7 @@ impl Anonymous {
 }
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use axum_body::{AxumGuard, AxumGuardLayer, AxumResponseFuture};
 pub use future::ResponseFuture;
 pub use layer::GuardLayer;

@@ -48,7 +48,7 @@ pub(super) fn admit<B>(
 /// See the [module docs](crate::guard).
 pub struct Guard<S, K> {
     inner: S,
-    config: Arc<GuardConfig>,
+    pub(super) config: Arc<GuardConfig>,
     _kind: PhantomData<fn() -> K>,
 }
 

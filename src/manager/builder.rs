@@ -387,10 +387,9 @@ impl JwtManagerBuilder {
         if self.leeway > Duration::from_secs(24 * 3600) {
             return Err(BuildError::Invalid("leeway over one day".into()));
         }
-        const RESERVED: &[&str] = &[
-            "exp", "iat", "nbf", "jti", "type", "fresh", "iss", "aud", "csrf",
-        ];
-        if self.identity_claim.is_empty() || RESERVED.contains(&self.identity_claim.as_str()) {
+        if self.identity_claim.is_empty()
+            || crate::claims::REGISTERED.contains(&self.identity_claim.as_str())
+        {
             return Err(BuildError::Invalid(format!(
                 "identity claim {:?} is empty or reserved",
                 self.identity_claim

@@ -59,14 +59,11 @@ pub(crate) fn decode(
     // characters are then checked only if the signature fails (to name the segment at
     // fault, as before): a header equal to the key's, a signature equal to the MAC's strict
     // spelling and a payload the strict decoder accepts hold nothing else.
-    let own_hmac = match s.keys.has_outside() {
-        false => s
-            .keys
-            .by_header(header_b64, Scope::Own)
-            .filter(|key| key.hmac.is_some()),
+    let own = match s.keys.has_outside() {
+        false => s.keys.by_header(header_b64, Scope::Own),
         true => None,
     };
-    if own_hmac.is_none() {
+    if own.as_ref().is_none_or(|key| key.hmac.is_none()) {
         check_alphabet(encoded, header_b64, payload_b64)?;
     }
 
@@ -93,7 +90,7 @@ pub(crate) fn decode(
 
     // The key: by a key's own header, recognised without parsing; otherwise by the
     // header's `alg` and `kid`. The key pins the algorithm: a token cannot choose it.
-    let (key, header) = match own_hmac.or_else(|| s.keys.by_header(header_b64, scope)) {
+    let (key, header) = match own.or_else(|| s.keys.by_header(header_b64, scope)) {
         Some(key) => (key, None),
         None => {
             let json = base64_simd::URL_SAFE_NO_PAD

@@ -134,6 +134,8 @@ impl KeySet {
 
 /// Makes `next` the set in `slot`. The keys it no longer holds are marked out of their set,
 /// so that the memo of verified tokens forgets what they verified; those it holds, in it.
+/// Callers replace one slot's set one at a time (the ring's writer lock, the one JWKS
+/// refresh in flight): two at once could leave a kept key marked out (memo misses only).
 pub(crate) fn replace_set(slot: &arc_swap::ArcSwap<KeySet>, next: KeySet) {
     use std::sync::atomic::Ordering::Release;
     for key in &next.keys {
