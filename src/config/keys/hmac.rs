@@ -97,7 +97,10 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         }
         difference = std::hint::black_box(difference);
     }
-    let tail = a_tail.iter().zip(b_tail).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let tail = a_tail
+        .iter()
+        .zip(b_tail)
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(difference | u64::from(tail)) == 0
 }
 
@@ -118,7 +121,10 @@ mod tests {
             for bit in 0..8 {
                 let mut other = long.clone();
                 other[at] ^= 1 << bit;
-                assert!(!constant_time_eq(&long, &other), "difference at {at}.{bit} missed");
+                assert!(
+                    !constant_time_eq(&long, &other),
+                    "difference at {at}.{bit} missed"
+                );
             }
         }
         assert!(constant_time_eq(&long, &long.clone()));
