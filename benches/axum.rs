@@ -45,7 +45,6 @@ mod support;
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::extract::Extension;
@@ -79,20 +78,6 @@ struct PeerClaims {
     nbf: u64,
     exp: u64,
     aud: String,
-}
-
-/// 100,000 revoked tokens (`AXUM_BENCH_REVOKED` to change).
-fn full_denylist() -> MemoryDenylist {
-    let list = MemoryDenylist::new();
-    let until = Some(SystemTime::now() + Duration::from_secs(3600));
-    let n: usize = std::env::var("AXUM_BENCH_REVOKED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    for _ in 0..n {
-        list.insert(&uuid::Uuid::new_v4().to_string(), until);
-    }
-    list
 }
 
 fn request(auth: Option<&str>) -> Request<Body> {
@@ -369,7 +354,8 @@ fn summary(rounds: &[Round]) -> String {
 }
 
 fn main() {
-    let denylist = full_denylist();
+    // 100,000 revoked tokens (`AXUM_BENCH_REVOKED` to change).
+    let denylist = support::full_denylist("AXUM_BENCH_REVOKED", 100_000);
     let mut c = Criterion::default().configure_from_args();
     let rounds = bench(&mut c, &denylist);
     c.final_summary();

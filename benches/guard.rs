@@ -43,7 +43,6 @@ use std::convert::Infallible;
 mod support;
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -96,25 +95,6 @@ fn cookie_request(cookie: &str) -> Request<Empty<Bytes>> {
         .header(COOKIE, cookie)
         .body(Empty::new())
         .unwrap()
-}
-
-/// How many revoked tokens the denylist holds: 1,000,000, as after a busy month
-/// (`GUARD_BENCH_REVOKED` to change).
-fn revoked() -> usize {
-    std::env::var("GUARD_BENCH_REVOKED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
-}
-
-/// The denylist, full.
-fn full_denylist() -> MemoryDenylist {
-    let list = MemoryDenylist::new();
-    let until = Some(SystemTime::now() + Duration::from_secs(3600));
-    for _ in 0..revoked() {
-        list.insert(&uuid::Uuid::new_v4().to_string(), until);
-    }
-    list
 }
 
 struct Case {
@@ -708,7 +688,8 @@ fn summary(names: &[&str], rounds: &[Vec<Round>]) -> String {
 }
 
 fn main() {
-    let denylist = full_denylist();
+    // 1,000,000 revoked tokens, as after a busy month (`GUARD_BENCH_REVOKED` to change).
+    let denylist = support::full_denylist("GUARD_BENCH_REVOKED", 1_000_000);
     let cases = cases(&denylist);
     let mut c = Criterion::default().configure_from_args();
     let rounds: Vec<_> = cases
@@ -723,7 +704,7 @@ fn main() {
         .collect();
     support::write_medians("guard", &medians);
     let table = summary(&cases.iter().map(|c| c.name).collect::<Vec<_>>(), &rounds);
-    println!("\n{} revoked jtis in the denylist\n{table}", revoked());
+    println!("\n{} revoked jtis in the denylist\n{table}", denylist.len());
     let _ = std::fs::write(
         format!("{}/criterion/guard-summary.txt", target_dir()),
         table,

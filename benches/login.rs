@@ -30,7 +30,7 @@ mod support;
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::Criterion;
@@ -200,28 +200,8 @@ fn main() {
             continue;
         }
 
-        // Alternating rounds: 10 single logins, then 10 full batches (order swapped every
-        // round).
-        let time = |f: &dyn Fn(), n: u32| {
-            let start = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            start.elapsed().as_secs_f64() / f64::from(n)
-        };
-        let mut ratios: Vec<f64> = (0..rounds)
-            .map(|round| {
-                let (single, batch) = if round % 2 == 0 {
-                    (time(&one, 10), time(&full, 10))
-                } else {
-                    let batch = time(&full, 10);
-                    (time(&one, 10), batch)
-                };
-                // Logins per second with every core busy, against cores / time of one login.
-                (cores as f64 / batch) / (cores as f64 / single)
-            })
-            .collect();
-        ratios.sort_by(f64::total_cmp);
+        // Logins per second with every core busy, against cores / time of one login.
+        let ratios = support::pool_efficiency(&one, &full, rounds);
         summaries.push(Summary {
             name,
             // Criterion's folder of the group: its name with '/' as '_'.

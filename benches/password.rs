@@ -17,7 +17,7 @@
 #[allow(dead_code)]
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
 use tower_jwt_auth::password::PasswordHasher;
@@ -65,28 +65,8 @@ fn main() {
         return;
     }
 
-    // Alternating rounds: 10 single verifications, then 10 full batches (order swapped
-    // every round).
-    let time = |f: &dyn Fn(), n: u32| {
-        let start = Instant::now();
-        for _ in 0..n {
-            f();
-        }
-        start.elapsed().as_secs_f64() / f64::from(n)
-    };
-    let mut ratios: Vec<f64> = (0..9)
-        .map(|round| {
-            let (single, batch) = if round % 2 == 0 {
-                (time(&one, 10), time(&full, 10))
-            } else {
-                let batch = time(&full, 10);
-                (time(&one, 10), batch)
-            };
-            // Hashes per second with every core busy, against cores / time of one hash.
-            (cores as f64 / batch) / (cores as f64 / single)
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
+    // Hashes per second with every core busy, against cores / time of one hash.
+    let ratios = support::pool_efficiency(&one, &full, 9);
     println!(
         "\n{cores} cores hashing at once reach {:.2} of the Argon2 limit (cores / time of one \
          hash): median of 9 rounds, range {:.2}–{:.2}",

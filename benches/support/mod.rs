@@ -166,3 +166,48 @@ pub fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
     let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
     (at(0.5), at(0.25), at(0.75))
 }
+
+/// A denylist holding `env`'s number of revoked uuid `jti`s (else `default`), live for an
+/// hour: the guard benches' realistic load.
+#[allow(dead_code)] // the guard benches
+pub fn full_denylist(env: &str, default: usize) -> tower_jwt_auth::MemoryDenylist {
+    let list = tower_jwt_auth::MemoryDenylist::new();
+    let until = Some(std::time::SystemTime::now() + Duration::from_secs(3600));
+    let n = std::env::var(env)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    for _ in 0..n {
+        list.insert(&uuid::Uuid::new_v4().to_string(), until);
+    }
+    list
+}
+
+/// A pool's parallel efficiency: `rounds` alternating rounds of 10 calls of `one` (one job
+/// alone) and 10 of `full` (`cores` jobs at once), the order swapped every round; each
+/// round's throughput with every core busy against `cores` ÷ the time of one job alone.
+/// Sorted.
+#[allow(dead_code)] // the password and login benches
+pub fn pool_efficiency(one: &dyn Fn(), full: &dyn Fn(), rounds: usize) -> Vec<f64> {
+    let time = |f: &dyn Fn(), n: u32| {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        start.elapsed().as_secs_f64() / f64::from(n)
+    };
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|round| {
+            let (single, batch) = if round % 2 == 0 {
+                (time(one, 10), time(full, 10))
+            } else {
+                let batch = time(full, 10);
+                (time(one, 10), batch)
+            };
+            // `full` runs `cores` jobs in `batch`: (cores / batch) / (cores / single).
+            single / batch
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios
+}

@@ -11,13 +11,7 @@ use rusqlite::params;
 use serde_json::{json, Value};
 use tower_jwt_auth::VerifiedToken;
 
-use crate::db::{Db, DbError};
 use crate::{error, read_json, AppState};
-
-/// The usernames of `user_id`'s friends, in the order they were added.
-pub async fn of(db: &Db, user_id: i64) -> Result<Vec<String>, DbError> {
-    db.friends_of(user_id).await
-}
 
 /// `POST /me/friends` (JwtRequired): 200 `{"friends": [...]}`; 404 for an unknown
 /// username; 400 for oneself or a body without a `username` string. Adding twice is not an
@@ -71,7 +65,7 @@ pub async fn add(
     if let Err(err) = added {
         return err.into_response();
     }
-    match of(&state.db, me).await {
+    match state.db.friends_of(me).await {
         Ok(friends) => Json(json!({ "friends": friends })).into_response(),
         Err(err) => err.into_response(),
     }

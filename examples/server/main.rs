@@ -449,7 +449,7 @@ async fn get_user(
     // An outside issuer's `sub` names no local user: only the manager's own tokens own a row.
     if token.is_some_and(|t| t.local_identity() == Some(user.id.to_string().as_str())) {
         body["email"] = json!(user.email);
-        match friends::of(&state.db, user.id).await {
+        match state.db.friends_of(user.id).await {
             Ok(friends) => body["friends"] = json!(friends),
             Err(err) => return err.into_response(),
         }
@@ -463,7 +463,7 @@ async fn me(State(state): State<AppState>, Extension(token): Extension<VerifiedT
         return error(StatusCode::NOT_FOUND, "user not found");
     };
     match state.db.user_by_id(id).await {
-        Ok(Some(user)) => match friends::of(&state.db, user.id).await {
+        Ok(Some(user)) => match state.db.friends_of(user.id).await {
             Ok(friends) => Json(json!({
                 "id": user.id,
                 "username": user.username,

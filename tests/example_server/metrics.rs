@@ -6,7 +6,6 @@
 //! `GET /metrics` is 404. The page's live panel in Chromium draws the same counts.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -94,30 +93,7 @@ fn python() -> Option<String> {
 /// Every sample of `exposition`, parsed by `prometheus_client.parser` (which fails on a
 /// malformed exposition).
 fn parse(python: &str, exposition: &str) -> Vec<Sample> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/support/prometheus_parse.py"
-    );
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "prometheus_client cannot parse the exposition: {}\n{exposition}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parsed = crate::flask::run_script_on(python, "prometheus_parse.py", exposition.as_bytes());
     let mut samples = Vec::new();
     for family in parsed["families"].as_array().unwrap() {
         for sample in family["samples"].as_array().unwrap() {

@@ -38,6 +38,12 @@ pub fn run(python: &str, secret: &str, identity: &str, tokens: &[&str]) -> Value
 /// Runs `tests/support/<script>` with `input` as JSON on its standard input; its standard
 /// output, parsed.
 pub fn run_script(python: &str, script: &str, input: &Value) -> Value {
+    run_script_on(python, script, input.to_string().as_bytes())
+}
+
+/// Runs `tests/support/<script>` with `input` on its standard input; its standard output,
+/// parsed as JSON.
+pub fn run_script_on(python: &str, script: &str, input: &[u8]) -> Value {
     let script = format!("{}/tests/support/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new(python)
         .arg(&script)
@@ -46,12 +52,7 @@ pub fn run_script(python: &str, script: &str, input: &Value) -> Value {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
