@@ -438,3 +438,82 @@ async fn guards_for_axum_hand_on_and_answer_axum_bodies() {
     let req = Request::get("/optional").body(Body::empty()).unwrap();
     assert_eq!(send(req).await, (StatusCode::OK, "anonymous".to_owned()));
 }
+
+/// `for_axum()` where it meets cookies: a cookie-borne token near expiry gets its new access
+/// cookie on axum's own response body (implicit refresh), a state-changing request without
+/// the CSRF value is refused, with it let through.
+#[tokio::test]
+async fn guards_for_axum_refresh_cookies_and_check_csrf() {
+    use axum::body::Body;
+    use http::Request;
+    use http_body_util::BodyExt;
+    use std::time::Duration;
+    use tower::ServiceExt;
+    use tower_jwt_auth::testing::TestClock;
+    use tower_jwt_auth::TokenLocation;
+
+    let clock = TestClock::new();
+    let m = JwtManager::builder()
+        .secret(SECRET)
+        .clock(clock.clone())
+        .token_locations([TokenLocation::Cookies])
+        .access_token_lifetime(Duration::from_secs(900))
+        .implicit_refresh_within(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let app = Router::new().route(
+        "/",
+        get(|token: VerifiedToken| async move { token.identity().to_owned() })
+            .post(|token: VerifiedToken| async move { token.identity().to_owned() })
+            .route_layer(JwtRequiredLayer::new(&m).for_axum()),
+    );
+    let token = m.create_access_token("ada").unwrap();
+    let csrf = m.decode_token(&token).unwrap().csrf().unwrap().to_owned();
+    let send = |req: Request<Body>| {
+        let app = app.clone();
+        async move {
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status();
+            let cookies: Vec<String> = res
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, cookies, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let get_req = || {
+        Request::get("/")
+            .header("cookie", format!("access_token_cookie={token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+
+    let (status, cookies, body) = send(get_req()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ada"));
+    assert!(cookies.is_empty(), "{cookies:?}");
+    clock.advance(Duration::from_secs(700));
+    let (status, cookies, body) = send(get_req()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ada"));
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("access_token_cookie=")),
+        "{cookies:?}"
+    );
+
+    let post_req = |csrf: Option<&str>| {
+        let mut req = Request::post("/").header("cookie", format!("access_token_cookie={token}"));
+        if let Some(csrf) = csrf {
+            req = req.header("x-csrf-token", csrf);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let (status, _, body) = send(post_req(None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body, r#"{"msg":"Missing CSRF token"}"#);
+    let (status, _, body) = send(post_req(Some(&csrf))).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ada"));
+}
