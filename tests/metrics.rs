@@ -27,8 +27,9 @@ const SECRET: &str = "metrics-test-secret-0123456789abcdefghijk";
 fn recorder() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        // Not `register_all()`: only the series events create exist, so that a label taken
-        // from a user, a token or an address would show as new series.
+        // Not `register_all()`. The crate's handles (every series of the table) are
+        // registered at the first event; a series beyond them, say a label taken from a
+        // user, a token or an address, would show as new series as traffic grows.
         PrometheusBuilder::new().install_recorder().unwrap()
     })
 }

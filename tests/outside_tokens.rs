@@ -215,9 +215,30 @@ async fn identities_and_jtis_are_namespaced_by_issuer() {
     // Revoking an outside token by its `jti` does not revoke a local token with that `jti`
     // (the denylist sees it under its issuer's name).
     let (_issuer2, m2) = setup().await;
-    let outside = idp::token("2", json!({"jti": local_verified.jti().unwrap()}));
-    let outside = m2.verify_token(&outside).await.unwrap();
+    // The shared `jti` is a canonical uuid (the form the in-process denylist keeps packed).
+    let uuid_jti = local_verified.jti().unwrap();
+    let outside_token = idp::token("2", json!({"jti": uuid_jti}));
+    let outside = m2.verify_token(&outside_token).await.unwrap();
     m2.revoke(&outside).await.unwrap();
+    // The outside token is refused, by the manager and by a guard (the synchronous check);
+    // a local token with that very `jti` is not.
+    assert_eq!(
+        m2.verify_token(&outside_token).await.unwrap_err().kind(),
+        ErrorKind::Revoked
+    );
+    let guard = JwtRequiredLayer::new(&m2).layer(service_fn(who));
+    let req = |token: &str| {
+        Request::get("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::<Bytes>::default())
+            .unwrap()
+    };
+    let res = guard.clone().oneshot(req(&outside_token)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let same_jti_local = testing::token(&m2, "2").claim("jti", uuid_jti).mint();
+    m2.verify_token(&same_jti_local).await.unwrap();
+    let res = guard.oneshot(req(&same_jti_local)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     let answer = m2
         .denylist()
         .is_revoked_now(tower_jwt_auth::denylist::TokenId::new(

@@ -43,12 +43,7 @@ use crate::config::{Settings, TokenLocation};
 mod audience;
 mod lookup;
 mod parse;
-/// The claims the verification reads by their own names (the parse matches them before the
-/// identity claim, which therefore can be none of them: refused at build time).
-pub(crate) const REGISTERED: [&str; 9] = [
-    "exp", "iat", "nbf", "jti", "type", "fresh", "iss", "aud", "csrf",
-];
-
+pub(crate) use crate::config::claim_path::REGISTERED;
 pub(crate) use audience::audience_holds;
 pub(crate) use lookup::{
     below, challenge_scope, paths, role_required, scope_required, Held, Reading,
@@ -113,7 +108,7 @@ pub struct VerifiedToken(pub(crate) Arc<TokenData>);
 
 /// The claim naming the refresh-rotation session a token belongs to (OpenID Connect's
 /// session id claim); see [`VerifiedToken::session`].
-pub const SESSION_CLAIM: &str = "sid";
+pub const SESSION_CLAIM: &str = crate::config::claim_path::SESSION_CLAIM;
 
 /// What a [`VerifiedToken`] holds.
 #[derive(Clone)]
@@ -121,7 +116,8 @@ pub(crate) struct TokenData {
     pub(crate) identity: Text,
     pub(crate) jti: Option<Text>,
     /// `jti` and `session` as packed uuids (see `denylist::packed_uuid`), read once here
-    /// rather than by the denylist on every request.
+    /// rather than by the denylist on every request; `None` for an outside issuer's token
+    /// (the stores know its names namespaced, never as uuids).
     pub(crate) jti_uuid: Option<u128>,
     pub(crate) session_uuid: Option<u128>,
     pub(crate) token_type: TokenType,

@@ -189,17 +189,10 @@ pub(crate) struct ClaimsSeed<'a> {
 }
 
 impl ClaimsSeed<'_> {
-    /// The claims of `self.payload`, which must be one JSON object and nothing after it.
-    /// Parsed from a `str`, so that serde_json does not validate each string's UTF-8 again.
-    #[cfg(test)]
-    pub(crate) fn parse(self) -> Result<RawClaims, serde_json::Error> {
-        let mut claims = RawClaims::default();
-        self.parse_into(&mut claims)?;
-        Ok(claims)
-    }
-
-    /// The same, written into `claims` (a few hundred bytes: not moved through the layers
-    /// of serde's results).
+    /// The claims of `self.payload`, which must be one JSON object and nothing after it,
+    /// written into `claims` (a few hundred bytes: not moved through the layers of serde's
+    /// results). Parsed from a `str`, so that serde_json does not validate each string's
+    /// UTF-8 again.
     pub(crate) fn parse_into(self, claims: &mut RawClaims) -> Result<(), serde_json::Error> {
         let mut de = serde_json::Deserializer::from_str(self.payload);
         ParseInto { seed: self, claims }.deserialize(&mut de)?;
@@ -460,14 +453,20 @@ impl<T> Found<T> {
 mod tests {
     use super::*;
 
+    /// The claims a seed parses.
+    fn claims_of(seed: ClaimsSeed<'_>) -> Result<RawClaims, serde_json::Error> {
+        let mut claims = RawClaims::default();
+        seed.parse_into(&mut claims)?;
+        Ok(claims)
+    }
+
     fn parse(json: &str) -> Result<RawClaims, serde_json::Error> {
-        ClaimsSeed {
+        claims_of(ClaimsSeed {
             identity_claim: "sub",
             roles_claim: Some("roles"),
             scopes_claim: Some("scope"),
             payload: json,
-        }
-        .parse()
+        })
     }
 
     #[test]
@@ -504,13 +503,12 @@ mod tests {
         assert_eq!(raw(&c.roles), r#"["admin", "x"]"#);
         assert_eq!(raw(&c.scopes), r#""a b""#);
         assert!(parse(r#"{"roles":[],"roles":["admin"]}"#).is_err());
-        let nested = ClaimsSeed {
+        let nested = claims_of(ClaimsSeed {
             identity_claim: "sub",
             roles_claim: Some("realm_access"),
             scopes_claim: Some("realm_access"),
             payload: r#"{"realm_access":{"roles":["r"]}}"#,
-        }
-        .parse()
+        })
         .unwrap();
         assert_eq!(nested.roles, nested.scopes);
         assert_eq!(nested.roles, Found::Valid((16, 15)));

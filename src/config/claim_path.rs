@@ -5,6 +5,16 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// The claims the verification reads by their own names (the parse matches them before the
+/// identity claim, which therefore can be none of them: refused at build time, as the roles
+/// and scopes claims can be none of these, nor [`SESSION_CLAIM`]).
+pub(crate) const REGISTERED: [&str; 9] = [
+    "exp", "iat", "nbf", "jti", "type", "fresh", "iss", "aud", "csrf",
+];
+
+/// The claim naming a token's refresh-rotation session (`claims::SESSION_CLAIM`).
+pub(crate) const SESSION_CLAIM: &str = "sid";
+
 /// Where a claim lives in a token's payload: a top-level claim, or a member of nested
 /// objects (`realm_access` → `roles`).
 ///
@@ -66,16 +76,15 @@ impl ClaimPath {
     /// Refused at build time: no segment, an empty one, or a top-level claim this crate
     /// reads itself (`identity_claim` and the registered claims).
     pub(crate) fn check(&self, what: &str, identity_claim: Option<&str>) -> Result<(), String> {
-        const READ_BY_THE_CRATE: [&str; 10] = [
-            "jti", "type", "fresh", "iat", "nbf", "exp", "iss", "aud", "csrf", "sid",
-        ];
         if self.0.is_empty() || self.0.iter().any(|s| s.is_empty()) {
             return Err(format!(
                 "{what} claim path {self:?} is empty or has an empty member"
             ));
         }
         let top = self.top();
-        if READ_BY_THE_CRATE.contains(&top) || identity_claim == Some(top) {
+        let read_by_the_crate =
+            REGISTERED.contains(&top) || top == SESSION_CLAIM || identity_claim == Some(top);
+        if read_by_the_crate {
             return Err(format!(
                 "{what} claim {top:?} is a claim the crate reads itself"
             ));

@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::clock::ClockHandle;
 
-mod claim_path;
+pub(crate) mod claim_path;
 pub use claim_path::ClaimPath;
 pub(crate) use claim_path::{is_scope_token, write_roles_and_scopes, ClaimNames};
 

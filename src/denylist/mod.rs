@@ -80,12 +80,12 @@ pub struct TokenId<'a> {
     pub issued_at: f64,
     /// The `jti` as a packed uuid, when the verification already read it so: spares the
     /// in-process denylist parsing it again on every request.
-    pub(crate) uuid: Uuid<'a>,
+    pub(crate) uuid: JtiUuid<'a>,
 }
 
 /// What is known of a `jti`'s uuid form (see [`packed_uuid`]).
 #[derive(Clone, Copy)]
-pub(crate) enum Uuid<'a> {
+pub(crate) enum JtiUuid<'a> {
     /// Not looked at: the store parses the `jti` itself.
     Unknown,
     /// [`packed_uuid`] of `of`: used only while the `jti` is still that very slice (a
@@ -106,20 +106,22 @@ impl fmt::Debug for TokenId<'_> {
 /// A `jti` in the canonical lowercase hyphenated uuid form, as one number; `None` for any
 /// other string (so that two different strings never share a key).
 pub(crate) fn packed_uuid(jti: &str) -> Option<u128> {
-    // uuid's parser is table-driven; a branch per hex digit would mispredict on random ids.
-    if !canonical_length_and_case(jti) {
-        return None;
-    }
-    Some(uuid::Uuid::try_parse(jti).ok()?.as_u128())
+    packed_parsed(jti, || uuid::Uuid::try_parse(jti).ok())
 }
 
-/// What [`packed_uuid`] asks beyond parsing as a uuid: the hyphenated length, lowercase.
-pub(crate) fn canonical_length_and_case(jti: &str) -> bool {
-    // A fold rather than `any`: no early exit, so that it vectorises.
-    jti.len() == 36
+/// [`packed_uuid`], given a way to `jti`'s parse as a uuid (the verification has it already):
+/// the one rule for both the keys revocations are stored under and the keys asked for.
+pub(crate) fn packed_parsed(
+    jti: &str,
+    parsed: impl FnOnce() -> Option<uuid::Uuid>,
+) -> Option<u128> {
+    // The hyphenated length, lowercase; a fold rather than `any`: no early exit, so that it
+    // vectorises. (uuid's parser is table-driven: no branch per hex digit to mispredict.)
+    let canonical = jti.len() == 36
         && !jti
             .bytes()
-            .fold(false, |acc, b| acc | b.is_ascii_uppercase())
+            .fold(false, |acc, b| acc | b.is_ascii_uppercase());
+    canonical.then(parsed).flatten().map(|id| id.as_u128())
 }
 
 impl PartialEq for TokenId<'_> {
@@ -137,7 +139,7 @@ impl<'a> TokenId<'a> {
             jti: Some(jti),
             identity,
             issued_at,
-            uuid: Uuid::Unknown,
+            uuid: JtiUuid::Unknown,
         }
     }
 
@@ -147,7 +149,7 @@ impl<'a> TokenId<'a> {
             jti: None,
             identity,
             issued_at,
-            uuid: Uuid::Unknown,
+            uuid: JtiUuid::Unknown,
         }
     }
 
@@ -155,7 +157,7 @@ impl<'a> TokenId<'a> {
     pub(crate) fn with_uuid(self, uuid: Option<u128>) -> Self {
         match self.jti {
             Some(of) => Self {
-                uuid: Uuid::Known { of, uuid },
+                uuid: JtiUuid::Known { of, uuid },
                 ..self
             },
             None => self,
@@ -165,7 +167,7 @@ impl<'a> TokenId<'a> {
     /// [`packed_uuid`] of the `jti`, parsed only if not known for this very `jti`.
     pub(crate) fn packed_uuid(&self) -> Option<u128> {
         match (self.uuid, self.jti) {
-            (Uuid::Known { of, uuid }, Some(jti)) if std::ptr::eq(of, jti) => uuid,
+            (JtiUuid::Known { of, uuid }, Some(jti)) if std::ptr::eq(of, jti) => uuid,
             (_, jti) => jti.and_then(packed_uuid),
         }
     }

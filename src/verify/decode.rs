@@ -10,7 +10,7 @@ use crate::claims::{
 };
 use crate::config::keys::{peek_issuer, NoKey, Scope, ISSUER_SEPARATOR};
 use crate::config::{ClaimPath, Settings, TokenLocation};
-use crate::denylist::{canonical_length_and_case, packed_uuid};
+use crate::denylist::{packed_parsed, packed_uuid};
 use crate::error::{AuthError, ErrorKind};
 
 /// `iat` and `nbf` not in the future, `exp` not in the past, with the leeway; PyJWT's
@@ -59,11 +59,11 @@ pub(crate) fn decode(
     // characters are then checked only if the signature fails (to name the segment at
     // fault, as before): a header equal to the key's, a signature equal to the MAC's strict
     // spelling and a payload the strict decoder accepts hold nothing else.
-    let own = match s.keys.has_outside() {
+    let own_key = match s.keys.has_outside() {
         false => s.keys.by_header(header_b64, Scope::Own),
         true => None,
     };
-    if own.as_ref().is_none_or(|key| key.hmac.is_none()) {
+    if own_key.as_ref().is_none_or(|key| key.hmac.is_none()) {
         check_alphabet(encoded, header_b64, payload_b64)?;
     }
 
@@ -90,7 +90,7 @@ pub(crate) fn decode(
 
     // The key: by a key's own header, recognised without parsing; otherwise by the
     // header's `alg` and `kid`. The key pins the algorithm: a token cannot choose it.
-    let (key, header) = match own.or_else(|| s.keys.by_header(header_b64, scope)) {
+    let (key, header) = match own_key.or_else(|| s.keys.by_header(header_b64, scope)) {
         Some(key) => (key, None),
         None => {
             let json = base64_simd::URL_SAFE_NO_PAD
@@ -357,14 +357,21 @@ pub(crate) fn decode(
         Found::Valid(sid) if believed => Some(sid),
         _ => None,
     };
+    // The stores' uuid keys, for the manager's own names only: an outside issuer's are
+    // namespaced (`<issuer>\u{1f}<name>`), never a uuid.
+    let (jti_uuid, session_uuid) = match own {
+        true => (
+            jti_text.and_then(|jti| packed_parsed(jti, || jti_parsed)),
+            session
+                .as_ref()
+                .and_then(|sid| packed_uuid(sid.as_str(&payload))),
+        ),
+        false => (None, None),
+    };
     Ok(VerifiedToken(Arc::new(TokenData {
         identity,
-        jti_uuid: jti_parsed
-            .filter(|_| jti_text.is_some_and(canonical_length_and_case))
-            .map(|id| id.as_u128()),
-        session_uuid: session
-            .as_ref()
-            .and_then(|sid| packed_uuid(sid.as_str(&payload))),
+        jti_uuid,
+        session_uuid,
         jti,
         token_type,
         fresh: if believed {

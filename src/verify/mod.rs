@@ -143,6 +143,7 @@ impl Core {
                 let t = &token.0;
                 if t.key.in_set() {
                     decode::check_times(s, t.iat.unwrap_or(0.0), t.nbf, t.exp, now)?;
+                    crate::telemetry::memo_hit();
                     return Ok(Some(token));
                 }
             }

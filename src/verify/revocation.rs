@@ -45,8 +45,6 @@ struct Names<'t> {
     jti: Option<Cow<'t, str>>,
     identity: Cow<'t, str>,
     session: Option<Cow<'t, str>>,
-    /// Namespaced by an outside issuer.
-    scoped: bool,
 }
 
 impl<'t> Names<'t> {
@@ -65,31 +63,22 @@ impl<'t> Names<'t> {
             jti: jti.map(|jti| scoped(issuer, jti)),
             identity: scoped(issuer, token.identity()),
             session: token.session().map(|sid| scoped(issuer, sid)),
-            scoped: issuer.is_some(),
         })
     }
 
     fn token_id(&self, token: &VerifiedToken) -> TokenId<'_> {
         match &self.jti {
-            Some(jti) => TokenId::new(jti, &self.identity, token.0.issued)
-                .with_uuid(self.uuid(token.0.jti_uuid)),
+            Some(jti) => {
+                TokenId::new(jti, &self.identity, token.0.issued).with_uuid(token.0.jti_uuid)
+            }
             None => TokenId::without_jti(&self.identity, token.0.issued),
         }
-    }
-
-    /// A name's uuid form as read at verification: an outside issuer's names are scoped
-    /// (`<issuer>\u{1f}<name>`), never a uuid.
-    fn uuid(&self, own: Option<u128>) -> Option<u128> {
-        own.filter(|_| !self.scoped)
     }
 
     /// A token's session (its `sid` claim) as the denylist is asked about it: a revoked
     /// session is an entry like a revoked `jti` (session ids are uuids too).
     fn session_id(&self, token: &VerifiedToken) -> Option<TokenId<'_>> {
         let session = self.session.as_deref()?;
-        Some(
-            TokenId::new(session, &self.identity, token.0.issued)
-                .with_uuid(self.uuid(token.0.session_uuid)),
-        )
+        Some(TokenId::new(session, &self.identity, token.0.issued).with_uuid(token.0.session_uuid))
     }
 }
