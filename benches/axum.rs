@@ -59,8 +59,9 @@ use http_body_util::Empty;
 use serde::Deserialize;
 use support::{interleaved, median, quartiles, ready, selected, target_dir, Round, Routine};
 use tower::{service_fn, Layer, Service};
+use tower_jwt_auth::denylist::MemoryDenylist;
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::{JwtManager, JwtRequiredLayer, MemoryDenylist, VerifiedToken};
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer, VerifiedToken};
 
 const SECRET: &str = "benchmark-secret-0123456789abcdefghijklmnop";
 const AUDIENCE: &str = "benchmark-audience";

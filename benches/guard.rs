@@ -56,8 +56,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Deserialize;
 use support::{interleaved, median, quartiles, ready, selected, target_dir, Round, Routine};
 use tower::{service_fn, Layer, Service};
+use tower_jwt_auth::denylist::MemoryDenylist;
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::{JwtKey, JwtManager, JwtRequiredLayer, MemoryDenylist, TokenLocation};
+use tower_jwt_auth::keys::JwtKey;
+use tower_jwt_auth::manager::TokenLocation;
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 
 /// Flask-JWT-Extended's claims, typed.
 #[derive(Deserialize, Clone)]
@@ -108,22 +111,23 @@ struct Case {
 }
 
 fn cases(denylist: &MemoryDenylist) -> Vec<Case> {
-    let case = |name, algorithm, decoding, builder: fn() -> tower_jwt_auth::JwtManagerBuilder| {
-        let build = |memo| {
-            builder()
-                .denylist(denylist.clone())
-                .verified_token_cache(memo)
-                .build()
-                .unwrap()
+    let case =
+        |name, algorithm, decoding, builder: fn() -> tower_jwt_auth::manager::JwtManagerBuilder| {
+            let build = |memo| {
+                builder()
+                    .denylist(denylist.clone())
+                    .verified_token_cache(memo)
+                    .build()
+                    .unwrap()
+            };
+            Case {
+                name,
+                manager: build(false),
+                remembered: build(true),
+                decoding,
+                algorithm,
+            }
         };
-        Case {
-            name,
-            manager: build(false),
-            remembered: build(true),
-            decoding,
-            algorithm,
-        }
-    };
     vec![
         case(
             "hs256",
@@ -352,7 +356,7 @@ fn bench(c: &mut Criterion, case: &Case, denylist: &MemoryDenylist) -> Vec<Round
     // Authorization (HS256): one token carrying roles through a guard requiring one of them
     // and through the same guard without the requirement, the memo off and on.
     if case.algorithm == Algorithm::HS256 {
-        let options = tower_jwt_auth::TokenOptions::new().roles(["user", "admin"]);
+        let options = tower_jwt_auth::issue::TokenOptions::new().roles(["user", "admin"]);
         let token = case
             .manager
             .create_access_token_with("42", options)

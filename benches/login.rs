@@ -37,9 +37,11 @@ use criterion::Criterion;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use tower::ServiceExt;
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use tower_jwt_auth::password::PasswordHasher;
 use tower_jwt_auth::service::{AuthService, MemoryUserStore};
-use tower_jwt_auth::{Algorithm, DecodingKey, EncodingKey, JwtManager, TokenOptions};
+use tower_jwt_auth::JwtManager;
 
 const SECRET: &str = "a-bench-secret-that-is-32-bytes!";
 const PASSWORD: &str = "correct horse battery staple";

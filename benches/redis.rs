@@ -29,8 +29,9 @@ use http_body_util::Empty;
 use support::ready;
 use tower::{service_fn, Layer, Service};
 use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::denylist::{Denylist, MemoryDenylist, RedisDenylist};
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::{Denylist, JwtManager, JwtRequiredLayer, MemoryDenylist, RedisDenylist};
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 
 const SECRET: &str = "benchmark-secret-0123456789abcdefghijklmnop";
 

@@ -20,9 +20,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_jwt_auth::axum::{Claims, Identity};
+use tower_jwt_auth::service::{AuthService, MemoryUserStore};
 use tower_jwt_auth::{
-    AuthService, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer,
-    MemoryUserStore, VerifiedToken,
+    FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, VerifiedToken,
 };
 
 /// The routes, given a manager and the users who can log in. Each guard `for_axum()`: it

@@ -27,7 +27,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::{AuthService, JwtManager, JwtRequiredLayer, MemoryUserStore, VerifiedToken};
+use tower_jwt_auth::service::{AuthService, MemoryUserStore};
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer, VerifiedToken};
 
 type Body = BoxBody<Bytes, Infallible>;
 

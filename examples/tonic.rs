@@ -37,8 +37,9 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 use tower::{service_fn, Layer, Service};
+use tower_jwt_auth::service::{AuthService, MemoryUserStore};
 use tower_jwt_auth::tonic::RequestExt;
-use tower_jwt_auth::{AuthService, JwtManager, JwtRequiredLayer, MemoryUserStore};
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 
 /// `example.v1.Empty`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -66,7 +67,7 @@ macro_rules! grpc_service {
             type Response = http::Response<Body>;
             type Error = Infallible;
             type Future =
-                tower_jwt_auth::denylist::BoxFuture<'static, Result<Self::Response, Infallible>>;
+                tower_jwt_auth::BoxFuture<'static, Result<Self::Response, Infallible>>;
 
             fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
                 Poll::Ready(Ok(()))

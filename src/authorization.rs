@@ -8,8 +8,8 @@
 //! RFC 6750 §3.1), gRPC `PERMISSION_DENIED`.
 //!
 //! Which claim holds a token's roles and scopes is a [`ClaimPath`], set per manager
-//! ([`JwtManagerBuilder::roles_claim`](crate::JwtManagerBuilder::roles_claim),
-//! [`scopes_claim`](crate::JwtManagerBuilder::scopes_claim); `roles` and `scope` by default)
+//! ([`JwtManagerBuilder::roles_claim`](crate::manager::JwtManagerBuilder::roles_claim),
+//! [`scopes_claim`](crate::manager::JwtManagerBuilder::scopes_claim); `roles` and `scope` by default)
 //! and per outside issuer (`RemoteJwksBuilder::roles_claim`; an outside issuer's tokens
 //! hold none until it is set): `scp` (Azure, Okta),
 //! `realm_access.roles` (Keycloak), `permissions` (Auth0). The claim may be an array of
@@ -28,7 +28,8 @@
 //! use http_body_util::Full;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //! use tower_jwt_auth::guard::RequestBody;
-//! use tower_jwt_auth::{JwtManager, JwtRequiredLayer, TokenOptions};
+//! use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
+//! use tower_jwt_auth::issue::TokenOptions;
 //!
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!")

@@ -140,7 +140,14 @@ impl fmt::Display for ExtractError {
     }
 }
 
-impl std::error::Error for ExtractError {}
+impl std::error::Error for ExtractError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ExtractError::Unauthenticated(why) | ExtractError::Forbidden(why) => Some(why),
+            _ => None,
+        }
+    }
+}
 
 /// The rejection of the extractors: an [`ExtractError`] and the response it answers with
 /// (the guard's own rejection when there is no token, otherwise JSON under the manager's
@@ -210,7 +217,11 @@ impl fmt::Display for ExtractRejection {
     }
 }
 
-impl std::error::Error for ExtractRejection {}
+impl std::error::Error for ExtractRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
 
 impl IntoResponse for ExtractRejection {
     fn into_response(self) -> Response {
@@ -425,7 +436,8 @@ pub trait Scope {
 /// use http::{Request, StatusCode};
 /// use tower::ServiceExt;
 /// use tower_jwt_auth::axum::{RequireRole, Role};
-/// use tower_jwt_auth::{JwtManager, JwtRequiredLayer, TokenOptions};
+/// use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
+/// use tower_jwt_auth::issue::TokenOptions;
 ///
 /// struct Admin;
 /// impl Role for Admin {

@@ -2,7 +2,7 @@
 //! verifying (expiry, not-before, freshness), and revoke-all cut-offs.
 //!
 //! The system clock is the default; tests plug in a clock of their own with
-//! [`JwtManagerBuilder::clock`](crate::JwtManagerBuilder::clock) to move time without
+//! [`JwtManagerBuilder::clock`](crate::manager::JwtManagerBuilder::clock) to move time without
 //! sleeping or backdating tokens.
 //!
 //! # Example

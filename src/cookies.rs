@@ -6,11 +6,11 @@
 //! that the page's script can copy it into the `X-CSRF-TOKEN` header. `Path`, `Domain`,
 //! `Secure` and `SameSite` come from the manager's settings: `Secure` and `SameSite=Lax` by
 //! default (Flask-JWT-Extended writes neither by default). Cookies are session cookies by
-//! default; with [`session_cookies(false)`](crate::JwtManagerBuilder::session_cookies) their
+//! default; with [`session_cookies(false)`](crate::manager::JwtManagerBuilder::session_cookies) their
 //! `Max-Age` is the token's remaining lifetime (not Flask-JWT-Extended's fixed year).
 //!
 //! On a site whose sibling subdomains are not all trusted (`app.example.com` next to
-//! `blog.example.com`), use [`host_prefixed_cookies`](crate::JwtManagerBuilder::host_prefixed_cookies):
+//! `blog.example.com`), use [`host_prefixed_cookies`](crate::manager::JwtManagerBuilder::host_prefixed_cookies):
 //! `__Host-` cookies can only be set by the host itself over HTTPS, so a sibling cannot plant
 //! a token or CSRF cookie of its own for it (cookie tossing). Settings browsers would drop
 //! cookies for (`SameSite=None` without `Secure`, a `__Host-` cookie with a `Domain`, ...)
@@ -20,7 +20,8 @@
 //!
 //! ```
 //! use http::{header::SET_COOKIE, HeaderMap};
-//! use tower_jwt_auth::{JwtManager, TokenLocation};
+//! use tower_jwt_auth::JwtManager;
+//! use tower_jwt_auth::manager::TokenLocation;
 //!
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!")
@@ -56,6 +57,8 @@ use crate::config::BuildError;
 use crate::error::AuthError;
 use crate::manager::JwtManager;
 
+pub use crate::config::locations::SameSite;
+
 /// The longest `Max-Age` browsers honour (400 days), given to a token that never expires.
 const LONGEST_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
@@ -84,9 +87,10 @@ impl<'a> Cookies<'a> {
     /// name, and for `__Host-` cookies (browsers drop those with a `Domain`).
     pub fn domain(self, domain: &'a str) -> Result<Self, BuildError> {
         if !valid_domain(domain) {
-            return Err(BuildError::Invalid(format!(
-                "invalid cookie domain {domain:?}"
-            )));
+            return Err(BuildError::setting(
+                "domain",
+                format!("invalid cookie domain {domain:?}"),
+            ));
         }
         let s = self.settings();
         if let Some(name) = [
@@ -98,9 +102,12 @@ impl<'a> Cookies<'a> {
         .into_iter()
         .find(|name| host_prefixed(name))
         {
-            return Err(BuildError::Invalid(format!(
-                "cookie {name:?} cannot have a Domain: browsers drop __Host- cookies with one"
-            )));
+            return Err(BuildError::setting(
+                "domain",
+                format!(
+                    "cookie {name:?} cannot have a Domain: browsers drop __Host- cookies with one"
+                ),
+            ));
         }
         Ok(Self {
             domain: Some(domain),
@@ -216,7 +223,7 @@ impl<'a> Cookies<'a> {
             .secure(settings.secure)
             .http_only(jwt);
         if let Some(same_site) = settings.same_site {
-            cookie = cookie.same_site(same_site);
+            cookie = cookie.same_site(same_site.into());
         }
         if let Some(domain) = self.domain.or(settings.domain.as_deref()) {
             cookie = cookie.domain(domain.to_owned());

@@ -223,3 +223,83 @@ impl fmt::Display for AuthError {
 }
 
 impl std::error::Error for AuthError {}
+
+/// The error underneath one of this crate's, kept for [`source`](std::error::Error::source).
+pub(crate) type Cause = Option<Arc<dyn std::error::Error + Send + Sync + 'static>>;
+
+/// [`Cause`] as [`source`](std::error::Error::source) returns it.
+pub(crate) fn source_of(cause: &Cause) -> Option<&(dyn std::error::Error + 'static)> {
+    cause
+        .as_deref()
+        .map(|e| e as &(dyn std::error::Error + 'static))
+}
+
+/// An error made of a message and its cause (the stores' errors), for the layers below them
+/// (the Redis connection) to build.
+pub(crate) trait FromParts {
+    fn from_parts(message: String, source: Cause) -> Self;
+}
+
+/// A store's error type (denylist, sessions, users, throttle): a message for logs and, where
+/// there is one, the error that caused it. `Debug` shows the cause's `Display`, as the
+/// message does, and nothing more.
+macro_rules! store_error {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            message: String,
+            source: $crate::error::Cause,
+        }
+
+        impl $name {
+            /// A failure described by `message` (shown in logs, never to clients).
+            pub fn new(message: impl Into<String>) -> Self {
+                Self {
+                    message: message.into(),
+                    source: None,
+                }
+            }
+
+            /// A failure described by `message`, caused by `source` (kept for
+            /// [`source`](std::error::Error::source)).
+            pub fn with_source(
+                message: impl Into<String>,
+                source: impl std::error::Error + Send + Sync + 'static,
+            ) -> Self {
+                Self {
+                    message: message.into(),
+                    source: Some(std::sync::Arc::new(source)),
+                }
+            }
+        }
+
+        impl $crate::error::FromParts for $name {
+            fn from_parts(message: String, source: $crate::error::Cause) -> Self {
+                Self { message, source }
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("message", &self.message)
+                    .field("source", &self.source.as_ref().map(|s| s.to_string()))
+                    .finish()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!($prefix, ": {}"), self.message)
+            }
+        }
+
+        impl std::error::Error for $name {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                $crate::error::source_of(&self.source)
+            }
+        }
+    };
+}
+pub(crate) use store_error;

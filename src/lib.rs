@@ -4,7 +4,7 @@
 //! with a [`JwtManager`], and guard routes of any axum, hyper or tonic service with
 //! [`JwtRequiredLayer`], [`JwtOptionalLayer`], [`RefreshRequiredLayer`] and
 //! [`FreshRequiredLayer`]. Verified tokens land in request extensions as
-//! [`VerifiedToken`]; revoked tokens are refused through a [`Denylist`].
+//! [`VerifiedToken`]; revoked tokens are refused through a [`Denylist`](denylist::Denylist).
 //!
 //! Tokens use Flask-JWT-Extended's claim layout and messages, so Python services and this
 //! crate accept each other's tokens.
@@ -69,10 +69,11 @@ pub mod clock;
 mod config;
 pub mod cookies;
 pub mod denylist;
-pub mod error;
+mod error;
 pub mod guard;
 pub mod issue;
 pub mod jwks;
+pub mod keys;
 pub mod manager;
 pub mod metadata;
 #[cfg(feature = "service")]
@@ -105,27 +106,45 @@ mod verify;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-/// A boxed, sendable future, as the [`Denylist`] methods and the hooks return.
+/// A boxed, sendable future, as the [`Denylist`](denylist::Denylist) methods and the hooks
+/// return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-pub use claims::{Freshness, TokenType, VerifiedToken};
-pub use config::keys::{JwtKey, KeyError, KeyInfo};
-pub use config::{BuildError, Lifetime, TokenLocation};
-pub use cookie::SameSite;
-pub use cookies::Cookies;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use denylist::RedisDenylist;
-pub use denylist::{Denylist, DenylistError, MemoryDenylist};
+// The root holds what the quick start names; everything else is reached through its module,
+// and every type has exactly one public path (`tests/public_api.rs` checks both).
+pub use claims::verified::VerifiedToken;
+pub use config::BuildError;
 pub use error::{AuthError, ErrorKind};
-pub use guard::{
-    FreshRequired, FreshRequiredLayer, JwtOptional, JwtOptionalLayer, JwtRequired,
-    JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer,
-};
-pub use issue::{Fresh, IssueError, TokenOptions};
-pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-pub use manager::{ClaimsVerdict, JwtManager, JwtManagerBuilder, LookupOutcome, RevokeError};
-pub use respond::{DefaultErrorResponder, ErrorContext, ErrorResponder, StatusPolicy};
-#[cfg(feature = "service")]
-#[cfg_attr(docsrs, doc(cfg(feature = "service")))]
-pub use service::{AuthService, MemoryUserStore, StoredUser, UserStore};
+pub use manager::handle::JwtManager;
+
+/// Requires a valid access token: Flask-JWT-Extended's `@jwt_required()`. Its service is
+/// [`guard::JwtRequired`].
+pub type JwtRequiredLayer = guard::GuardLayer<guard::kind::Required>;
+/// Lets requests without a token through: `@jwt_required(optional=True)`. Its service is
+/// [`guard::JwtOptional`].
+pub type JwtOptionalLayer = guard::GuardLayer<guard::kind::Optional>;
+/// Requires a valid refresh token: `@jwt_required(refresh=True)`. Its service is
+/// [`guard::RefreshRequired`].
+pub type RefreshRequiredLayer = guard::GuardLayer<guard::kind::Refresh>;
+/// Requires a valid fresh access token: `@jwt_required(fresh=True)`. Its service is
+/// [`guard::FreshRequired`].
+pub type FreshRequiredLayer = guard::GuardLayer<guard::kind::Fresh>;
+
+/// [jsonwebtoken](https://docs.rs/jsonwebtoken) 12, whose [`Algorithm`](jsonwebtoken::Algorithm),
+/// [`EncodingKey`](jsonwebtoken::EncodingKey) and [`DecodingKey`](jsonwebtoken::DecodingKey)
+/// appear in this crate's signatures ([`keys::JwtKey`], the builder's `algorithm`, `key_pair`
+/// and `verification_key`).
+///
+/// **Policy**: jsonwebtoken is a public dependency. It is re-exported whole, so that the
+/// version you name is always the one this crate uses, and its major version is part of
+/// this crate's: moving to a new major version of jsonwebtoken is a breaking release of
+/// tower-jwt-auth, named in the CHANGELOG.
+pub use jsonwebtoken;
+
+/// The [cookie](https://docs.rs/cookie) crate (0.18), whose `Cookie` the
+/// [`Cookies`](cookies::Cookies) helpers return for cookie jars (e.g. axum-extra's).
+///
+/// **Policy**: as for [`jsonwebtoken`]: a public dependency, re-exported whole; a new major
+/// version of it is a breaking release of this crate. The builder takes this crate's own
+/// [`cookies::SameSite`], so the settings never name it.
+pub use cookie;

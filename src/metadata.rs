@@ -5,7 +5,7 @@
 //! (`bearer_methods_supported`) and, when given, its scopes (`scopes_supported`).
 //!
 //! The resource is named on the manager with
-//! [`JwtManagerBuilder::protected_resource`](crate::JwtManagerBuilder::protected_resource),
+//! [`JwtManagerBuilder::protected_resource`](crate::manager::JwtManagerBuilder::protected_resource),
 //! which also makes every 401 challenge carry `resource_metadata="<the document's URL>"`.
 //! A manager that names no resource answers 404.
 //!
@@ -66,7 +66,7 @@ const ACCESS_TOKEN: &str = "access_token";
 
 impl JwtManager {
     /// The protected resource metadata document (RFC 9728 §2) of the resource named with
-    /// [`protected_resource`](crate::JwtManagerBuilder::protected_resource); `None` when no
+    /// [`protected_resource`](crate::manager::JwtManagerBuilder::protected_resource); `None` when no
     /// resource is named.
     ///
     /// `authorization_servers` lists the issuers of the outside issuers the manager trusts
@@ -115,6 +115,7 @@ impl JwtManager {
 /// once, here. `Cache-Control: public, max-age=300` by default, 404 when the manager names
 /// no resource, 405 for other methods.
 #[derive(Clone, Debug)]
+#[must_use = "a service does nothing until it is mounted"]
 pub struct ProtectedResourceService {
     manager: JwtManager,
     servers: Vec<String>,

@@ -6,7 +6,8 @@
 //! # Example
 //!
 //! ```
-//! use tower_jwt_auth::{ErrorKind, JwtManager, StatusPolicy};
+//! use tower_jwt_auth::{ErrorKind, JwtManager};
+//! use tower_jwt_auth::respond::StatusPolicy;
 //!
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!")

@@ -3,7 +3,7 @@
 //! hasher and user store. Nothing here belongs in production code.
 //!
 //! - [`TestClock`]: plug it into a manager with
-//!   [`JwtManagerBuilder::clock`](crate::JwtManagerBuilder::clock) and
+//!   [`JwtManagerBuilder::clock`](crate::manager::JwtManagerBuilder::clock) and
 //!   [`advance`](TestClock::advance) it to expire tokens, end a freshness window or pass a
 //!   grace period, without sleeping.
 //! - [`token`]: `token(&jwt, "ada").fresh(true).mint()`; also refresh tokens, extra claims,
@@ -25,7 +25,7 @@
 //! use axum::{body::Body, routing::get, Router};
 //! use http::{Request, StatusCode};
 //! use tower::ServiceExt;
-//! use tower_jwt_auth::testing::{token, TestClock, TestRequest};
+//! use tower_jwt_auth::testing::{TestClock, TestRequest, token};
 //! use tower_jwt_auth::{FreshRequiredLayer, JwtManager, JwtRequiredLayer};
 //!
 //! let clock = TestClock::new();
@@ -79,7 +79,7 @@ use crate::password::PasswordHasher;
 use crate::service::{MemoryUserStore, StoredUser, UserStore, UserStoreError};
 
 /// A clock that stands still until told to move: plug it into a manager with
-/// [`JwtManagerBuilder::clock`](crate::JwtManagerBuilder::clock). Clones share the time.
+/// [`JwtManagerBuilder::clock`](crate::manager::JwtManagerBuilder::clock). Clones share the time.
 #[derive(Clone, Debug)]
 pub struct TestClock(Arc<Mutex<SystemTime>>);
 
@@ -171,7 +171,7 @@ impl Mint<'_> {
     }
 
     /// The token's roles, in the manager's roles claim (see
-    /// [`TokenOptions::roles`](crate::TokenOptions::roles)).
+    /// [`TokenOptions::roles`](crate::issue::TokenOptions::roles)).
     pub fn roles<I, S>(mut self, roles: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -182,7 +182,7 @@ impl Mint<'_> {
     }
 
     /// The token's scopes, space-separated in the manager's scopes claim (see
-    /// [`TokenOptions::scopes`](crate::TokenOptions::scopes)).
+    /// [`TokenOptions::scopes`](crate::issue::TokenOptions::scopes)).
     pub fn scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -330,7 +330,7 @@ fn resign(token: &str, algorithm: Option<Algorithm>, signer: Signer) -> Result<S
     };
     let (input, _) = token.rsplit_once('.').unwrap_or((token, ""));
     let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &key, algorithm)
-        .map_err(|e| IssueError::Signing(e.to_string()))?;
+        .map_err(IssueError::signing)?;
     Ok(format!("{input}.{signature}"))
 }
 
@@ -343,7 +343,7 @@ fn random_key(algorithm: Algorithm) -> Result<EncodingKey, IssueError> {
     };
     match algorithm {
         Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-            EncodingKey::from_secret(&random(64)).map_err(|e| IssueError::Signing(e.to_string()))
+            EncodingKey::from_secret(&random(64)).map_err(IssueError::signing)
         }
         Algorithm::EdDSA => {
             // A PKCS#8 Ed25519 private key: a fixed prefix and 32 random bytes.
@@ -354,9 +354,10 @@ fn random_key(algorithm: Algorithm) -> Result<EncodingKey, IssueError> {
             der.extend(random(32));
             Ok(EncodingKey::from_ed_der(&der))
         }
-        other => Err(IssueError::Signing(format!(
-            "the test kit has no random {other:?} key: use Mint::signed_with"
-        ))),
+        other => Err(IssueError::Signing {
+            reason: format!("the test kit has no random {other:?} key: use Mint::signed_with"),
+            source: None,
+        }),
     }
 }
 

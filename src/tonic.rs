@@ -18,7 +18,8 @@
 //! ```
 //! use tonic::{Code, Request};
 //! use tower_jwt_auth::tonic::RequestExt;
-//! use tower_jwt_auth::{JwtManager, TokenOptions};
+//! use tower_jwt_auth::JwtManager;
+//! use tower_jwt_auth::issue::TokenOptions;
 //!
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!")

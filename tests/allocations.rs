@@ -15,7 +15,8 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tower::{service_fn, Layer, Service};
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::{JwtManager, JwtRequiredLayer, TokenLocation};
+use tower_jwt_auth::manager::TokenLocation;
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 
 struct Counting;
 
@@ -136,7 +137,7 @@ fn requirements_allocate_nothing() {
     let token = m
         .create_access_token_with(
             "ada",
-            tower_jwt_auth::TokenOptions::new()
+            tower_jwt_auth::issue::TokenOptions::new()
                 .roles(["user", "admin"])
                 .scopes(["orders:read", "orders:write"]),
         )

@@ -11,9 +11,11 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use tower_jwt_auth::password::{self, PasswordHasher};
+use tower_jwt_auth::claims::{Freshness, TokenType};
+use tower_jwt_auth::password;
+use tower_jwt_auth::password::PasswordHasher;
 use tower_jwt_auth::service::{AuthService, StoredUser, UserStore, UserStoreError};
-use tower_jwt_auth::{ErrorKind, Freshness, JwtManager, TokenType};
+use tower_jwt_auth::{ErrorKind, JwtManager};
 
 const SECRET: &str = "auth-service-test-secret-0123456789abcdef";
 

@@ -15,11 +15,11 @@ use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::authorization::ClaimPath;
 use tower_jwt_auth::guard::{GuardLayer, RequestBody};
 use tower_jwt_auth::jwks::RemoteJwks;
-use tower_jwt_auth::testing::{self, TestRequest};
-use tower_jwt_auth::{
-    ErrorKind, JwtManager, JwtOptionalLayer, JwtRequiredLayer, StatusPolicy, TokenLocation,
-    VerifiedToken,
-};
+use tower_jwt_auth::manager::TokenLocation;
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::testing;
+use tower_jwt_auth::testing::TestRequest;
+use tower_jwt_auth::{ErrorKind, JwtManager, JwtOptionalLayer, JwtRequiredLayer, VerifiedToken};
 
 #[path = "support/jwks_idp.rs"]
 mod idp;
@@ -483,7 +483,7 @@ async fn cookie_borne_tokens_are_authorized_after_their_csrf_check() {
 
 #[test]
 fn roles_and_scopes_no_check_could_match_are_not_issued() {
-    use tower_jwt_auth::{IssueError, TokenOptions};
+    use tower_jwt_auth::issue::{IssueError, TokenOptions};
     let m = manager();
     for options in [
         TokenOptions::new().scopes(["orders:read orders:write"]),

@@ -12,9 +12,9 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_jwt_auth::axum::{Claims, CurrentUser, Identity};
-use tower_jwt_auth::{
-    JwtManager, JwtOptionalLayer, JwtRequiredLayer, TokenOptions, TokenType, VerifiedToken,
-};
+use tower_jwt_auth::claims::TokenType;
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::{JwtManager, JwtOptionalLayer, JwtRequiredLayer, VerifiedToken};
 
 const SECRET: &str = "axum-extractor-test-secret-0123456789abcdef";
 
@@ -374,7 +374,7 @@ async fn guards_for_axum_hand_on_and_answer_axum_bodies() {
     use http::Request;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
-    use tower_jwt_auth::TokenLocation;
+    use tower_jwt_auth::manager::TokenLocation;
 
     let m = JwtManager::builder()
         .secret(SECRET)
@@ -449,8 +449,8 @@ async fn guards_for_axum_refresh_cookies_and_check_csrf() {
     use http_body_util::BodyExt;
     use std::time::Duration;
     use tower::ServiceExt;
+    use tower_jwt_auth::manager::TokenLocation;
     use tower_jwt_auth::testing::TestClock;
-    use tower_jwt_auth::TokenLocation;
 
     let clock = TestClock::new();
     let m = JwtManager::builder()

@@ -18,10 +18,11 @@ use http_body_util::{BodyExt, Empty};
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::manager::TokenLocation;
 use tower_jwt_auth::metadata::ProtectedResourceService;
-use tower_jwt_auth::{
-    BuildError, FreshRequiredLayer, JwtManager, StatusPolicy, TokenLocation, TokenOptions,
-};
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::{BuildError, FreshRequiredLayer, JwtManager};
 
 const SECRET: &str = "challenge-tests-secret-0123456789abcdef";
 
@@ -175,7 +176,16 @@ fn a_resource_rfc_9728_forbids_is_refused_at_build() {
             .protected_resource(bad)
             .build()
             .unwrap_err();
-        assert!(matches!(err, BuildError::Invalid(_)), "{bad}");
+        assert!(
+            matches!(
+                err,
+                BuildError::InvalidSetting {
+                    setting: "protected_resource",
+                    ..
+                }
+            ),
+            "{bad}"
+        );
     }
     // Plain http on loopback is a resource identifier for local development.
     JwtManager::builder()

@@ -13,10 +13,11 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::testing::{self, InsecureTestUsers, TestClock};
-use tower_jwt_auth::{
-    AuthService, JwtManager, JwtRequiredLayer, RefreshRequiredLayer, TokenLocation,
-};
+use tower_jwt_auth::manager::TokenLocation;
+use tower_jwt_auth::service::AuthService;
+use tower_jwt_auth::testing;
+use tower_jwt_auth::testing::{InsecureTestUsers, TestClock};
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer, RefreshRequiredLayer};
 
 const SECRET: &str = "cookie-flow-test-secret-0123456789abcdef";
 

@@ -15,9 +15,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
+use tower_jwt_auth::issue::TokenOptions;
 use tower_jwt_auth::{
     FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, RefreshRequiredLayer,
-    TokenOptions, VerifiedToken,
+    VerifiedToken,
 };
 
 const SECRET: &str = "frameworks-test-secret-0123456789abcdef";

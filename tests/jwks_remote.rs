@@ -75,7 +75,10 @@ async fn outside_tokens_verify_through_the_jwks() {
             "{kid}"
         );
         let verified = m.verify_token(&token).await.unwrap();
-        assert_eq!(verified.token_type(), &tower_jwt_auth::TokenType::Access);
+        assert_eq!(
+            verified.token_type(),
+            &tower_jwt_auth::claims::TokenType::Access
+        );
         assert!(verified.jti().is_none());
     }
     // The manager's own tokens still work.
@@ -446,7 +449,7 @@ async fn hmac_and_none_tokens_never_fetch() {
     // The manager's own keys have kids, so that an unknown kid is "unknown" to them too.
     let m = JwtManager::builder()
         .key(
-            tower_jwt_auth::JwtKey::hmac(Algorithm::HS256, SECRET)
+            tower_jwt_auth::keys::JwtKey::hmac(Algorithm::HS256, SECRET)
                 .unwrap()
                 .with_kid("own"),
         )

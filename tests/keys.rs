@@ -10,10 +10,10 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
+use tower_jwt_auth::jsonwebtoken::Algorithm;
 use tower_jwt_auth::jwks::JwksService;
-use tower_jwt_auth::{
-    Algorithm, BuildError, ErrorKind, JwtKey, JwtManager, JwtRequiredLayer, KeyError,
-};
+use tower_jwt_auth::keys::{JwtKey, KeyError};
+use tower_jwt_auth::{BuildError, ErrorKind, JwtManager, JwtRequiredLayer};
 
 fn pem(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -215,7 +215,13 @@ fn keys_are_chosen_by_kid() {
         .key(JwtKey::hmac(Algorithm::HS256, "another-secret-0123456789abcdefghijk").unwrap())
         .build()
         .unwrap_err();
-    assert!(matches!(err, BuildError::Invalid(_)), "{err}");
+    assert!(
+        matches!(err, BuildError::KeySet(KeyError::KidRequired(_))),
+        "{err}"
+    );
+    // The key set's error is kept as the source.
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(source.downcast_ref::<KeyError>().is_some(), "{source}");
 }
 
 /// Re-signs a token's payload with `header` and an HMAC `secret`.

@@ -18,8 +18,8 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &["clock", "error", "redis_connection", "telemetry"],
     ),
     ("respond", &["error"]),
-    ("redis_connection", &[]),
-    ("throttle", &["clock", "audit", "redis_connection"]),
+    ("redis_connection", &["error"]),
+    ("throttle", &["clock", "audit", "error", "redis_connection"]),
     ("audit", &[]),
     ("telemetry", &["error", "throttle"]),
     (
@@ -34,7 +34,8 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "telemetry",
         ],
     ),
-    ("issue", &["config", "clock"]),
+    ("issue", &["config", "clock", "error"]),
+    ("keys", &["config"]),
     (
         "manager",
         &[
@@ -79,7 +80,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         ],
     ),
     ("password", &["telemetry"]),
-    ("sessions", &["claims", "redis_connection"]),
+    ("sessions", &["claims", "error", "redis_connection"]),
     (
         "service",
         &[

@@ -16,11 +16,15 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::claims::Subject;
+use tower_jwt_auth::claims::{Freshness, TokenType};
 use tower_jwt_auth::jwks::RemoteJwks;
-use tower_jwt_auth::testing::{self, InsecureTestUsers};
+use tower_jwt_auth::manager::{RevokeError, TokenLocation};
+use tower_jwt_auth::service::AuthService;
+use tower_jwt_auth::testing;
+use tower_jwt_auth::testing::InsecureTestUsers;
 use tower_jwt_auth::{
-    AuthError, AuthService, ErrorKind, FreshRequiredLayer, Freshness, JwtManager, JwtRequiredLayer,
-    RefreshRequiredLayer, RevokeError, TokenLocation, TokenType, VerifiedToken,
+    AuthError, ErrorKind, FreshRequiredLayer, JwtManager, JwtRequiredLayer, RefreshRequiredLayer,
+    VerifiedToken,
 };
 
 #[path = "support/jwks_idp.rs"]
@@ -436,7 +440,7 @@ async fn no_local_identity_can_spell_an_outside_one() {
     let spelled = Subject::external(ISSUER, "1").key().into_owned();
     assert!(matches!(
         m.create_access_token(&spelled),
-        Err(tower_jwt_auth::IssueError::InvalidIdentity)
+        Err(tower_jwt_auth::issue::IssueError::InvalidIdentity)
     ));
     // Nor signed by hand with the manager's secret (say, by a Flask peer).
     let now = idp::now();

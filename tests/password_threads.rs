@@ -10,8 +10,9 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use tower::ServiceExt;
 use tower_jwt_auth::password::PasswordHasher;
+use tower_jwt_auth::service::AuthService;
 use tower_jwt_auth::testing::InsecureTestUsers;
-use tower_jwt_auth::{AuthService, JwtManager};
+use tower_jwt_auth::JwtManager;
 
 /// The threads of this process named like the pool's (`password-hasher-<n>`, which Linux
 /// shortens to 15 bytes).

@@ -14,9 +14,11 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::claims::Subject;
+use tower_jwt_auth::manager::TokenLocation;
+use tower_jwt_auth::service::AuthService;
 use tower_jwt_auth::sessions::{MemorySessionStore, SessionStore};
 use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers, TestClock};
-use tower_jwt_auth::{AuthService, JwtManager, JwtRequiredLayer, TokenLocation};
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 
 const SECRET: &str = "refresh-rotation-test-secret-0123456789abcdef";
 

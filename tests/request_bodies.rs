@@ -19,10 +19,9 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use tower::{Layer, Service, ServiceExt};
-use tower_jwt_auth::{
-    testing, AuthService, JwtManager, JwtOptionalLayer, JwtRequiredLayer, MemoryUserStore,
-    TokenLocation, VerifiedToken,
-};
+use tower_jwt_auth::manager::TokenLocation;
+use tower_jwt_auth::service::{AuthService, MemoryUserStore};
+use tower_jwt_auth::{testing, JwtManager, JwtOptionalLayer, JwtRequiredLayer, VerifiedToken};
 
 const SECRET: &str = "request-bodies-test-secret-0123456789abcdef";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -73,7 +72,7 @@ fn json_manager(limit: usize) -> JwtManager {
     JwtManager::builder()
         .secret(SECRET)
         .token_locations([TokenLocation::Json])
-        .json_body_limit(limit)
+        .max_json_body_size(limit)
         .build()
         .unwrap()
 }

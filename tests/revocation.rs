@@ -8,12 +8,13 @@ use std::time::{Duration, SystemTime};
 
 use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::clock::Clock;
-use tower_jwt_auth::denylist::{BoxFuture, TokenId};
+use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::denylist::{Denylist, DenylistError, MemoryDenylist};
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::manager::{JwtManagerBuilder, Lifetime};
 use tower_jwt_auth::testing::TestClock;
-use tower_jwt_auth::{
-    Denylist, DenylistError, ErrorKind, JwtManager, JwtManagerBuilder, Lifetime, MemoryDenylist,
-    TokenOptions,
-};
+use tower_jwt_auth::BoxFuture;
+use tower_jwt_auth::{ErrorKind, JwtManager};
 
 const SECRET: &str = "revocation-tests-secret-0123456789abcdef";
 
@@ -372,7 +373,7 @@ fn a_shared_denylist_is_held_as_it_is() {
 
 /// A guard layer without a token location is refused, as the builder refuses one.
 #[test]
-#[should_panic(expected = "at least one token location")]
+#[should_panic(expected = "token_locations: no token location configured")]
 fn a_layer_without_token_locations_is_refused() {
     let m = JwtManager::builder().secret(SECRET).build().unwrap();
     let _ = tower_jwt_auth::JwtRequiredLayer::new(&m).token_locations([]);

@@ -11,13 +11,14 @@ use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use tower::ServiceExt;
 use tower_jwt_auth::claims::Subject;
+use tower_jwt_auth::claims::{Freshness, TokenType};
+use tower_jwt_auth::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use tower_jwt_auth::service::AuthService;
 use tower_jwt_auth::testing::{
     insecure_fast_password_hasher, json_with_token, query_with_token, token, InsecureTestUsers,
     TestClock, TestRequest,
 };
-use tower_jwt_auth::{
-    Algorithm, AuthService, DecodingKey, EncodingKey, ErrorKind, Freshness, JwtManager, TokenType,
-};
+use tower_jwt_auth::{ErrorKind, JwtManager};
 
 const SECRET: &str = "test-kit-secret-0123456789abcdefghijkl";
 
@@ -204,7 +205,6 @@ async fn insecure_fast_users_log_in_quickly() {
             ))
             .unwrap()
     };
-    let started = Instant::now();
     for _ in 0..20 {
         let res = auth.clone().oneshot(login("pw")).await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
@@ -215,10 +215,13 @@ async fn insecure_fast_users_log_in_quickly() {
         let res = auth.clone().oneshot(login("wrong")).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    // 40 logins at OWASP's parameters take ~1 s here; with the kit's, milliseconds.
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
+    // 40 logins at OWASP's parameters take ~1 s here; with the kit's, milliseconds. What
+    // makes them fast is checked, not a wall-clock time (a loaded machine would fail it):
+    // the kit's hasher writes hashes at 8 KiB and one pass, and both services verify them.
+    let phc = insecure_fast_password_hasher().hash("pw").await.unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{phc}");
+    assert!(insecure_fast_password_hasher()
+        .verify("pw", &phc)
+        .await
+        .unwrap());
 }

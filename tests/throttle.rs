@@ -331,7 +331,7 @@ async fn undecided_attempts_do_not_count() {
     impl UserStore for FailsFirst {
         async fn find_user(&self, login: &str) -> Result<Option<StoredUser>, UserStoreError> {
             if self.0.fetch_add(1, Ordering::SeqCst) < 5 {
-                return Err(UserStoreError("down".into()));
+                return Err(UserStoreError::new("down"));
             }
             self.1.find_user(login).await
         }

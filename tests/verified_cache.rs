@@ -15,10 +15,10 @@ use serde_json::Value;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::GuardLayer;
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::testing::{self, TestClock};
-use tower_jwt_auth::{
-    FreshRequiredLayer, JwtManager, JwtManagerBuilder, JwtRequiredLayer, VerifiedToken,
-};
+use tower_jwt_auth::manager::JwtManagerBuilder;
+use tower_jwt_auth::testing;
+use tower_jwt_auth::testing::TestClock;
+use tower_jwt_auth::{FreshRequiredLayer, JwtManager, JwtRequiredLayer, VerifiedToken};
 
 const SECRET: &str = "verified-cache-tests-secret-0123456789";
 

@@ -170,8 +170,8 @@ pub fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
 /// A denylist holding `env`'s number of revoked uuid `jti`s (else `default`), live for an
 /// hour: the guard benches' realistic load.
 #[allow(dead_code)] // the guard benches
-pub fn full_denylist(env: &str, default: usize) -> tower_jwt_auth::MemoryDenylist {
-    let list = tower_jwt_auth::MemoryDenylist::new();
+pub fn full_denylist(env: &str, default: usize) -> tower_jwt_auth::denylist::MemoryDenylist {
+    let list = tower_jwt_auth::denylist::MemoryDenylist::new();
     let until = Some(std::time::SystemTime::now() + Duration::from_secs(3600));
     let n = std::env::var(env)
         .ok()

@@ -1,6 +1,7 @@
 //! Start-up shared by the `axum`, `hyper` and `tonic` examples (not an example itself).
 
-use tower_jwt_auth::{JwtManager, MemoryUserStore};
+use tower_jwt_auth::service::MemoryUserStore;
+use tower_jwt_auth::JwtManager;
 
 /// A manager signing with `JWT_SECRET_KEY` (a random key per start when unset), and two demo
 /// users: `demo@example.com` / `demo password`, id `1`, and `admin@example.com` /

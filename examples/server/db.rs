@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tower_jwt_auth::clock::{from_numeric_date, numeric_date};
 use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::denylist::{Denylist, DenylistError, MemoryDenylist};
 use tower_jwt_auth::service::{StoredUser, UserStore, UserStoreError};
-use tower_jwt_auth::{BoxFuture, Denylist, DenylistError, MemoryDenylist};
+use tower_jwt_auth::BoxFuture;
 
 use crate::error;
 
@@ -18,6 +19,24 @@ use crate::error;
 pub enum DbError {
     Sqlite(rusqlite::Error),
     Lost,
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::Sqlite(e) => write!(f, "sqlite: {e}"),
+            DbError::Lost => f.write_str("the database thread is gone"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DbError::Sqlite(e) => Some(e),
+            DbError::Lost => None,
+        }
+    }
 }
 
 impl IntoResponse for DbError {
@@ -213,14 +232,16 @@ impl UserStore for Db {
         self.user_by("email", email.trim().to_ascii_lowercase())
             .await
             .map(|user| user.map(|u| StoredUser::new(u.id.to_string(), u.password_hash)))
-            .map_err(|e| UserStoreError(format!("{e:?}")))
+            .map_err(|e| UserStoreError::with_source("user store", e))
     }
 
     async fn update_password_hash(&self, id: &str, hash: &str) -> Result<(), UserStoreError> {
-        let id = id.parse().map_err(|_| UserStoreError("bad id".into()))?;
+        let id = id
+            .parse()
+            .map_err(|e| UserStoreError::with_source("bad id", e))?;
         self.set_password_hash(id, hash.to_owned())
             .await
-            .map_err(|e| UserStoreError(format!("{e:?}")))
+            .map_err(|e| UserStoreError::with_source("user store", e))
     }
 }
 

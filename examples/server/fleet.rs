@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use tower_jwt_auth::denylist::Denylist;
 use tower_jwt_auth::sessions::SessionStore;
 use tower_jwt_auth::throttle::{Limits, LoginThrottle};
-use tower_jwt_auth::Denylist;
 
 /// The Redis the environment names, and the variable that named it.
 pub struct Redis {
@@ -87,7 +87,7 @@ pub fn redis() -> Result<Option<Redis>, String> {
 impl Redis {
     /// Revocations shared through Redis; waits (a while) for the local view to load.
     pub async fn denylist(&self) -> Result<Arc<dyn Denylist>, String> {
-        let denylist = tower_jwt_auth::RedisDenylist::connect(self.target.clone())
+        let denylist = tower_jwt_auth::denylist::RedisDenylist::connect(self.target.clone())
             .await
             .map_err(|e| format!("{}: {e}", self.var))?;
         if !denylist

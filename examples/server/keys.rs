@@ -15,9 +15,11 @@ use std::time::Duration;
 
 #[cfg(feature = "jwks")]
 use tower_jwt_auth::authorization::ClaimPath;
+use tower_jwt_auth::jsonwebtoken::Algorithm;
 #[cfg(feature = "jwks")]
 use tower_jwt_auth::jwks::RemoteJwks;
-use tower_jwt_auth::{Algorithm, JwtKey, JwtManagerBuilder};
+use tower_jwt_auth::keys::JwtKey;
+use tower_jwt_auth::manager::JwtManagerBuilder;
 
 use crate::env_or;
 #[cfg(feature = "jwks")]

@@ -73,7 +73,10 @@ use axum::{Extension, Json, Router};
 use http_body_util::{BodyExt, Limited};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
+use tower_jwt_auth::cookies::SameSite;
+use tower_jwt_auth::denylist::Denylist;
 use tower_jwt_auth::jwks::JwksService;
+use tower_jwt_auth::manager::{Lifetime, TokenLocation};
 use tower_jwt_auth::metadata::ProtectedResourceService;
 use tower_jwt_auth::password::{PasswordError, PasswordHasher, Policy};
 use tower_jwt_auth::service::{AuthService, Sessions};
@@ -81,8 +84,7 @@ use tower_jwt_auth::sessions::SessionStore;
 use tower_jwt_auth::throttle::TrustedProxies;
 use tower_jwt_auth::throttle::{Admission, Attempt, LoginThrottle, PeerAddr};
 use tower_jwt_auth::{
-    Denylist, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, Lifetime,
-    SameSite, TokenLocation, VerifiedToken,
+    FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, VerifiedToken,
 };
 
 mod admin;

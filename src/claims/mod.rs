@@ -5,7 +5,9 @@
 //!
 //! ```
 //! use serde::Deserialize;
-//! use tower_jwt_auth::{Freshness, JwtManager, TokenOptions, TokenType};
+//! use tower_jwt_auth::JwtManager;
+//! use tower_jwt_auth::claims::{Freshness, TokenType};
+//! use tower_jwt_auth::issue::TokenOptions;
 //!
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!")
@@ -95,16 +97,24 @@ impl Freshness {
     }
 }
 
-/// A token that passed every check of a guard (or of [`JwtManager::decode_token`]).
-///
-/// Guards insert it into the request's extensions; handlers read it from there (or through
-/// the framework extractors). Its `Debug` output never shows the raw claims.
-///
-/// [`JwtManager::decode_token`]: crate::JwtManager::decode_token
-///
-/// Cheap to clone and to move: the verified data sit behind one shared pointer.
-#[derive(Clone)]
-pub struct VerifiedToken(pub(crate) Arc<TokenData>);
+/// Where [`VerifiedToken`] is defined: public at the crate root only (one path per type).
+pub(crate) mod verified {
+    use std::sync::Arc;
+
+    use super::TokenData;
+
+    /// A token that passed every check of a guard (or of [`JwtManager::decode_token`]).
+    ///
+    /// Guards insert it into the request's extensions; handlers read it from there (or through
+    /// the framework extractors). Its `Debug` output never shows the raw claims.
+    ///
+    /// [`JwtManager::decode_token`]: crate::JwtManager::decode_token
+    ///
+    /// Cheap to clone and to move: the verified data sit behind one shared pointer.
+    #[derive(Clone)]
+    pub struct VerifiedToken(pub(crate) Arc<TokenData>);
+}
+pub(crate) use verified::VerifiedToken;
 
 /// The claim naming the refresh-rotation session a token belongs to (OpenID Connect's
 /// session id claim); see [`VerifiedToken::session`].

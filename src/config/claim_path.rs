@@ -75,18 +75,29 @@ impl ClaimPath {
 
     /// Refused at build time: no segment, an empty one, or a top-level claim this crate
     /// reads itself (`identity_claim` and the registered claims).
-    pub(crate) fn check(&self, what: &str, identity_claim: Option<&str>) -> Result<(), String> {
+    pub(crate) fn check(
+        &self,
+        what: &'static str,
+        identity_claim: Option<&str>,
+    ) -> Result<(), crate::BuildError> {
+        let setting = if what == "roles" {
+            "roles_claim"
+        } else {
+            "scopes_claim"
+        };
         if self.0.is_empty() || self.0.iter().any(|s| s.is_empty()) {
-            return Err(format!(
-                "{what} claim path {self:?} is empty or has an empty member"
+            return Err(crate::BuildError::setting(
+                setting,
+                format!("{what} claim path {self:?} is empty or has an empty member"),
             ));
         }
         let top = self.top();
         let read_by_the_crate =
             REGISTERED.contains(&top) || top == SESSION_CLAIM || identity_claim == Some(top);
         if read_by_the_crate {
-            return Err(format!(
-                "{what} claim {top:?} is a claim the crate reads itself"
+            return Err(crate::BuildError::setting(
+                setting,
+                format!("{what} claim {top:?} is a claim the crate reads itself"),
             ));
         }
         Ok(())
@@ -132,7 +143,7 @@ pub(crate) struct ClaimNames {
 
 impl ClaimNames {
     /// Both paths checked (see [`ClaimPath::check`]).
-    pub(crate) fn check(&self, identity_claim: Option<&str>) -> Result<(), String> {
+    pub(crate) fn check(&self, identity_claim: Option<&str>) -> Result<(), crate::BuildError> {
         self.roles.check("roles", identity_claim)?;
         self.scopes.check("scopes", identity_claim)
     }

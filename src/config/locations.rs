@@ -4,7 +4,31 @@
 use http::header::{HeaderName, CONTENT_TYPE, COOKIE};
 use http::{HeaderMap, Method};
 
-pub(crate) use cookie::SameSite;
+/// The `SameSite` attribute of the cookies this crate writes (RFC 6265bis §4.1.2.7), for
+/// [`JwtManagerBuilder::cookie_samesite`](crate::manager::JwtManagerBuilder::cookie_samesite)
+/// (public as `cookies::SameSite`).
+///
+/// This crate's own type rather than the `cookie` crate's, so that a new major version of
+/// `cookie` is not a breaking change of this crate's builder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SameSite {
+    /// `SameSite=Strict`: sent only with requests from the site itself.
+    Strict,
+    /// `SameSite=Lax` (the default): also sent with top-level navigations from elsewhere.
+    Lax,
+    /// `SameSite=None`: sent with every request; browsers require `Secure` with it.
+    None,
+}
+
+impl From<SameSite> for cookie::SameSite {
+    fn from(same_site: SameSite) -> Self {
+        match same_site {
+            SameSite::Strict => cookie::SameSite::Strict,
+            SameSite::Lax => cookie::SameSite::Lax,
+            SameSite::None => cookie::SameSite::None,
+        }
+    }
+}
 
 /// One kind of token's cookie, CSRF cookie, CSRF header and form field, and the message of
 /// its absence.

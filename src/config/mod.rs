@@ -1,12 +1,13 @@
 //! Validated settings: what a [`JwtManager`](crate::JwtManager) was built with, checked once
-//! by [`JwtManagerBuilder::build`](crate::JwtManagerBuilder::build) and never changed after:
+//! by [`JwtManagerBuilder::build`](crate::manager::JwtManagerBuilder::build) and never changed after:
 //! lifetimes, leeway, names, token locations, the clock, and the key set.
 //!
 //! # Example
 //!
 //! ```
 //! use std::time::Duration;
-//! use tower_jwt_auth::{BuildError, JwtManager, Lifetime, TokenLocation};
+//! use tower_jwt_auth::{BuildError, JwtManager};
+//! use tower_jwt_auth::manager::{Lifetime, TokenLocation};
 //!
 //! // Accepted: refresh tokens that never expire, tokens looked for in the header only.
 //! let manager = JwtManager::builder()
@@ -22,7 +23,10 @@
 //!     .access_token_lifetime(Duration::from_millis(500))
 //!     .build()
 //!     .unwrap_err();
-//! assert!(matches!(err, BuildError::Invalid(_)));
+//! assert!(matches!(
+//!     err,
+//!     BuildError::InvalidSetting { setting: "access_token_lifetime", .. }
+//! ));
 //! ```
 
 use std::fmt;
@@ -102,38 +106,127 @@ impl std::str::FromStr for TokenLocation {
     }
 }
 
+impl TokenLocation {
+    /// The rule for a list of locations, on the builder and on a layer alike: at least one,
+    /// none twice.
+    pub(crate) fn check_list(locations: &[TokenLocation]) -> Result<(), BuildError> {
+        if locations.is_empty() {
+            return Err(BuildError::NoTokenLocation);
+        }
+        for (i, location) in locations.iter().enumerate() {
+            if locations[..i].contains(location) {
+                return Err(BuildError::setting(
+                    "token_locations",
+                    format!("token location {location} listed twice"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for TokenLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// The manager could not be built: a setting is missing or unsafe.
+/// The manager (or a key, a layer, a JWKS client) could not be built: a setting is missing,
+/// malformed or unsafe. Match on the variant to tell them apart; its `Display` is a sentence
+/// naming the setting, and [`source`](std::error::Error::source) the underlying error where
+/// there is one (e.g. the crypto library's, reading a PEM key).
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BuildError {
     /// No key was configured.
     MissingKey,
-    /// The HMAC secret is too short or a well-known value.
+    /// The HMAC secret is too short, repetitive or a well-known value; the message says which.
     WeakSecret(String),
-    /// The algorithm does not fit the key.
+    /// The algorithm does not fit the key (a secret for an asymmetric algorithm, an RSA key
+    /// for `ES256`...), or is not allowed where it was given.
     UnsupportedAlgorithm(String),
-    /// Another setting is invalid; the message says which.
-    Invalid(String),
+    /// Key material could not be read or used (a PEM, a JWK, a secret the crypto backend
+    /// refuses, a decoding key that does not verify what its encoding key signs).
+    #[non_exhaustive]
+    InvalidKey {
+        /// What was wrong, e.g. "RS256 private key: ...".
+        reason: String,
+        /// The crypto library's error, if it gave one (also [`source`](std::error::Error::source)).
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The keys could not form a key set (two keys with one `kid`...).
+    KeySet(crate::config::keys::KeyError),
+    /// Neither crypto backend feature (`rust_crypto`, `aws_lc_rs`) is enabled.
+    NoCryptoBackend,
+    /// No token location was configured (`token_locations([])`, on the builder or a layer).
+    NoTokenLocation,
+    /// A setting is out of range, malformed, or does not work with another one.
+    #[non_exhaustive]
+    InvalidSetting {
+        /// The method that sets it, e.g. `"leeway"` or `"access_cookie_name"`.
+        setting: &'static str,
+        /// Why, naming the value where that helps (never a secret).
+        reason: String,
+    },
+}
+
+impl BuildError {
+    pub(crate) fn setting(setting: &'static str, reason: impl Into<String>) -> Self {
+        BuildError::InvalidSetting {
+            setting,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn key(reason: impl Into<String>) -> Self {
+        BuildError::InvalidKey {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A key error from the crypto library: `what` names the key, `source` is kept.
+    pub(crate) fn key_from(
+        what: impl fmt::Display,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        BuildError::InvalidKey {
+            reason: format!("{what}: {source}"),
+            source: Some(Arc::new(source)),
+        }
+    }
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::MissingKey => f.write_str("no secret or key configured"),
+            BuildError::NoCryptoBackend => f.write_str(
+                "no jsonwebtoken crypto backend: enable exactly one of the `rust_crypto` and \
+                 `aws_lc_rs` features",
+            ),
+            BuildError::NoTokenLocation => f.write_str("no token location configured"),
+            BuildError::KeySet(e) => write!(f, "key set: {e}"),
             BuildError::WeakSecret(m)
             | BuildError::UnsupportedAlgorithm(m)
-            | BuildError::Invalid(m) => f.write_str(m),
+            | BuildError::InvalidKey { reason: m, .. }
+            | BuildError::InvalidSetting { reason: m, .. } => f.write_str(m),
         }
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::InvalidKey {
+                source: Some(source),
+                ..
+            } => Some(&**source as &(dyn std::error::Error + 'static)),
+            BuildError::KeySet(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Flask-JWT-Extended's header messages for the configured header, built once.
 pub(crate) struct HeaderMessages {

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 use moka::sync::Cache;
 use moka::Expiry;
 
-use super::{packed_uuid, BoxFuture, Denylist, DenylistError, TokenId};
+use super::{packed_uuid, Denylist, DenylistError, TokenId};
 use crate::clock::{numeric_date, Clock, ClockHandle};
+use crate::BoxFuture;
 
 /// A packed uuid as the compact table's key.
 fn key_of(id: u128) -> (u64, u64) {

@@ -31,9 +31,9 @@
 //! ```
 
 use std::fmt;
-use std::time::SystemTime;
 
-pub use crate::BoxFuture;
+use crate::BoxFuture;
+use std::time::SystemTime;
 
 mod memory;
 pub use memory::MemoryDenylist;
@@ -43,28 +43,11 @@ mod redis;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisDenylist, RedisDenylistBuilder};
 
-/// The revocation store could not answer or record a revocation.
-#[derive(Debug)]
-pub struct DenylistError {
-    message: String,
-}
-
-impl DenylistError {
-    /// A store failure described by `message` (shown in logs, never to clients).
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for DenylistError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "revocation store error: {}", self.message)
-    }
-}
-
-impl std::error::Error for DenylistError {}
+crate::error::store_error!(
+    /// The revocation store could not answer or record a revocation.
+    DenylistError,
+    "revocation store error"
+);
 
 /// What a denylist is asked about a token.
 #[non_exhaustive]

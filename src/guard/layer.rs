@@ -81,14 +81,15 @@ impl<K> GuardLayer<K> {
     ///
     /// # Panics
     ///
-    /// With no location, as the manager's builder refuses one (a route that looks nowhere
-    /// would refuse every request).
+    /// With no location or one listed twice, which the manager's builder refuses too
+    /// ([`BuildError::NoTokenLocation`](crate::BuildError::NoTokenLocation): a route that
+    /// looks nowhere would refuse every request). A layer is built in code, not from
+    /// configuration, so the mistake is the program's.
     pub fn token_locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
         let locations: Vec<_> = locations.into_iter().collect();
-        assert!(
-            !locations.is_empty(),
-            "a guard layer needs at least one token location"
-        );
+        if let Err(refused) = TokenLocation::check_list(&locations) {
+            panic!("a guard layer's token_locations: {refused}");
+        }
         self.route_mut().set_locations(locations.into());
         self
     }
@@ -115,7 +116,7 @@ impl<K> GuardLayer<K> {
     }
 
     /// Implicit refresh on these routes (see
-    /// [`JwtManagerBuilder::implicit_refresh_within`](crate::JwtManagerBuilder::implicit_refresh_within)):
+    /// [`JwtManagerBuilder::implicit_refresh_within`](crate::manager::JwtManagerBuilder::implicit_refresh_within)):
     /// a cookie-borne access token with less than `within` left gets a new access cookie on
     /// the response; `Duration::ZERO` turns it off. Refresh tokens are never refreshed so.
     pub fn implicit_refresh_within(mut self, within: Duration) -> Self {

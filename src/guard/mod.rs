@@ -244,17 +244,9 @@ pub mod kind {
 
 /// Requires a valid access token: Flask-JWT-Extended's `@jwt_required()`.
 pub type JwtRequired<S> = Guard<S, kind::Required>;
-/// Layer producing [`JwtRequired`].
-pub type JwtRequiredLayer = GuardLayer<kind::Required>;
 /// Lets requests without a token through: `@jwt_required(optional=True)`.
 pub type JwtOptional<S> = Guard<S, kind::Optional>;
-/// Layer producing [`JwtOptional`].
-pub type JwtOptionalLayer = GuardLayer<kind::Optional>;
 /// Requires a valid refresh token: `@jwt_required(refresh=True)`.
 pub type RefreshRequired<S> = Guard<S, kind::Refresh>;
-/// Layer producing [`RefreshRequired`].
-pub type RefreshRequiredLayer = GuardLayer<kind::Refresh>;
 /// Requires a valid fresh access token: `@jwt_required(fresh=True)`.
 pub type FreshRequired<S> = Guard<S, kind::Fresh>;
-/// Layer producing [`FreshRequired`].
-pub type FreshRequiredLayer = GuardLayer<kind::Fresh>;

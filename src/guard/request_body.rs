@@ -35,7 +35,7 @@ pin_project! {
     /// `Limited<B>`. A body is read only on routes with the JSON location (or cookies with
     /// CSRF values in forms), only when no location before the body holds a token, and never
     /// when it is declared larger than the limit
-    /// ([`json_body_limit`](crate::JwtManagerBuilder::json_body_limit)); every other request's
+    /// ([`max_json_body_size`](crate::manager::JwtManagerBuilder::max_json_body_size)); every other request's
     /// body is handed on untouched, at no cost.
     ///
     /// Its `Debug` output never shows the content (it may hold a token).
@@ -50,7 +50,8 @@ pin_project! {
     /// use http_body_util::{BodyExt, Full, Limited};
     /// use tower::{service_fn, Layer, ServiceExt};
     /// use tower_jwt_auth::guard::RequestBody;
-    /// use tower_jwt_auth::{JwtManager, JwtRequiredLayer, TokenLocation, VerifiedToken};
+    /// use tower_jwt_auth::{JwtManager, JwtRequiredLayer, VerifiedToken};
+    /// use tower_jwt_auth::manager::TokenLocation;
     ///
     /// let manager = JwtManager::builder()
     ///     .secret("an-example-secret-that-is-32-bytes!")

@@ -15,7 +15,9 @@
 //! use http_body_util::BodyExt;
 //! use tower::ServiceExt;
 //! use tower_jwt_auth::jwks::JwksService;
-//! use tower_jwt_auth::{Algorithm, JwtKey, JwtManager};
+//! use tower_jwt_auth::JwtManager;
+//! use tower_jwt_auth::jsonwebtoken::Algorithm;
+//! use tower_jwt_auth::keys::JwtKey;
 //!
 //! # let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/catalogue/keys/ec_private.pem")).unwrap();
 //! let key = JwtKey::from_pem(Algorithm::ES256, &pem).unwrap();
@@ -56,6 +58,8 @@ use crate::manager::JwtManager;
 use crate::respond::{json_document, public_max_age};
 
 #[cfg(feature = "jwks")]
+mod fetch_error;
+#[cfg(feature = "jwks")]
 mod refresh;
 #[cfg(feature = "jwks")]
 mod remote;
@@ -67,6 +71,9 @@ pub use refresh::{RefreshHandle, StartError};
 pub use remote::{JwksError, RemoteJwks, RemoteJwksBuilder};
 /// The HTTP client the fetcher uses, for [`RemoteJwksBuilder::http_client`]: a
 /// `reqwest::ClientBuilder` of the very version this crate builds with.
+///
+/// **Policy**: as for [`crate::jsonwebtoken`]: a public dependency (behind `jwks`),
+/// re-exported whole; a new major version of reqwest is a breaking release of this crate.
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use reqwest;
@@ -89,6 +96,7 @@ impl JwtManager {
 /// mount it at `/.well-known/jwks.json`. `Cache-Control: public, max-age=300` by default,
 /// 404 when there is no public key, 405 for other methods.
 #[derive(Clone, Debug)]
+#[must_use = "a service does nothing until it is mounted"]
 pub struct JwksService {
     manager: JwtManager,
     cache_control: HeaderValue,

@@ -66,18 +66,7 @@ use crate::config::ClaimPath;
 use crate::manager::JwtManagerBuilder;
 use crate::BoxFuture;
 
-/// A JWKS (or OpenID discovery document) could not be fetched or used. The keys known
-/// before stay in use.
-#[derive(Debug, Clone)]
-pub struct JwksError(String);
-
-impl fmt::Display for JwksError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JWKS: {}", self.0)
-    }
-}
-
-impl std::error::Error for JwksError {}
+pub use super::fetch_error::JwksError;
 
 /// Where the keys are published.
 #[derive(Clone, Debug)]
@@ -322,22 +311,23 @@ impl RemoteJwksBuilder {
 
     /// Checks the settings; nothing is fetched until [`RemoteJwks::start`] (or a token).
     pub fn build(self) -> Result<RemoteJwks, BuildError> {
-        let invalid = |m: String| BuildError::Invalid(format!("JWKS: {m}"));
+        let invalid = |setting, m: &str| BuildError::setting(setting, format!("JWKS: {m}"));
         let issuer = self
             .issuer
             .filter(|i| !i.is_empty())
-            .ok_or_else(|| invalid("the issuer its tokens carry is required".into()))?;
+            .ok_or_else(|| invalid("issuer", "the issuer its tokens carry is required"))?;
         if issuer.contains(crate::config::keys::ISSUER_SEPARATOR) {
             // It separates the issuer from the names it namespaces (`Subject::key`).
-            return Err(invalid("the issuer may not hold U+001F".into()));
+            return Err(invalid("issuer", "the issuer may not hold U+001F"));
         }
         match &self.source {
-            Source::Jwks(url) | Source::Discovery(url) => check_url(url).map_err(invalid)?,
+            Source::Jwks(url) | Source::Discovery(url) => {
+                check_url(url).map_err(|m| invalid("jwks_url", &m))?
+            }
         }
         for (what, path) in [("roles", &self.roles_claim), ("scopes", &self.scopes_claim)] {
             path.as_ref()
-                .map_or(Ok(()), |path| path.check(what, None))
-                .map_err(invalid)?;
+                .map_or(Ok(()), |path| path.check(what, None))?;
         }
         if self.allowed.is_empty()
             || self
@@ -345,13 +335,14 @@ impl RemoteJwksBuilder {
                 .iter()
                 .any(|a| crate::config::keys::is_hmac(*a))
         {
-            return Err(invalid(
-                "the allowed algorithms must be asymmetric ones, at least one".into(),
+            return Err(BuildError::UnsupportedAlgorithm(
+                "JWKS: the allowed algorithms must be asymmetric ones, at least one".into(),
             ));
         }
         if self.cooldown.is_zero() || self.refresh_every < self.cooldown {
             return Err(invalid(
-                "the cooldown must be positive and at most the refresh interval".into(),
+                "cooldown",
+                "the cooldown must be positive and at most the refresh interval",
             ));
         }
         crate::config::keys::ensure_crypto_provider()?;
@@ -361,7 +352,10 @@ impl RemoteJwksBuilder {
             .unwrap_or_default()
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| invalid(format!("HTTP client: {e}")))?;
+            .map_err(|e| BuildError::InvalidSetting {
+                setting: "http_client",
+                reason: format!("JWKS: HTTP client: {e}"),
+            })?;
         let keys = Arc::new(RemoteKeys::new(
             Trust {
                 issuer,
@@ -509,10 +503,10 @@ impl Fetcher {
         };
         let document = self.get(&url).await?;
         let previous = keys.load().keys.clone();
-        let found =
-            keys_from_jwks(&document, &self.allowed, &keys.trust, &previous).map_err(JwksError)?;
+        let found = keys_from_jwks(&document, &self.allowed, &keys.trust, &previous)
+            .map_err(JwksError::new)?;
         if found.is_empty() {
-            return Err(JwksError(format!("{url}: no usable signing key")));
+            return Err(JwksError::new(format!("{url}: no usable signing key")));
         }
         let n = found.len();
         keys.replace(found);
@@ -527,21 +521,23 @@ impl Fetcher {
         );
         let document = self.get(&url).await?;
         let config: serde_json::Value = serde_json::from_slice(&document)
-            .map_err(|e| JwksError(format!("{url}: not JSON: {e}")))?;
+            .map_err(|e| JwksError::caused(format_args!("{url}: not JSON"), e))?;
         if config["issuer"].as_str() != Some(issuer) {
-            return Err(JwksError(format!("{url}: its issuer is not {issuer:?}")));
+            return Err(JwksError::new(format!(
+                "{url}: its issuer is not {issuer:?}"
+            )));
         }
         let jwks = config["jwks_uri"]
             .as_str()
-            .ok_or_else(|| JwksError(format!("{url}: no jwks_uri")))?;
-        check_url(jwks).map_err(JwksError)?;
+            .ok_or_else(|| JwksError::new(format!("{url}: no jwks_uri")))?;
+        check_url(jwks).map_err(JwksError::new)?;
         Ok(jwks.to_owned())
     }
 
     /// A document of at most `max_size` bytes, within the timeout.
     async fn get(&self, url: &str) -> Result<Vec<u8>, JwksError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let failed = |e: reqwest::Error| JwksError(format!("{url}: {e}"));
+        let failed = |e: reqwest::Error| JwksError::caused(url, e);
         let read = async {
             let mut response = self
                 .client
@@ -552,22 +548,23 @@ impl Fetcher {
                 .map_err(failed)?;
             let status = response.status();
             if status.is_redirection() {
-                return Err(JwksError(format!(
+                return Err(JwksError::new(format!(
                     "{url}: HTTP {status} (redirects are not followed)"
                 )));
             }
             if !status.is_success() {
-                return Err(JwksError(format!("{url}: HTTP {status}")));
+                return Err(JwksError::new(format!("{url}: HTTP {status}")));
             }
             // Never with a client that follows no redirect; refused whatever the client.
             if reqwest::Url::parse(url).ok().as_ref() != Some(response.url()) {
-                return Err(JwksError(format!(
+                return Err(JwksError::new(format!(
                     "{url}: answered from {} (redirects are not followed)",
                     response.url()
                 )));
             }
-            let too_large =
-                |what: &str| JwksError(format!("{url}: {what}larger than {} bytes", self.max_size));
+            let too_large = |what: &str| {
+                JwksError::new(format!("{url}: {what}larger than {} bytes", self.max_size))
+            };
             // Refused before reading when announced; counted as it comes otherwise.
             if let Some(len) = response
                 .content_length()
@@ -586,6 +583,6 @@ impl Fetcher {
         };
         tokio::time::timeout(self.timeout, read)
             .await
-            .map_err(|_| JwksError(format!("{url}: no answer within {:?}", self.timeout)))?
+            .map_err(|_| JwksError::new(format!("{url}: no answer within {:?}", self.timeout)))?
     }
 }

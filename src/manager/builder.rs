@@ -317,9 +317,10 @@ impl JwtManagerBuilder {
         }
         let own = [&self.encode_issuer, &self.decode_issuer];
         if let Some(own) = crate::config::keys::outside_spelling_own(&self.remotes, own) {
-            return Err(BuildError::Invalid(format!(
-                "the outside issuer {own:?} is the manager's own issuer"
-            )));
+            return Err(BuildError::setting(
+                "trust_jwks",
+                format!("the outside issuer {own:?} is the manager's own issuer"),
+            ));
         }
         let ring = crate::config::keys::KeyRing::new(KeySet::default());
         let mut signing = None;
@@ -327,8 +328,7 @@ impl JwtManagerBuilder {
             if signing.is_none() && key.encoding.is_some() {
                 signing = Some(i);
             }
-            ring.add(key)
-                .map_err(|e| BuildError::Invalid(format!("key set: {e}")))?;
+            ring.add(key).map_err(BuildError::KeySet)?;
         }
         let mut set = KeySet::clone(&ring.load());
         set.signing = signing;
@@ -341,30 +341,25 @@ impl JwtManagerBuilder {
         // Lifetimes are whole seconds (`exp` is an integer for the consumers that read it as
         // one); longer than a century is a mistake (use `Lifetime::Never`).
         const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-        for (name, lifetime) in [
-            ("access", self.access_lifetime),
-            ("refresh", self.refresh_lifetime),
+        for (setting, name, lifetime) in [
+            ("access_token_lifetime", "access", self.access_lifetime),
+            ("refresh_token_lifetime", "refresh", self.refresh_lifetime),
         ] {
-            match lifetime {
-                Lifetime::After(d) if d.subsec_nanos() != 0 || d.is_zero() => {
-                    return Err(BuildError::Invalid(format!(
-                        "the {name} token lifetime {d:?} is not a whole number of seconds \
-                         (at least one)"
-                    )))
-                }
-                Lifetime::After(d) if d > LONGEST => {
-                    return Err(BuildError::Invalid(format!(
-                        "the {name} token lifetime {d:?} is longer than a century: use \
-                         Lifetime::Never for tokens that never expire"
-                    )))
-                }
+            let problem = match lifetime {
+                Lifetime::After(d) if d.subsec_nanos() != 0 || d.is_zero() => format!(
+                    "the {name} token lifetime {d:?} is not a whole number of seconds (at \
+                     least one)"
+                ),
+                Lifetime::After(d) if d > LONGEST => format!(
+                    "the {name} token lifetime {d:?} is longer than a century: use \
+                     Lifetime::Never for tokens that never expire"
+                ),
                 Lifetime::After(d) if self.max_lifetime.is_some_and(|max| d > max) => {
-                    return Err(BuildError::Invalid(format!(
-                        "the {name} token lifetime {d:?} exceeds the maximum token lifetime"
-                    )))
+                    format!("the {name} token lifetime {d:?} exceeds the maximum token lifetime")
                 }
-                _ => {}
-            }
+                _ => continue,
+            };
+            return Err(BuildError::setting(setting, problem));
         }
         // The longest `exp - iat` accepted: by default the longest finite lifetime, or no
         // bound when both are `Never`.
@@ -380,57 +375,57 @@ impl JwtManagerBuilder {
                 .unwrap_or(f64::INFINITY),
         };
         if max_lifetime <= 0.0 {
-            return Err(BuildError::Invalid(
-                "the maximum token lifetime must be positive".into(),
+            return Err(BuildError::setting(
+                "max_token_lifetime",
+                "the maximum token lifetime must be positive",
             ));
         }
         if self.leeway > Duration::from_secs(24 * 3600) {
-            return Err(BuildError::Invalid("leeway over one day".into()));
+            return Err(BuildError::setting("leeway", "leeway over one day"));
         }
         if self.identity_claim.is_empty()
             || crate::claims::REGISTERED.contains(&self.identity_claim.as_str())
         {
-            return Err(BuildError::Invalid(format!(
-                "identity claim {:?} is empty or reserved",
-                self.identity_claim
-            )));
+            return Err(BuildError::setting(
+                "identity_claim",
+                format!(
+                    "identity claim {:?} is empty or reserved",
+                    self.identity_claim
+                ),
+            ));
         }
         if self.message_key.is_empty() {
-            return Err(BuildError::Invalid("error message key is empty".into()));
+            return Err(BuildError::setting(
+                "error_message_key",
+                "error message key is empty",
+            ));
         }
         let header_name = HeaderName::try_from(self.header_name.as_str()).map_err(|_| {
-            BuildError::Invalid(format!("invalid header name {:?}", self.header_name))
+            BuildError::setting(
+                "header_name",
+                format!("invalid header name {:?}", self.header_name),
+            )
         })?;
         if self
             .header_type
             .bytes()
             .any(|b| !b.is_ascii_graphic() || b == b',')
         {
-            return Err(BuildError::Invalid(format!(
-                "header type {:?} must be a single token",
-                self.header_type
-            )));
+            return Err(BuildError::setting(
+                "header_type",
+                format!("header type {:?} must be a single token", self.header_type),
+            ));
         }
         if self.max_token_size < 16 {
-            return Err(BuildError::Invalid("max token size below 16 bytes".into()));
+            return Err(BuildError::setting(
+                "max_token_size",
+                "max token size below 16 bytes",
+            ));
         }
-        if self.locations.is_empty() {
-            return Err(BuildError::Invalid("no token location configured".into()));
-        }
-        let mut seen = Vec::new();
-        for location in &self.locations {
-            if seen.contains(location) {
-                return Err(BuildError::Invalid(format!(
-                    "token location {location} listed twice"
-                )));
-            }
-            seen.push(*location);
-        }
+        TokenLocation::check_list(&self.locations)?;
 
         let (resource, challenges) = super::resource::challenges(self.resource.as_deref())?;
-        (self.claim_names)
-            .check(Some(&self.identity_claim))
-            .map_err(BuildError::Invalid)?;
+        (self.claim_names).check(Some(&self.identity_claim))?;
         for trust in self.remotes.iter().map(|remote| &remote.trust) {
             for (what, path) in [
                 ("roles", &trust.roles_claim),
@@ -440,7 +435,10 @@ impl JwtManagerBuilder {
                     .as_ref()
                     .map(|p| p.check(what, Some(&self.identity_claim)))
                 {
-                    return Err(BuildError::Invalid(format!("{}: {err}", trust.issuer)));
+                    return Err(BuildError::setting(
+                        "trust_jwks",
+                        format!("{}: {err}", trust.issuer),
+                    ));
                 }
             }
         }
@@ -543,10 +541,10 @@ mod tests {
             .algorithm(Algorithm::HS512)
             .build()
             .is_err());
-        assert_eq!(
+        assert!(matches!(
             JwtManager::builder().build().unwrap_err(),
             BuildError::MissingKey
-        );
+        ));
     }
 
     #[test]

@@ -143,9 +143,9 @@ impl JwtManagerBuilder {
     /// (Flask-JWT-Extended's `additional_claims_loader`). As with [`TokenOptions::claim`],
     /// the [reserved claims](crate::issue::RESERVED_CLAIMS) (`type`, `fresh`, `jti`, `sid`,
     /// `csrf`) are refused: issuing fails with
-    /// [`IssueError::ReservedClaim`](crate::IssueError::ReservedClaim).
+    /// [`IssueError::ReservedClaim`](crate::issue::IssueError::ReservedClaim).
     ///
-    /// [`TokenOptions::claim`]: crate::TokenOptions::claim
+    /// [`TokenOptions::claim`]: crate::issue::TokenOptions::claim
     pub fn additional_claims<F>(mut self, loader: F) -> Self
     where
         F: Fn(&str) -> Map<String, Value> + Send + Sync + 'static,

@@ -5,7 +5,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tower_jwt_auth::{JwtManager, Lifetime, TokenOptions};
+//! use tower_jwt_auth::JwtManager;
+//! use tower_jwt_auth::issue::TokenOptions;
+//! use tower_jwt_auth::manager::Lifetime;
 //!
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!")
@@ -49,14 +51,21 @@ mod rotation;
 pub use builder::JwtManagerBuilder;
 pub use hooks::{ClaimsVerdict, LookupOutcome};
 
-/// Issues and verifies tokens; shared by every guard layer and the auth service.
-///
-/// Cheap to clone (an `Arc` inside), `Send + Sync`. Its `Debug` output never shows keys.
-/// See the [module example](crate::manager).
-#[derive(Clone)]
-pub struct JwtManager {
-    inner: Arc<Inner>,
+/// Where [`JwtManager`] is defined: public at the crate root only (one path per type).
+pub(crate) mod handle {
+    use std::sync::Arc;
+
+    /// Issues and verifies tokens; shared by every guard layer and the auth service.
+    ///
+    /// Cheap to clone (an `Arc` inside), `Send + Sync`. Its `Debug` output never shows keys.
+    /// See the [`manager` module's example](crate::manager).
+    #[derive(Clone)]
+    pub struct JwtManager {
+        pub(in crate::manager) inner: Arc<super::Inner>,
+    }
 }
+pub use crate::config::{Lifetime, TokenLocation};
+pub(crate) use handle::JwtManager;
 
 struct Inner {
     core: Arc<Core>,
@@ -290,7 +299,7 @@ impl JwtManager {
     /// token without such a `jti` (Flask-JWT-Extended's are UUIDv4) is judged by its
     /// whole-second `iat`: one issued in the second of the cut-off counts as issued before
     /// it. The cut-off is kept until every token it covers has expired, for good when a
-    /// lifetime is [`Lifetime::Never`](crate::Lifetime::Never).
+    /// lifetime is [`Lifetime::Never`](crate::manager::Lifetime::Never).
     ///
     /// Logs an `authn_token_revoked` [audit event](crate::audit) (`revoked = "all"`).
     pub async fn revoke_all<'a>(

@@ -28,9 +28,10 @@ impl Resource {
     /// `https://api.example.com` has `https://api.example.com/.well-known/oauth-protected-resource`.
     pub(crate) fn new(id: &str) -> Result<Self, BuildError> {
         let refuse = |why: &str| {
-            Err(BuildError::Invalid(format!(
-                "protected resource {id:?} {why}"
-            )))
+            Err(BuildError::setting(
+                "protected_resource",
+                format!("protected resource {id:?} {why}"),
+            ))
         };
         if id.contains('#') {
             return refuse("has a fragment (RFC 9728 §1.2)");
@@ -73,7 +74,7 @@ impl JwtManagerBuilder {
     /// The claim that holds a token's roles (default `roles`): an array of strings, or one
     /// string (one role); e.g. `ClaimPath::dotted("realm_access.roles")` for Keycloak.
     /// What [`GuardLayer::require_role`](crate::guard::GuardLayer::require_role) and
-    /// [`TokenOptions::roles`](crate::TokenOptions::roles) use, for the manager's own
+    /// [`TokenOptions::roles`](crate::issue::TokenOptions::roles) use, for the manager's own
     /// tokens; an outside issuer's roles are read only where its
     /// `RemoteJwksBuilder::roles_claim` says. See [`authorization`](crate::authorization).
     pub fn roles_claim(mut self, path: impl Into<crate::config::ClaimPath>) -> Self {
@@ -84,7 +85,7 @@ impl JwtManagerBuilder {
     /// The claim that holds a token's scopes (default `scope`, RFC 8693/9068's
     /// space-separated string; `scp` holds an array at Azure and Okta, `permissions` at
     /// Auth0). What [`GuardLayer::require_scope`](crate::guard::GuardLayer::require_scope)
-    /// and [`TokenOptions::scopes`](crate::TokenOptions::scopes) use.
+    /// and [`TokenOptions::scopes`](crate::issue::TokenOptions::scopes) use.
     pub fn scopes_claim(mut self, path: impl Into<crate::config::ClaimPath>) -> Self {
         self.claim_names.scopes = path.into();
         self
@@ -107,9 +108,10 @@ pub(super) fn challenges(id: Option<&str>) -> Result<(Option<Resource>, Challeng
     let resource = id.map(Resource::new).transpose()?;
     let url = resource.as_ref().map(|r| &*r.metadata_url);
     let challenges = Challenges::new(url).ok_or_else(|| {
-        BuildError::Invalid(format!(
-            "resource metadata URL {url:?} is not a header value"
-        ))
+        BuildError::setting(
+            "protected_resource",
+            format!("resource metadata URL {url:?} is not a header value"),
+        )
     })?;
     Ok((resource, challenges))
 }

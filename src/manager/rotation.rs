@@ -5,7 +5,9 @@
 //! # Example
 //!
 //! ```
-//! use tower_jwt_auth::{Algorithm, JwtKey, JwtManager};
+//! use tower_jwt_auth::JwtManager;
+//! use tower_jwt_auth::jsonwebtoken::Algorithm;
+//! use tower_jwt_auth::keys::JwtKey;
 //!
 //! let old = JwtKey::hmac(Algorithm::HS256, "the-old-secret-of-at-least-32-bytes!").unwrap();
 //! let manager = JwtManager::builder().key(old.with_kid("2026-10")).build().unwrap();

@@ -18,7 +18,8 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use tower_jwt_auth::password::{self, PasswordHasher};
+//! use tower_jwt_auth::password;
+//! use tower_jwt_auth::password::PasswordHasher;
 //!
 //! let hasher = PasswordHasher::new();
 //! let phc = hasher.hash("correct horse battery staple").await.unwrap();

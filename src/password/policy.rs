@@ -54,6 +54,7 @@ static SORTED: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
 /// assert_eq!(policy.check("password1234"), Ok(()));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a policy does nothing until a password is checked against it"]
 pub struct Policy {
     min_chars: usize,
     max_bytes: usize,

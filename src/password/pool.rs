@@ -44,6 +44,7 @@ pub(crate) const THREAD_STACK_SIZE: usize = 256 * 1024;
 /// Cheap to clone; clones share the pool and the bound. The threads end when the last clone
 /// is dropped.
 #[derive(Clone)]
+#[must_use = "a hasher does nothing until it hashes"]
 pub struct PasswordHasher {
     pool: Arc<Pool>,
     max_concurrent: usize,

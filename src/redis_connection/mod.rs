@@ -8,7 +8,7 @@
 //! use tower_jwt_auth::redis_connection::RedisTarget;
 //! use tower_jwt_auth::sessions::RedisSessionStore;
 //! use tower_jwt_auth::throttle::RedisThrottle;
-//! use tower_jwt_auth::RedisDenylist;
+//! use tower_jwt_auth::denylist::RedisDenylist;
 //!
 //! let redis = RedisTarget::sentinel(["127.0.0.1:26379"], "mymaster");
 //! let denylist = RedisDenylist::connect(redis.clone()).await?;
@@ -252,10 +252,12 @@ impl RedisConnection {
         target: &RedisTarget,
         timeout: Duration,
         longest: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, Failure> {
         let longest = longest.max(timeout);
         let opener = match &target.topology {
-            Topology::Single(url) => Opener::Single(Client::open(url.as_str()).map_err(failure)?),
+            Topology::Single(url) => {
+                Opener::Single(Client::open(url.as_str()).map_err(Failure::from)?)
+            }
             Topology::Sentinel {
                 sentinels,
                 master,
@@ -269,7 +271,7 @@ impl RedisConnection {
                         SentinelServerType::Master,
                     )
                     .map(tokio::sync::Mutex::new)
-                    .map_err(failure)
+                    .map_err(Failure::from)
                 };
                 let mut node = redis::RedisConnectionInfo::default();
                 if let Some((username, password)) = auth {
@@ -321,12 +323,12 @@ impl RedisConnection {
 
     /// The open connection, or a new one. After a failed attempt, fails at once for one
     /// timeout instead of each command waiting for its own attempt.
-    pub(crate) async fn get(&self) -> Result<Link, String> {
+    pub(crate) async fn get(&self) -> Result<Link, Failure> {
         self.get_numbered().await.map(|(link, _)| link)
     }
 
     /// [`get`](Self::get), with the connection's number.
-    async fn get_numbered(&self) -> Result<(Link, u64), String> {
+    async fn get_numbered(&self) -> Result<(Link, u64), Failure> {
         if let Some(open) = &*self.open.load() {
             return Ok((open.link.clone(), open.id));
         }
@@ -350,7 +352,7 @@ impl RedisConnection {
             }
             Ok(Err(err)) => {
                 *failed_at = Some(Instant::now());
-                Err(failure(err))
+                Err(Failure::from(err))
             }
             Err(_) => {
                 *failed_at = Some(Instant::now());
@@ -504,7 +506,7 @@ impl RedisConnection {
     }
 
     /// Runs `work` on the connection within the timeout.
-    pub(crate) async fn run<T, F, Fut>(&self, work: F) -> Result<T, String>
+    pub(crate) async fn run<T, F, Fut>(&self, work: F) -> Result<T, Failure>
     where
         F: FnOnce(Link) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -517,7 +519,7 @@ impl RedisConnection {
         &self,
         timeout: Duration,
         work: F,
-    ) -> Result<T, String>
+    ) -> Result<T, Failure>
     where
         F: FnOnce(Link) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -530,7 +532,7 @@ impl RedisConnection {
                     || err.is_unrecoverable_error()
                     || err.is_timeout()
                     || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly);
-                (Err(failure(err)), failed)
+                (Err(Failure::from(err)), failed)
             }
             Err(_) => (Err("redis: timed out".into()), true),
         };
@@ -549,7 +551,7 @@ impl RedisConnection {
         script: &Script,
         keys: &[impl AsRef<str>],
         args: &[impl AsRef<str>],
-    ) -> Result<T, String> {
+    ) -> Result<T, Failure> {
         let mut invocation = script.prepare_invoke();
         for key in keys {
             invocation.key(key.as_ref());
@@ -562,15 +564,14 @@ impl RedisConnection {
     }
 
     /// Runs one command.
-    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, String> {
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Failure> {
         self.run(|mut link| async move { cmd.query_async::<T>(&mut link).await })
             .await
     }
 }
 
-fn failure(err: redis::RedisError) -> String {
-    format!("redis: {err}")
-}
+mod failure;
+pub(crate) use failure::Failure;
 
 #[cfg(test)]
 mod tests {

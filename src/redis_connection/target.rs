@@ -4,7 +4,7 @@ use std::fmt;
 
 /// Where a Redis-backed part of the crate finds Redis (feature `redis`): one node, a
 /// primary found through Sentinel, or a Cluster. Every Redis-backed type
-/// ([`RedisDenylist`](crate::RedisDenylist),
+/// ([`RedisDenylist`](crate::denylist::RedisDenylist),
 /// [`RedisSessionStore`](crate::sessions::RedisSessionStore),
 /// [`RedisThrottle`](crate::throttle::RedisThrottle)) takes one, and a URL string converts
 /// into a single node.
@@ -22,6 +22,7 @@ use std::fmt;
 /// # let _ = (one, cluster);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[must_use = "a target does nothing until connected to"]
 pub struct RedisTarget {
     pub(crate) topology: Topology,
 }

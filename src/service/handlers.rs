@@ -463,7 +463,8 @@ fn json_reply(status: StatusCode, body: &Value) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AuthService, JwtManager, MemoryUserStore};
+    use crate::service::{AuthService, MemoryUserStore};
+    use crate::JwtManager;
 
     #[test]
     fn only_a_busy_pool_is_a_503() {

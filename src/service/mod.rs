@@ -14,7 +14,7 @@
 //! - **Refresh** is guarded like `RefreshRequired` and answers `200 {"access_token"}` (not
 //!   fresh).
 //! - In cookie mode, both also set the token cookies; with
-//!   [`csrf_in_response_body`](crate::JwtManagerBuilder::csrf_in_response_body) their answers carry the CSRF
+//!   [`csrf_in_response_body`](crate::manager::JwtManagerBuilder::csrf_in_response_body) their answers carry the CSRF
 //!   values too (`csrf_access_token`, `csrf_refresh_token`), for a page whose CSRF values are
 //!   not in cookies.
 //! - **Revoke** revokes the access or refresh token presented in the `Authorization`
@@ -30,7 +30,7 @@
 //! use http_body_util::{BodyExt, Full};
 //! use tower::ServiceExt;
 //! use tower_jwt_auth::service::{AuthService, StoredUser, UserStore, UserStoreError};
-//! use tower_jwt_auth::{password, JwtManager};
+//! use tower_jwt_auth::{JwtManager, password};
 //!
 //! struct OneUser(String);
 //!
@@ -92,13 +92,12 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::TokenLocation;
-use crate::guard::{
-    JwtRequired, JwtRequiredLayer, RefreshRequired, RefreshRequiredLayer, RequestBody, ResponseBody,
-};
+use crate::guard::{JwtRequired, RefreshRequired, RequestBody, ResponseBody};
 use crate::manager::JwtManager;
 use crate::password::PasswordHasher;
 use crate::sessions::SessionStore;
 use crate::BoxFuture;
+use crate::{JwtRequiredLayer, RefreshRequiredLayer};
 use sessions::Rotating;
 
 /// A user as the login handler needs it.
@@ -130,17 +129,11 @@ impl fmt::Debug for StoredUser {
     }
 }
 
-/// The user store could not answer.
-#[derive(Debug)]
-pub struct UserStoreError(pub String);
-
-impl fmt::Display for UserStoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "user store error: {}", self.0)
-    }
-}
-
-impl std::error::Error for UserStoreError {}
+crate::error::store_error!(
+    /// The user store could not answer.
+    UserStoreError,
+    "user store error"
+);
 
 /// Where the login handler finds users; implemented by the application.
 pub trait UserStore: Send + Sync + 'static {
@@ -209,7 +202,7 @@ impl UserStore for MemoryUserStore {
         let users = self
             .users
             .read()
-            .map_err(|_| UserStoreError("poisoned".into()))?;
+            .map_err(|_| UserStoreError::new("poisoned"))?;
         Ok(users.get(login).cloned())
     }
 
@@ -217,7 +210,7 @@ impl UserStore for MemoryUserStore {
         let mut users = self
             .users
             .write()
-            .map_err(|_| UserStoreError("poisoned".into()))?;
+            .map_err(|_| UserStoreError::new("poisoned"))?;
         for user in users.values_mut().filter(|u| u.id == id) {
             user.password_hash = hash.to_owned();
         }
@@ -466,7 +459,7 @@ where
 }
 
 impl<U: UserStore> Inner<U> {
-    /// With [`csrf_in_response_body`](crate::JwtManagerBuilder::csrf_in_response_body) in cookie mode: the
+    /// With [`csrf_in_response_body`](crate::manager::JwtManagerBuilder::csrf_in_response_body) in cookie mode: the
     /// CSRF values of the tokens an answer sets as cookies (`access_token` and
     /// `refresh_token` of `tokens`), as `csrf_access_token` and `csrf_refresh_token`.
     pub(super) fn csrf_values(&self, tokens: &Value) -> Map<String, Value> {

@@ -19,7 +19,7 @@
 //! A [`SessionStore`] keeps, per session, the current refresh token's `jti`, the one before
 //! it and when it was spent; its check-and-rotate is one atomic step
 //! ([`MemorySessionStore`] in process, [`RedisSessionStore`] shared by several instances).
-//! A session's revocation goes through the manager's [`Denylist`](crate::Denylist) as the
+//! A session's revocation goes through the manager's [`Denylist`](crate::denylist::Denylist) as the
 //! session id, which guards check next to the token's own `jti`: it reaches other instances
 //! as fast as any revocation.
 //!
@@ -59,7 +59,6 @@
 //! # }
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -78,6 +77,7 @@ pub use crate::claims::SESSION_CLAIM;
 /// One session: a login and the tokens refreshed from it.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "a session does nothing until stored"]
 pub struct Session {
     /// The session's id (the `sid` claim of its tokens).
     pub id: String,
@@ -134,6 +134,7 @@ pub struct Rotate<'a> {
 
 /// What a check-and-rotate found.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Rotation {
     /// The presented token was the current one: `next` is current now.
     Rotated,
@@ -150,28 +151,11 @@ pub enum Rotation {
     Ended,
 }
 
-/// The session store could not answer.
-#[derive(Debug)]
-pub struct SessionError {
-    message: String,
-}
-
-impl SessionError {
-    /// A store failure described by `message` (shown in logs, never to clients).
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "session store error: {}", self.message)
-    }
-}
-
-impl std::error::Error for SessionError {}
+crate::error::store_error!(
+    /// The session store could not answer.
+    SessionError,
+    "session store error"
+);
 
 /// Where sessions live: per session, the current refresh token's `jti`, the one before it
 /// and when it was spent. Implement it for a database shared by several instances; its

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::Script;
 
 use super::{Rotate, Rotation, Session, SessionError, SessionStore};
-use crate::redis_connection::{RedisConnection, RedisTarget};
+use crate::redis_connection::{Failure, RedisConnection, RedisTarget};
 use crate::BoxFuture;
 
 /// Redis's clock in epoch milliseconds (`TIME`), the one clock every instance's script
@@ -185,8 +185,8 @@ impl RedisSessionStore {
         timeout: Duration,
     ) -> Result<Self, SessionError> {
         let redis =
-            RedisConnection::new(&target.into(), timeout, timeout).map_err(SessionError::new)?;
-        redis.get().await.map_err(SessionError::new)?;
+            RedisConnection::new(&target.into(), timeout, timeout).map_err(Failure::into_error)?;
+        redis.get().await.map_err(Failure::into_error)?;
         let store = Self {
             inner: Arc::new(Inner {
                 redis,
@@ -211,7 +211,7 @@ impl RedisSessionStore {
         (self.inner.redis)
             .script(script, keys, args)
             .await
-            .map_err(SessionError::new)
+            .map_err(Failure::into_error)
     }
 
     /// The prefix of the session keys of `identity`, hash tag included.
@@ -363,7 +363,7 @@ impl SessionStore for RedisSessionStore {
                         .arg("identity"),
                 )
                 .await
-                .map_err(SessionError::new)?;
+                .map_err(Failure::into_error)?;
             Ok(owner.as_deref() == Some(identity))
         })
     }

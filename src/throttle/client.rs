@@ -42,6 +42,7 @@ pub enum ForwardedHeader {
 /// assert_eq!(proxies.client("203.0.113.5".parse().ok(), &headers), "203.0.113.5".parse().ok());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "settings do nothing until given to the auth service"]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
     header: ForwardedHeader,

@@ -50,7 +50,6 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
-use std::fmt;
 use std::hash::Hasher;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -66,6 +65,7 @@ use crate::BoxFuture;
 
 /// How many failed logins each key may have within one window (`0` turns a key off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "settings do nothing until given to a throttle"]
 pub struct Limits {
     window: Duration,
     per_account_client: u32,
@@ -302,24 +302,11 @@ impl Default for Reservation {
     }
 }
 
-/// The throttle's store could not answer; the auth service then fails closed (503).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ThrottleError(pub(crate) String);
-
-impl ThrottleError {
-    /// An error saying why (for a [`LoginThrottle`] of your own).
-    pub fn new(why: impl Into<String>) -> Self {
-        Self(why.into())
-    }
-}
-
-impl fmt::Display for ThrottleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "login throttle unavailable: {}", self.0)
-    }
-}
-
-impl std::error::Error for ThrottleError {}
+crate::error::store_error!(
+    /// The throttle's store could not answer; the auth service then fails closed (503).
+    ThrottleError,
+    "login throttle unavailable"
+);
 
 /// Counts failed logins; see the [module docs](self).
 pub trait LoginThrottle: Send + Sync + 'static {

@@ -9,7 +9,7 @@ use redis::Script;
 use sha2::Digest;
 
 use super::{Admission, Attempt, KeyKind, Limits, LoginThrottle, Reservation, ThrottleError};
-use crate::redis_connection::{RedisConnection, RedisTarget};
+use crate::redis_connection::{Failure, RedisConnection, RedisTarget};
 use crate::BoxFuture;
 
 /// Reserves a failure on each key, or none: KEYS the attempt's keys, ARGV the window in
@@ -93,8 +93,8 @@ impl RedisThrottleBuilder {
     /// [`ThrottleError`] (the auth service fails closed, 503) until Redis is back.
     pub async fn connect(self) -> Result<RedisThrottle, ThrottleError> {
         let redis = RedisConnection::new(&self.target, self.timeout, self.timeout)
-            .map_err(ThrottleError)?;
-        redis.get().await.map_err(ThrottleError)?;
+            .map_err(Failure::into_error)?;
+        redis.get().await.map_err(Failure::into_error)?;
         Ok(RedisThrottle {
             inner: Arc::new(Inner {
                 redis,
@@ -196,7 +196,7 @@ impl RedisThrottle {
         let (wait_ms, key): (u64, usize) = (self.inner.redis)
             .script(&RESERVE, &keys, &args)
             .await
-            .map_err(ThrottleError)?;
+            .map_err(Failure::into_error)?;
         Ok(match key.checked_sub(1).and_then(|i| kinds.get(i)) {
             Some(kind) if wait_ms > 0 => Admission::Throttled {
                 retry_after: super::whole_seconds(wait_ms as f64 / 1000.0),
@@ -237,7 +237,7 @@ impl RedisThrottle {
             )
             .await
             .map(drop)
-            .map_err(ThrottleError)
+            .map_err(Failure::into_error)
     }
 }
 

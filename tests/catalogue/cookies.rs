@@ -4,7 +4,8 @@ use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use http::{Method, Request};
-use tower_jwt_auth::{JwtRequiredLayer, TokenLocation};
+use tower_jwt_auth::manager::TokenLocation;
+use tower_jwt_auth::JwtRequiredLayer;
 
 use crate::harness::*;
 

@@ -9,9 +9,10 @@ use axum::Router;
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
+use tower_jwt_auth::manager::JwtManagerBuilder;
+use tower_jwt_auth::service::{AuthService, MemoryUserStore};
 use tower_jwt_auth::{
-    AuthService, FreshRequiredLayer, JwtManager, JwtManagerBuilder, JwtOptionalLayer,
-    JwtRequiredLayer, MemoryUserStore, RefreshRequiredLayer,
+    FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, RefreshRequiredLayer,
 };
 
 pub const SECRET: &str = "catalogue-secret-do-not-leak-0123456789";

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::json;
-use tower_jwt_auth::denylist::{BoxFuture, TokenId};
-use tower_jwt_auth::{Denylist, DenylistError, MemoryDenylist, TokenOptions};
+use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::denylist::{Denylist, DenylistError, MemoryDenylist};
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::BoxFuture;
 
 use crate::algorithm::{ec_manager, sub256, P256_N};
 use crate::harness::*;

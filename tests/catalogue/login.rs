@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tower_jwt_auth::password::PasswordHasher;
-use tower_jwt_auth::AuthService;
+use tower_jwt_auth::service::AuthService;
 
 use crate::harness::*;
 

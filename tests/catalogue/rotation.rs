@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use tower_jwt_auth::service::AuthService;
 use tower_jwt_auth::sessions::MemorySessionStore;
-use tower_jwt_auth::AuthService;
 
 use crate::harness::*;
 

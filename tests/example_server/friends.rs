@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use tower_jwt_auth::TokenOptions;
+use tower_jwt_auth::issue::TokenOptions;
 
 use super::harness::{Server, TempDb};
 use super::locations::{cookie_login, jar};

@@ -39,7 +39,8 @@ mod walkthrough;
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use tower_jwt_auth::{Freshness, JwtManager, TokenType};
+use tower_jwt_auth::claims::{Freshness, TokenType};
+use tower_jwt_auth::JwtManager;
 
 use harness::{Server, TempDb, SECRET};
 

@@ -169,7 +169,7 @@ async fn hyper_example_over_loopback() {
 async fn hyper_example_with_the_json_location() {
     let jwt = tower_jwt_auth::JwtManager::builder()
         .secret(super::SECRET)
-        .token_locations([tower_jwt_auth::TokenLocation::Json])
+        .token_locations([tower_jwt_auth::manager::TokenLocation::Json])
         .build()
         .unwrap();
     let access = jwt.create_access_token("1").unwrap();

@@ -25,8 +25,8 @@ pub fn manager() -> tower_jwt_auth::JwtManager {
         .unwrap()
 }
 
-pub fn users() -> tower_jwt_auth::MemoryUserStore {
-    let users = tower_jwt_auth::MemoryUserStore::new();
+pub fn users() -> tower_jwt_auth::service::MemoryUserStore {
+    let users = tower_jwt_auth::service::MemoryUserStore::new();
     users
         .add_user("demo@example.com", "1", "demo password")
         .unwrap();

@@ -17,7 +17,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use tower::Layer;
-use tower_jwt_auth::{FreshRequiredLayer, JwtManager, JwtRequiredLayer, TokenOptions};
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::{FreshRequiredLayer, JwtManager, JwtRequiredLayer};
 
 use example::{AccountServer, AdminServer, Empty, HelloReply, WhoAmIReply};
 

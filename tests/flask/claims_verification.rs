@@ -2,9 +2,10 @@
 
 use serde_json::json;
 use tower::Layer;
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::respond::StatusPolicy;
 use tower_jwt_auth::{
-    ErrorKind, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, StatusPolicy,
-    TokenOptions, VerifiedToken,
+    ErrorKind, FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, VerifiedToken,
 };
 
 use crate::common::*;

@@ -12,9 +12,9 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
+use tower_jwt_auth::manager::TokenLocation;
 use tower_jwt_auth::{
-    JwtManager, JwtOptionalLayer, JwtRequiredLayer, RefreshRequiredLayer, TokenLocation,
-    VerifiedToken,
+    JwtManager, JwtOptionalLayer, JwtRequiredLayer, RefreshRequiredLayer, VerifiedToken,
 };
 
 use crate::common::Reply;

@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use tower::util::BoxCloneService;
 use tower::{service_fn, Layer, Service, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::{JwtManager, JwtManagerBuilder, StatusPolicy, VerifiedToken};
+use tower_jwt_auth::manager::JwtManagerBuilder;
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::{JwtManager, VerifiedToken};
 
 pub const SECRET: &str = "tower-jwt-auth-tests-secret-0123456789";
 pub const POLICIES: [StatusPolicy; 2] = [StatusPolicy::Default, StatusPolicy::FlaskCompatible];
@@ -154,7 +156,7 @@ pub fn fixed_response(
     only: Option<tower_jwt_auth::ErrorKind>,
     status: u16,
     body: &'static str,
-) -> impl Fn(&tower_jwt_auth::AuthError, &tower_jwt_auth::ErrorContext<'_>) -> Response<Bytes>
+) -> impl Fn(&tower_jwt_auth::AuthError, &tower_jwt_auth::respond::ErrorContext<'_>) -> Response<Bytes>
        + Send
        + Sync
        + 'static {
@@ -173,8 +175,11 @@ pub fn fixed_response(
 pub fn tokens(m: &JwtManager) -> (String, String, String) {
     (
         m.create_access_token("username").unwrap(),
-        m.create_access_token_with("username", tower_jwt_auth::TokenOptions::new().fresh(true))
-            .unwrap(),
+        m.create_access_token_with(
+            "username",
+            tower_jwt_auth::issue::TokenOptions::new().fresh(true),
+        )
+        .unwrap(),
         m.create_refresh_token("username").unwrap(),
     )
 }

@@ -4,7 +4,10 @@
 
 use bytes::Bytes;
 use http::Request;
-use tower_jwt_auth::{JwtManager, JwtManagerBuilder, SameSite, StatusPolicy, TokenLocation};
+use tower_jwt_auth::cookies::SameSite;
+use tower_jwt_auth::manager::{JwtManagerBuilder, TokenLocation};
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::JwtManager;
 
 use crate::client::{cookie_from_response, Client};
 use crate::common::*;

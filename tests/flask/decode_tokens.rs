@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tower_jwt_auth::{
-    ErrorKind, Freshness, JwtManager, JwtRequiredLayer, StatusPolicy, TokenOptions, TokenType,
-};
+use tower_jwt_auth::claims::{Freshness, TokenType};
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::{ErrorKind, JwtManager, JwtRequiredLayer};
 
 use crate::common::*;
 
@@ -122,8 +123,8 @@ fn expired_token() {
 #[test]
 fn never_expire_token() {
     let never = builder(StatusPolicy::Default)
-        .access_token_lifetime(tower_jwt_auth::Lifetime::Never)
-        .refresh_token_lifetime(tower_jwt_auth::Lifetime::Never)
+        .access_token_lifetime(tower_jwt_auth::manager::Lifetime::Never)
+        .refresh_token_lifetime(tower_jwt_auth::manager::Lifetime::Never)
         .build()
         .unwrap();
     for token in [

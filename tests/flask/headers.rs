@@ -4,7 +4,8 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use serde_json::json;
-use tower_jwt_auth::{JwtRequiredLayer, StatusPolicy};
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::JwtRequiredLayer;
 
 use crate::common::*;
 

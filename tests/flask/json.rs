@@ -8,10 +8,9 @@ use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::{
-    JwtManager, JwtManagerBuilder, JwtRequiredLayer, RefreshRequiredLayer, StatusPolicy,
-    TokenLocation,
-};
+use tower_jwt_auth::manager::{JwtManagerBuilder, TokenLocation};
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer, RefreshRequiredLayer};
 
 use crate::common::*;
 
@@ -216,7 +215,7 @@ async fn body_reaches_the_inner_service_unchanged() {
 #[tokio::test]
 async fn body_limits_and_failures() {
     let m = json_builder(StatusPolicy::Default)
-        .json_body_limit(1024)
+        .max_json_body_size(1024)
         .build()
         .unwrap();
     let (access, _) = tokens_of(&m);
@@ -248,7 +247,7 @@ async fn body_limits_and_failures() {
     // With headers first, a header token is used and the (oversized) body is not read.
     let both = builder(StatusPolicy::Default)
         .token_locations([TokenLocation::Headers, TokenLocation::Json])
-        .json_body_limit(1024)
+        .max_json_body_size(1024)
         .build()
         .unwrap();
     let token = both.create_access_token("username").unwrap();

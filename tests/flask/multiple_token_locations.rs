@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use http::Request;
 use serde_json::json;
-use tower_jwt_auth::{StatusPolicy, TokenLocation};
+use tower_jwt_auth::manager::TokenLocation;
+use tower_jwt_auth::respond::StatusPolicy;
 
 use crate::client::Client;
 use crate::common::*;

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::json;
-use tower_jwt_auth::{JwtOptionalLayer, StatusPolicy, VerifiedToken};
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::{JwtOptionalLayer, VerifiedToken};
 
 use crate::common::*;
 

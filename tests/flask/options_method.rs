@@ -1,7 +1,8 @@
 //! Port of `tests/test_options_method.py`: OPTIONS (CORS preflight) passes every guard.
 
 use serde_json::json;
-use tower_jwt_auth::{FreshRequiredLayer, JwtRequiredLayer, RefreshRequiredLayer, StatusPolicy};
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::{FreshRequiredLayer, JwtRequiredLayer, RefreshRequiredLayer};
 
 use crate::common::*;
 

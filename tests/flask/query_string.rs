@@ -3,7 +3,9 @@
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use tower_jwt_auth::{JwtManagerBuilder, JwtRequiredLayer, StatusPolicy, TokenLocation};
+use tower_jwt_auth::manager::{JwtManagerBuilder, TokenLocation};
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::JwtRequiredLayer;
 
 use crate::common::*;
 

@@ -8,7 +8,8 @@ use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_jwt_auth::guard::RequestBody;
-use tower_jwt_auth::{ErrorKind, JwtRequiredLayer, StatusPolicy, VerifiedToken};
+use tower_jwt_auth::respond::StatusPolicy;
+use tower_jwt_auth::{ErrorKind, JwtRequiredLayer, VerifiedToken};
 
 use crate::common::*;
 
@@ -97,7 +98,7 @@ async fn custom_user_lookup_errors() {
 
 #[tokio::test]
 async fn lookup_runs_after_revocation() {
-    let list = tower_jwt_auth::MemoryDenylist::new();
+    let list = tower_jwt_auth::denylist::MemoryDenylist::new();
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = calls.clone();
     let m = builder(StatusPolicy::Default)

@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use serde_json::json;
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::manager::Lifetime;
+use tower_jwt_auth::respond::StatusPolicy;
 use tower_jwt_auth::{
-    FreshRequiredLayer, JwtOptionalLayer, JwtRequiredLayer, Lifetime, RefreshRequiredLayer,
-    StatusPolicy, TokenOptions,
+    FreshRequiredLayer, JwtOptionalLayer, JwtRequiredLayer, RefreshRequiredLayer,
 };
 
 use crate::common::*;

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tower_jwt_auth::{ErrorKind, Freshness, JwtManager, TokenOptions, TokenType};
+use tower_jwt_auth::claims::{Freshness, TokenType};
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::{ErrorKind, JwtManager};
 
 #[path = "../support/flask.rs"]
 mod flask;
@@ -130,7 +132,7 @@ async fn tokens_cross_between_rust_and_flask_jwt_extended() {
 async fn cookie_mode_tokens_cross_with_their_csrf_claims() {
     use http::header::{COOKIE, SET_COOKIE};
     use http::{HeaderMap, Request};
-    use tower_jwt_auth::TokenLocation;
+    use tower_jwt_auth::manager::TokenLocation;
 
     let Some(python) = flask::python() else {
         return;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use tower_jwt_auth::{JwtManager, RedisDenylist};
+use tower_jwt_auth::denylist::RedisDenylist;
+use tower_jwt_auth::JwtManager;
 
 use super::fleet::{Fleet, Kind};
 use super::topology;
@@ -278,7 +279,7 @@ async fn a_paused_replica_fails_revocations(redis: Fleet) {
         .connect()
         .await
         .unwrap();
-    use tower_jwt_auth::Denylist;
+    use tower_jwt_auth::denylist::Denylist;
     list.revoke("before", None).await.unwrap();
     let channel = redis.revocation_key(PREFIX, "revocations");
     let replicas = topology::replica_ports(redis.primary_of(&channel));

@@ -31,7 +31,9 @@ use serde_json::json;
 use tower::ServiceExt;
 use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::denylist::TokenId;
-use tower_jwt_auth::{Denylist, JwtManager, JwtRequiredLayer, RedisDenylist, TokenOptions};
+use tower_jwt_auth::denylist::{Denylist, RedisDenylist};
+use tower_jwt_auth::issue::TokenOptions;
+use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 
 use fleet::HasTarget;
 use server::RedisServer;
@@ -380,7 +382,7 @@ async fn a_revoke_that_failed_is_retried_and_reaches_every_instance(redis: &Flee
     let (a, _) = instance(&redis, "p7:").await;
     let (b, _) = instance(&redis, "p7:").await;
     let b_app = app(&b);
-    let auth = tower_jwt_auth::AuthService::new(&a, tower_jwt_auth::MemoryUserStore::new());
+    let auth = tower_jwt_auth::service::AuthService::new(&a, tower_jwt_auth::service::MemoryUserStore::new());
     let logout = |token: String| {
         let auth = auth.clone();
         async move {

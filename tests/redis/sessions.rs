@@ -13,9 +13,11 @@ use tower::ServiceExt;
 use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::clock::Clock;
 use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::manager::Lifetime;
+use tower_jwt_auth::service::AuthService;
 use tower_jwt_auth::sessions::{RedisSessionStore, Rotate, Rotation, Session, SessionStore};
 use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers, TestClock};
-use tower_jwt_auth::{AuthService, JwtManager, Lifetime};
+use tower_jwt_auth::JwtManager;
 
 use super::fleet::HasTarget;
 use super::server::{self, RedisServer};

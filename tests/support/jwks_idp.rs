@@ -28,7 +28,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use tower_jwt_auth::JwtKey;
+use tower_jwt_auth::keys::JwtKey;
 
 pub const ISSUER: &str = "https://idp.example.test";
 

@@ -17,7 +17,7 @@ pub(crate) enum HmacKey {
 impl HmacKey {
     pub(crate) fn new(algorithm: Algorithm, secret: &[u8]) -> Result<Self, BuildError> {
         use hmac::KeyInit;
-        let invalid = |_| BuildError::Invalid("invalid HMAC secret".into());
+        let invalid = |_| BuildError::key("invalid HMAC secret");
         Ok(match algorithm {
             Algorithm::HS256 => {
                 HmacKey::Sha256(hmac::Hmac::new_from_slice(secret).map_err(invalid)?)

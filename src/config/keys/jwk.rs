@@ -18,14 +18,15 @@ pub(super) fn public(
     alg_name: &str,
 ) -> Result<(Map<String, Value>, String), BuildError> {
     let invalid = |e: jsonwebtoken::errors::Error| {
-        BuildError::Invalid(format!(
-            "{algorithm:?} key: cannot describe it as a JWK: {e}"
-        ))
+        BuildError::key_from(
+            format_args!("{algorithm:?} key: cannot describe it as a JWK"),
+            e,
+        )
     };
     let jwk = Jwk::from_decoding_key(decoding, Some(algorithm)).map_err(invalid)?;
     let thumbprint = jwk.thumbprint(ThumbprintHash::SHA256).map_err(invalid)?;
     let Ok(Value::Object(mut members)) = serde_json::to_value(&jwk.algorithm) else {
-        return Err(BuildError::Invalid(format!(
+        return Err(BuildError::key(format!(
             "{algorithm:?} key: cannot describe it as a JWK"
         )));
     };
@@ -40,7 +41,7 @@ pub(super) fn decoding_from_private(
     algorithm: Algorithm,
 ) -> Result<DecodingKey, BuildError> {
     let invalid = |e: jsonwebtoken::errors::Error| {
-        BuildError::Invalid(format!("{algorithm:?} private key: {e}"))
+        BuildError::key_from(format_args!("{algorithm:?} private key"), e)
     };
     let jwk = Jwk::from_encoding_key(encoding, algorithm).map_err(invalid)?;
     DecodingKey::from_jwk(&jwk).map_err(invalid)
@@ -66,7 +67,7 @@ pub(super) fn sec1_as_pkcs8(
         return Ok(None);
     };
     let invalid = |e: &dyn std::fmt::Display| {
-        BuildError::Invalid(format!("{algorithm:?} private key: SEC1 key: {e}"))
+        BuildError::key(format!("{algorithm:?} private key: SEC1 key: {e}"))
     };
     let curve = match algorithm {
         Algorithm::ES256 => ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7"), // P-256

@@ -106,8 +106,7 @@ impl Key {
         let (encoding, decoding, hmac) = match material {
             Material::Secret(secret) => {
                 check_secret(&secret, algorithm)?;
-                let invalid =
-                    |e: jsonwebtoken::errors::Error| BuildError::Invalid(format!("secret: {e}"));
+                let invalid = |e: jsonwebtoken::errors::Error| BuildError::key_from("secret", e);
                 (
                     Some(EncodingKey::from_secret(&secret).map_err(invalid)?),
                     DecodingKey::from_secret(&secret).map_err(invalid)?,
@@ -136,8 +135,8 @@ impl Key {
                 jsonwebtoken::crypto::verify(&probe, b"probe", &decoding, algorithm),
                 Ok(true)
             ) {
-                return Err(BuildError::Invalid(
-                    "the decoding key does not verify what the encoding key signs".into(),
+                return Err(BuildError::key(
+                    "the decoding key does not verify what the encoding key signs",
                 ));
             }
         }
@@ -195,7 +194,8 @@ impl Key {
 /// one.
 ///
 /// ```
-/// use tower_jwt_auth::{Algorithm, JwtKey};
+/// use tower_jwt_auth::jsonwebtoken::Algorithm;
+/// use tower_jwt_auth::keys::JwtKey;
 ///
 /// let key = JwtKey::hmac(Algorithm::HS256, "an-example-secret-that-is-32-bytes!")
 ///     .unwrap()
@@ -206,6 +206,7 @@ impl Key {
 /// assert!(JwtKey::hmac(Algorithm::HS256, "short").is_err());
 /// assert!(JwtKey::hmac(Algorithm::RS256, "an-example-secret-that-is-32-bytes!").is_err());
 /// ```
+#[must_use = "a key does nothing until given to a manager or key set"]
 pub struct JwtKey(pub(crate) Key);
 
 impl From<Key> for JwtKey {
@@ -234,7 +235,7 @@ impl JwtKey {
     pub fn from_pem(algorithm: Algorithm, pem: &[u8]) -> Result<Self, BuildError> {
         ensure_crypto_provider()?;
         let invalid = |e: jsonwebtoken::errors::Error| {
-            BuildError::Invalid(format!("{algorithm:?} private key: {e}"))
+            BuildError::key_from(format_args!("{algorithm:?} private key"), e)
         };
         let encoding = match algorithm {
             Algorithm::RS256
@@ -263,7 +264,7 @@ impl JwtKey {
     pub fn from_public_pem(algorithm: Algorithm, pem: &[u8]) -> Result<Self, BuildError> {
         ensure_crypto_provider()?;
         let invalid = |e: jsonwebtoken::errors::Error| {
-            BuildError::Invalid(format!("{algorithm:?} public key: {e}"))
+            BuildError::key_from(format_args!("{algorithm:?} public key"), e)
         };
         let decoding = match algorithm.family() {
             jsonwebtoken::AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
@@ -343,11 +344,7 @@ pub(crate) fn ensure_crypto_provider() -> Result<(), BuildError> {
     }
     match CryptoProvider::try_get_default() {
         Some(_) => Ok(()),
-        None => Err(BuildError::Invalid(
-            "no jsonwebtoken crypto backend: enable exactly one of the `rust_crypto` and \
-             `aws_lc_rs` features"
-                .into(),
-        )),
+        None => Err(BuildError::NoCryptoBackend),
     }
 }
 

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{BoxFuture, Denylist, DenylistError, MemoryDenylist, TokenId};
+use super::{Denylist, DenylistError, MemoryDenylist, TokenId};
 use crate::clock::{from_numeric_date, numeric_date};
-use crate::redis_connection::{RedisConnection, RedisTarget};
+use crate::redis_connection::{Failure, RedisConnection, RedisTarget};
+use crate::BoxFuture;
 
 mod record;
 mod subscription;
@@ -67,7 +68,7 @@ impl RedisDenylistBuilder {
     /// reached now; later outages are survived (see [`RedisDenylist`]).
     pub async fn connect(self) -> Result<RedisDenylist, DenylistError> {
         let connection = |longest| {
-            RedisConnection::new(&self.target, self.timeout, longest).map_err(DenylistError::new)
+            RedisConnection::new(&self.target, self.timeout, longest).map_err(Failure::into_error)
         };
         // On a Cluster every key and the channel share one slot (see `RedisDenylist`).
         let keys = if self.target.is_cluster() {
@@ -94,7 +95,7 @@ impl RedisDenylistBuilder {
             replicas: self.replicas,
             subscriber: std::sync::Mutex::new(None),
         });
-        inner.connection.get().await.map_err(DenylistError::new)?;
+        inner.connection.get().await.map_err(Failure::into_error)?;
         if self.target.is_cluster() {
             // How many replicas the first revocations wait for (the record script says it
             // after each one): best effort, the asked count otherwise.
@@ -181,7 +182,8 @@ impl RedisDenylistBuilder {
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use tower_jwt_auth::{JwtManager, RedisDenylist};
+/// use tower_jwt_auth::JwtManager;
+/// use tower_jwt_auth::denylist::RedisDenylist;
 ///
 /// let denylist = RedisDenylist::connect("redis://127.0.0.1:6379/").await?;
 /// let jwt = JwtManager::builder()
@@ -398,14 +400,14 @@ impl Inner {
             .connection
             .run(|mut link| async move { link.primaries().await })
             .await
-            .map_err(DenylistError::new)?;
+            .map_err(Failure::into_error)?;
         let mut loaded = 0;
         for node in &nodes {
             for kind in [Kind::Jti, Kind::Cutoff] {
                 loaded += self
                     .load_from(node.as_ref(), kind)
                     .await
-                    .map_err(DenylistError::new)?;
+                    .map_err(Failure::into_error)?;
             }
         }
         self.local.report_size_now();
@@ -413,7 +415,7 @@ impl Inner {
     }
 
     /// Loads the revocations of `kind` held by `node`.
-    async fn load_from(&self, node: Option<&(String, u16)>, kind: Kind) -> Result<usize, String> {
+    async fn load_from(&self, node: Option<&(String, u16)>, kind: Kind) -> Result<usize, Failure> {
         let pattern = format!("{}{}*", glob_escape(&self.keys), kind.key_part());
         let mut loaded = 0;
         let mut cursor: u64 = 0;
@@ -522,7 +524,7 @@ impl Denylist for RedisDenylist {
                     }
                 })
                 .await
-                .map_err(DenylistError::new)?;
+                .map_err(Failure::into_error)?;
             let cutoff = cutoff.as_deref().and_then(parse_value).map(|(c, _)| c);
             Ok(exists || cutoff.is_some_and(|c| token.issued_at < c))
         })

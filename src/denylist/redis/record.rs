@@ -10,6 +10,7 @@ use redis::Script;
 
 use super::{parse_value, until_text, Inner, Kind, EXPIRY_SLACK_MS};
 use crate::denylist::DenylistError;
+use crate::redis_connection::Failure;
 
 /// Records revocations and announces them, atomically, keeping the larger number (a cut-off
 /// never moves back) and the later deadline (`never` wins). Values are `<number> <until>`
@@ -110,7 +111,7 @@ impl Inner {
                     Ok((values, Some((acked, wanted))))
                 })
                 .await
-                .map_err(DenylistError::new)?
+                .map_err(Failure::into_error)?
         };
         for (i, name) in names.iter().enumerate() {
             match values.get(i).and_then(|value| parse_value(value)) {
@@ -164,7 +165,7 @@ impl Inner {
                 link.pipeline_at_key(pipe, slot_of).await
             })
             .await
-            .map_err(DenylistError::new)?;
+            .map_err(Failure::into_error)?;
         let mut answers = answers.into_iter();
         let values: Vec<String> = answers
             .next()

@@ -7,7 +7,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tower_jwt_auth::{IssueError, JwtManager, Lifetime, TokenOptions};
+//! use tower_jwt_auth::JwtManager;
+//! use tower_jwt_auth::issue::{IssueError, TokenOptions};
+//! use tower_jwt_auth::manager::Lifetime;
 //!
 //! let manager = JwtManager::builder()
 //!     .secret("an-example-secret-that-is-32-bytes!")
@@ -28,7 +30,6 @@
 //! assert!(matches!(never, Err(IssueError::ExpiryRequired)));
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,6 +38,9 @@ use serde_json::{Map, Value};
 
 use crate::clock;
 use crate::config::{keys, Lifetime, Settings};
+
+mod error;
+pub use error::IssueError;
 
 /// Claims or header fields added to every token of an identity.
 pub(crate) type Loader = Arc<dyn Fn(&str) -> Map<String, Value> + Send + Sync>;
@@ -71,6 +75,7 @@ impl From<Duration> for Fresh {
 
 /// Options for one token being issued.
 #[derive(Clone, Debug, Default)]
+#[must_use = "options do nothing until a token is created with them"]
 pub struct TokenOptions {
     fresh: Fresh,
     lifetime: Option<Lifetime>,
@@ -123,13 +128,13 @@ impl TokenOptions {
     }
 
     /// The token's roles, written as an array of strings into the manager's
-    /// [`roles_claim`](crate::JwtManagerBuilder::roles_claim) (`roles` by default; nested
+    /// [`roles_claim`](crate::manager::JwtManagerBuilder::roles_claim) (`roles` by default; nested
     /// objects are created for a nested path), over any value set there otherwise. An empty
     /// role fails with [`IssueError::InvalidRoleOrScope`].
     ///
     /// These are this token's only: a token issued later for the identity (a refresh, an
     /// implicit refresh, the auth service's login) carries what the
-    /// [`additional_claims`](crate::JwtManagerBuilder::additional_claims) loader gives. Roles
+    /// [`additional_claims`](crate::manager::JwtManagerBuilder::additional_claims) loader gives. Roles
     /// that must last belong there.
     pub fn roles<I, S>(mut self, roles: I) -> Self
     where
@@ -141,7 +146,7 @@ impl TokenOptions {
     }
 
     /// The token's scopes, written as one space-separated string (RFC 9068) into the
-    /// manager's [`scopes_claim`](crate::JwtManagerBuilder::scopes_claim) (`scope` by
+    /// manager's [`scopes_claim`](crate::manager::JwtManagerBuilder::scopes_claim) (`scope` by
     /// default), over any value set there otherwise. A scope RFC 6749 does not allow
     /// (empty, with a space, `"` or `\`) fails with [`IssueError::InvalidRoleOrScope`]. As
     /// with [`roles`](Self::roles), later tokens carry the loader's claims, not these.
@@ -188,67 +193,6 @@ impl TokenOptions {
         self
     }
 }
-
-/// A token could not be issued.
-#[non_exhaustive]
-#[derive(Debug)]
-pub enum IssueError {
-    /// The manager holds only a public key (see [`JwtManagerBuilder::verification_key`](crate::JwtManagerBuilder::verification_key)).
-    VerifyOnly,
-    /// The requested lifetime exceeds the maximum token lifetime (or the year 9999).
-    LifetimeTooLong(Duration),
-    /// A token without `exp` was requested, but this manager refuses such tokens of this
-    /// type (its lifetime for them is not [`Lifetime::Never`]).
-    ExpiryRequired,
-    /// Lifetimes are whole seconds (`exp` is an integer), at least one.
-    InvalidLifetime(Duration),
-    /// Serializing or signing failed; the message says why.
-    Signing(String),
-    /// A [reserved claim](RESERVED_CLAIMS) was given through [`TokenOptions::claim`] or the
-    /// additional-claims loader; the claim's name.
-    ReservedClaim(String),
-    /// The identity holds U+001F, the separator of outside issuers' names (see
-    /// [`Subject::key`](crate::claims::Subject::key)): guards refuse such a token.
-    InvalidIdentity,
-    /// A role or scope given to [`TokenOptions::roles`] or [`TokenOptions::scopes`] that no
-    /// check could match: an empty one, or a scope RFC 6749 does not allow (with a space,
-    /// `"`, `\` or a non-printable character; `scopes(["a b"])` would mint two).
-    InvalidRoleOrScope(String),
-}
-
-impl fmt::Display for IssueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IssueError::VerifyOnly => f.write_str("this manager can only verify tokens"),
-            IssueError::LifetimeTooLong(d) => {
-                write!(f, "a lifetime of {d:?} exceeds the maximum token lifetime")
-            }
-            IssueError::InvalidLifetime(d) => {
-                write!(f, "a lifetime of {d:?} is not a whole number of seconds")
-            }
-            IssueError::ExpiryRequired => f.write_str(
-                "this manager refuses tokens of this type without `exp`: configure their \
-                 lifetime as Lifetime::Never to issue such tokens",
-            ),
-            IssueError::Signing(e) => write!(f, "could not sign the token: {e}"),
-            IssueError::InvalidIdentity => f.write_str(
-                "the identity holds U+001F, which separates an outside issuer from the \
-                 identities it names",
-            ),
-            IssueError::InvalidRoleOrScope(name) => {
-                write!(f, "{name:?} is not a role or scope a check could match")
-            }
-            IssueError::ReservedClaim(name) => write!(
-                f,
-                "the claim {name:?} is reserved: only the manager sets it (use \
-                 TokenOptions::fresh for freshness, the refresh-token methods for refresh \
-                 tokens)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for IssueError {}
 
 /// Issues tokens with a manager's settings and loaders.
 pub(crate) struct Issuer {
@@ -435,12 +379,11 @@ impl Issuer {
                 &extra_headers,
             ))
         };
-        let payload =
-            serde_json::to_vec(&claims).map_err(|e| IssueError::Signing(e.to_string()))?;
+        let payload = serde_json::to_vec(&claims).map_err(IssueError::signing)?;
         token.push('.');
         b64.encode_append(payload, &mut token);
         let signature = jsonwebtoken::crypto::sign(token.as_bytes(), encoding, key.algorithm)
-            .map_err(|e| IssueError::Signing(e.to_string()))?;
+            .map_err(IssueError::signing)?;
         token.push('.');
         token.push_str(&signature);
         Ok(token)
@@ -487,7 +430,7 @@ mod tests {
     fn manager() -> JwtManager {
         JwtManager::builder()
             .secret("issue-unit-test-secret-0123456789abcdefgh")
-            .token_locations([crate::TokenLocation::Cookies])
+            .token_locations([crate::manager::TokenLocation::Cookies])
             .build()
             .unwrap()
     }
@@ -555,7 +498,9 @@ mod tests {
         let token = m
             .create_access_token_with(
                 "u",
-                crate::TokenOptions::new().claim("nbf", 7).claim("z", 1),
+                crate::issue::TokenOptions::new()
+                    .claim("nbf", 7)
+                    .claim("z", 1),
             )
             .unwrap();
         let payload = token.split('.').nth(1).unwrap();

@@ -25,7 +25,7 @@ pub(super) struct LocationSettings {
     pub(super) query_prefix: String,
     pub(super) json_access_key: String,
     pub(super) json_refresh_key: String,
-    pub(super) json_body_limit: usize,
+    pub(super) max_json_body_size: usize,
     pub(super) implicit_refresh: Option<Duration>,
 }
 
@@ -39,7 +39,7 @@ impl Default for LocationSettings {
             query_prefix: String::new(),
             json_access_key: "access_token".into(),
             json_refresh_key: "refresh_token".into(),
-            json_body_limit: 16 * 1024,
+            max_json_body_size: 16 * 1024,
             implicit_refresh: None,
         }
     }
@@ -66,9 +66,10 @@ fn valid_cookie_name(name: &str) -> bool {
 /// 6265bis §4.1.3: `Secure`; for `__Host-` also no `Domain` and the path `/`); CSRF double
 /// submit needs methods to check and, in cookie mode, a way for the page to learn the value.
 fn workable(c: &CookieSettings, cookies_located: bool) -> Result<(), BuildError> {
-    let refuse = |message: String| Err(BuildError::Invalid(message));
+    let refuse = |setting, message: String| Err(BuildError::setting(setting, message));
     if c.same_site == Some(SameSite::None) && !c.secure {
         return refuse(
+            "cookie_samesite",
             "cookie_samesite(Some(SameSite::None)) needs cookie_secure(true): browsers drop \
              SameSite=None cookies that are not Secure"
                 .into(),
@@ -105,28 +106,38 @@ fn workable(c: &CookieSettings, cookies_located: bool) -> Result<(), BuildError>
         };
         let named = format!("{setting}({name:?})");
         if !c.secure {
-            return refuse(format!(
-                "{named} needs cookie_secure(true): browsers drop {prefix} cookies that are \
+            return refuse(
+                setting,
+                format!(
+                    "{named} needs cookie_secure(true): browsers drop {prefix} cookies that are \
                  not Secure"
-            ));
+                ),
+            );
         }
         if prefix == HOST {
             if let Some(domain) = &c.domain {
-                return refuse(format!(
-                    "{named} cannot have a cookie_domain ({domain:?}): browsers drop {HOST} \
+                return refuse(
+                    setting,
+                    format!(
+                        "{named} cannot have a cookie_domain ({domain:?}): browsers drop {HOST} \
                      cookies with a Domain"
-                ));
+                    ),
+                );
             }
             if path != "/" {
-                return refuse(format!(
-                    "{named} needs {path_setting}(\"/\"), not {path:?}: browsers drop {HOST} \
+                return refuse(
+                    path_setting,
+                    format!(
+                        "{named} needs {path_setting}(\"/\"), not {path:?}: browsers drop {HOST} \
                      cookies with another path"
-                ));
+                    ),
+                );
             }
         }
     }
     if c.csrf_protect && c.csrf_methods.is_empty() {
         return refuse(
+            "csrf_methods",
             "csrf_methods is empty while csrf_protect is on: no request would be checked \
              (turn csrf_protect off instead)"
                 .into(),
@@ -134,6 +145,7 @@ fn workable(c: &CookieSettings, cookies_located: bool) -> Result<(), BuildError>
     }
     if cookies_located && c.csrf_protect && !c.csrf_in_cookies && !c.csrf_in_response_body {
         return refuse(
+            "csrf_in_cookies",
             "csrf_in_cookies(false) with csrf_protect on and cookies as a token location: the \
              client has no way to learn the CSRF values; set csrf_in_response_body(true) (the auth \
              service's login and refresh answers carry them), or turn csrf_protect off"
@@ -147,49 +159,85 @@ impl LocationSettings {
     /// The settings with every name checked and the messages built: cookies, query string,
     /// JSON body, implicit refresh.
     pub(super) fn validate(mut self, cookies_located: bool) -> Result<Validated, BuildError> {
-        let invalid =
-            |what: &str, value: &str| BuildError::Invalid(format!("invalid {what} {value:?}"));
+        let invalid = |setting, what: &str, value: &str| {
+            BuildError::setting(setting, format!("invalid {what} {value:?}"))
+        };
         let c = &mut self.cookies;
-        for (what, name) in [
-            ("access cookie name", &c.access.jwt),
-            ("refresh cookie name", &c.refresh.jwt),
-            ("access CSRF cookie name", &c.access.csrf),
-            ("refresh CSRF cookie name", &c.refresh.csrf),
+        for (setting, what, name) in [
+            ("access_cookie_name", "access cookie name", &c.access.jwt),
+            ("refresh_cookie_name", "refresh cookie name", &c.refresh.jwt),
+            (
+                "access_csrf_cookie_name",
+                "access CSRF cookie name",
+                &c.access.csrf,
+            ),
+            (
+                "refresh_csrf_cookie_name",
+                "refresh CSRF cookie name",
+                &c.refresh.csrf,
+            ),
         ] {
             if !valid_cookie_name(name) {
-                return Err(invalid(what, name));
+                return Err(invalid(setting, what, name));
             }
         }
-        for (names, header) in [
-            (&mut c.access, &self.access_csrf_header),
-            (&mut c.refresh, &self.refresh_csrf_header),
+        for (names, header, [header_setting, jwt_path, csrf_path]) in [
+            (
+                &mut c.access,
+                &self.access_csrf_header,
+                [
+                    "access_csrf_header_name",
+                    "access_cookie_path",
+                    "access_csrf_cookie_path",
+                ],
+            ),
+            (
+                &mut c.refresh,
+                &self.refresh_csrf_header,
+                [
+                    "refresh_csrf_header_name",
+                    "refresh_cookie_path",
+                    "refresh_csrf_cookie_path",
+                ],
+            ),
         ] {
             names.csrf_header = HeaderName::try_from(header.as_str())
-                .map_err(|_| invalid("CSRF header name", header))?;
+                .map_err(|_| invalid(header_setting, "CSRF header name", header))?;
             names.missing = missing_cookie(&names.jwt);
-            for path in [&names.jwt_path, &names.csrf_path] {
+            for (setting, path) in [(jwt_path, &names.jwt_path), (csrf_path, &names.csrf_path)] {
                 if !path.starts_with('/') || path.bytes().any(|b| b.is_ascii_control() || b == b';')
                 {
-                    return Err(invalid("cookie path", path));
+                    return Err(invalid(setting, "cookie path", path));
                 }
             }
         }
         if c.domain.as_deref().is_some_and(|d| !valid_domain(d)) {
             return Err(invalid(
+                "cookie_domain",
                 "cookie domain",
                 c.domain.as_deref().unwrap_or_default(),
             ));
         }
         workable(c, cookies_located)?;
         if self.query_name.is_empty() {
-            return Err(invalid("query string name", &self.query_name));
+            return Err(invalid(
+                "query_string_name",
+                "query string name",
+                &self.query_name,
+            ));
         }
         if self.json_access_key.is_empty() || self.json_refresh_key.is_empty() {
-            return Err(BuildError::Invalid("JSON keys must not be empty".into()));
+            let setting = if self.json_access_key.is_empty() {
+                "json_key"
+            } else {
+                "refresh_json_key"
+            };
+            return Err(BuildError::setting(setting, "JSON keys must not be empty"));
         }
-        if self.json_body_limit == 0 {
-            return Err(BuildError::Invalid(
-                "the JSON body limit must be positive".into(),
+        if self.max_json_body_size == 0 {
+            return Err(BuildError::setting(
+                "max_json_body_size",
+                "the JSON body size limit must be positive",
             ));
         }
         Ok((
@@ -198,7 +246,7 @@ impl LocationSettings {
             JsonSettings::new(
                 &self.json_access_key,
                 &self.json_refresh_key,
-                self.json_body_limit,
+                self.max_json_body_size,
             ),
             self.implicit_refresh.filter(|d| !d.is_zero()),
         ))
@@ -327,7 +375,8 @@ impl JwtManagerBuilder {
     /// cookies by their new names.
     ///
     /// ```
-    /// use tower_jwt_auth::{JwtManager, TokenLocation};
+    /// use tower_jwt_auth::JwtManager;
+    /// use tower_jwt_auth::manager::TokenLocation;
     ///
     /// let manager = JwtManager::builder()
     ///     .secret("an-example-secret-that-is-32-bytes!")
@@ -433,8 +482,8 @@ impl JwtManagerBuilder {
     /// The most a guard buffers of a JSON body (or form) to find a token (or CSRF value) in
     /// it (default 16 KiB). A body declared larger (`Content-Length`) is not read at all;
     /// a larger body answers 413 on required routes, and means "no token" on optional ones.
-    pub fn json_body_limit(mut self, bytes: usize) -> Self {
-        self.locations_settings.json_body_limit = bytes;
+    pub fn max_json_body_size(mut self, bytes: usize) -> Self {
+        self.locations_settings.max_json_body_size = bytes;
         self
     }
 
@@ -450,136 +499,4 @@ impl JwtManagerBuilder {
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::{BuildError, JwtManager, JwtManagerBuilder, SameSite, TokenLocation};
-
-    fn cookies() -> JwtManagerBuilder {
-        JwtManager::builder()
-            .secret("locations-unit-test-secret-0123456789abcdef")
-            .token_locations([TokenLocation::Headers, TokenLocation::Cookies])
-    }
-
-    /// The message of a refused build; panics when the build succeeds.
-    fn refused(builder: JwtManagerBuilder) -> String {
-        match builder.build() {
-            Err(BuildError::Invalid(message)) => message,
-            Err(other) => panic!("refused for another reason: {other}"),
-            Ok(_) => panic!("built"),
-        }
-    }
-
-    #[test]
-    fn same_site_none_needs_secure() {
-        let message = refused(
-            cookies()
-                .cookie_secure(false)
-                .cookie_samesite(Some(SameSite::None)),
-        );
-        assert!(
-            message.contains("SameSite=None") && message.contains("cookie_secure"),
-            "{message}"
-        );
-        assert!(cookies()
-            .cookie_samesite(Some(SameSite::None))
-            .build()
-            .is_ok());
-        assert!(cookies()
-            .cookie_secure(false)
-            .cookie_samesite(Some(SameSite::Lax))
-            .build()
-            .is_ok());
-    }
-
-    #[test]
-    fn host_prefixed_names_need_secure_no_domain_and_the_root_path() {
-        type Name = fn(JwtManagerBuilder, &'static str) -> JwtManagerBuilder;
-        type Path = fn(JwtManagerBuilder, &'static str) -> JwtManagerBuilder;
-        let settings: [(&str, Name, Path, &str); 4] = [
-            (
-                "access_cookie_name",
-                |b, n| b.access_cookie_name(n),
-                |b, p| b.access_cookie_path(p),
-                "access_cookie_path",
-            ),
-            (
-                "refresh_cookie_name",
-                |b, n| b.refresh_cookie_name(n),
-                |b, p| b.refresh_cookie_path(p),
-                "refresh_cookie_path",
-            ),
-            (
-                "access_csrf_cookie_name",
-                |b, n| b.access_csrf_cookie_name(n),
-                |b, p| b.access_csrf_cookie_path(p),
-                "access_csrf_cookie_path",
-            ),
-            (
-                "refresh_csrf_cookie_name",
-                |b, n| b.refresh_csrf_cookie_name(n),
-                |b, p| b.refresh_csrf_cookie_path(p),
-                "refresh_csrf_cookie_path",
-            ),
-        ];
-        for (name_setting, name, path, path_setting) in settings {
-            let host = || name(cookies(), "__Host-x");
-            assert!(host().build().is_ok(), "{name_setting}");
-            for (builder, says) in [
-                (host().cookie_secure(false), "cookie_secure"),
-                (host().cookie_domain("example.com"), "cookie_domain"),
-                (path(host(), "/api"), path_setting),
-                // Browsers match the prefix whatever its case.
-                (
-                    name(cookies(), "__host-x").cookie_secure(false),
-                    "cookie_secure",
-                ),
-            ] {
-                let message = refused(builder);
-                assert!(
-                    message.contains(name_setting) && message.contains(says),
-                    "{name_setting}: {message}"
-                );
-            }
-            let secure = || name(cookies(), "__Secure-x");
-            assert!(secure().cookie_domain("example.com").build().is_ok());
-            assert!(path(secure(), "/api").build().is_ok());
-            let message = refused(secure().cookie_secure(false));
-            assert!(
-                message.contains(name_setting) && message.contains("cookie_secure"),
-                "{message}"
-            );
-        }
-    }
-
-    #[test]
-    fn csrf_needs_methods_and_a_way_to_the_client() {
-        let message = refused(cookies().csrf_methods([]));
-        assert!(message.contains("csrf_methods"), "{message}");
-        assert!(cookies()
-            .csrf_protect(false)
-            .csrf_methods([])
-            .build()
-            .is_ok());
-        // The value must reach the page somehow: in cookies, or in JSON answers.
-        let message = refused(cookies().csrf_in_cookies(false));
-        assert!(message.contains("csrf_in_cookies"), "{message}");
-        assert!(cookies()
-            .csrf_in_cookies(false)
-            .csrf_protect(false)
-            .build()
-            .is_ok());
-        // Without cookies as a location, nothing needs it.
-        assert!(JwtManager::builder()
-            .secret("locations-unit-test-secret-0123456789abcdef")
-            .csrf_in_cookies(false)
-            .build()
-            .is_ok());
-    }
-
-    #[test]
-    fn a_domain_override_keeps_host_prefixed_cookies_valid() {
-        let m = cookies().access_cookie_name("__Host-a").build().unwrap();
-        assert!(m.cookies().domain("example.com").is_err());
-        let m = cookies().build().unwrap();
-        assert!(m.cookies().domain("example.com").is_ok());
-    }
-}
+mod tests;
