@@ -28,10 +28,9 @@ use criterion::Criterion;
 use http::Request;
 use http_body_util::Full;
 use tower::ServiceExt;
+use tower_jwt_auth::audit::PeerAddr;
 use tower_jwt_auth::service::{AuthService, MemoryUserStore};
-use tower_jwt_auth::throttle::{
-    Admission, Attempt, Limits, LoginThrottle, MemoryThrottle, PeerAddr,
-};
+use tower_jwt_auth::throttle::{Admission, Attempt, Limits, LoginThrottle, MemoryThrottle};
 use tower_jwt_auth::JwtManager;
 
 fn main() {

@@ -16,10 +16,11 @@ use http_body_util::Full;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use tower::ServiceExt;
+use tower_jwt_auth::audit::PeerAddr;
 use tower_jwt_auth::issue::TokenOptions;
 use tower_jwt_auth::service::AuthService;
 use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers};
-use tower_jwt_auth::throttle::{Limits, MemoryThrottle, PeerAddr};
+use tower_jwt_auth::throttle::{Limits, MemoryThrottle};
 use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 
 const SECRET: &str = "metrics-test-secret-0123456789abcdefghijk";

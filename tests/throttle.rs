@@ -15,11 +15,10 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use tower::ServiceExt;
+use tower_jwt_auth::audit::PeerAddr;
 use tower_jwt_auth::service::{AuthService, StoredUser, UserStore, UserStoreError};
 use tower_jwt_auth::testing::{insecure_fast_password_hasher, InsecureTestUsers};
-use tower_jwt_auth::throttle::{
-    Attempt, Limits, LoginThrottle, MemoryThrottle, PeerAddr, TrustedProxies,
-};
+use tower_jwt_auth::throttle::{Attempt, Limits, LoginThrottle, MemoryThrottle, TrustedProxies};
 use tower_jwt_auth::JwtManager;
 
 const SECRET: &str = "throttle-test-secret-0123456789abcdefghij";

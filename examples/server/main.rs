@@ -73,6 +73,7 @@ use axum::{Extension, Json, Router};
 use http_body_util::{BodyExt, Limited};
 use rusqlite::params;
 use serde_json::{json, Map, Value};
+use tower_jwt_auth::audit::PeerAddr;
 use tower_jwt_auth::cookies::SameSite;
 use tower_jwt_auth::denylist::Denylist;
 use tower_jwt_auth::jwks::JwksService;
@@ -82,7 +83,7 @@ use tower_jwt_auth::password::{PasswordError, PasswordHasher, Policy};
 use tower_jwt_auth::service::{AuthService, Sessions};
 use tower_jwt_auth::sessions::SessionStore;
 use tower_jwt_auth::throttle::TrustedProxies;
-use tower_jwt_auth::throttle::{Admission, Attempt, LoginThrottle, PeerAddr};
+use tower_jwt_auth::throttle::{Admission, Attempt, LoginThrottle};
 use tower_jwt_auth::{
     FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, VerifiedToken,
 };

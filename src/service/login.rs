@@ -241,7 +241,7 @@ impl<U: UserStore> AuthServiceBuilder<U> {
     }
 
     /// Where the TCP peer of a request is found in its extensions (default:
-    /// [`PeerAddr`](crate::throttle::PeerAddr)). With axum, served with
+    /// [`PeerAddr`](crate::audit::PeerAddr)). With axum, served with
     /// `into_make_service_with_connect_info::<SocketAddr>()`:
     /// `.peer_addr(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))`. Without a
     /// peer address the client's keys are off (the account's still count).

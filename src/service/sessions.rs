@@ -13,10 +13,11 @@ use serde_json::json;
 use super::handlers::Reply;
 use super::{Inner, UserStore};
 use crate::audit::{truncate, Hashed};
+use crate::claims::SESSION_CLAIM;
 use crate::claims::{Subject, VerifiedToken};
 use crate::issue::TokenOptions;
 use crate::manager::JwtManager;
-use crate::sessions::{Rotate, Rotation, Session, SessionError, SessionStore, SESSION_CLAIM};
+use crate::sessions::{Rotate, Rotation, Session, SessionError, SessionStore};
 use crate::telemetry;
 
 /// Rotation settings of an auth service.

@@ -72,8 +72,6 @@ mod redis;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisSessionStore;
 
-pub use crate::claims::SESSION_CLAIM;
-
 /// One session: a login and the tokens refreshed from it.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -54,7 +54,6 @@ use std::hash::Hasher;
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use crate::audit::PeerAddr;
 pub(crate) use client::peer as client_peer;
 pub use client::{ForwardedHeader, TrustedProxies};
 pub use memory::MemoryThrottle;
