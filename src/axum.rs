@@ -140,14 +140,9 @@ impl fmt::Display for ExtractError {
     }
 }
 
-impl std::error::Error for ExtractError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ExtractError::Unauthenticated(why) | ExtractError::Forbidden(why) => Some(why),
-            _ => None,
-        }
-    }
-}
+// `Unauthenticated` and `Forbidden` show their `AuthError`'s message: they are the
+// `AuthError`, which has no cause of its own.
+impl std::error::Error for ExtractError {}
 
 /// The rejection of the extractors: an [`ExtractError`] and the response it answers with
 /// (the guard's own rejection when there is no token, otherwise JSON under the manager's
@@ -217,9 +212,10 @@ impl fmt::Display for ExtractRejection {
     }
 }
 
+/// Shows its [`ExtractError`], so its cause is that error's.
 impl std::error::Error for ExtractRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        std::error::Error::source(&self.error)
     }
 }
 

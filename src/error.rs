@@ -227,6 +227,22 @@ impl std::error::Error for AuthError {}
 /// The error underneath one of this crate's, kept for [`source`](std::error::Error::source).
 pub(crate) type Cause = Option<Arc<dyn std::error::Error + Send + Sync + 'static>>;
 
+/// An error and its causes, each once: `message: cause: cause's cause`. The crate's log lines
+/// show errors through it, since the errors' own `Display` leaves their cause to `source()`.
+pub(crate) struct Report<'a>(pub(crate) &'a dyn std::error::Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
 /// [`Cause`] as [`source`](std::error::Error::source) returns it.
 pub(crate) fn source_of(cause: &Cause) -> Option<&(dyn std::error::Error + 'static)> {
     cause
@@ -245,6 +261,9 @@ pub(crate) trait FromParts {
 /// message does, and nothing more.
 macro_rules! store_error {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $crate::error::store_error!($(#[$doc])* $name, $prefix, pub);
+    };
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $vis:vis) => {
         $(#[$doc])*
         #[derive(Clone)]
         pub struct $name {
@@ -254,22 +273,26 @@ macro_rules! store_error {
 
         impl $name {
             /// A failure described by `message` (shown in logs, never to clients).
-            pub fn new(message: impl Into<String>) -> Self {
+            #[allow(dead_code)]
+            $vis fn new(message: impl Into<String>) -> Self {
                 Self {
                     message: message.into(),
                     source: None,
                 }
             }
 
-            /// A failure described by `message`, caused by `source` (kept for
-            /// [`source`](std::error::Error::source)).
-            pub fn with_source(
+            /// A failure in `message`'s context (e.g. "loading a user"), caused by `source`:
+            /// any error, a `Box<dyn Error + Send + Sync>` or an `anyhow::Error` too. The
+            /// message does not repeat the cause: `source()` returns it, and a report of
+            /// the chain shows both.
+            #[allow(dead_code)]
+            $vis fn with_source(
                 message: impl Into<String>,
-                source: impl std::error::Error + Send + Sync + 'static,
+                source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
             ) -> Self {
                 Self {
                     message: message.into(),
-                    source: Some(std::sync::Arc::new(source)),
+                    source: Some(std::sync::Arc::from(source.into())),
                 }
             }
         }

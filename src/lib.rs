@@ -136,15 +136,19 @@ pub type FreshRequiredLayer = guard::GuardLayer<guard::kind::Fresh>;
 /// and `verification_key`).
 ///
 /// **Policy**: jsonwebtoken is a public dependency. It is re-exported whole, so that the
-/// version you name is always the one this crate uses, and its major version is part of
-/// this crate's: moving to a new major version of jsonwebtoken is a breaking release of
-/// tower-jwt-auth, named in the CHANGELOG.
+/// version you name is always the one this crate uses, and its semver-compatible version
+/// (12) is part of this crate's: moving to a semver-incompatible version of jsonwebtoken is
+/// a breaking release of tower-jwt-auth, named in the CHANGELOG. The same holds for the
+/// other crates whose types appear in this crate's signatures: `http` 1, `http-body` 1,
+/// `tower-service` / `tower-layer` 0.3, and behind their features `axum-core` 0.5 (`axum`),
+/// `tonic` 0.14 (`tonic`) and `reqwest` 0.12 (`jwks`, re-exported as `jwks::reqwest`).
+/// `tests/public_api.rs` records the version of each re-exported crate.
 pub use jsonwebtoken;
 
 /// The [cookie](https://docs.rs/cookie) crate (0.18), whose `Cookie` the
 /// [`Cookies`](cookies::Cookies) helpers return for cookie jars (e.g. axum-extra's).
 ///
-/// **Policy**: as for [`jsonwebtoken`]: a public dependency, re-exported whole; a new major
-/// version of it is a breaking release of this crate. The builder takes this crate's own
+/// **Policy**: as for [`jsonwebtoken`]: a public dependency, re-exported whole; a
+/// semver-incompatible version of it (0.18 → 0.19) is a breaking release of this crate. The builder takes this crate's own
 /// [`cookies::SameSite`], so the settings never name it.
 pub use cookie;

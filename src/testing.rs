@@ -450,6 +450,7 @@ impl InsecureTestUsers {
     }
 
     /// Adds a user logging in as `login` with identity `id` and `password`.
+    #[must_use = "a store does nothing until given to the auth service"]
     pub fn with_user(self, login: &str, id: &str, password: &str) -> Self {
         let phc = argon2::PasswordHasher::hash_password(
             &argon2::Argon2::new(

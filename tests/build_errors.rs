@@ -172,8 +172,10 @@ fn an_unreadable_key_keeps_the_crypto_error_as_its_source() {
         let BuildError::InvalidKey { reason, .. } = &err else {
             panic!("another variant: {err:?}");
         };
-        assert!(reason.contains(" key: "), "{reason}");
+        assert!(reason.ends_with(" key could not be read"), "{reason}");
         let source = err.source().expect("the crypto library's error");
+        // The sentence does not repeat its cause (a report of the chain shows it once).
+        assert!(!err.to_string().contains(&source.to_string()), "{err}");
         assert!(
             source
                 .downcast_ref::<tower_jwt_auth::jsonwebtoken::errors::Error>()
@@ -199,11 +201,11 @@ fn a_layer_listing_a_location_twice_is_refused() {
 /// A store's error keeps what caused it; its `Debug` shows the cause's message only.
 #[test]
 fn store_errors_keep_their_cause() {
-    let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-    let err = DenylistError::with_source("redis: connection refused", io);
+    let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "port 6379 closed");
+    let err = DenylistError::with_source("recording a revocation", io);
     assert_eq!(
         err.to_string(),
-        "revocation store error: redis: connection refused"
+        "revocation store error: recording a revocation"
     );
     let source = err.source().expect("the cause");
     assert_eq!(
@@ -211,7 +213,12 @@ fn store_errors_keep_their_cause() {
         std::io::ErrorKind::ConnectionRefused
     );
     assert!(DenylistError::new("no cause").source().is_none());
-    assert!(format!("{err:?}").contains("refused"));
+    // `Debug` shows the cause's message (and only that).
+    assert!(format!("{err:?}").contains("port 6379 closed"), "{err:?}");
+    // What store implementors hold converts too: a boxed error.
+    let boxed: Box<dyn std::error::Error + Send + Sync> = "a boxed cause".into();
+    let err = DenylistError::with_source("asking", boxed);
+    assert_eq!(err.source().unwrap().to_string(), "a boxed cause");
 }
 
 /// A Redis store that cannot connect answers with the Redis client's error as the source.
@@ -233,4 +240,58 @@ async fn a_redis_failure_keeps_the_client_error() {
         source.downcast_ref::<redis::RedisError>().is_some(),
         "{source}"
     );
+    assert!(!err.to_string().contains(&source.to_string()), "{err}");
+}
+
+/// The JWKS client's settings are named too: the constructor for its URL.
+#[cfg(feature = "jwks")]
+#[test]
+fn jwks_settings_are_named() {
+    use tower_jwt_auth::jwks::RemoteJwks;
+    let cases = [
+        (
+            RemoteJwks::builder("http://idp.example.com/jwks").issuer("https://idp"),
+            "builder",
+        ),
+        (RemoteJwks::discover("ftp://idp.example.com"), "discover"),
+        (
+            RemoteJwks::builder("https://idp.example.com/jwks")
+                .issuer("https://idp")
+                .allowed_algorithms([Algorithm::HS256]),
+            "allowed_algorithms",
+        ),
+        (
+            RemoteJwks::builder("https://idp.example.com/jwks")
+                .issuer("https://idp")
+                .roles_claim("exp"),
+            "roles_claim",
+        ),
+    ];
+    for (builder, expected) in cases {
+        match builder.build().map(drop) {
+            Err(BuildError::InvalidSetting {
+                setting, reason, ..
+            }) => {
+                assert_eq!(setting, expected, "{reason}");
+                assert!(reason.starts_with("JWKS: "), "{reason}");
+            }
+            other => panic!("{expected}: {other:?}"),
+        }
+    }
+}
+
+/// `cookies::SameSite` reads as browsers read the attribute, and writes as they expect.
+#[test]
+fn same_site_parses_and_prints() {
+    use tower_jwt_auth::cookies::SameSite;
+    assert_eq!(SameSite::default(), SameSite::Lax);
+    for (text, value) in [
+        ("Strict", SameSite::Strict),
+        ("lax", SameSite::Lax),
+        (" NONE ", SameSite::None),
+    ] {
+        assert_eq!(text.parse::<SameSite>(), Ok(value));
+    }
+    assert_eq!(SameSite::None.to_string(), "None");
+    assert!("sometimes".parse::<SameSite>().is_err());
 }

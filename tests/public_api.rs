@@ -174,15 +174,45 @@ impl<'a> Walk<'a> {
                 (None, glob) => {
                     let source = self.paths.get(&id).map(|e| joined(&e["path"]));
                     let source = source.unwrap_or_else(|| text(&value["source"]).to_owned());
+                    // The other crate's semver-compatible version: its major version
+                    // (`0.y` before 1.0) is part of this crate's (see the re-exports' policy).
+                    let krate = source.split("::").next().unwrap_or_default();
+                    let version = required_version(krate);
                     let line = match glob {
-                        true => format!("pub use {source}::* in {path}"),
-                        false => format!("pub use {source} as {path}::{name}"),
+                        true => format!("pub use {source}::* in {path} ({krate} {version})"),
+                        false => format!("pub use {source} as {path}::{name} ({krate} {version})"),
                     };
                     self.external.push((format!("{path}::{name}"), line));
                 }
             }
         }
         self.stack.pop();
+    }
+}
+
+/// The semver-compatible part of the version requirement on `krate` in Cargo.toml's
+/// `[dependencies]` (`12` for "12.1", `0.18` for "0.18"), or `?` when it has none.
+fn required_version(krate: &str) -> String {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    let manifest = manifest.unwrap_or_default();
+    let dependencies = manifest
+        .split("\n[dependencies]\n")
+        .nth(1)
+        .unwrap_or_default();
+    let dependencies = dependencies.split("\n[").next().unwrap_or_default();
+    let name = format!("{} =", krate.replace('_', "-"));
+    let requirement = dependencies
+        .lines()
+        .find_map(|line| line.strip_prefix(&name))
+        .and_then(|rest| rest.split('"').nth(1));
+    let mut parts = requirement
+        .unwrap_or("?")
+        .trim_start_matches(['^', '='])
+        .split('.');
+    match (parts.next(), parts.next()) {
+        (Some("0"), Some(minor)) => format!("0.{minor}"),
+        (Some(major), _) => major.to_owned(),
+        _ => "?".to_owned(),
     }
 }
 
@@ -502,7 +532,14 @@ fn render(p: &Printer<'_>, item: &Value, path: &str, push: &mut impl FnMut(Strin
 fn impls(p: &Printer<'_>, ids: &Value, path: &str, push: &mut impl FnMut(String, String)) {
     for imp in p.walk.items(ids) {
         let v = &imp["inner"]["impl"];
-        if v["is_synthetic"] == true || !v["blanket_impl"].is_null() {
+        // Of the impls rustdoc adds, `Send` and `Sync` (or their absence) are kept: losing
+        // one is the most common accidental break.
+        let auto = v["trait"]["path"].as_str();
+        let send_or_sync = auto.is_some_and(|t| t.ends_with("Send") || t.ends_with("Sync"));
+        if v["is_synthetic"] == true && send_or_sync {
+            impl_line(p, imp, path, push);
+            continue;
+        } else if v["is_synthetic"] == true || !v["blanket_impl"].is_null() {
             continue;
         } else if !v["trait"].is_null() {
             impl_line(p, imp, path, push);
@@ -563,13 +600,41 @@ fn impl_line(p: &Printer<'_>, imp: &Value, path: &str, push: &mut impl FnMut(Str
 fn public_api_matches_the_snapshot() {
     let snapshot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/public-api.txt");
     let actual = public_api();
+    // The rendering depends on rustdoc's JSON format and on where std defines its types,
+    // so the snapshot names the toolchain that wrote it.
+    let toolchain = format!(
+        "# {}, rustdoc JSON format {}",
+        rustc_version(),
+        rustdoc_json()["format_version"]
+    );
     if std::env::var_os("BLESS").is_some_and(|v| v == "1") {
-        let text: String = actual.iter().map(|l| format!("{l}\n")).collect();
+        let text: String = std::iter::once(&toolchain)
+            .chain(&actual)
+            .map(|l| format!("{l}\n"))
+            .collect();
         std::fs::write(&snapshot, text).expect("write the snapshot");
         return;
     }
     let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
-    let expected: BTreeSet<&str> = expected.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let written_by = expected.lines().next().unwrap_or_default();
+    if written_by != toolchain {
+        let why = format!(
+            "the snapshot was written by another toolchain ({written_by:?}, this is \
+             {toolchain:?}): run `BLESS=1 cargo test --all-features --test public_api` on the \
+             toolchain CI uses"
+        );
+        assert!(
+            std::env::var_os("CI").is_none_or(|ci| ci != "true"),
+            "{why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let expected: BTreeSet<&str> = expected
+        .lines()
+        .skip(1)
+        .map(|l| l.trim_end_matches('\r'))
+        .collect();
     let actual: BTreeSet<&str> = actual.iter().map(String::as_str).collect();
     let removed = expected.difference(&actual).map(|l| format!("- {l}\n"));
     let added = actual.difference(&expected).map(|l| format!("+ {l}\n"));
@@ -579,6 +644,14 @@ fn public_api_matches_the_snapshot() {
         "{diff}the public API changed: if that is intended, run \
          `BLESS=1 cargo test --all-features --test public_api` and record the change in CHANGELOG.md"
     );
+}
+
+/// `rustc --version` of the toolchain running the tests.
+fn rustc_version() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let output = Command::new(rustc).arg("--version").output();
+    let output = output.expect("rustc --version");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 #[test]

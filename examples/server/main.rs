@@ -706,18 +706,10 @@ fn token_locations() -> Result<Vec<TokenLocation>, String> {
 
 /// `JWT_COOKIE_SAMESITE`: `Lax` (default), `Strict` or `None`.
 fn same_site() -> Result<Option<SameSite>, String> {
-    match env_or("JWT_COOKIE_SAMESITE", "Lax")
-        .trim()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "lax" => Ok(Some(SameSite::Lax)),
-        "strict" => Ok(Some(SameSite::Strict)),
-        "none" => Ok(Some(SameSite::None)),
-        other => Err(format!(
-            "JWT_COOKIE_SAMESITE: expected Lax, Strict or None, got {other:?}"
-        )),
-    }
+    env_or("JWT_COOKIE_SAMESITE", "Lax")
+        .parse()
+        .map(Some)
+        .map_err(|e| format!("JWT_COOKIE_SAMESITE: {e}"))
 }
 
 fn database_path() -> String {

@@ -10,14 +10,44 @@ use http::{HeaderMap, Method};
 ///
 /// This crate's own type rather than the `cookie` crate's, so that a new major version of
 /// `cookie` is not a breaking change of this crate's builder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SameSite {
     /// `SameSite=Strict`: sent only with requests from the site itself.
     Strict,
     /// `SameSite=Lax` (the default): also sent with top-level navigations from elsewhere.
+    #[default]
     Lax,
     /// `SameSite=None`: sent with every request; browsers require `Secure` with it.
     None,
+}
+
+impl SameSite {
+    /// The attribute's value: `Strict`, `Lax` or `None`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+impl std::fmt::Display for SameSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SameSite {
+    type Err = String;
+
+    /// `Strict`, `Lax` or `None`, in any case (as browsers read the attribute).
+    fn from_str(value: &str) -> Result<Self, String> {
+        [SameSite::Strict, SameSite::Lax, SameSite::None]
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(value.trim()))
+            .ok_or_else(|| format!("expected Lax, Strict or None, got {value:?}"))
+    }
 }
 
 impl From<SameSite> for cookie::SameSite {

@@ -134,7 +134,8 @@ impl fmt::Display for TokenLocation {
 /// The manager (or a key, a layer, a JWKS client) could not be built: a setting is missing,
 /// malformed or unsafe. Match on the variant to tell them apart; its `Display` is a sentence
 /// naming the setting, and [`source`](std::error::Error::source) the underlying error where
-/// there is one (e.g. the crypto library's, reading a PEM key).
+/// there is one (e.g. the crypto library's, reading a PEM key), which the sentence does not
+/// repeat.
 #[non_exhaustive]
 #[derive(Debug, Clone)]
 pub enum BuildError {
@@ -191,7 +192,7 @@ impl BuildError {
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         BuildError::InvalidKey {
-            reason: format!("{what}: {source}"),
+            reason: format!("{what} could not be read"),
             source: Some(Arc::new(source)),
         }
     }

@@ -87,7 +87,7 @@ impl IssueError {
     /// A signing failure caused by `source`.
     pub(crate) fn signing(source: impl std::error::Error + Send + Sync + 'static) -> Self {
         IssueError::Signing {
-            reason: source.to_string(),
+            reason: "the serializer or the crypto library failed".to_owned(),
             source: Some(std::sync::Arc::new(source)),
         }
     }

@@ -73,7 +73,8 @@ pub use remote::{JwksError, RemoteJwks, RemoteJwksBuilder};
 /// `reqwest::ClientBuilder` of the very version this crate builds with.
 ///
 /// **Policy**: as for [`crate::jsonwebtoken`]: a public dependency (behind `jwks`),
-/// re-exported whole; a new major version of reqwest is a breaking release of this crate.
+/// re-exported whole; a semver-incompatible version of reqwest (0.12 → 0.13) is a breaking
+/// release of this crate.
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use reqwest;

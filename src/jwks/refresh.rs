@@ -193,9 +193,10 @@ impl std::fmt::Display for StartError {
     }
 }
 
+/// Shows its [`JwksError`], so its cause is that error's.
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        std::error::Error::source(&self.error)
     }
 }
 

@@ -320,14 +320,18 @@ impl RemoteJwksBuilder {
             // It separates the issuer from the names it namespaces (`Subject::key`).
             return Err(invalid("issuer", "the issuer may not hold U+001F"));
         }
-        match &self.source {
-            Source::Jwks(url) | Source::Discovery(url) => {
-                check_url(url).map_err(|m| invalid("jwks_url", &m))?
-            }
-        }
+        // The URL is the constructor's argument: `builder(jwks_url)` or `discover(issuer)`.
+        let (constructor, url) = match &self.source {
+            Source::Jwks(url) => ("builder", url),
+            Source::Discovery(url) => ("discover", url),
+        };
+        check_url(url).map_err(|m| invalid(constructor, &m))?;
         for (what, path) in [("roles", &self.roles_claim), ("scopes", &self.scopes_claim)] {
-            path.as_ref()
-                .map_or(Ok(()), |path| path.check(what, None))?;
+            if let Some(Err(BuildError::InvalidSetting { setting, reason })) =
+                path.as_ref().map(|path| path.check(what, None))
+            {
+                return Err(invalid(setting, &reason));
+            }
         }
         if self.allowed.is_empty()
             || self
@@ -335,8 +339,9 @@ impl RemoteJwksBuilder {
                 .iter()
                 .any(|a| crate::config::keys::is_hmac(*a))
         {
-            return Err(BuildError::UnsupportedAlgorithm(
-                "JWKS: the allowed algorithms must be asymmetric ones, at least one".into(),
+            return Err(invalid(
+                "allowed_algorithms",
+                "the allowed algorithms must be asymmetric ones, at least one",
             ));
         }
         if self.cooldown.is_zero() || self.refresh_every < self.cooldown {
@@ -488,7 +493,10 @@ impl Fetcher {
         crate::telemetry::jwks_fetch(result.is_ok());
         match &result {
             Ok(n) => tracing::debug!(keys = n, "JWKS fetched"),
-            Err(err) => tracing::warn!("{err}; keeping the keys known before"),
+            Err(err) => tracing::warn!(
+                "{}; keeping the keys known before",
+                crate::error::Report(err)
+            ),
         }
         result
     }
@@ -521,7 +529,7 @@ impl Fetcher {
         );
         let document = self.get(&url).await?;
         let config: serde_json::Value = serde_json::from_slice(&document)
-            .map_err(|e| JwksError::caused(format_args!("{url}: not JSON"), e))?;
+            .map_err(|e| JwksError::with_source(format!("{url}: not JSON"), e))?;
         if config["issuer"].as_str() != Some(issuer) {
             return Err(JwksError::new(format!(
                 "{url}: its issuer is not {issuer:?}"
@@ -537,7 +545,7 @@ impl Fetcher {
     /// A document of at most `max_size` bytes, within the timeout.
     async fn get(&self, url: &str) -> Result<Vec<u8>, JwksError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let failed = |e: reqwest::Error| JwksError::caused(url, e);
+        let failed = |e: reqwest::Error| JwksError::with_source(url, e);
         let read = async {
             let mut response = self
                 .client

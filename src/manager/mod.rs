@@ -109,7 +109,8 @@ impl std::error::Error for RevokeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RevokeError::NoJti => None,
-            RevokeError::Store(err) => Some(err),
+            // It shows the store's error, so its cause is that error's.
+            RevokeError::Store(err) => std::error::Error::source(err),
         }
     }
 }

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-/// A Redis failure: what failed (`redis: ...`), and the client's error when there is one,
-/// which the stores' errors keep as their [`source`](std::error::Error::source).
+/// A Redis failure: what failed (`redis: ...`), and the client's error when there is one.
+/// Its `Display` shows both (it is logged as it is); the stores' errors made from it keep
+/// the context as their message and the client's error as their
+/// [`source`](std::error::Error::source), so that a report of the chain says each once.
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(super) message: String,
@@ -23,7 +25,7 @@ impl Failure {
 impl From<redis::RedisError> for Failure {
     fn from(err: redis::RedisError) -> Self {
         Failure {
-            message: format!("redis: {err}"),
+            message: "redis".to_owned(),
             source: Some(Arc::new(err)),
         }
     }
@@ -40,6 +42,9 @@ impl From<&str> for Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.message),
+            None => f.write_str(&self.message),
+        }
     }
 }

@@ -76,7 +76,11 @@ impl<U: UserStore> Inner<U> {
             match self.store.find_user(login).await {
                 Ok(user) => user,
                 Err(err) => {
-                    tracing::warn!(outcome = "error", "login: user store failed: {err}");
+                    tracing::warn!(
+                        outcome = "error",
+                        "login: user store failed: {}",
+                        crate::error::Report(&err)
+                    );
                     telemetry::login(telemetry::Login::Unavailable);
                     pending.released().await;
                     return self.message(StatusCode::SERVICE_UNAVAILABLE, "User store unavailable");
@@ -124,7 +128,7 @@ impl<U: UserStore> Inner<U> {
                 match self.store.update_password_hash(&user.id, &upgraded).await {
                     Ok(()) => tracing::info!(user_id = %user.id, "password hash upgraded"),
                     Err(err) => {
-                        tracing::warn!(user_id = %user.id, "password hash upgrade failed: {err}")
+                        tracing::warn!(user_id = %user.id, "password hash upgrade failed: {}", crate::error::Report(&err))
                     }
                 }
             }
@@ -268,7 +272,7 @@ impl<U: UserStore> Inner<U> {
                 }
                 Err(RevokeError::NoJti) => return self.cannot_revoke(),
                 Err(err) => {
-                    tracing::warn!(outcome = "error", "revoke: {err}");
+                    tracing::warn!(outcome = "error", "revoke: {}", crate::error::Report(&err));
                     return self.message(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "Token revocation store unavailable",
@@ -419,7 +423,7 @@ impl<U: UserStore> Inner<U> {
     fn password_error(&self, err: PasswordError) -> Reply {
         match err {
             PasswordError::Busy | PasswordError::Timeout => {
-                tracing::warn!(outcome = "busy", "login: {err}");
+                tracing::warn!(outcome = "busy", "login: {}", crate::error::Report(&err));
                 let mut reply = self.message(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Too many logins in progress, try again shortly",
@@ -430,7 +434,7 @@ impl<U: UserStore> Inner<U> {
                 reply
             }
             _ => {
-                tracing::error!(outcome = "error", "login: {err}");
+                tracing::error!(outcome = "error", "login: {}", crate::error::Report(&err));
                 self.message(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
             }
         }

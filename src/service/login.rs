@@ -112,7 +112,7 @@ impl LoginProtection {
                 Err(Refused::Throttled(retry_after))
             }
             Err(err) => {
-                tracing::warn!(outcome = "error", "login: {err}");
+                tracing::warn!(outcome = "error", "login: {}", crate::error::Report(&err));
                 Err(Refused::Unavailable)
             }
         }
@@ -152,7 +152,7 @@ impl Pending {
         self.decided = true;
         let attempt = Attempt::new(&self.account, self.client);
         if let Err(err) = self.throttle.succeeded(&attempt, self.reservation).await {
-            tracing::warn!(outcome = "error", "login: {err}");
+            tracing::warn!(outcome = "error", "login: {}", crate::error::Report(&err));
         }
     }
 
@@ -161,7 +161,7 @@ impl Pending {
         self.decided = true;
         let attempt = Attempt::new(&self.account, self.client);
         if let Err(err) = self.throttle.released(&attempt, self.reservation).await {
-            tracing::warn!(outcome = "error", "login: {err}");
+            tracing::warn!(outcome = "error", "login: {}", crate::error::Report(&err));
         }
     }
 }

@@ -230,7 +230,11 @@ impl<U: UserStore> Inner<U> {
     }
 
     fn session_store_failed(&self, err: SessionError) -> Reply {
-        tracing::warn!(outcome = "error", "session store: {err}");
+        tracing::warn!(
+            outcome = "error",
+            "session store: {}",
+            crate::error::Report(&err)
+        );
         self.message(StatusCode::SERVICE_UNAVAILABLE, "Session store unavailable")
     }
 

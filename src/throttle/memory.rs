@@ -65,6 +65,7 @@ impl MemoryThrottle {
     }
 
     /// The same throttle on another clock (tests).
+    #[must_use = "a throttle does nothing until given to the auth service"]
     pub fn with_clock(self, clock: impl Clock) -> Self {
         let capacity = self.inner.logs.policy().max_capacity().unwrap_or(50_000);
         Self::build(self.inner.limits, capacity, ClockHandle::new(clock))

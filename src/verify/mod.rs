@@ -471,7 +471,11 @@ impl Route {
             Ok(false) => Ok(false),
             Ok(true) => Err(AuthError::new(ErrorKind::Revoked, "Token has been revoked")),
             Err(err) if self.fail_open => {
-                tracing::warn!(outcome = "fail-open", "revocation not checked: {err}");
+                tracing::warn!(
+                    outcome = "fail-open",
+                    "revocation not checked: {}",
+                    crate::error::Report(&err)
+                );
                 Ok(false)
             }
             Err(_) => Err(AuthError::new(

@@ -107,7 +107,7 @@ fn workable(c: &CookieSettings, cookies_located: bool) -> Result<(), BuildError>
         let named = format!("{setting}({name:?})");
         if !c.secure {
             return refuse(
-                setting,
+                "cookie_secure",
                 format!(
                     "{named} needs cookie_secure(true): browsers drop {prefix} cookies that are \
                  not Secure"
@@ -117,7 +117,7 @@ fn workable(c: &CookieSettings, cookies_located: bool) -> Result<(), BuildError>
         if prefix == HOST {
             if let Some(domain) = &c.domain {
                 return refuse(
-                    setting,
+                    "cookie_domain",
                     format!(
                         "{named} cannot have a cookie_domain ({domain:?}): browsers drop {HOST} \
                      cookies with a Domain"
