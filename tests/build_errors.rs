@@ -293,5 +293,17 @@ fn same_site_parses_and_prints() {
         assert_eq!(text.parse::<SameSite>(), Ok(value));
     }
     assert_eq!(SameSite::None.to_string(), "None");
-    assert!("sometimes".parse::<SameSite>().is_err());
+    let err = " sometimes ".parse::<SameSite>().unwrap_err();
+    assert_eq!(err.got(), "sometimes");
+    assert_eq!(
+        err.to_string(),
+        "unknown SameSite value \"sometimes\" (Lax, Strict or None)"
+    );
+    let err = "body".parse::<TokenLocation>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown token location \"body\" (headers, cookies, query_string or json)"
+    );
+    // An `Error`, so `?` carries it into any error type.
+    let _: &dyn std::error::Error = &err;
 }

@@ -646,9 +646,15 @@ fn public_api_matches_the_snapshot() {
     );
 }
 
-/// `rustc --version` of the toolchain running the tests.
+/// `rustc --version` of the toolchain whose rustdoc wrote the JSON: the `rustc` beside
+/// `$CARGO`, else `$RUSTC` or the one on `PATH`.
 fn rustc_version() -> String {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let beside_cargo = std::env::var_os("CARGO")
+        .map(|cargo| PathBuf::from(cargo).with_file_name("rustc"))
+        .filter(|rustc| rustc.exists());
+    let rustc = beside_cargo
+        .or_else(|| std::env::var_os("RUSTC").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("rustc"));
     let output = Command::new(rustc).arg("--version").output();
     let output = output.expect("rustc --version");
     String::from_utf8_lossy(&output.stdout).trim().to_owned()

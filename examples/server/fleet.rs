@@ -89,7 +89,7 @@ impl Redis {
     pub async fn denylist(&self) -> Result<Arc<dyn Denylist>, String> {
         let denylist = tower_jwt_auth::denylist::RedisDenylist::connect(self.target.clone())
             .await
-            .map_err(|e| format!("{}: {e}", self.var))?;
+            .map_err(|e| format!("{}: {}", self.var, crate::chain(&e)))?;
         if !denylist
             .wait_until_trusted(std::time::Duration::from_secs(10))
             .await
@@ -104,7 +104,7 @@ impl Redis {
     pub async fn sessions(&self) -> Result<Arc<dyn SessionStore>, String> {
         let store = tower_jwt_auth::sessions::RedisSessionStore::connect(self.target.clone())
             .await
-            .map_err(|e| format!("{}: {e}", self.var))?;
+            .map_err(|e| format!("{}: {}", self.var, crate::chain(&e)))?;
         Ok(Arc::new(store))
     }
 
@@ -115,7 +115,7 @@ impl Redis {
             .limits(limits)
             .connect()
             .await
-            .map_err(|e| format!("{}: {e}", self.var))?;
+            .map_err(|e| format!("{}: {}", self.var, crate::chain(&e)))?;
         tracing::info!("login failures counted in Redis");
         Ok(Arc::new(throttle))
     }

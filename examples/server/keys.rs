@@ -60,7 +60,7 @@ pub(crate) fn own_keys() -> Result<Vec<JwtKey>, String> {
                 let pem = std::fs::read(path)
                     .map_err(|e| format!("JWT_PRIVATE_KEY: cannot read {path}: {e}"))?;
                 let key = JwtKey::from_pem(algorithm, &pem)
-                    .map_err(|e| format!("JWT_PRIVATE_KEY: {path}: {e}"))?;
+                    .map_err(|e| format!("JWT_PRIVATE_KEY: {path}: {}", crate::chain(&e)))?;
                 tracing::info!(
                     kid = key.kid().unwrap_or_default(),
                     "{name} key from {path}"
@@ -209,14 +209,17 @@ async fn start(
     {
         builder = builder.audience(audience);
     }
-    let remote = builder.build().map_err(|e| format!("{variable}: {e}"))?;
+    let remote = builder
+        .build()
+        .map_err(|e| format!("{variable}: {}", crate::chain(&e)))?;
     let refresh = match remote.start().await {
         Ok(refresh) => {
             tracing::info!("{} key(s) of {source} trusted", remote.key_ids().len());
             refresh
         }
         Err(failed) => {
-            tracing::warn!("{failed}: its tokens are refused until a fetch succeeds");
+            let why = crate::chain(&failed);
+            tracing::warn!("{why}: its tokens are refused until a fetch succeeds");
             failed.into_handle()
         }
     };

@@ -89,6 +89,20 @@ use tower_jwt_auth::{
 };
 
 mod admin;
+
+/// An error and its causes, each once (`message: cause: ...`): the crate's errors leave
+/// their cause to `source()`.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
+}
+
 mod db;
 mod fleet;
 mod friends;
@@ -170,7 +184,7 @@ async fn run() -> Result<(), String> {
         .denylist(denylist)
         .verified_token_cache(env_parse("JWT_VERIFIED_TOKEN_CACHE")?.unwrap_or(true))
         .build()
-        .map_err(|e| format!("JWT settings: {e}"))?;
+        .map_err(|e| format!("JWT settings: {}", chain(&e)))?;
     let hasher = PasswordHasher::with_limits(
         env_parse("PASSWORD_HASH_CONCURRENCY")?
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -529,7 +543,7 @@ async fn change_password(
             return res;
         }
         Err(err) => {
-            tracing::warn!("password change: {err}");
+            tracing::warn!("password change: {}", chain(&err));
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Login throttle unavailable",
@@ -575,6 +589,7 @@ async fn change_password(
     );
     // Every token issued before the change (on every device) stops working.
     if let Err(err) = state.jwt.revoke_all(&token).await {
+        let err = chain(&err);
         tracing::error!("password changed, but revoking older tokens failed: {err}");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -39,14 +39,19 @@ impl std::fmt::Display for SameSite {
 }
 
 impl std::str::FromStr for SameSite {
-    type Err = String;
+    type Err = super::UnknownValue;
 
     /// `Strict`, `Lax` or `None`, in any case (as browsers read the attribute).
-    fn from_str(value: &str) -> Result<Self, String> {
+    fn from_str(value: &str) -> Result<Self, super::UnknownValue> {
+        let value = value.trim();
         [SameSite::Strict, SameSite::Lax, SameSite::None]
             .into_iter()
-            .find(|s| s.as_str().eq_ignore_ascii_case(value.trim()))
-            .ok_or_else(|| format!("expected Lax, Strict or None, got {value:?}"))
+            .find(|s| s.as_str().eq_ignore_ascii_case(value))
+            .ok_or_else(|| super::UnknownValue {
+                what: "SameSite value",
+                expected: "Lax, Strict or None",
+                got: value.to_owned(),
+            })
     }
 }
 

@@ -90,21 +90,49 @@ impl TokenLocation {
 }
 
 impl std::str::FromStr for TokenLocation {
-    type Err = String;
+    type Err = UnknownValue;
 
     /// Flask-JWT-Extended's names: `headers`, `cookies`, `query_string`, `json`.
-    fn from_str(name: &str) -> Result<Self, String> {
+    fn from_str(name: &str) -> Result<Self, UnknownValue> {
         match name.trim() {
             "headers" => Ok(TokenLocation::Headers),
             "cookies" => Ok(TokenLocation::Cookies),
             "query_string" => Ok(TokenLocation::QueryString),
             "json" => Ok(TokenLocation::Json),
-            other => Err(format!(
-                "unknown token location {other:?} (headers, cookies, query_string or json)"
-            )),
+            other => Err(UnknownValue {
+                what: "token location",
+                expected: "headers, cookies, query_string or json",
+                got: other.to_owned(),
+            }),
         }
     }
 }
+
+/// A name that is none of a setting's values: what `parse` answers for
+/// [`TokenLocation`] and [`SameSite`](crate::cookies::SameSite), e.g. `unknown token
+/// location "body" (headers, cookies, query_string or json)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownValue {
+    pub(crate) what: &'static str,
+    pub(crate) expected: &'static str,
+    pub(crate) got: String,
+}
+
+impl UnknownValue {
+    /// The name given (trimmed).
+    pub fn got(&self) -> &str {
+        &self.got
+    }
+}
+
+impl fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, got, expected) = (self.what, &self.got, self.expected);
+        write!(f, "unknown {what} {got:?} ({expected})")
+    }
+}
+
+impl std::error::Error for UnknownValue {}
 
 impl TokenLocation {
     /// The rule for a list of locations, on the builder and on a layer alike: at least one,
@@ -207,7 +235,7 @@ impl fmt::Display for BuildError {
                  `aws_lc_rs` features",
             ),
             BuildError::NoTokenLocation => f.write_str("no token location configured"),
-            BuildError::KeySet(e) => write!(f, "key set: {e}"),
+            BuildError::KeySet(_) => f.write_str("the keys cannot form one key set"),
             BuildError::WeakSecret(m)
             | BuildError::UnsupportedAlgorithm(m)
             | BuildError::InvalidKey { reason: m, .. }

@@ -166,7 +166,7 @@ impl GuardConfig {
         let set = self
             .manager
             .create_access_token_with(token.identity(), options)
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::error::Report(&e).to_string())
             .and_then(|new| cookies.set_access(headers, &new).map_err(|e| e.to_string()));
         match set {
             Ok(()) => tracing::debug!(outcome = "refreshed", "access cookie refreshed"),

@@ -327,10 +327,11 @@ impl RemoteJwksBuilder {
         };
         check_url(url).map_err(|m| invalid(constructor, &m))?;
         for (what, path) in [("roles", &self.roles_claim), ("scopes", &self.scopes_claim)] {
-            if let Some(Err(BuildError::InvalidSetting { setting, reason })) =
-                path.as_ref().map(|path| path.check(what, None))
-            {
-                return Err(invalid(setting, &reason));
+            if let Some(Err(err)) = path.as_ref().map(|path| path.check(what, None)) {
+                return Err(match err {
+                    BuildError::InvalidSetting { setting, reason } => invalid(setting, &reason),
+                    other => other,
+                });
             }
         }
         if self.allowed.is_empty()
@@ -545,7 +546,8 @@ impl Fetcher {
     /// A document of at most `max_size` bytes, within the timeout.
     async fn get(&self, url: &str) -> Result<Vec<u8>, JwksError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let failed = |e: reqwest::Error| JwksError::with_source(url, e);
+        let failed =
+            |e: reqwest::Error| JwksError::with_source(format!("{url}: request failed"), e);
         let read = async {
             let mut response = self
                 .client

@@ -64,7 +64,7 @@ pub(crate) mod handle {
         pub(in crate::manager) inner: Arc<super::Inner>,
     }
 }
-pub use crate::config::{Lifetime, TokenLocation};
+pub use crate::config::{Lifetime, TokenLocation, UnknownValue};
 pub(crate) use handle::JwtManager;
 
 struct Inner {

@@ -25,7 +25,7 @@ impl Failure {
 impl From<redis::RedisError> for Failure {
     fn from(err: redis::RedisError) -> Self {
         Failure {
-            message: "redis".to_owned(),
+            message: "redis request failed".to_owned(),
             source: Some(Arc::new(err)),
         }
     }

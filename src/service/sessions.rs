@@ -238,7 +238,8 @@ impl<U: UserStore> Inner<U> {
         self.message(StatusCode::SERVICE_UNAVAILABLE, "Session store unavailable")
     }
 
-    fn revocation_failed(&self, err: &dyn std::fmt::Display) -> Reply {
+    fn revocation_failed(&self, err: &dyn std::error::Error) -> Reply {
+        let err = crate::error::Report(err);
         tracing::warn!(outcome = "error", "session revocation: {err}");
         self.message(
             StatusCode::SERVICE_UNAVAILABLE,

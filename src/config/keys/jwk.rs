@@ -18,10 +18,7 @@ pub(super) fn public(
     alg_name: &str,
 ) -> Result<(Map<String, Value>, String), BuildError> {
     let invalid = |e: jsonwebtoken::errors::Error| {
-        BuildError::key_from(
-            format_args!("{algorithm:?} key: cannot describe it as a JWK"),
-            e,
-        )
+        BuildError::key_from(format_args!("{algorithm:?} key as a JWK"), e)
     };
     let jwk = Jwk::from_decoding_key(decoding, Some(algorithm)).map_err(invalid)?;
     let thumbprint = jwk.thumbprint(ThumbprintHash::SHA256).map_err(invalid)?;

@@ -319,6 +319,7 @@ async fn serve(
                         tracing::info!(revocations = count, "revocation view loaded from Redis");
                     }
                     Err(err) => {
+                        let err = crate::error::Report(&err);
                         tracing::warn!("loading revocations from Redis failed (retrying): {err}");
                         snapshot = Some(load_after(inner, snapshot_backoff)?);
                         snapshot_backoff = (snapshot_backoff * 2).min(Duration::from_secs(2));
