@@ -178,7 +178,7 @@ pub enum BuildError {
     /// refuses, a decoding key that does not verify what its encoding key signs).
     #[non_exhaustive]
     InvalidKey {
-        /// What was wrong, e.g. "RS256 private key: ...".
+        /// Which key, e.g. "RS256 private key could not be read".
         reason: String,
         /// The crypto library's error, if it gave one (also [`source`](std::error::Error::source)).
         source: Option<Arc<dyn std::error::Error + Send + Sync>>,
