@@ -14,8 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, Criterion};
-use tower_jwt_auth::denylist::MemoryDenylist;
-use tower_jwt_auth::denylist::TokenId;
+use tower_jwt_auth::denylist::{MemoryDenylist, TokenId};
 
 const N: usize = 1_000_000;
 

@@ -28,8 +28,7 @@ use http::{Request, Response};
 use http_body_util::Empty;
 use support::ready;
 use tower::{service_fn, Layer, Service};
-use tower_jwt_auth::denylist::TokenId;
-use tower_jwt_auth::denylist::{Denylist, MemoryDenylist, RedisDenylist};
+use tower_jwt_auth::denylist::{Denylist, MemoryDenylist, RedisDenylist, TokenId};
 use tower_jwt_auth::guard::RequestBody;
 use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 

@@ -248,7 +248,7 @@ fn invalid_claims(token: &VerifiedToken) -> ExtractRejection {
 fn missing_user<U>(token: &VerifiedToken) -> ExtractRejection {
     let error = ExtractError::MissingUser {
         wanted: std::any::type_name::<U>(),
-        found: token.0.user.as_ref().map(|user| user.type_name),
+        found: token.1.as_ref().map(|user| user.type_name),
     };
     ExtractRejection::json(error, Some(&token.0.settings))
 }

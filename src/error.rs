@@ -252,6 +252,7 @@ pub(crate) fn source_of(cause: &Cause) -> Option<&(dyn std::error::Error + 'stat
 
 /// An error made of a message and its cause (the stores' errors), for the layers below them
 /// (the Redis connection) to build.
+#[cfg(feature = "redis")]
 pub(crate) trait FromParts {
     fn from_parts(message: String, source: Cause) -> Self;
 }
@@ -273,7 +274,6 @@ macro_rules! store_error {
 
         impl $name {
             /// A failure described by `message` (shown in logs, never to clients).
-            #[allow(dead_code)]
             $vis fn new(message: impl Into<String>) -> Self {
                 Self {
                     message: message.into(),
@@ -285,7 +285,6 @@ macro_rules! store_error {
             /// any error, a `Box<dyn Error + Send + Sync>` or an `anyhow::Error` too. The
             /// message does not repeat the cause: `source()` returns it, and a report of
             /// the chain shows both.
-            #[allow(dead_code)]
             $vis fn with_source(
                 message: impl Into<String>,
                 source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
@@ -297,6 +296,7 @@ macro_rules! store_error {
             }
         }
 
+        #[cfg(feature = "redis")]
         impl $crate::error::FromParts for $name {
             fn from_parts(message: String, source: $crate::error::Cause) -> Self {
                 Self { message, source }

@@ -184,6 +184,33 @@ async fn new_keys_are_picked_up_and_misses_share_fetches() {
     assert_eq!(remote.fetches(), 3);
 }
 
+/// A token remembered by the memo of verified tokens (on by default) is refused once its
+/// issuer withdraws the key that signed it and the JWKS is fetched again; a token of a key
+/// still published goes on verifying.
+#[tokio::test]
+async fn a_remembered_outside_token_is_refused_once_its_key_is_withdrawn() {
+    let (idp, remote, m) = setup(Duration::from_millis(10)).await;
+    let (rsa, ec) = (
+        mint(RS, Some("rsa-1"), &claims("ada")),
+        mint(ES, Some("ec-1"), &claims("bob")),
+    );
+    for _ in 0..3 {
+        // The second verification stores it, the third is a memo hit.
+        assert_eq!(guard(&m, &rsa).await, Ok("ada".into()));
+        assert_eq!(guard(&m, &ec).await, Ok("bob".into()));
+    }
+    idp.withdraw("rsa-1");
+    assert_eq!(remote.refresh().await.unwrap(), 1);
+    assert_eq!(
+        guard(&m, &rsa).await,
+        Err((
+            StatusCode::UNAUTHORIZED,
+            "No key matches the token's key id (kid)".into()
+        ))
+    );
+    assert_eq!(guard(&m, &ec).await, Ok("bob".into()));
+}
+
 /// When the issuer's server goes away, the keys fetched before keep verifying, and a failed
 /// fetch changes nothing.
 #[tokio::test]

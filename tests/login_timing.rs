@@ -14,8 +14,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use tower::ServiceExt;
 use tower_jwt_auth::password::PasswordHasher;
-use tower_jwt_auth::service::AuthService;
-use tower_jwt_auth::service::{StoredUser, UserStore, UserStoreError};
+use tower_jwt_auth::service::{AuthService, StoredUser, UserStore, UserStoreError};
 use tower_jwt_auth::throttle::{Limits, MemoryThrottle};
 use tower_jwt_auth::JwtManager;
 

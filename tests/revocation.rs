@@ -8,8 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tower_jwt_auth::claims::Subject;
 use tower_jwt_auth::clock::Clock;
-use tower_jwt_auth::denylist::TokenId;
-use tower_jwt_auth::denylist::{Denylist, DenylistError, MemoryDenylist};
+use tower_jwt_auth::denylist::{Denylist, DenylistError, MemoryDenylist, TokenId};
 use tower_jwt_auth::issue::TokenOptions;
 use tower_jwt_auth::manager::{JwtManagerBuilder, Lifetime};
 use tower_jwt_auth::testing::TestClock;

@@ -8,8 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tower_jwt_auth::clock::{from_numeric_date, numeric_date};
-use tower_jwt_auth::denylist::TokenId;
-use tower_jwt_auth::denylist::{Denylist, DenylistError, MemoryDenylist};
+use tower_jwt_auth::denylist::{Denylist, DenylistError, MemoryDenylist, TokenId};
 use tower_jwt_auth::service::{StoredUser, UserStore, UserStoreError};
 use tower_jwt_auth::BoxFuture;
 

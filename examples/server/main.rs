@@ -82,8 +82,7 @@ use tower_jwt_auth::metadata::ProtectedResourceService;
 use tower_jwt_auth::password::{PasswordError, PasswordHasher, Policy};
 use tower_jwt_auth::service::{AuthService, Sessions};
 use tower_jwt_auth::sessions::SessionStore;
-use tower_jwt_auth::throttle::TrustedProxies;
-use tower_jwt_auth::throttle::{Admission, Attempt, LoginThrottle};
+use tower_jwt_auth::throttle::{Admission, Attempt, LoginThrottle, TrustedProxies};
 use tower_jwt_auth::{
     FreshRequiredLayer, JwtManager, JwtOptionalLayer, JwtRequiredLayer, VerifiedToken,
 };

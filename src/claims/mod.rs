@@ -101,7 +101,7 @@ impl Freshness {
 pub(crate) mod verified {
     use std::sync::Arc;
 
-    use super::TokenData;
+    use super::{LookedUp, TokenData};
 
     /// A token that passed every check of a guard (or of [`JwtManager::decode_token`]).
     ///
@@ -110,9 +110,11 @@ pub(crate) mod verified {
     ///
     /// [`JwtManager::decode_token`]: crate::JwtManager::decode_token
     ///
-    /// Cheap to clone and to move: the verified data sit behind one shared pointer.
+    /// Cheap to clone and to move: the verified data sit behind one shared pointer (which
+    /// the memo of verified tokens shares too), the user the lookup hook found for this
+    /// request beside it.
     #[derive(Clone)]
-    pub struct VerifiedToken(pub(crate) Arc<TokenData>);
+    pub struct VerifiedToken(pub(crate) Arc<TokenData>, pub(crate) Option<LookedUp>);
 }
 pub(crate) use verified::VerifiedToken;
 
@@ -155,7 +157,6 @@ pub(crate) struct TokenData {
     pub(crate) settings: Arc<Settings>,
     /// The decoded payload JSON (valid UTF-8, checked once).
     pub(crate) payload: String,
-    pub(crate) user: Option<LookedUp>,
 }
 
 /// The user a lookup hook found, and the name of its type (for a clear error when a handler
@@ -451,12 +452,12 @@ impl VerifiedToken {
     /// The object found by the manager's user-lookup hook: Flask-JWT-Extended's
     /// `get_current_user()`. `None` when no hook is configured or `U` is not its type.
     pub fn user<U: Send + Sync + 'static>(&self) -> Option<&U> {
-        self.0.user.as_ref()?.value.downcast_ref()
+        self.1.as_ref()?.value.downcast_ref()
     }
 
     /// The looked-up user as a shared pointer (see [`user`](Self::user)).
     pub fn user_arc<U: Send + Sync + 'static>(&self) -> Option<Arc<U>> {
-        self.0.user.as_ref()?.value.clone().downcast().ok()
+        self.1.as_ref()?.value.clone().downcast().ok()
     }
 }
 

@@ -74,30 +74,20 @@ impl ClaimPath {
     }
 
     /// Refused at build time: no segment, an empty one, or a top-level claim this crate
-    /// reads itself (`identity_claim` and the registered claims).
-    pub(crate) fn check(
-        &self,
-        what: &'static str,
-        identity_claim: Option<&str>,
-    ) -> Result<(), crate::BuildError> {
-        let setting = if what == "roles" {
-            "roles_claim"
-        } else {
-            "scopes_claim"
-        };
+    /// reads itself (`identity_claim` and the registered claims). The error says why, naming
+    /// `what` the path is for ("roles", "scopes"); the caller names the setting.
+    pub(crate) fn check(&self, what: &str, identity_claim: Option<&str>) -> Result<(), String> {
         if self.0.is_empty() || self.0.iter().any(|s| s.is_empty()) {
-            return Err(crate::BuildError::setting(
-                setting,
-                format!("{what} claim path {self:?} is empty or has an empty member"),
+            return Err(format!(
+                "{what} claim path {self:?} is empty or has an empty member"
             ));
         }
         let top = self.top();
         let read_by_the_crate =
             REGISTERED.contains(&top) || top == SESSION_CLAIM || identity_claim == Some(top);
         if read_by_the_crate {
-            return Err(crate::BuildError::setting(
-                setting,
-                format!("{what} claim {top:?} is a claim the crate reads itself"),
+            return Err(format!(
+                "{what} claim {top:?} is a claim the crate reads itself"
             ));
         }
         Ok(())
@@ -144,8 +134,10 @@ pub(crate) struct ClaimNames {
 impl ClaimNames {
     /// Both paths checked (see [`ClaimPath::check`]).
     pub(crate) fn check(&self, identity_claim: Option<&str>) -> Result<(), crate::BuildError> {
-        self.roles.check("roles", identity_claim)?;
-        self.scopes.check("scopes", identity_claim)
+        let roles = self.roles.check("roles", identity_claim);
+        roles.map_err(|reason| crate::BuildError::setting("roles_claim", reason))?;
+        let scopes = self.scopes.check("scopes", identity_claim);
+        scopes.map_err(|reason| crate::BuildError::setting("scopes_claim", reason))
     }
 }
 

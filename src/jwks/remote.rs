@@ -326,12 +326,12 @@ impl RemoteJwksBuilder {
             Source::Discovery(url) => ("discover", url),
         };
         check_url(url).map_err(|m| invalid(constructor, &m))?;
-        for (what, path) in [("roles", &self.roles_claim), ("scopes", &self.scopes_claim)] {
-            if let Some(Err(err)) = path.as_ref().map(|path| path.check(what, None)) {
-                return Err(match err {
-                    BuildError::InvalidSetting { setting, reason } => invalid(setting, &reason),
-                    other => other,
-                });
+        for (setting, what, path) in [
+            ("roles_claim", "roles", &self.roles_claim),
+            ("scopes_claim", "scopes", &self.scopes_claim),
+        ] {
+            if let Some(Err(reason)) = path.as_ref().map(|path| path.check(what, None)) {
+                return Err(invalid(setting, &reason));
             }
         }
         if self.allowed.is_empty()

@@ -63,7 +63,8 @@ pub(crate) fn decode(
         false => s.keys.by_header(header_b64, Scope::Own),
         true => None,
     };
-    if own_key.as_ref().is_none_or(|key| key.hmac.is_none()) {
+    let alphabet_checked = own_key.as_ref().is_none_or(|key| key.hmac.is_none());
+    if alphabet_checked {
         check_alphabet(encoded, header_b64, payload_b64)?;
     }
 
@@ -168,7 +169,7 @@ pub(crate) fn decode(
                     .map_err(drop)
             }),
     };
-    if !matches!(verified, Ok(true)) {
+    if !alphabet_checked && !matches!(verified, Ok(true)) {
         check_alphabet(encoded, header_b64, payload_b64)?;
     }
     match verified {
@@ -368,44 +369,46 @@ pub(crate) fn decode(
         ),
         false => (None, None),
     };
-    Ok(VerifiedToken(Arc::new(TokenData {
-        identity,
-        jti_uuid,
-        session_uuid,
-        jti,
-        token_type,
-        fresh: if believed {
-            claims.fresh
-        } else {
-            Freshness::NotFresh
-        },
-        iat: Some(iat),
-        issued,
-        nbf,
-        exp,
-        location,
-        csrf: match claims.csrf {
-            Found::Valid(csrf) if believed => Some(csrf),
-            _ => None,
-        },
-        session,
-        held: Held::new(
-            payload.as_bytes(),
-            (
-                claims.roles.into_option(),
-                crate::claims::below(roles_claim),
+    Ok(VerifiedToken(
+        Arc::new(TokenData {
+            identity,
+            jti_uuid,
+            session_uuid,
+            jti,
+            token_type,
+            fresh: if believed {
+                claims.fresh
+            } else {
+                Freshness::NotFresh
+            },
+            iat: Some(iat),
+            issued,
+            nbf,
+            exp,
+            location,
+            csrf: match claims.csrf {
+                Found::Valid(csrf) if believed => Some(csrf),
+                _ => None,
+            },
+            session,
+            held: Held::new(
+                payload.as_bytes(),
+                (
+                    claims.roles.into_option(),
+                    crate::claims::below(roles_claim),
+                ),
+                (
+                    claims.scopes.into_option(),
+                    crate::claims::below(scopes_claim),
+                ),
             ),
-            (
-                claims.scopes.into_option(),
-                crate::claims::below(scopes_claim),
-            ),
-        ),
-        header,
-        key,
-        settings: s.clone(),
-        payload,
-        user: None,
-    })))
+            header,
+            key,
+            settings: s.clone(),
+            payload,
+        }),
+        None,
+    ))
 }
 
 fn numeric(found: Found<f64>, invalid: &'static str) -> Result<Option<f64>, AuthError> {

@@ -41,8 +41,9 @@ pub(crate) struct Found<'a> {
     /// For a cookie-borne token on a request that changes state: the CSRF value presented.
     pub(crate) csrf: Option<Cow<'a, str>>,
     /// Taken from `Authorization: <type> <token>` by the quick path, without looking at its
-    /// characters: [`is_plain`] decides, unless the memo of verified tokens knows it (only
-    /// tokens located the careful way are remembered). Not plain: locate again, carefully.
+    /// characters: [`is_plain`] decides, unless the memo of verified tokens knows it (a
+    /// token is remembered only once it was found plain, or located the careful way, and
+    /// verified). Not plain: locate again, carefully.
     pub(crate) unchecked: bool,
 }
 

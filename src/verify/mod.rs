@@ -513,7 +513,7 @@ impl Route {
         }
         match found {
             Ok(Some(user)) => {
-                Arc::make_mut(&mut token.0).user = Some(user);
+                token.1 = Some(user);
                 Ok(token)
             }
             Ok(None) => Err(AuthError::new(

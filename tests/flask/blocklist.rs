@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::json;
-use tower_jwt_auth::denylist::TokenId;
-use tower_jwt_auth::denylist::{Denylist, DenylistError, MemoryDenylist};
+use tower_jwt_auth::denylist::{Denylist, DenylistError, MemoryDenylist, TokenId};
 use tower_jwt_auth::respond::StatusPolicy;
 use tower_jwt_auth::BoxFuture;
 use tower_jwt_auth::{ErrorKind, JwtOptionalLayer, JwtRequiredLayer, RefreshRequiredLayer};

@@ -30,8 +30,7 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
 use tower_jwt_auth::claims::Subject;
-use tower_jwt_auth::denylist::TokenId;
-use tower_jwt_auth::denylist::{Denylist, RedisDenylist};
+use tower_jwt_auth::denylist::{Denylist, RedisDenylist, TokenId};
 use tower_jwt_auth::issue::TokenOptions;
 use tower_jwt_auth::{JwtManager, JwtRequiredLayer};
 

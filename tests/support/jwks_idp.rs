@@ -186,6 +186,16 @@ impl Idp {
         self.state.lock().unwrap().keys.push(jwk);
     }
 
+    /// Stops publishing the key `kid`.
+    #[allow(dead_code)] // not every test crate including this module withdraws keys
+    pub fn withdraw(&self, kid: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .keys
+            .retain(|jwk| jwk["kid"] != kid);
+    }
+
     /// The next answers of `/jwks.json`, before the keys again.
     pub fn queue(&self, answers: impl IntoIterator<Item = Answer>) {
         self.state.lock().unwrap().queued.extend(answers);

@@ -85,29 +85,32 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn constant_time_eq_compares_length_and_every_byte() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"xbc"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(constant_time_eq(b"", b""));
-        // Three 32-byte steps and a tail: a difference anywhere, in any bit, is found.
+    /// What every byte compare of the crate must do (`constant_time_eq` here, the memo's
+    /// `same_token`): tell lengths apart, and find a difference in any bit of any byte,
+    /// across several 32-byte steps and a tail.
+    pub(crate) fn compares_length_and_every_bit(eq: fn(&[u8], &[u8]) -> bool) {
+        assert!(eq(b"abc", b"abc"));
+        assert!(!eq(b"abc", b"abd"));
+        assert!(!eq(b"abc", b"xbc"));
+        assert!(!eq(b"abc", b"abcd"));
+        assert!(eq(b"", b""));
         let long: Vec<u8> = (0..100u8).collect();
         for at in 0..long.len() {
             for bit in 0..8 {
                 let mut other = long.clone();
                 other[at] ^= 1 << bit;
-                assert!(
-                    !constant_time_eq(&long, &other),
-                    "difference at {at}.{bit} missed"
-                );
+                assert!(!eq(&long, &other), "difference at {at}.{bit} missed");
             }
         }
-        assert!(constant_time_eq(&long, &long.clone()));
+        assert!(eq(&long, &long.clone()));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_length_and_every_bit() {
+        compares_length_and_every_bit(constant_time_eq);
     }
 
     #[test]

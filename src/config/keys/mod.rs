@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::BuildError;
 
-mod hmac;
+pub(crate) mod hmac;
 mod jwk;
 mod remote;
 mod ring;
