@@ -110,11 +110,11 @@ pub(crate) mod verified {
     ///
     /// [`JwtManager::decode_token`]: crate::JwtManager::decode_token
     ///
-    /// Cheap to clone and to move: the verified data sit behind one shared pointer (which
-    /// the memo of verified tokens shares too), the user the lookup hook found for this
-    /// request beside it.
+    /// Cheap to clone and to move (two pointers): the verified data sit behind one shared
+    /// pointer (which the memo of verified tokens shares too), the user the lookup hook
+    /// found for this request beside it.
     #[derive(Clone)]
-    pub struct VerifiedToken(pub(crate) Arc<TokenData>, pub(crate) Option<LookedUp>);
+    pub struct VerifiedToken(pub(crate) Arc<TokenData>, pub(crate) Option<Box<LookedUp>>);
 }
 pub(crate) use verified::VerifiedToken;
 

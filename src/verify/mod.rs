@@ -513,7 +513,7 @@ impl Route {
         }
         match found {
             Ok(Some(user)) => {
-                token.1 = Some(user);
+                token.1 = Some(Box::new(user));
                 Ok(token)
             }
             Ok(None) => Err(AuthError::new(
